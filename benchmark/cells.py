@@ -1,0 +1,119 @@
+"""Cells: the units of work, each with a stable id = readable name + hash of its sorted config.
+
+fit (task x method x fit seed) -> distill (+ DPC x set seed) -> evaluate (+ learner x eval seed).
+Each depends on the one before, so one fit serves every DPC and one distilled set every learner.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from benchmark.grid import Component, Grid
+
+STAGES = ("fit", "distill", "evaluate")
+
+
+def derive_seed(*coordinates) -> int:
+    """A 31-bit seed that depends only on the given coordinates (stable across runs and machines)."""
+    digest = hashlib.sha256(json.dumps(coordinates, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def _cell_id(readable: str, config: dict) -> str:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{readable}-{digest}"
+
+
+@dataclass(frozen=True)
+class FitCell:
+    task: Component
+    method: Component
+    fit_seed: int = 0
+    stage = "fit"
+
+    @property
+    def fit_cell(self) -> "FitCell":
+        return self
+
+    @property
+    def config(self) -> dict:
+        return {"task": self.task.as_dict(), "method": self.method.as_dict(), "fit_seed": self.fit_seed}
+
+    @property
+    def id(self) -> str:
+        return _cell_id(f"{self.task.name}.{self.method.name}.f{self.fit_seed}", self.config)
+
+
+@dataclass(frozen=True)
+class DistillCell:
+    fit: FitCell
+    dpc: int | None  # None: the method's set does not depend on DPC (``full``)
+    set_seed: int
+    stage = "distill"
+
+    @property
+    def fit_cell(self) -> FitCell:
+        return self.fit
+
+    @property
+    def config(self) -> dict:
+        return {**self.fit.config, "dpc": self.dpc, "set_seed": self.set_seed}
+
+    @property
+    def id(self) -> str:
+        dpc = "all" if self.dpc is None else self.dpc
+        return _cell_id(f"{self.fit.task.name}.{self.fit.method.name}.dpc{dpc}.s{self.set_seed}", self.config)
+
+
+@dataclass(frozen=True)
+class EvalCell:
+    distill: DistillCell
+    learner: Component
+    run: int  # index of the learner run on this set; its training seed is derived from the coordinates
+
+    stage = "evaluate"
+
+    @property
+    def fit_cell(self) -> FitCell:
+        return self.distill.fit
+
+    @property
+    def eval_seed(self) -> int:
+        return derive_seed("evaluate", self.distill.set_seed, self.run)
+
+    @property
+    def config(self) -> dict:
+        return {**self.distill.config, "learner": self.learner.as_dict(), "run": self.run, "eval_seed": self.eval_seed}
+
+    @property
+    def id(self) -> str:
+        d = self.distill
+        dpc = "all" if d.dpc is None else d.dpc
+        return _cell_id(f"{d.fit.task.name}.{d.fit.method.name}.dpc{dpc}.s{d.set_seed}.{self.learner.name}.r{self.run}",
+                        self.config)
+
+
+def expand(grid: Grid) -> dict[str, list]:
+    """The grid's cells per stage, each once. Deterministic methods get one set and n_sets x n_evals runs
+    on it (so every row has the same n); DPC-independent methods get one set for all DPCs."""
+    from methods import METHODS
+
+    cells: dict[str, dict] = {stage: {} for stage in STAGES}
+    for task in grid.tasks:
+        for method in grid.methods:
+            cls = METHODS.get(method.name)
+            fit = FitCell(task, method)
+            cells["fit"][fit.id] = fit
+            dpcs = [None] if cls.dpc_independent else grid.dpcs
+            set_seeds = [0] if cls.deterministic else range(grid.n_sets)
+            runs = range(grid.n_sets * grid.n_evals) if cls.deterministic else range(grid.n_evals)
+            for dpc in dpcs:
+                for set_seed in set_seeds:
+                    distill = DistillCell(fit, dpc, set_seed)
+                    cells["distill"][distill.id] = distill
+                    for learner in grid.learners:
+                        for run in runs:
+                            cell = EvalCell(distill, learner, run)
+                            cells["evaluate"][cell.id] = cell
+    return {stage: list(by_id.values()) for stage, by_id in cells.items()}

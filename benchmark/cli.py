@@ -1,0 +1,160 @@
+"""Command line: ``python -m benchmark run | list | report``.
+
+Bad input (unknown names, malformed grids, impossible DPCs) exits with code 2 and a message that
+names the problem and the fix, before anything is written. Failed cells exit with code 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from benchmark.errors import UsageError
+from benchmark.grid import Component, Grid, load_grid
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a grid (default: the offline CPU demo grid) and print its leaderboard")
+    run.add_argument("--grid", default="demo", help="a preset name (demo) or the path of a grid .yaml file")
+    run.add_argument("--tasks", nargs="+", help="override the grid's tasks (names)")
+    run.add_argument("--methods", nargs="+", help="override the grid's methods (names)")
+    run.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
+    run.add_argument("--dpcs", nargs="+", type=int, help="override the grid's data-per-class values")
+    run.add_argument("--n-sets", type=int, help="override the number of distilled sets per cell")
+    run.add_argument("--n-evals", type=int, help="override the number of learner runs per distilled set")
+    run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
+    run.add_argument("--out", type=Path, default=Path("results"),
+                     help="where the leaderboard goes, in a sub-folder named after the grid (default: results)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    lst = sub.add_parser("list", help="list the registered tasks, methods, learners and grid presets")
+    lst.add_argument("what", nargs="?", choices=["tasks", "methods", "learners", "grids"], help="one kind only")
+
+    report = sub.add_parser("report", help="write the leaderboard of every finished run in a runs folder")
+    report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
+    report.add_argument("--out", type=Path, default=Path("results"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_list(args) -> int:
+    from benchmark.grid import preset_names
+    from benchmark.learners import LEARNERS
+    from benchmark.tasks import TASKS
+    from methods import METHODS
+
+    registries = {"tasks": TASKS, "methods": METHODS, "learners": LEARNERS}
+    for kind, registry in registries.items():
+        if args.what not in (None, kind):
+            continue
+        print(f"{kind}:")
+        for name in registry.names():
+            factory = registry.get(name)
+            summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
+            source = registry.source(name)
+            print(f"  {name:<16} {summary}" + ("" if source == "builtin" else f"  [{source}]"))
+    if args.what in (None, "grids"):
+        print("grids:")
+        for name in preset_names():
+            print(f"  {name:<16} {load_grid(name).description}")
+    return 0
+
+
+def apply_overrides(grid: Grid, args) -> Grid:
+    for key in ("tasks", "methods", "learners"):
+        names = getattr(args, key)
+        if names:
+            keep = {c.name: c for c in getattr(grid, key)}
+            setattr(grid, key, [keep.get(n, Component(n)) for n in names])
+    if args.dpcs:
+        grid.dpcs = args.dpcs
+    for key in ("n_sets", "n_evals"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
+            setattr(grid, key, value)
+    if any(d < 1 for d in grid.dpcs):
+        raise UsageError(f"--dpcs must be positive integers, got {grid.dpcs}")
+    return grid
+
+
+def validate(grid: Grid) -> None:
+    """Every name exists, every hyper-parameter is accepted, every DPC fits every class: or UsageError."""
+    from benchmark.learners import LEARNERS
+    from benchmark.tasks import load_task
+    from methods import METHODS
+    from methods.base import check_dpc
+
+    def build(registry, component, where):
+        factory = registry.get(component.name)
+        try:
+            return factory(**component.kwargs)
+        except TypeError as exc:
+            raise UsageError(f"grid {grid.source}: {where} {component.name!r}: bad params {component.kwargs}: {exc}") from None
+
+    methods = [build(METHODS, m, "method") for m in grid.methods]
+    learners = [build(LEARNERS, c, "learner") for c in grid.learners]
+    for task_component in grid.tasks:
+        task = load_task(task_component.name, task_component.params)
+        for method in methods:
+            if not method.dpc_independent:
+                check_dpc(task, max(grid.dpcs))
+    for method in methods:
+        for learner, component in zip(learners, grid.learners):
+            if method.kind not in learner.accepts:
+                raise UsageError(f"learner {component.name!r} cannot train on {method.kind}-level sets of "
+                                 f"method {type(method).registry_name!r}")
+
+
+def cmd_run(args) -> int:
+    from benchmark.cells import expand
+    from benchmark.executors import EXECUTORS
+    from benchmark.report import write_report
+    from benchmark.store import Store
+
+    grid = apply_overrides(load_grid(args.grid), args)
+    validate(grid)
+    cells = expand(grid)
+    store = Store(args.runs_dir)
+    pending = {s: sum(not store.is_done(s, c.id) for c in cs) for s, cs in cells.items()}
+    print(f"grid {grid.name!r} ({grid.source}): " + ", ".join(
+        f"{stage} {len(cs)} cells ({pending[stage]} to run)" for stage, cs in cells.items()), flush=True)
+    t0 = time.perf_counter()
+    outcome = EXECUTORS["local"](cells, store, progress=not args.no_progress)
+    print(f"finished in {time.perf_counter() - t0:.0f} s: " + ", ".join(
+        f"{stage} {dict(counts)}" for stage, counts in outcome.items()), flush=True)
+    eval_ids = {c.id for c in cells["evaluate"]}
+    out_dir = args.out / grid.name
+    print(write_report(args.runs_dir, out_dir, eval_ids, grid.dpcs))
+    print(f"leaderboard written to {out_dir}/leaderboard.md and leaderboard.csv; records in {args.runs_dir}/")
+    failed = [(s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
+    for stage, cell_id in failed:
+        error = store.error(stage, cell_id)["error"].splitlines()[0]
+        print(f"FAILED {stage} {cell_id}: {error} (log: {store.cell_dir(stage, cell_id) / 'log.txt'})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_report(args) -> int:
+    from benchmark.report import write_report
+
+    if not (args.runs_dir / "evaluate").is_dir():
+        raise UsageError(f"{args.runs_dir} holds no evaluate records; run `python -m benchmark run` first "
+                         f"or pass the runs folder of a run")
+    print(write_report(args.runs_dir, args.out))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report}

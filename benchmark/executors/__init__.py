@@ -1,0 +1,4 @@
+"""Executors run a grid's cells stage by stage (fit, then distill, then evaluate) into one store."""
+from benchmark.executors.local import run_local
+
+EXECUTORS = {"local": run_local}

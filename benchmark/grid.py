@@ -1,0 +1,131 @@
+"""Grid files: the tasks x DPCs x methods x learners x seeds of a study, read from YAML and validated.
+
+A component (task, method, learner) is written as a name or as ``{name: ..., params: {...}}``.
+Presets ship in ``benchmark/grids/``; ``--grid PATH`` reads a user's file.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from benchmark.errors import UsageError
+
+GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "n_sets", "n_evals"}
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registry name with its hyper-parameters; ``key`` is a stable, hashable form."""
+
+    name: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.params)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "params": self.kwargs}
+
+    @property
+    def key(self) -> str:
+        return json.dumps(self.as_dict(), sort_keys=True)
+
+
+@dataclass
+class Grid:
+    name: str
+    tasks: list[Component]
+    dpcs: list[int]
+    methods: list[Component]
+    learners: list[Component]
+    n_sets: int = 1
+    n_evals: int = 1
+    description: str = ""
+    source: str = field(default="<memory>", compare=False)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("benchmark.grids").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_grid(name_or_path: str) -> Grid:
+    """A preset by name (``demo``) or a grid YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.is_file():
+            raise UsageError(f"grid file {path} does not exist")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    elif name_or_path in preset_names():
+        text = resources.files("benchmark.grids").joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
+        source = f"preset {name_or_path!r}"
+    else:
+        import difflib
+
+        close = difflib.get_close_matches(name_or_path, preset_names(), n=2)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise UsageError(f"unknown grid {name_or_path!r}.{hint} Presets: {', '.join(preset_names())}; "
+                         f"or pass the path of a grid .yaml file.")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"grid {source}: not valid YAML: {exc}") from None
+    return parse_grid(data, source)
+
+
+def parse_grid(data, source: str) -> Grid:
+    """Validate a grid mapping; every error names the file (``source``) and the key."""
+    if not isinstance(data, dict):
+        raise UsageError(f"grid {source}: expected a mapping of keys ({', '.join(sorted(GRID_KEYS))}), got {type(data).__name__}")
+    unknown = set(data) - GRID_KEYS
+    if unknown:
+        raise UsageError(f"grid {source}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                         f"allowed keys: {', '.join(sorted(GRID_KEYS))}")
+    for key in ("tasks", "dpcs", "methods", "learners"):
+        if key not in data:
+            raise UsageError(f"grid {source}: missing key {key!r}")
+    return Grid(
+        name=str(data.get("name") or Path(source).stem),
+        tasks=_components(data["tasks"], "tasks", source),
+        dpcs=_positive_ints(data["dpcs"], "dpcs", source),
+        methods=_components(data["methods"], "methods", source),
+        learners=_components(data["learners"], "learners", source),
+        n_sets=_positive_int(data.get("n_sets", 1), "n_sets", source),
+        n_evals=_positive_int(data.get("n_evals", 1), "n_evals", source),
+        description=str(data.get("description", "")),
+        source=source,
+    )
+
+
+def _components(value, key: str, source: str) -> list[Component]:
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"grid {source}: key {key!r} must be a non-empty list")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            out.append(Component(item))
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or set(item) - {"name", "params"}:
+            raise UsageError(f"grid {source}: {key}[{i}] must be a name or a mapping with 'name' and optional "
+                             f"'params', got {item!r}")
+        params = item.get("params") or {}
+        if not isinstance(params, dict):
+            raise UsageError(f"grid {source}: {key}[{i}].params must be a mapping, got {params!r}")
+        out.append(Component(item["name"], tuple(sorted(params.items()))))
+    return out
+
+
+def _positive_int(value, key: str, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"grid {source}: key {key!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def _positive_ints(value, key: str, source: str) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"grid {source}: key {key!r} must be a non-empty list of positive integers")
+    return [_positive_int(v, f"{key}[{i}]", source) for i, v in enumerate(value)]

@@ -1,0 +1,32 @@
+"""The learner interface: train on labelled texts with a seed, predict labels for texts."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmark.tasks.base import Examples
+
+
+class Learner:
+    """A model family with a training recipe (its constructor's hyper-parameters, stored as given).
+
+    ``fit_predict`` trains a fresh model on ``train`` with ``seed`` and returns the predicted labels of
+    ``test``. ``accepts`` names the distilled-set kinds it can train on.
+    """
+
+    accepts: ClassVar[tuple[str, ...]] = ("text",)
+
+    def get_params(self) -> dict[str, Any]:
+        """The recipe: the constructor's hyper-parameters and their values (stored in every record)."""
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        return {p.name: getattr(self, p.name) for p in parameters if p.name != "self"}
+
+    def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+def join_fields(text: tuple[str, ...], separator: str = " ") -> str:
+    """One string for learners that read a single text (sentence pairs joined by ``separator``)."""
+    return separator.join(text)

