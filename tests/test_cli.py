@@ -1,0 +1,76 @@
+"""The command line: list, bad input (exit 2, did-you-mean, nothing written), and the real end to end run."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=900)
+
+
+def test_list_shows_every_registry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("rt-polarity", "full", "random", "minilm", "tfidf-logreg", "demo"):
+        assert name in out
+
+
+@pytest.mark.parametrize("flag, wrong, kind, right", [
+    ("--tasks", "rt-polarty", "task", "rt-polarity"),
+    ("--methods", "randm", "method", "random"),
+    ("--learners", "minilmm", "learner", "minilm"),
+    ("--grid", "dmo", "grid", "demo"),
+])
+def test_unknown_names_fail_fast_with_did_you_mean_and_write_nothing(tmp_path, flag, wrong, kind, right):
+    result = cli("run", flag, wrong, "--runs-dir", "runs", "--out", "results", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"unknown {kind} '{wrong}'" in result.stderr and f"Did you mean '{right}'?" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dpc_larger_than_a_class_fails_naming_the_class(tmp_path, capsys):
+    code = main(["run", "--tasks", "tiny-sentiment", "--methods", "random", "--learners", "tfidf-logreg",
+                 "--dpcs", "5", "500", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "DPC 500 is larger than class 'negative' of task 'tiny-sentiment'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.real
+def test_real_end_to_end_run_through_the_cli(tmp_path, rt_assets, minilm_assets):
+    """Real rt-polarity, real MiniLM (a few steps), full and random, both learners, through the CLI."""
+    (tmp_path / "e2e.yaml").write_text(
+        "name: e2e\ntasks: [rt-polarity]\ndpcs: [5, 10]\nmethods: [full, random]\n"
+        "learners:\n  - name: minilm\n    params: {steps: 4, batch_size: 16}\n  - tfidf-logreg\n"
+        "n_sets: 1\nn_evals: 1\n")
+    result = cli("run", "--grid", "e2e.yaml", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "### Learner: minilm" in out and "### Learner: tfidf-logreg" in out
+    assert "full (reference)" in out and "random (reference)" in out
+    assert "rt-polarity DPC 5" in out and "rt-polarity DPC 10" in out
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "evaluate").glob("*/record.json")]
+    assert len(records) == 2 * 3  # (full + random at 2 DPCs) x 2 learners
+    sizes = {(r["config"]["method"]["name"], r["config"]["dpc"]): r["distilled"]["n_examples"] for r in records}
+    assert sizes[("random", 5)] == 10 and sizes[("random", 10)] == 20 and sizes[("full", None)] > 8000
+    for r in records:
+        assert r["metrics"]["n_test"] == r["task"]["split_sizes"]["test"] > 1000
+        assert len(r["task"]["split_checksums"]["test"]) == 16
+    tfidf_full = [r for r in records if r["config"]["learner"]["name"] == "tfidf-logreg"
+                  and r["config"]["method"]["name"] == "full"][0]
+    assert tfidf_full["metrics"]["accuracy"] > 0.7  # the whole train split: a real, working classifier
+    assert (tmp_path / "results" / "e2e" / "leaderboard.md").exists()
+    # running again resumes: nothing left to do
+    again = cli("run", "--grid", "e2e.yaml", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0 and "evaluate 6 cells (0 to run)" in again.stdout

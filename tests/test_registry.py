@@ -1,0 +1,78 @@
+"""The generic registry: registration, listing, did-you-mean errors, duplicates, entry-point plugins."""
+import sys
+import textwrap
+
+import pytest
+
+from benchmark.errors import UsageError
+from benchmark.registry import Registry, UnknownNameError
+
+
+def test_register_list_get_and_create():
+    reg = Registry("widget")
+
+    @reg.register("b-widget")
+    class B:
+        def __init__(self, size=1):
+            self.size = size
+
+    @reg.register("a-widget")
+    def make_a():
+        return "a"
+
+    assert reg.names() == ["a-widget", "b-widget"]
+    assert reg.get("b-widget") is B
+    assert reg.create("b-widget", size=3).size == 3
+    assert reg.create("a-widget") == "a"
+    assert "a-widget" in reg and "c-widget" not in reg
+    assert B.registry_name == "b-widget"
+    assert reg.source("a-widget") == "builtin"
+
+
+def test_unknown_name_says_did_you_mean_and_is_a_usage_error():
+    reg = Registry("method")
+    for name in ("random", "herding", "kmeans-centers"):
+        reg.register(name)(type(name, (), {}))
+    with pytest.raises(UnknownNameError) as info:
+        reg.get("randon")
+    message = str(info.value)
+    assert "unknown method 'randon'" in message
+    assert "Did you mean 'random'?" in message
+    assert "herding, kmeans-centers, random" in message
+    assert isinstance(info.value, UsageError) and isinstance(info.value, KeyError)
+    with pytest.raises(UnknownNameError) as info:
+        reg.get("zzzzzz")
+    assert "Did you mean" not in str(info.value)
+
+
+def test_registering_a_name_twice_fails():
+    reg = Registry("task")
+    reg.register("x")(type("X", (), {}))
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("x")(type("Y", (), {}))
+
+
+def test_builtin_modules_are_imported_lazily():
+    from methods import METHODS
+
+    assert {"full", "random"} <= set(METHODS.names())
+
+
+def test_entry_point_plugins_register_without_editing_the_repo(tmp_path, monkeypatch):
+    """A real installed distribution (a dist-info folder on sys.path) declares an entry point."""
+    package = tmp_path / "my_plugin_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent('''
+        class MyMethod:
+            """A plugin method."""
+    '''))
+    dist = tmp_path / "my_plugin_pkg-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin-pkg\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[dilm_bench.test_plugins]\nmy-method = my_plugin_pkg:MyMethod\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("method", entry_point_group="dilm_bench.test_plugins")
+    assert reg.names() == ["my-method"]
+    assert reg.get("my-method").__doc__ == "A plugin method."
+    assert reg.source("my-method") == "plugin my_plugin_pkg:MyMethod"
+    sys.modules.pop("my_plugin_pkg", None)

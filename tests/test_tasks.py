@@ -1,0 +1,60 @@
+"""Task splits: seeded, stratified, disjoint, validation carved from train; the real rt-polarity data."""
+import numpy as np
+import pytest
+
+from benchmark.tasks import TASKS
+from benchmark.tasks.base import stratified_split
+
+
+def _as_set(examples):
+    return set(zip(examples.texts, examples.labels.tolist()))
+
+
+def test_split_is_deterministic_for_a_seed_and_changes_with_it(tiny_task):
+    again = TASKS.create("tiny-sentiment")
+    other = TASKS.create("tiny-sentiment", split_seed=1)
+    assert tiny_task.splits.checksums() == again.splits.checksums()
+    assert tiny_task.splits.checksums()["test"] != other.splits.checksums()["test"]
+
+
+def test_splits_are_disjoint_stratified_and_cover_the_data(tiny_task):
+    splits = tiny_task.splits
+    train, validation, test = _as_set(splits.train), _as_set(splits.validation), _as_set(splits.test)
+    assert not (train & validation) and not (train & test) and not (validation & test)
+    assert len(train) + len(validation) + len(test) == 120
+    assert splits.sizes() == {"train": 97, "validation": 11, "test": 12}
+    for part in (splits.train, splits.validation, splits.test):
+        counts = part.class_counts(2)
+        assert abs(int(counts[0]) - int(counts[1])) <= 1  # both classes are 50%: stratified halves
+
+
+def test_stratified_split_keeps_class_proportions():
+    labels = np.array([0] * 900 + [1] * 100)
+    kept, held = stratified_split(labels, 0.2, seed=7)
+    assert len(held) == 200 and np.bincount(labels[held]).tolist() == [180, 20]
+    assert sorted(np.concatenate([kept, held]).tolist()) == list(range(1000))
+
+
+def test_checksum_depends_on_content_and_order(tiny_task):
+    train = tiny_task.splits.train
+    assert train.checksum() == train.subset(np.arange(len(train))).checksum()
+    assert train.checksum() != train.subset(np.arange(len(train))[::-1]).checksum()
+    assert len(train.checksum()) == 16
+
+
+@pytest.mark.real
+def test_real_rt_polarity(rt_assets):
+    task = TASKS.create("rt-polarity")
+    splits = task.splits
+    sizes = splits.sizes()
+    total = sum(sizes.values())
+    assert 10_300 <= total <= 10_500  # ~10.4k sentences after the join
+    assert sizes["test"] == round(total * 0.1) or abs(sizes["test"] - total * 0.1) <= 1
+    counts = splits.train.class_counts(2)
+    assert 0.49 < counts[1] / counts.sum() < 0.51
+    assert all(len(t) == 1 and t[0].strip() for t in splits.train.texts)
+    assert not (_as_set(splits.train) & _as_set(splits.test))
+    # the same seed gives the same split in a fresh object (checksums recorded in results stay valid)
+    assert TASKS.create("rt-polarity").splits.checksums() == splits.checksums()
+    described = task.describe()
+    assert described["split_sizes"] == sizes and set(described["split_checksums"]) == {"train", "validation", "test"}
