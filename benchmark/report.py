@@ -36,7 +36,7 @@ def summarise(records: pd.DataFrame, dpcs: list[int] | None = None) -> pd.DataFr
     if records.empty:
         return pd.DataFrame(columns=["task", "learner", "method", "dpc", "metric", "mean", "std", "n"])
     records = records.copy()
-    records["score"] = [row[f"metric.{row['metric']}"] * 100 for _, row in records.iterrows()]
+    records["score"] = records.apply(lambda row: row[f"metric.{row['metric']}"], axis=1) * 100
     task_dpcs = dpcs or sorted({int(d) for d in records["dpc"].dropna()})
     fixed = records[records["dpc"].notna()]
     expanded = [fixed] + [records[records["dpc"].isna()].assign(dpc=d) for d in task_dpcs]

@@ -29,6 +29,7 @@ def run_cell(cell, store: Store) -> str:
     directory = store.prepare(cell.stage, cell.id)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with _cell_log(directory / "log.txt"):
+        log.info("start %s cell %s: %s", cell.stage, cell.id, cell.config)
         try:
             t0 = time.perf_counter()
             with provenance.PeakMemory() as memory:
@@ -39,6 +40,7 @@ def run_cell(cell, store: Store) -> str:
             store.fail(cell.stage, cell.id, {**_header(cell, started), "error": f"{type(exc).__name__}: {exc}",
                                              "traceback": traceback.format_exc()})
             return "failed"
+        log.info("done in %.1f s%s", wall, f": {body['metrics']}" if "metrics" in body else "")
     record = {**_header(cell, started), **body, "wall_s": round(wall, 3), "memory": memory.as_dict(),
               "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     store.finish(cell.stage, cell.id, record)

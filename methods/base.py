@@ -22,12 +22,10 @@ from benchmark.tasks.base import Examples, Task
 
 @dataclass
 class FitContext:
-    """What a method's fit may use: a private work folder (checkpoints, caches), its seed, a device."""
+    """What a method's fit may use: a private work folder (checkpoints survive a re-run) and its seed."""
 
     work_dir: Path
     seed: int = 0
-    device: str = "cpu"
-    cache_dir: Path | None = None
 
 
 @dataclass

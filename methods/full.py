@@ -1,6 +1,8 @@
 """full: the whole train split, the upper reference row (Full dataset)."""
 from __future__ import annotations
 
+import numpy as np
+
 from methods import METHODS
 from methods.base import DistilledSet, Method
 
@@ -14,7 +16,5 @@ class Full(Method):
     reference = True
 
     def distill(self, state, dpc, seed) -> DistilledSet:
-        import numpy as np
-
         train = state.splits.train
         return self.make_set(state, train, None, seed, source_indices=np.arange(len(train)))

@@ -14,8 +14,9 @@ def run_local(cells: dict[str, list], store: Store, progress: bool = True) -> di
     """Run the cells not yet done; returns per stage the count of done / skipped / failed cells."""
     outcome = {}
     for stage in STAGES:
-        counts = Counter()
-        bar = tqdm(cells[stage], desc=f"{stage:>8}", unit="cell", disable=not progress, leave=True)
+        pending = [cell for cell in cells[stage] if not store.is_done(stage, cell.id)]
+        counts = Counter(skipped=len(cells[stage]) - len(pending))
+        bar = tqdm(pending, desc=f"{stage:>8}", unit="cell", disable=not progress or not pending, leave=True)
         for cell in bar:
             bar.set_postfix_str(cell.id[:60])
             counts[run_cell(cell, store)] += 1

@@ -6,6 +6,7 @@ weight decay 0.01 (none on bias/LayerNorm), cosine schedule with 50% warmup, gra
 from __future__ import annotations
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from benchmark.assets import minilm_path
 from benchmark.learners import LEARNERS
@@ -82,7 +83,7 @@ class TransformerClassifier(Learner):
         order = torch.Generator().manual_seed(seed)
         model.train()
         queue: list[int] = []
-        for _ in range(self.steps):
+        for _ in tqdm(range(self.steps), desc="train", unit="step", leave=False, disable=None):
             if len(queue) < batch:  # epoch-wise reshuffling; a set smaller than the batch is one full batch
                 queue += torch.randperm(len(features), generator=order).tolist()
             idx, queue = queue[:batch], queue[batch:]

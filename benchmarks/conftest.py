@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (pytest-benchmark), run on demand: `pytest benchmarks/ --benchmark-only`."""
