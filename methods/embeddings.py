@@ -1,0 +1,112 @@
+"""Frozen-encoder embeddings of a task's train split, computed once and cached on disk (numpy .npy).
+
+The cache key is (task, train-split checksum, encoder, pooling, max length): every coreset method,
+DPC and seed shares one file. Files are written to a temporary name and renamed, so concurrent
+writers are harmless (they write the same bytes) and a reader never sees a partial file.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.assets import pick_device, resolve_model
+from benchmark.tasks.base import Examples, Task
+
+log = logging.getLogger("methods.embeddings")
+POOLINGS = ("cls", "mean")
+
+
+def cache_root() -> Path:
+    """``$DILM_BENCH_CACHE``, else ``$XDG_CACHE_HOME/dilm-bench``, else ``~/.cache/dilm-bench``."""
+    if os.environ.get("DILM_BENCH_CACHE"):
+        return Path(os.environ["DILM_BENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dilm-bench"
+
+
+@dataclass(frozen=True)
+class EmbeddingSpace:
+    """Which frozen encoder and pooling embed the texts: ``cls`` (the [CLS] state, as in the paper) or
+    ``mean`` (mean of the token states over the attention mask)."""
+
+    encoder: str = "minilm"
+    pooling: str = "cls"
+    max_length: int = 64
+
+    def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+
+    @property
+    def id(self) -> str:
+        slug = self.encoder.replace("/", "--")
+        return f"{slug}.{self.pooling}.len{self.max_length}"
+
+
+def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size: int = 128,
+           device: str = "auto") -> np.ndarray:
+    """float32 embeddings (n x hidden) of ``texts`` (tuples of fields; pairs are encoded as pairs)."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    device = pick_device(device)
+    path = resolve_model(space.encoder)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).to(device).eval()
+    fields = list(zip(*texts))
+    encoded = tokenizer(*fields, truncation=True, max_length=space.max_length)
+    features = [{k: encoded[k][i] for k in encoded} for i in range(len(texts))]
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # similar lengths together
+    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(order), batch_size), desc="embed", leave=False, disable=None):
+            idx = order[start:start + batch_size]
+            batch = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
+            states = model(**batch).last_hidden_state
+            if space.pooling == "cls":
+                pooled = states[:, 0]
+            else:
+                mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+                pooled = (states * mask).sum(1) / mask.sum(1)
+            out[idx] = pooled.float().cpu().numpy()
+    return out
+
+
+def cache_path(task: Task, examples: Examples, space: EmbeddingSpace) -> Path:
+    return cache_root() / "embeddings" / f"{task.name}.{examples.checksum()}.{space.id}.npy"
+
+
+def cached_embeddings(task: Task, space: EmbeddingSpace) -> tuple[np.ndarray, Path]:
+    """The train split's embeddings in ``space``: loaded from the cache, or computed and cached."""
+    train = task.splits.train
+    path = cache_path(task, train, space)
+    if path.exists():
+        embeddings = np.load(path)
+        if embeddings.shape[0] == len(train):
+            return embeddings, path
+        log.warning("embedding cache %s has %d rows, expected %d: recomputing", path, embeddings.shape[0], len(train))
+    log.info("embedding %d train examples of %s with %s", len(train), task.name, space)
+    embeddings = encode(train.texts, space)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, embeddings)
+    os.replace(tmp, path)
+    return embeddings, path
+
+
+def space_digest(embeddings: np.ndarray) -> str:
+    """sha256 (16 hex digits) of an embedding matrix: recorded so a set can be traced to its inputs."""
+    return hashlib.sha256(np.ascontiguousarray(embeddings).tobytes()).hexdigest()[:16]
+
+
+def describe(space: EmbeddingSpace) -> dict:
+    return {**asdict(space), "id": space.id}
