@@ -12,19 +12,20 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-assets.txt
+$(STAMP): pyproject.toml requirements-assets.txt examples/tfidf-prototypes-plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[test]"
 	$(PY) -m pip install --quiet --no-deps -r requirements-assets.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e examples/tfidf-prototypes-plugin
 	touch $(STAMP)
 
 demo: setup
 	$(PY) -m benchmark run
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests examples/tfidf-prototypes-plugin/tests
 
 clean-runs:
 	rm -rf runs

@@ -13,6 +13,8 @@ from pathlib import Path
 from benchmark.errors import UsageError
 from benchmark.grid import Component, Grid, load_grid
 
+KINDS = ("tasks", "methods", "learners", "grids")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
@@ -32,7 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     lst = sub.add_parser("list", help="list the registered tasks, methods, learners and grid presets")
-    lst.add_argument("what", nargs="?", choices=["tasks", "methods", "learners", "grids"], help="one kind only")
+    lst.add_argument("what", nargs="?", choices=KINDS, help="one kind only")
+    for kind in KINDS:
+        lst.add_argument(f"--{kind}", action="store_true", help=f"list the {kind}")
+    lst.add_argument("--details", action="store_true", help="method cards: kind, costs, hyper-parameters, citation")
+
+    new = sub.add_parser("new-method", help="scaffold a new method (file, card, test) that works unchanged")
+    new.add_argument("name", help="the registry name, e.g. my-method")
+    new.add_argument("--package", type=Path, metavar="DIR",
+                     help="make a plugin package in DIR (registered by entry point) instead of a file in methods/")
+    new.add_argument("--force", action="store_true", help="overwrite existing files")
 
     report = sub.add_parser("report", help="write the leaderboard of every finished run in a runs folder")
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
@@ -54,18 +65,25 @@ def cmd_list(args) -> int:
     from benchmark.learners import LEARNERS
     from benchmark.tasks import TASKS
     from methods import METHODS
+    from methods.base import card_text
 
+    chosen = {kind for kind in KINDS if getattr(args, kind)} | ({args.what} if args.what else set())
+    wanted = chosen or set(KINDS)
     registries = {"tasks": TASKS, "methods": METHODS, "learners": LEARNERS}
     for kind, registry in registries.items():
-        if args.what not in (None, kind):
+        if kind not in wanted:
             continue
         print(f"{kind}:")
         for name in registry.names():
             factory = registry.get(name)
-            summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
             source = registry.source(name)
-            print(f"  {name:<16} {summary}" + ("" if source == "builtin" else f"  [{source}]"))
-    if args.what in (None, "grids"):
+            origin = "" if source == "builtin" else f"  [{source}]"
+            if kind == "methods" and args.details:
+                print("  " + card_text(name, factory).replace("\n", "\n  ") + origin)
+                continue
+            summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
+            print(f"  {name:<16} {summary}{origin}")
+    if "grids" in wanted:
         print("grids:")
         for name in preset_names():
             print(f"  {name:<16} {load_grid(name).description}")
@@ -147,6 +165,22 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_new_method(args) -> int:
+    from benchmark.scaffold import scaffold
+
+    written = scaffold(args.name, args.package, args.force)
+    for path in written:
+        print(f"wrote {path}")
+    if args.package:
+        print(f"next: pip install -e {args.package} && python -m pytest {args.package / 'tests'} && "
+              f"python -m benchmark run --methods {args.name} random --learners tfidf-logreg")
+    else:
+        print(f"next: python -m pytest {written[1]} && python -m benchmark run --methods {args.name} random "
+              f"--learners tfidf-logreg")
+    print("then edit fit/distill and the CARD; docs/adding-a-method.md walks through it")
+    return 0
+
+
 def cmd_report(args) -> int:
     from benchmark.report import write_report
 
@@ -157,4 +191,4 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import pkgutil
 from importlib import metadata
 from typing import Callable, Generic, Iterable, TypeVar
 
@@ -25,7 +26,8 @@ class UnknownNameError(UsageError, KeyError):
 class Registry(Generic[T]):
     """Maps names to factories (classes or callables returning an object of the registry's kind).
 
-    ``builtin_modules`` are imported on first use so that their ``@register`` decorators run;
+    ``builtin_modules`` are imported on first use so that their ``@register`` decorators run
+    (``"package.*"`` imports every module of a package, so a new file there registers itself);
     ``entry_point_group`` names the plugin group whose entry points resolve to factories.
     """
 
@@ -55,7 +57,12 @@ class Registry(Generic[T]):
             return
         self._loaded = True
         for module in self._builtin_modules:
-            importlib.import_module(module)
+            if module.endswith(".*"):
+                package = importlib.import_module(module[:-2])
+                for info in pkgutil.iter_modules(package.__path__):
+                    importlib.import_module(f"{package.__name__}.{info.name}")
+            else:
+                importlib.import_module(module)
         if self._entry_point_group:
             for ep in metadata.entry_points(group=self._entry_point_group):
                 if ep.name in self._entries:

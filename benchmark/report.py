@@ -85,6 +85,10 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     note = (f"Test-split {metrics} (%), mean ± population std (n runs = distilled sets x learner seeds). "
             f"Rows marked (reference) are reference rows: full = the whole train split; random = DPC real "
             f"examples per class drawn uniformly. `-` = no finished run.")
+    citations = [f"- {m}: {METHODS.get(m).CARD.citation}" for m in sorted(summary["method"].unique())
+                 if m in METHODS and METHODS.get(m).CARD and METHODS.get(m).CARD.citation]
+    if citations:
+        note += "\n\nMethods:\n" + "\n".join(citations)
     markdown = render_markdown(tables, note)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.md", markdown)

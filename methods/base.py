@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -83,6 +84,19 @@ class DistilledSet:
                    tuple(meta["label_names"]), meta["provenance"], source)
 
 
+@dataclass(frozen=True)
+class MethodCard:
+    """What a reader of the leaderboard needs to know about a method (``list --methods --details``).
+
+    summary: what it does, in two lines; fit_cost / distill_cost: what each stage computes;
+    citation: the paper to cite (shown under tables that use the method)."""
+
+    summary: str
+    fit_cost: str
+    distill_cost: str
+    citation: str = ""
+
+
 class Method:
     """Base class of distillation methods. Subclasses set the class attributes and implement ``distill``.
 
@@ -90,12 +104,15 @@ class Method:
     dpc_independent: the set does not depend on DPC (``full``): distilled once, shown in every DPC column.
     deterministic: every seed gives the same set (``full``, herding): one set is made instead of n_sets.
     reference: a reference row (Full dataset, Random), shown apart from the methods under test.
+    CARD: the method card; TEST_PARAMS: cheap hyper-parameters for the contract tests.
     """
 
     kind: ClassVar[str] = "text"
     dpc_independent: ClassVar[bool] = False
     deterministic: ClassVar[bool] = False
     reference: ClassVar[bool] = False
+    CARD: ClassVar[MethodCard | None] = None
+    TEST_PARAMS: ClassVar[dict] = {}
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's hyper-parameters and their current values (the method's config)."""
@@ -126,6 +143,22 @@ class Method:
                       "code_version": code_version()}
         return DistilledSet(examples, tuple(task.text_fields), tuple(task.label_names), provenance,
                             None if source_indices is None else np.asarray(source_indices, dtype=np.int64))
+
+
+def card_text(name: str, cls: type[Method]) -> str:
+    """The method card as text: summary, kind, flags, costs, hyper-parameters with defaults, citation."""
+    card = cls.CARD or MethodCard((cls.__doc__ or "").strip(), "?", "?")
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self" and p.kind in named]
+    flags = [flag for flag in ("deterministic", "dpc_independent", "reference") if getattr(cls, flag)]
+    lines = [textwrap.fill(f"{name}: {card.summary}", width=100, subsequent_indent="    "),
+             f"  kind: {cls.kind}" + (f"; {', '.join(flags)}" if flags else ""),
+             f"  fit: {card.fit_cost}",
+             f"  distill: {card.distill_cost}",
+             "  hyper-parameters: " + (", ".join(f"{p.name}={p.default!r}" for p in params) or "none")]
+    if card.citation:
+        lines.append(f"  cite: {card.citation}")
+    return "\n".join(lines)
 
 
 def per_class_indices(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ import numpy as np
 from benchmark.tasks.base import Task
 from dilm.selection import kmeans_centers
 from methods import METHODS
-from methods.base import DistilledSet, FitContext, Method, check_dpc, per_class_indices
+from methods.base import DistilledSet, FitContext, Method, MethodCard, check_dpc, per_class_indices
 from methods.coreset_selection import herding, kcenter_greedy
 from methods.embeddings import EmbeddingSpace, cached_embeddings, describe, space_digest
 
@@ -72,6 +72,12 @@ class Herding(EmbeddingCoreset):
     """Herding (Welling 2009): greedy per-class mean matching in the encoder space; deterministic."""
 
     deterministic = True
+    CARD = MethodCard(
+        summary="Herding: per class, greedily add the example that brings the selection's mean closest to the "
+                "class mean in a frozen encoder's space (argmin). Deterministic.",
+        fit_cost="embed the train split once with the encoder (cached on disk, shared by all coresets)",
+        distill_cost="DPC greedy steps over the class's embeddings (milliseconds)",
+        citation="Welling, Herding dynamical weights to learn, ICML 2009")
 
     def select(self, embeddings, k, seed):
         return herding(embeddings, k)
@@ -81,6 +87,14 @@ class Herding(EmbeddingCoreset):
 class KMeansCenters(EmbeddingCoreset):
     """The DiLM paper's K-centers: per-class k-means (k = DPC, k-means++, seeded), nearest real example per centroid."""
 
+    CARD = MethodCard(
+        summary="K-centers as in the DiLM paper: per class, k-means (k = DPC, k-means++, one seeded init) in a "
+                "frozen encoder's space, then the real example nearest each centroid.",
+        fit_cost="embed the train split once with the encoder (cached on disk, shared by all coresets)",
+        distill_cost="one k-means per class (about a second per class for thousands of examples)",
+        citation="Maekawa et al., DiLM: Distilling Dataset into Language Model for Text-level Dataset "
+                 "Distillation, Findings of NAACL 2024 (K-centers baseline)")
+
     def select(self, embeddings, k, seed):
         return kmeans_centers(embeddings, k, seed)
 
@@ -88,6 +102,13 @@ class KMeansCenters(EmbeddingCoreset):
 @METHODS.register("kcenter-greedy")
 class KCenterGreedy(EmbeddingCoreset):
     """Greedy farthest-first k-center (Sener & Savarese 2018) per class, seeded first pick."""
+
+    CARD = MethodCard(
+        summary="Greedy k-center: per class, a seeded random first example, then repeatedly the example "
+                "farthest from those chosen, in a frozen encoder's space.",
+        fit_cost="embed the train split once with the encoder (cached on disk, shared by all coresets)",
+        distill_cost="DPC passes over the class's embeddings (milliseconds)",
+        citation="Sener & Savarese, Active Learning for Convolutional Neural Networks: A Core-Set Approach, ICLR 2018")
 
     def select(self, embeddings, k, seed):
         return kcenter_greedy(embeddings, k, seed)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from methods import METHODS
-from methods.base import DistilledSet, Method
+from methods.base import DistilledSet, Method, MethodCard
 
 
 @METHODS.register("full")
@@ -14,6 +14,9 @@ class Full(Method):
     dpc_independent = True
     deterministic = True
     reference = True
+    CARD = MethodCard(
+        summary="The whole train split: the upper reference row (Full dataset); the same set under every DPC.",
+        fit_cost="nothing", distill_cost="nothing (the train split as it is)")
 
     def distill(self, state, dpc, seed) -> DistilledSet:
         train = state.splits.train

@@ -1,0 +1,1 @@
+"""An example dilm-bench plugin: the tfidf-prototypes method."""
