@@ -94,6 +94,15 @@ class EvalCell:
                         self.config)
 
 
+def applicable(method: Component, learner: Component) -> bool:
+    """Whether the learner can train on the method's kind of set (an embedding-level set trains only
+    learners of its own embedding space); other pairs are not run and show as n/a."""
+    from benchmark.learners import LEARNERS
+    from methods import METHODS
+
+    return METHODS.get(method.name).kind in LEARNERS.get(learner.name).accepts
+
+
 def expand(grid: Grid) -> dict[str, list]:
     """The grid's cells per stage, each once. A deterministic method (every seed gives the same set) gets
     one set with n_evals learner runs; a DPC-independent method gets one set shown under every DPC."""
@@ -112,6 +121,8 @@ def expand(grid: Grid) -> dict[str, list]:
                     distill = DistillCell(fit, dpc, set_seed)
                     cells["distill"][distill.id] = distill
                     for learner in grid.learners:
+                        if not applicable(method, learner):
+                            continue
                         for run in range(grid.n_evals):
                             cell = EvalCell(distill, learner, run)
                             cells["evaluate"][cell.id] = cell

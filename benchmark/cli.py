@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
     run.add_argument("--out", type=Path, default=Path("results"),
                      help="where the leaderboard goes, in a sub-folder named after the grid (default: results)")
+    run.add_argument("--force", action="store_true",
+                     help="discard this grid's finished cells and run them again (e.g. after editing a method's code)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     lst = sub.add_parser("list", help="list the registered tasks, methods, learners and grid presets")
@@ -44,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--package", type=Path, metavar="DIR",
                      help="make a plugin package in DIR (registered by entry point) instead of a file in methods/")
     new.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    export = sub.add_parser("export", help="write finished distilled sets as JSON Lines and datasets.Dataset folders")
+    export.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
+    export.add_argument("--out", type=Path, default=Path("exported"), help="output folder (default: exported)")
+    export.add_argument("--methods", nargs="+", help="only these methods")
+    export.add_argument("--tasks", nargs="+", help="only these tasks")
 
     report = sub.add_parser("report", help="write the leaderboard of every finished run in a runs folder")
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
@@ -91,6 +99,18 @@ def cmd_list(args) -> int:
 
 
 def apply_overrides(grid: Grid, args) -> Grid:
+    """Apply the command line's overrides; an overridden grid gets its own name (and results folder),
+    so an ad-hoc run never overwrites the preset's leaderboard."""
+    given = {key: getattr(args, key) for key in ("tasks", "methods", "learners", "dpcs", "n_sets", "n_evals")
+             if getattr(args, key) is not None}
+    if given:
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:6]
+        grid.source += " with " + " ".join(f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                                          for k, v in given.items())
+        grid.name = f"{grid.name}-{digest}"
     for key in ("tasks", "methods", "learners"):
         names = getattr(args, key)
         if names:
@@ -130,11 +150,23 @@ def validate(grid: Grid) -> None:
         for method in methods:
             if not method.dpc_independent:
                 check_dpc(task, max(grid.dpcs))
-    for method in methods:
-        for learner, component in zip(learners, grid.learners):
-            if method.kind not in learner.accepts:
-                raise UsageError(f"learner {component.name!r} cannot train on {method.kind}-level sets of "
-                                 f"method {type(method).registry_name!r}")
+
+
+def expected_cells(grid: Grid):
+    """Every (task, learner, method, DPC) the grid asks for, marked "n/a" where the pair cannot run."""
+    from benchmark.cells import applicable
+    from benchmark.report import Expected, component_label, method_label
+
+    expected = Expected()
+    for task in grid.tasks:
+        for method in grid.methods:
+            label, reference = method_label(method.name, method.kwargs)
+            for learner in grid.learners:
+                status = "expected" if applicable(method, learner) else "n/a"
+                for dpc in grid.dpcs:
+                    expected.cells[(task.name, component_label(learner.name, learner.kwargs), label, dpc)] = (
+                        "reference" if reference and status != "n/a" else status)
+    return expected
 
 
 def cmd_run(args) -> int:
@@ -147,6 +179,10 @@ def cmd_run(args) -> int:
     validate(grid)
     cells = expand(grid)
     store = Store(args.runs_dir)
+    if args.force:
+        for stage, stage_cells in cells.items():
+            for cell in stage_cells:
+                store.discard(stage, cell.id)
     pending = {s: sum(not store.is_done(s, c.id) for c in cs) for s, cs in cells.items()}
     print(f"grid {grid.name!r} ({grid.source}): " + ", ".join(
         f"{stage} {len(cs)} cells ({pending[stage]} to run)" for stage, cs in cells.items()), flush=True)
@@ -156,8 +192,9 @@ def cmd_run(args) -> int:
         f"{stage} {dict(counts)}" for stage, counts in outcome.items()), flush=True)
     eval_ids = {c.id for c in cells["evaluate"]}
     out_dir = args.out / grid.name
-    print(write_report(args.runs_dir, out_dir, eval_ids, grid.dpcs))
-    print(f"leaderboard written to {out_dir}/leaderboard.md and leaderboard.csv; records in {args.runs_dir}/")
+    print(write_report(args.runs_dir, out_dir, eval_ids, grid.dpcs, expected_cells(grid)))
+    print(f"leaderboard written to {out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/); "
+          f"records in {args.runs_dir}/")
     failed = [(s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
     for stage, cell_id in failed:
         error = store.error(stage, cell_id)["error"].splitlines()[0]
@@ -181,6 +218,19 @@ def cmd_new_method(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from benchmark.export import export_sets
+
+    if not (args.runs_dir / "distill").is_dir():
+        raise UsageError(f"{args.runs_dir} holds no distilled sets (no {args.runs_dir / 'distill'}); pass a runs folder")
+    written = export_sets(args.runs_dir, args.out, args.methods, args.tasks)
+    if not written:
+        raise UsageError(f"no finished distilled set in {args.runs_dir} matches methods={args.methods} tasks={args.tasks}")
+    print(f"wrote {len(written)} sets under {args.out}/ (JSON Lines + datasets.Dataset folders); read them back with "
+          f"method external, params {{path: {args.out}/<source>}}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from benchmark.report import write_report
 
@@ -188,7 +238,9 @@ def cmd_report(args) -> int:
         raise UsageError(f"{args.runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
     print(write_report(args.runs_dir, args.out))
+    print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, costs.csv, plots/)")
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method}
+COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
+            "export": cmd_export}

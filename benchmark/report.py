@@ -1,96 +1,418 @@
-"""Leaderboard: every evaluate record -> a DataFrame -> mean +- population std (n) per
-(task, learner, method, DPC) -> one table per learner (rows: methods; columns: task x DPC)."""
+"""The leaderboard: every record -> DataFrames -> paper-ready tables (markdown, LaTeX, CSV) and plots.
+
+Main table per learner: rows = methods (then the reference block: Full dataset, Random; then the
+paper's published numbers where the task is one of the paper's), columns = task x DPC, cells =
+mean ± population std (n). Best per column in bold; Welch's t-test against Random and against the
+runner-up; failed, missing and not-applicable cells shown and counted; mixed code versions flagged.
+"""
 from __future__ import annotations
 
+import functools
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from benchmark.store import Store
+from benchmark.published import SOURCE as PUBLISHED_SOURCE
+from benchmark.published import published
+from benchmark.store import ERROR, Store, atomic_write_text
+
+ALPHA = 0.05
+KEY = ["task", "learner", "method", "dpc"]
+
+
+def component_label(name: str, params: dict, display: str | None = None) -> str:
+    """A row or column label: the name (or a display name) and any hyper-parameters given."""
+    shown = {k: v for k, v in params.items() if k not in ("label", "path", "source_task")}
+    text = display or name
+    return text + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) + ")" if shown else "")
+
+
+def method_label(name: str, params: dict) -> tuple[str, bool]:
+    """(row label, is a reference row) of a method config; unregistered methods keep their name."""
+    return _method_info_cached(name, json.dumps(params, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _method_info_cached(name: str, params_json: str) -> tuple[str, bool]:
+    from methods import METHODS
+
+    params = json.loads(params_json)
+    if name not in METHODS:
+        return component_label(name, params), False
+    cls = METHODS.get(name)
+    try:
+        display = cls(**params).display_name
+    except TypeError:
+        display = name
+    return component_label(name, params, display), bool(cls.reference)
+
+
+def _row(record: dict) -> dict:
+    config = record["config"]
+    method, reference = method_label(config["method"]["name"], config["method"]["params"])
+    return {
+        "cell_id": record["cell_id"], "task": config["task"]["name"], "method": method, "reference": reference,
+        "method_name": config["method"]["name"], "method_params": json.dumps(config["method"]["params"], sort_keys=True),
+        "dpc": config["dpc"], "set_seed": config["set_seed"],
+        "learner": component_label(config["learner"]["name"], config["learner"]["params"]),
+        "run": config.get("run"), "eval_seed": config.get("eval_seed"),
+    }
 
 
 def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.DataFrame:
-    """One row per finished evaluate run (optionally only ``cell_ids``), its config and metrics flattened."""
+    """One row per finished evaluate run: its config flattened, metrics, checksums, costs, versions."""
     rows = []
     for record in Store(Path(runs_dir)).done_records("evaluate"):
         if cell_ids is not None and record["cell_id"] not in cell_ids:
             continue
-        config = record["config"]
-        rows.append({
-            "cell_id": record["cell_id"], "task": config["task"]["name"], "method": config["method"]["name"],
-            "dpc": config["dpc"], "set_seed": config["set_seed"], "learner": config["learner"]["name"],
-            "eval_seed": config["eval_seed"], "metric": record["task"]["metric"],
-            **{f"metric.{k}": v for k, v in record["metrics"].items()},
-            "train_checksum": record["task"]["split_checksums"]["train"],
-            "test_checksum": record["task"]["split_checksums"]["test"],
-            "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
-            "code_version": record["code_version"],
-        })
+        rows.append({**_row(record), "metric": record["task"]["metric"],
+                     **{f"metric.{k}": v for k, v in record["metrics"].items()},
+                     **{f"checksum.{k}": v for k, v in record["task"]["split_checksums"].items()},
+                     **{f"recipe.{k}": v for k, v in record.get("recipe", {}).items()},
+                     "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
+                     "code_version": record["code_version"], "git_commit": record["git"]["commit"]})
     return pd.DataFrame(rows)
 
 
-def summarise(records: pd.DataFrame, dpcs: list[int] | None = None) -> pd.DataFrame:
-    """Long form: task, learner, method, dpc, metric, mean, std (population), n, in percent.
-
-    A DPC-independent set (dpc None, e.g. ``full``) is repeated under every DPC of its task."""
-    if records.empty:
-        return pd.DataFrame(columns=["task", "learner", "method", "dpc", "metric", "mean", "std", "n"])
-    records = records.copy()
-    records["score"] = records.apply(lambda row: row[f"metric.{row['metric']}"], axis=1) * 100
-    task_dpcs = dpcs or sorted({int(d) for d in records["dpc"].dropna()})
-    fixed = records[records["dpc"].notna()]
-    expanded = [fixed] + [records[records["dpc"].isna()].assign(dpc=d) for d in task_dpcs]
-    records = pd.concat(expanded, ignore_index=True)
-    records["dpc"] = records["dpc"].astype(int)
-    grouped = records.groupby(["task", "learner", "method", "dpc", "metric"])["score"]
-    summary = grouped.agg(mean="mean", std=lambda s: s.std(ddof=0), n="count").reset_index()
-    return summary
+def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
+    """One row per failed evaluate cell (``error.json`` and no ``done``), with its first error line."""
+    rows = []
+    stage_dir = Path(runs_dir) / "evaluate"
+    for path in sorted(stage_dir.glob(f"*/{ERROR}")) if stage_dir.is_dir() else []:
+        if (path.parent / "done").exists():
+            continue
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if cell_ids is None or record["cell_id"] in cell_ids:
+            rows.append({**_row(record), "error": record["error"].splitlines()[0]})
+    return pd.DataFrame(rows, columns=["cell_id", "task", "method", "reference", "method_name", "method_params",
+                                       "dpc", "set_seed", "learner", "run", "eval_seed", "error"])
 
 
-def leaderboard_tables(summary: pd.DataFrame, reference_methods: set[str]) -> dict[str, pd.DataFrame]:
-    """One table per learner: rows = methods (reference rows last, marked), columns = task DPC."""
-    tables = {}
+def load_costs(runs_dir: Path) -> pd.DataFrame:
+    """Wall time and peak memory per (task, method): fit (total), distill (mean per set), evaluate (mean per run)."""
+    store = Store(Path(runs_dir))
+    rows = []
+    for stage in ("fit", "distill", "evaluate"):
+        for record in store.done_records(stage):
+            config = record["config"]
+            rows.append({"task": config["task"]["name"], "stage": stage, "wall_s": record["wall_s"],
+                         "method": method_label(config["method"]["name"], config["method"]["params"])[0],
+                         "peak_rss_mib": record["memory"]["peak_rss_mib"]})
+    columns = ["task", "method", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib"]
+    frame = pd.DataFrame(rows, columns=["task", "method", "stage", "wall_s", "peak_rss_mib"])
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    by_stage = {stage: frame[frame["stage"] == stage].groupby(["task", "method"])["wall_s"]
+                 for stage in ("fit", "distill", "evaluate")}
+    costs = pd.DataFrame({"fit_s": by_stage["fit"].sum(), "distill_s": by_stage["distill"].mean(),
+                          "evaluate_s": by_stage["evaluate"].mean(),
+                          "peak_rss_mib": frame.groupby(["task", "method"])["peak_rss_mib"].max()})
+    return costs.reset_index()[columns]
+
+
+@dataclass
+class Expected:
+    """The cells a grid asked for: (task, learner, method, dpc) -> "n/a" for pairs that cannot run."""
+
+    cells: dict[tuple, str] = field(default_factory=dict)
+
+
+def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs: list[int] | None = None,
+              expected: Expected | None = None) -> pd.DataFrame:
+    """Long form, one row per (task, learner, method, DPC): mean, population std and n of the task's
+    metric in %, a status (ok / fail / missing / n/a), Welch p-values against Random and the runner-up,
+    best-in-column and mixed-code-version flags. DPC-independent rows (full) repeat under every DPC."""
+    failures = failures if failures is not None else pd.DataFrame(columns=KEY + ["reference"])
+    all_dpcs = sorted(set(dpcs or []) | {int(d) for d in pd.concat([records.get("dpc", pd.Series(dtype=float)),
+                                                                     failures["dpc"]]).dropna()})
+
+    def broadcast(frame):
+        fixed = frame[frame["dpc"].notna()]
+        return pd.concat([fixed] + [frame[frame["dpc"].isna()].assign(dpc=d) for d in all_dpcs], ignore_index=True)
+
+    cells: dict[tuple, dict] = {}
+    if not records.empty:
+        scored = broadcast(records.assign(score=records.apply(lambda r: r[f"metric.{r['metric']}"], axis=1) * 100))
+        for key, group in scored.groupby(KEY):
+            key = (key[0], key[1], key[2], int(key[3]))
+            cells[key] = {"scores": group["score"].to_numpy(), "reference": bool(group["reference"].iloc[0]),
+                          "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"]))}
+    failed_counts = {}
+    if not failures.empty:
+        for key, group in broadcast(failures).groupby(KEY):
+            key = (key[0], key[1], key[2], int(key[3]))
+            failed_counts[key] = len(group)
+            cells.setdefault(key, {"scores": np.array([]), "reference": bool(group["reference"].iloc[0]),
+                                   "metric": None, "versions": []})
+    if expected:
+        for key, status in expected.cells.items():
+            cells.setdefault(key, {"scores": np.array([]), "reference": status == "reference", "metric": None,
+                                   "versions": [], "status": "n/a" if status == "n/a" else None})
+    # every method of a task is expected under each learner and DPC of that task: holes are "missing"
+    methods = {(k[0], k[2]): c["reference"] for k, c in cells.items()}
+    for task, learner in {(k[0], k[1]) for k in cells}:
+        for (method_task, method), reference in methods.items():
+            for dpc in all_dpcs:
+                if method_task == task:
+                    cells.setdefault((task, learner, method, dpc), {"scores": np.array([]), "reference": reference,
+                                                                    "metric": None, "versions": []})
+
+    rows = []
+    for key, cell in cells.items():
+        scores = cell["scores"]
+        status = cell.get("status") or ("ok" if len(scores) else "fail" if failed_counts.get(key) else "missing")
+        rows.append({**dict(zip(KEY, key)), "metric": cell["metric"], "reference": cell["reference"], "status": status,
+                     "mean": scores.mean() if len(scores) else np.nan,
+                     "std": scores.std(ddof=0) if len(scores) else np.nan, "n": len(scores),
+                     "n_failed": failed_counts.get(key, 0), "mixed_versions": len(cell["versions"]) > 1,
+                     "_scores": scores})
+    summary = pd.DataFrame(rows)
+    if summary.empty:
+        return summary
+    summary = summary.sort_values(KEY).reset_index(drop=True)
+    _add_tests(summary)
+    return summary.drop(columns="_scores")
+
+
+def _welch(a: np.ndarray, b: np.ndarray) -> float:
+    """Welch's two-sided t-test p-value; NaN when either side has fewer than 2 runs or no spread at all."""
+    import warnings
+
+    from scipy.stats import ttest_ind
+
+    if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
+        return np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-identical samples: scipy warns, the p-value stands
+        return float(ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def _add_tests(summary: pd.DataFrame) -> None:
+    """p_vs_random: Welch's t-test of each row against the Random row of its column; best: the highest
+    mean in the column except Full dataset; p_vs_runner_up: the best row against the second best."""
+    summary["p_vs_random"] = np.nan
+    summary["best"] = False
+    summary["p_vs_runner_up"] = np.nan
+    for _, column in summary.groupby(["task", "learner", "dpc"]):
+        random = column[column["method"] == "random"]
+        if len(random):
+            for index, row in column.iterrows():
+                if row["method"] not in ("random", "full") and row["n"]:
+                    summary.at[index, "p_vs_random"] = _welch(row["_scores"], random.iloc[0]["_scores"])
+        ranked = column[(column["n"] > 0) & (column["method"] != "full")].sort_values("mean", ascending=False)
+        if len(ranked):
+            summary.at[ranked.index[0], "best"] = True
+        if len(ranked) > 1:
+            summary.at[ranked.index[0], "p_vs_runner_up"] = _welch(ranked.iloc[0]["_scores"], ranked.iloc[1]["_scores"])
+
+
+@dataclass
+class Cell:
+    text: str
+    bold: bool = False
+    marks: str = ""
+
+
+def _cell(row) -> Cell:
+    if row["status"] != "ok":
+        return Cell({"fail": "fail", "missing": "-", "n/a": "n/a"}[row["status"]])
+    marks = ""
+    if row["p_vs_random"] < ALPHA:
+        marks += "*"
+    if row["best"] and row["p_vs_runner_up"] < ALPHA:
+        marks += "†"
+    if row["mixed_versions"]:
+        marks += "‡"
+    if row["n_failed"]:
+        marks += "§"
+    return Cell(f"{row['mean']:.1f} ± {row['std']:.1f} ({row['n']})", bool(row["best"]), marks)
+
+
+@dataclass
+class Table:
+    """A table ready to render: a title, column labels and blocks of (row label, cells)."""
+
+    title: str
+    columns: list[str]
+    blocks: list[tuple[str, list[tuple[str, list[Cell]]]]]
+
+
+def main_tables(summary: pd.DataFrame) -> list[Table]:
+    tables = []
     for learner, part in summary.groupby("learner", sort=True):
-        part = part.assign(column=[f"{t} DPC {d}" for t, d in zip(part["task"], part["dpc"])],
-                           cell=[f"{m:.1f} ± {s:.1f} ({n})" for m, s, n in zip(part["mean"], part["std"], part["n"])])
-        columns = [f"{t} DPC {d}" for t, d in sorted(set(zip(part["task"], part["dpc"])))]
-        table = part.pivot(index="method", columns="column", values="cell").reindex(columns=columns).fillna("-")
-        order = sorted(table.index, key=lambda m: (m in reference_methods, m))
-        table = table.loc[order]
-        table.index = [f"{m} (reference)" if m in reference_methods else m for m in table.index]
-        table.index.name = "method"
-        tables[learner] = table
+        columns = sorted(set(zip(part["task"], part["dpc"])))
+        by_key = {(r["method"], r["task"], r["dpc"]): r for _, r in part.iterrows()}
+
+        def rows_for(methods):
+            return [(m, [_cell(by_key[(m, t, d)]) if (m, t, d) in by_key else Cell("-") for t, d in columns])
+                    for m in methods]
+
+        methods = sorted(part.loc[~part["reference"], "method"].unique())
+        references = [m for m in ("full", "random") if m in set(part["method"])] + sorted(
+            set(part.loc[part["reference"], "method"]) - {"full", "random"})
+        blocks = [("", rows_for(methods))] if methods else []
+        if references:
+            blocks.append(("reference rows", [(("Full dataset" if m == "full" else "Random" if m == "random" else m),
+                                               cells) for m, cells in rows_for(references)]))
+        paper = sorted({row for t, d in columns for row in published(t, d)},
+                       key=lambda r: list(["Random", "K-centers", "Herding", "Vanilla LM", "DiLM", "Full dataset"]).index(r))
+        if paper:
+            blocks.append((f"published: {PUBLISHED_SOURCE}", [
+                (name, [Cell(_published_text(published(t, d).get(name))) for t, d in columns]) for name in paper]))
+        tables.append(Table(f"Learner: {learner}", [f"{t} DPC {d}" for t, d in columns], blocks))
     return tables
 
 
-def render_markdown(tables: dict[str, pd.DataFrame], metric_note: str) -> str:
+def _published_text(value) -> str:
+    if value is None:
+        return "-"
+    mean, std = value
+    return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+
+
+def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
+    """Per (task, DPC) with two or more learners: rows = distillation source (method), columns = learners."""
+    tables = []
+    for (task, dpc), part in summary.groupby(["task", "dpc"]):
+        learners = sorted(part["learner"].unique())
+        if len(learners) < 2:
+            continue
+        by_key = {(r["method"], r["learner"]): r for _, r in part.iterrows()}
+        rows = [(m, [_cell(by_key[(m, l)]) if (m, l) in by_key else Cell("-") for l in learners])
+                for m in sorted(part["method"].unique())]
+        tables.append(Table(f"Cross-architecture: {task}, DPC {dpc}", learners, [("", rows)]))
+    return tables
+
+
+def cost_table(costs: pd.DataFrame) -> Table:
+    rows = [(f"{r['task']}: {r['method']}", [Cell(_fmt_s(r["fit_s"])), Cell(_fmt_s(r["distill_s"])),
+                                              Cell(_fmt_s(r["evaluate_s"])), Cell(_fmt_mib(r["peak_rss_mib"]))])
+            for _, r in costs.iterrows()]
+    return Table("Cost (wall time on the machines that ran the cells)",
+                 ["fit (total)", "distill (per set)", "evaluate (per run)", "peak RSS"], [("", rows)])
+
+
+def _fmt_s(value) -> str:
+    return "-" if pd.isna(value) else f"{value:.1f} s"
+
+
+def _fmt_mib(value) -> str:
+    return "-" if pd.isna(value) else f"{value:.0f} MiB"
+
+
+def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
+    counts = summary["status"].value_counts()
+    metrics = ", ".join(sorted(m for m in summary["metric"].dropna().unique())) or "accuracy"
+    notes = [
+        f"Test-split {metrics} (%), mean ± population std (n runs = distilled sets x learner runs). Bold: the best "
+        f"mean in the column (Full dataset excluded).",
+        f"\\* differs from Random (Welch's two-sided t-test, p < {ALPHA}); † the best row differs from the runner-up "
+        f"(same test); ‡ the runs of this cell come from more than one code version; § some runs of this cell failed.",
+        " ".join(text for method, text in (
+            ("full", "Full dataset (reference row) = the whole train split."),
+            ("random", "Random (reference row) = DPC real examples per class drawn uniformly."))
+            if method in set(summary["method"])) + (
+            " Published rows are the paper's numbers (BERT-base learner, GLUE validation as test), not re-run here."
+            if any(published(t, d) for t, d in zip(summary["task"], summary["dpc"])) else ""),
+        f"Cells: {counts.get('ok', 0)} with results, {counts.get('fail', 0)} failed (fail), "
+        f"{counts.get('missing', 0)} missing (-), {counts.get('n/a', 0)} not applicable (n/a).",
+    ]
+    if citations:
+        notes.append("Methods: " + "; ".join(citations))
+    return notes
+
+
+def render_markdown(tables: list[Table], notes: list[str]) -> str:
     parts = []
-    for learner, table in tables.items():
-        parts.append(f"### Learner: {learner}\n\n{table.to_markdown()}\n")
-    parts.append(metric_note)
-    return "\n".join(parts) + "\n"
+    for table in tables:
+        lines = [f"### {table.title}", "", "| method | " + " | ".join(table.columns) + " |",
+                 "|:--|" + "--:|" * len(table.columns)]
+        for block_title, rows in table.blocks:
+            if block_title:
+                lines.append(f"| *{block_title}* |" + " |" * len(table.columns))
+            for label, cells in rows:
+                lines.append(f"| {label} | " + " | ".join(_md(c) for c in cells) + " |")
+        parts.append("\n".join(lines))
+    parts.append("\n".join(f"{note}  " for note in notes))
+    return "\n\n".join(parts) + "\n"
 
 
-def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None,
-                 dpcs: list[int] | None = None) -> str:
-    """Write ``leaderboard.md`` and ``leaderboard.csv`` into ``out_dir``; return the markdown."""
+def _md(cell: Cell) -> str:
+    return (f"**{cell.text}**" if cell.bold else cell.text) + cell.marks.replace("*", "\\*")
+
+
+LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                 "~": r"\textasciitilde{}", "^": r"\^{}", "\\": r"\textbackslash{}"}
+
+
+def _tex_escape(text: str) -> str:
+    return "".join(LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _tex(cell: Cell) -> str:
+    text = _tex_escape(cell.text).replace("±", r"$\pm$")
+    marks = cell.marks.replace("†", r"\dag").replace("‡", r"\ddag").replace("§", r"\S")
+    text = rf"\textbf{{{text}}}" if cell.bold else text
+    return text + (f"$^{{{marks}}}$" if marks else "")
+
+
+def render_latex(tables: list[Table], notes: list[str]) -> str:
+    """booktabs tables (needs \\usepackage{booktabs}), one tabular per table, notes as a comment block."""
+    parts = ["% generated by `python -m benchmark report`; needs \\usepackage{booktabs}"]
+    for table in tables:
+        lines = [f"% {table.title}", r"\begin{tabular}{l" + "c" * len(table.columns) + "}", r"\toprule",
+                 "Method & " + " & ".join(_tex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
+        for i, (block_title, rows) in enumerate(table.blocks):
+            if i:
+                lines.append(r"\midrule")
+            if block_title:
+                lines.append(rf"\multicolumn{{{len(table.columns) + 1}}}{{l}}{{\emph{{{_tex_escape(block_title)}}}}} \\")
+            for label, cells in rows:
+                lines.append(_tex_escape(label) + " & " + " & ".join(_tex(c) for c in cells) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        parts.append("\n".join(lines))
+    parts.append("\n".join(f"% {note}" for note in notes))
+    return "\n\n".join(parts) + "\n"
+
+
+def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
+                 expected: Expected | None = None) -> dict:
+    """Everything a report writes, in memory: summary and cost frames, tables, notes."""
     from methods import METHODS
-    from benchmark.store import atomic_write_text
 
     records = load_records(runs_dir, cell_ids)
-    summary = summarise(records, dpcs)
-    reference = {m for m in summary["method"].unique() if m in METHODS and getattr(METHODS.get(m), "reference", False)}
-    tables = leaderboard_tables(summary, reference)
-    metrics = ", ".join(sorted(summary["metric"].unique())) or "accuracy"
-    note = (f"Test-split {metrics} (%), mean ± population std (n runs = distilled sets x learner seeds). "
-            f"Rows marked (reference) are reference rows: full = the whole train split; random = DPC real "
-            f"examples per class drawn uniformly. `-` = no finished run.")
-    citations = [f"- {m}: {METHODS.get(m).CARD.citation}" for m in sorted(summary["method"].unique())
-                 if m in METHODS and METHODS.get(m).CARD and METHODS.get(m).CARD.citation]
-    if citations:
-        note += "\n\nMethods:\n" + "\n".join(citations)
-    markdown = render_markdown(tables, note)
+    failures = load_failures(runs_dir, cell_ids)
+    summary = summarise(records, failures, dpcs, expected)
+    if summary.empty:
+        return {"summary": summary, "costs": pd.DataFrame(), "tables": [], "notes": ["No finished or failed runs."]}
+    names = sorted(set(records.get("method_name", pd.Series(dtype=str))) | set(failures["method_name"]))
+    citations = [f"{n}: {METHODS.get(n).CARD.citation}" for n in names
+                 if n in METHODS and METHODS.get(n).CARD and METHODS.get(n).CARD.citation]
+    costs = load_costs(runs_dir)
+    costs = costs[costs["method"].isin(summary["method"])] if not costs.empty else costs
+    tables = main_tables(summary) + cross_architecture_tables(summary)
+    if not costs.empty:
+        tables.append(cost_table(costs))
+    return {"summary": summary, "costs": costs, "records": records, "tables": tables,
+            "notes": footnotes(summary, citations)}
+
+
+def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
+                 expected: Expected | None = None, plots: bool = True) -> str:
+    """Write leaderboard.{md,tex,csv}, costs.csv and the plots into ``out_dir``; return the markdown."""
+    report = build_report(runs_dir, cell_ids, dpcs, expected)
+    markdown = render_markdown(report["tables"], report["notes"])
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.md", markdown)
-    atomic_write_text(out_dir / "leaderboard.csv", summary.round(3).to_csv(index=False))
+    atomic_write_text(out_dir / "leaderboard.tex", render_latex(report["tables"], report["notes"]))
+    atomic_write_text(out_dir / "leaderboard.csv", report["summary"].round(4).to_csv(index=False))
+    if len(report["costs"]):
+        atomic_write_text(out_dir / "costs.csv", report["costs"].round(3).to_csv(index=False))
+    if plots and len(report["summary"]):
+        from benchmark.report_plots import write_plots
+
+        write_plots(report["summary"], report["costs"], out_dir / "plots")
     return markdown

@@ -70,6 +70,7 @@ def _run_fit(cell: FitCell, store: Store, directory: Path) -> dict:
     method = _method(cell)
     ctx = FitContext(work_dir=directory / WORK, seed=cell.fit_seed)
     state = method.fit(task, ctx)
+    (directory / "state").mkdir()
     method.save_state(state, directory / "state")
     return {"task": task.describe(), "method_params": method.get_params()}
 

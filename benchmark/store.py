@@ -76,6 +76,10 @@ class Store:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return directory
 
+    def discard(self, stage: str, cell_id: str) -> None:
+        """Forget a cell entirely (``run --force``): its next run starts from nothing."""
+        shutil.rmtree(self.cell_dir(stage, cell_id), ignore_errors=True)
+
     def finish(self, stage: str, cell_id: str, record: dict) -> None:
         """Write the record, then the ``done`` marker (last: its presence means the record is whole)."""
         directory = self.cell_dir(stage, cell_id)

@@ -39,8 +39,8 @@ class TinySentiment(Task):
         return {**super().get_params(), "size_per_class": self.size_per_class}
 
 
-def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3)) -> None:
-    """Assert the contract of a method class, built with its ``TEST_PARAMS`` (cheap settings):
+def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3), params: dict | None = None) -> None:
+    """Assert the contract of a method class, built with ``params`` or its ``TEST_PARAMS`` (cheap settings):
     its params are JSON-able and rebuild it; fit + distill return DPC examples per class with valid
     labels; the same seed gives the same set, another seed a different one (at some DPC) unless the
     method declares itself deterministic;
@@ -49,7 +49,7 @@ def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3)) -> 
 
     task = task or TinySentiment()
     assert issubclass(method_cls, Method), f"{method_cls} must subclass methods.base.Method"
-    method = method_cls(**method_cls.TEST_PARAMS)
+    method = method_cls(**(method_cls.TEST_PARAMS if params is None else params))
     params = method.get_params()
     assert json.loads(json.dumps(params)) == params, f"params must be JSON values: {params}"
     assert method_cls(**params).get_params() == params, "get_params() must rebuild the same method"
@@ -58,6 +58,7 @@ def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3)) -> 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         state = method.fit(task, FitContext(work_dir=work / "work", seed=0))
+        (work / "state").mkdir()
         method.save_state(state, work / "state")
         state = method.load_state(work / "state", task)
         train_counts = task.splits.train.class_counts(task.num_classes)

@@ -120,12 +120,17 @@ class Method:
         parameters = inspect.signature(type(self).__init__).parameters.values()
         return {p.name: getattr(self, p.name) for p in parameters if p.name != "self" and p.kind in named}
 
+    @property
+    def display_name(self) -> str:
+        """The method's row label in tables (the registry name unless a method says otherwise)."""
+        return getattr(type(self), "registry_name", type(self).__name__)
+
     def fit(self, task: Task, ctx: FitContext) -> Any:
         """The expensive, DPC-independent part. Default: nothing to compute; the state is the task."""
         return task
 
     def save_state(self, state: Any, directory: Path) -> None:
-        """Persist what ``fit`` computed into ``directory``. Default: nothing (the state is the task)."""
+        """Persist what ``fit`` computed into ``directory`` (it exists, empty). Default: nothing (the state is the task)."""
 
     def load_state(self, directory: Path, task: Task) -> Any:
         """Rebuild the state saved by ``save_state``. Default: the task itself."""

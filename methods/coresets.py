@@ -41,7 +41,6 @@ class EmbeddingCoreset(Method):
         return EmbeddedTask(task, embeddings, space)
 
     def save_state(self, state: EmbeddedTask, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
         (directory / "embedding_space.json").write_text(json.dumps(
             {**describe(state.space), "rows": len(state.embeddings), "sha256_16": space_digest(state.embeddings)},
             indent=2))

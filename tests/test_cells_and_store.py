@@ -85,7 +85,7 @@ def test_record_schema(tmp_path, capsys):
         cell_dir = store.cell_dir("evaluate", record["cell_id"])
         assert (cell_dir / "done").exists() and (cell_dir / "log.txt").exists()
     out = capsys.readouterr().out
-    assert "full (reference)" in out and "tiny-sentiment DPC 4" in out
+    assert "| Full dataset |" in out and "tiny-sentiment DPC 4" in out
     assert (tmp_path / "results" / "tiny" / "leaderboard.md").read_text().startswith("### Learner: tfidf-logreg")
 
 

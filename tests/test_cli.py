@@ -58,7 +58,7 @@ def test_real_end_to_end_run_through_the_cli(tmp_path, rt_assets, minilm_assets)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "### Learner: minilm" in out and "### Learner: tfidf-logreg" in out
-    assert "full (reference)" in out and "random (reference)" in out
+    assert "| Full dataset |" in out and "| Random |" in out and "*reference rows*" in out
     assert "rt-polarity DPC 5" in out and "rt-polarity DPC 10" in out
     records = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "evaluate").glob("*/record.json")]
     assert len(records) == 2 * 3  # (full + random at 2 DPCs) x 2 learners

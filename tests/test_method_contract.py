@@ -3,17 +3,30 @@ a new method gets these tests for free."""
 import pytest
 
 from benchmark.errors import MissingAssetError
-from benchmark.testing import check_method_contract
+from benchmark.testing import TinySentiment, check_method_contract
 from methods import METHODS
 
 from conftest import IN_CI
 
 
+def external_sets(root):
+    """Sets for the `external` method to read: random sets of the tiny task, in the export layout."""
+    task = TinySentiment()
+    for dpc in (1, 3):
+        for seed in (0, 1):
+            folder = root / task.name / f"dpc_{dpc}"
+            folder.mkdir(parents=True, exist_ok=True)
+            METHODS.create("random").distill(task, dpc, seed).save(folder)
+            (folder / "distilled.jsonl").rename(folder / f"dataset_{seed}.jsonl")
+    return {"path": str(root), "label": "tiny sets"}
+
+
 @pytest.mark.parametrize("name", METHODS.names())
 def test_method_contract(name, tmp_path, monkeypatch):
     monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
+    params = external_sets(tmp_path / "sets") if name == "external" else None
     try:
-        check_method_contract(METHODS.get(name))
+        check_method_contract(METHODS.get(name), params=params)
     except MissingAssetError as exc:
         if IN_CI:
             raise

@@ -30,7 +30,7 @@ def test_the_example_plugin_is_listed_and_runs_in_a_grid(tmp_path, rt_assets):
     result = run(["-m", "benchmark", "run", "--methods", "tfidf-prototypes", "random", "--learners", "tfidf-logreg",
                   "--dpcs", "5", "--no-progress"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "| tfidf-prototypes " in result.stdout and "random (reference)" in result.stdout
+    assert "| tfidf-prototypes " in result.stdout and "| Random |" in result.stdout
 
 
 def test_scaffolded_plugin_package_works_unchanged(tmp_path, rt_assets):

@@ -1,29 +1,84 @@
-"""The leaderboard: mean and population std per cell, n, full repeated under every DPC, reference marks."""
+"""The leaderboard: golden files (committed fixture records -> committed markdown/LaTeX/CSV, DomainBed
+style) with failed, missing and n/a cells, the statistics, and the records API."""
+import os
+from pathlib import Path
+
 import pandas as pd
+import pytest
 
-from benchmark.report import leaderboard_tables, summarise
+from benchmark.report import Expected, build_report, load_records, summarise, write_report
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report_runs"
+GOLDEN = Path(__file__).parent / "golden"
 
 
-def records(rows):
-    return pd.DataFrame([{"task": "t", "learner": "l", "method": m, "dpc": d, "metric": "accuracy",
-                          "metric.accuracy": a} for m, d, a in rows])
+def fixture_expected():
+    """The grid behind the fixtures also asked for an embedding-level method `tdd`: n/a on TF-IDF."""
+    expected = Expected()
+    for dpc in (5, 10):
+        expected.cells[("sst2", "tfidf-logreg", "tdd", dpc)] = "n/a"
+        expected.cells[("sst2", "bert-base-uncased", "tdd", dpc)] = "expected"
+    return expected
 
 
-def test_summary_uses_population_std_and_repeats_dpc_independent_rows():
-    summary = summarise(records([("random", 5, 0.5), ("random", 5, 0.7), ("random", 10, 0.6),
-                                 ("full", None, 0.9), ("full", None, 0.8)]))
-    random5 = summary[(summary.method == "random") & (summary.dpc == 5)].iloc[0]
-    assert round(random5["mean"], 6) == 60.0 and round(random5["std"], 6) == 10.0 and random5["n"] == 2
+@pytest.mark.parametrize("name", ["leaderboard.md", "leaderboard.tex", "leaderboard.csv", "costs.csv"])
+def test_golden_files(tmp_path, name):
+    write_report(FIXTURES, tmp_path, dpcs=[5, 10], expected=fixture_expected(), plots=False)
+    produced = (tmp_path / name).read_text(encoding="utf-8")
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        (GOLDEN / name).write_text(produced, encoding="utf-8")
+    assert produced == (GOLDEN / name).read_text(encoding="utf-8")
+
+
+def test_cells_show_their_status_and_the_footer_counts_them():
+    markdown = (GOLDEN / "leaderboard.md").read_text(encoding="utf-8")
+    bert = markdown.split("### Learner: bert-base-uncased")[1].split("###")[0]
+    tfidf = markdown.split("### Learner: tfidf-logreg")[1].split("###")[0]
+    assert "| kmeans-centers | " in bert and "| fail" in bert.split("| kmeans-centers |")[1].splitlines()[0]
+    assert bert.split("| tdd |")[1].splitlines()[0].strip() == "- | - |"  # asked for, never ran
+    assert tfidf.split("| tdd |")[1].splitlines()[0].strip() == "n/a | n/a |"  # cannot run: not applicable
+    assert tfidf.split("| kmeans-centers |")[1].splitlines()[0].split("|")[1].strip() == "-"  # missing
+    assert "*published: Maekawa et al., Findings of NAACL 2024, BERT-base learner (published)*" in bert
+    assert "| DiLM | 72.5 ± 5.9 | 76.3 ± 4.6 |" in bert
+    assert "*reference rows*" in bert and "| Full dataset |" in bert and "| Random |" in bert
+    assert "Cells: 18 with results, 1 failed (fail), 3 missing (-), 2 not applicable (n/a)." in markdown
+
+
+def test_statistics():
+    records = load_records(FIXTURES)
+    summary = summarise(records, dpcs=[5, 10])
+    row = summary[(summary.method == "DiLM (released)") & (summary.learner == "bert-base-uncased") & (summary.dpc == 5)].iloc[0]
+    assert row["n"] == 3 and round(row["mean"], 4) == 73.0 and round(row["std"], 4) == round(pd.Series([72.0, 73.0, 74.0]).std(ddof=0), 4)
+    assert row["best"] and row["p_vs_random"] < 0.05  # clearly above Random
+    from scipy.stats import ttest_ind
+
+    random = records[(records.method == "random") & (records.dpc == 5) & (records.learner == "bert-base-uncased")]
+    dilm = records[(records.method == "DiLM (released)") & (records.dpc == 5) & (records.learner == "bert-base-uncased")]
+    expected_p = ttest_ind(dilm["metric.accuracy"], random["metric.accuracy"], equal_var=False).pvalue
+    assert row["p_vs_random"] == pytest.approx(expected_p)
+    kmeans = summary[(summary.method == "kmeans-centers") & (summary.learner == "bert-base-uncased") & (summary.dpc == 5)].iloc[0]
+    assert kmeans["mixed_versions"]  # one of its runs came from another code version
     full = summary[summary.method == "full"]
-    assert sorted(full.dpc.tolist()) == [5, 10] and set(full["mean"].round(6)) == {85.0}
+    assert set(full.dpc) == {5, 10} and (full["n"] == 2).all()
 
 
-def test_tables_put_reference_rows_last_and_mark_missing_cells():
-    summary = summarise(records([("random", 5, 0.5), ("full", None, 0.9), ("mine", 5, 0.6), ("mine", 10, 0.7),
-                                 ("random", 10, 0.55)]))
-    summary = summary[~((summary.method == "random") & (summary.dpc == 10))]
-    table = leaderboard_tables(summary, {"full", "random"})["l"]
-    assert table.index.tolist() == ["mine", "full (reference)", "random (reference)"]
-    assert table.columns.tolist() == ["t DPC 5", "t DPC 10"]
-    assert table.loc["mine", "t DPC 5"] == "60.0 ± 0.0 (1)"
-    assert table.loc["random (reference)", "t DPC 10"] == "-"
+def test_load_records_is_one_row_per_run_with_flat_config():
+    records = load_records(FIXTURES)
+    assert len(records) == 58 - 10 - 2  # evaluate records minus fit/distill records and the failed cells
+    for column in ("task", "method", "method_params", "dpc", "set_seed", "learner", "eval_seed",
+                   "metric.accuracy", "metric.macro_f1", "checksum.test", "code_version", "git_commit"):
+        assert column in records.columns
+    assert set(records["method"]) == {"full", "random", "herding", "kmeans-centers", "DiLM (released)"}
+
+
+def test_empty_runs_folder_gives_an_empty_report(tmp_path):
+    (tmp_path / "evaluate").mkdir()
+    assert build_report(tmp_path)["tables"] == []
+
+
+def test_plots_are_written(tmp_path):
+    write_report(FIXTURES, tmp_path, dpcs=[5, 10])
+    names = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert names == ["accuracy_vs_cost.pdf", "accuracy_vs_cost.png", "accuracy_vs_dpc_sst2.pdf",
+                     "accuracy_vs_dpc_sst2.png", "cross_architecture_sst2.pdf", "cross_architecture_sst2.png"]
+    assert all((tmp_path / "plots" / n).stat().st_size > 1000 for n in names)

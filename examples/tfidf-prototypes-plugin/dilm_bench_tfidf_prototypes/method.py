@@ -40,7 +40,6 @@ class TfidfPrototypes(Method):
         return task, scores
 
     def save_state(self, state, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
         np.save(directory / "scores.npy", state[1])
 
     def load_state(self, directory: Path, task):

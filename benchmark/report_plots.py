@@ -1,0 +1,75 @@
+"""Leaderboard plots (PNG and PDF): accuracy vs DPC per task with error bars, a cross-architecture
+heatmap per task, and accuracy vs distillation cost."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def _save(fig, directory: Path, name: str) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{name}.png", directory / f"{name}.pdf"]
+    for path in paths:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    return paths
+
+
+def write_plots(summary: pd.DataFrame, costs: pd.DataFrame, directory: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    ok = summary[summary["status"] == "ok"]
+    for task, part in ok.groupby("task"):
+        learners = sorted(part["learner"].unique())
+        fig, axes = plt.subplots(1, len(learners), figsize=(5 * len(learners), 4), squeeze=False, sharey=True)
+        for ax, learner in zip(axes[0], learners):
+            for method, rows in part[part["learner"] == learner].groupby("method"):
+                rows = rows.sort_values("dpc")
+                style = {"linestyle": "--", "marker": None} if method == "full" else {"marker": "o"}
+                ax.errorbar(rows["dpc"], rows["mean"], yerr=rows["std"], capsize=3, label=method, **style)
+            ax.set_title(f"{task} - {learner}")
+            ax.set_xlabel("data per class (DPC)")
+            ax.set_xticks(sorted(part["dpc"].unique()))
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel(f"test {part['metric'].dropna().iloc[0]} (%)")
+        axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+        written += _save(fig, directory, f"accuracy_vs_dpc_{task}")
+        plt.close(fig)
+
+        learners_here = part["learner"].unique()
+        if len(learners_here) > 1:
+            dpc = int(part["dpc"].max())
+            grid = part[part["dpc"] == dpc].pivot_table(index="method", columns="learner", values="mean")
+            fig, ax = plt.subplots(figsize=(1.6 * grid.shape[1] + 3, 0.5 * grid.shape[0] + 1.5))
+            image = ax.imshow(grid.to_numpy(), cmap="viridis", aspect="auto")
+            ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=30, ha="right")
+            ax.set_yticks(range(grid.shape[0]), grid.index)
+            middle = (grid.min().min() + grid.max().max()) / 2
+            for (i, j), value in pd.DataFrame(grid.to_numpy()).stack().items():
+                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
+                        color="black" if value > middle else "white")
+            ax.set_title(f"{task}, DPC {dpc}: distilled set (rows) x learner (columns)")
+            fig.colorbar(image, ax=ax, label="test accuracy (%)")
+            written += _save(fig, directory, f"cross_architecture_{task}")
+            plt.close(fig)
+
+    if len(costs):
+        merged = ok.merge(costs, on=["task", "method"])
+        merged = merged.assign(cost=merged["fit_s"].fillna(0) + merged["distill_s"].fillna(0))
+        if len(merged):
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for method, rows in merged.groupby("method"):
+                ax.scatter(rows["cost"] + 1e-3, rows["mean"], label=method, s=12 + 2 * rows["dpc"])
+            ax.set_xscale("log")
+            ax.set_xlabel("distillation cost: fit + distill per set (s, log)")
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title("accuracy vs distillation cost (all tasks, learners, DPCs; size = DPC)")
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
+            written += _save(fig, directory, "accuracy_vs_cost")
+            plt.close(fig)
+    return written
