@@ -69,6 +69,7 @@ def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.D
         if cell_ids is not None and record["cell_id"] not in cell_ids:
             continue
         rows.append({**_row(record), "metric": record["task"]["metric"],
+                     "learner_family": record.get("learner_family", "fine-tuned"),
                      **{f"metric.{k}": v for k, v in record["metrics"].items()},
                      **{f"checksum.{k}": v for k, v in record["task"]["split_checksums"].items()},
                      **{f"recipe.{k}": v for k, v in record.get("recipe", {}).items()},
@@ -139,7 +140,8 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
         for key, group in scored.groupby(KEY):
             key = (key[0], key[1], key[2], int(key[3]))
             cells[key] = {"scores": group["score"].to_numpy(), "reference": bool(group["reference"].iloc[0]),
-                          "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"]))}
+                          "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"])),
+                          "family": group["learner_family"].iloc[0]}
     failed_counts = {}
     if not failures.empty:
         for key, group in broadcast(failures).groupby(KEY):
@@ -165,6 +167,7 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
         scores = cell["scores"]
         status = cell.get("status") or ("ok" if len(scores) else "fail" if failed_counts.get(key) else "missing")
         rows.append({**dict(zip(KEY, key)), "metric": cell["metric"], "reference": cell["reference"], "status": status,
+                     "learner_family": cell.get("family"),
                      "mean": scores.mean() if len(scores) else np.nan,
                      "std": scores.std(ddof=0) if len(scores) else np.nan, "n": len(scores),
                      "n_failed": failed_counts.get(key, 0), "mixed_versions": len(cell["versions"]) > 1,
@@ -242,7 +245,8 @@ class Table:
 
 def main_tables(summary: pd.DataFrame) -> list[Table]:
     tables = []
-    for learner, part in summary.groupby("learner", sort=True):
+    families = learner_families(summary)
+    for learner, part in sorted(summary.groupby("learner"), key=lambda item: (families.get(item[0]) == "icl", item[0])):
         columns = sorted(set(zip(part["task"], part["dpc"])))
         by_key = {(r["method"], r["task"], r["dpc"]): r for _, r in part.iterrows()}
 
@@ -259,11 +263,17 @@ def main_tables(summary: pd.DataFrame) -> list[Table]:
                                                cells) for m, cells in rows_for(references)]))
         paper = sorted({row for t, d in columns for row in published(t, d)},
                        key=lambda r: list(["Random", "K-centers", "Herding", "Vanilla LM", "DiLM", "Full dataset"]).index(r))
-        if paper:
+        if paper and families.get(learner) != "icl":  # the published rows are fine-tuned BERT-base numbers
             blocks.append((f"published: {PUBLISHED_SOURCE}", [
                 (name, [Cell(_published_text(published(t, d).get(name))) for t, d in columns]) for name in paper]))
-        tables.append(Table(f"Learner: {learner}", [f"{t} DPC {d}" for t, d in columns], blocks))
+        title = f"In-context learning: {learner}" if families.get(learner) == "icl" else f"Learner: {learner}"
+        tables.append(Table(title, [f"{t} DPC {d}" for t, d in columns], blocks))
     return tables
+
+
+def learner_families(summary: pd.DataFrame) -> dict[str, str]:
+    """learner label -> family ("fine-tuned", "non-neural", "icl"): in-context learners get their own tables."""
+    return summary.dropna(subset=["learner_family"]).groupby("learner")["learner_family"].first().to_dict()
 
 
 def _published_text(value) -> str:

@@ -100,7 +100,7 @@ def _run_evaluate(cell: EvalCell, store: Store, directory: Path) -> dict:
     train_predict_s = time.perf_counter() - t0
     np.save(directory / "predictions.npy", predictions.astype(np.int16))
     return {"task": task.describe(), "fit_cell": cell.distill.fit.id, "distill_cell": cell.distill.id,
-            "recipe": learner.get_params(),
+            "recipe": learner.get_params(), "learner_family": learner.family,
             "seeds": {"fit": cell.distill.fit.fit_seed, "set": cell.distill.set_seed, "eval": cell.eval_seed},
             "distilled": {"n_examples": len(distilled), "per_class": distilled.per_class()},
             "metrics": compute_metrics(test.labels, predictions, task.num_classes),

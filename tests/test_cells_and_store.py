@@ -62,7 +62,7 @@ def run_tiny(tmp_path, *extra):
 
 RECORD_KEYS = {"schema", "stage", "cell_id", "config", "started_at", "finished_at", "versions", "git", "code_version",
                "host", "task", "fit_cell", "distill_cell", "recipe", "seeds", "distilled", "metrics",
-               "train_predict_s", "wall_s", "memory"}
+               "train_predict_s", "wall_s", "memory", "learner_family"}
 
 
 def test_record_schema(tmp_path, capsys):

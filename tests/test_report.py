@@ -41,7 +41,10 @@ def test_cells_show_their_status_and_the_footer_counts_them():
     assert "*published: Maekawa et al., Findings of NAACL 2024, BERT-base learner (published)*" in bert
     assert "| DiLM | 72.5 ± 5.9 | 76.3 ± 4.6 |" in bert
     assert "*reference rows*" in bert and "| Full dataset |" in bert and "| Random |" in bert
-    assert "Cells: 18 with results, 1 failed (fail), 3 missing (-), 2 not applicable (n/a)." in markdown
+    assert "Cells: 20 with results, 1 failed (fail), 13 missing (-), 2 not applicable (n/a)." in markdown
+    icl = markdown.split("### In-context learning: smollm2-icl")[1].split("###")[0]  # its own table, after the others
+    assert markdown.index("### In-context learning") > markdown.index("### Learner: tfidf-logreg")
+    assert "| DiLM (released) | **71.0 ± 0.8 (3)**" in icl and "published" not in icl
 
 
 def test_statistics():
@@ -58,13 +61,13 @@ def test_statistics():
     assert row["p_vs_random"] == pytest.approx(expected_p)
     kmeans = summary[(summary.method == "kmeans-centers") & (summary.learner == "bert-base-uncased") & (summary.dpc == 5)].iloc[0]
     assert kmeans["mixed_versions"]  # one of its runs came from another code version
-    full = summary[summary.method == "full"]
+    full = summary[(summary.method == "full") & (summary.status == "ok")]
     assert set(full.dpc) == {5, 10} and (full["n"] == 2).all()
 
 
 def test_load_records_is_one_row_per_run_with_flat_config():
     records = load_records(FIXTURES)
-    assert len(records) == 58 - 10 - 2  # evaluate records minus fit/distill records and the failed cells
+    assert len(records) == 64 - 10 - 2  # evaluate records minus fit/distill records and the failed cells
     for column in ("task", "method", "method_params", "dpc", "set_seed", "learner", "eval_seed",
                    "metric.accuracy", "metric.macro_f1", "checksum.test", "code_version", "git_commit"):
         assert column in records.columns

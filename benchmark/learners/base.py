@@ -13,10 +13,11 @@ class Learner:
     """A model family with a training recipe (its constructor's hyper-parameters, stored as given).
 
     ``fit_predict`` trains a fresh model on ``train`` with ``seed`` and returns the predicted labels of
-    ``test``. ``accepts`` names the distilled-set kinds it can train on.
+    ``test``. ``accepts`` names the distilled-set kinds it can train on; ``family`` groups learners in tables.
     """
 
     accepts: ClassVar[tuple[str, ...]] = ("text",)
+    family: ClassVar[str] = "fine-tuned"  # "fine-tuned", "non-neural" or "icl" (in-context: its own tables)
 
     def get_params(self) -> dict[str, Any]:
         """The recipe: the constructor's hyper-parameters and their values (stored in every record)."""

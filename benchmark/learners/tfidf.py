@@ -15,6 +15,8 @@ from benchmark.tasks.base import Examples
 class TfidfLogReg(Learner):
     """TF-IDF (1-2 grams, sublinear tf) + L2 logistic regression (scikit-learn); seconds on a CPU."""
 
+    family = "non-neural"
+
     def __init__(self, ngram_max: int = 2, C: float = 1.0, max_iter: int = 1000):
         self.ngram_max = ngram_max
         self.C = C
