@@ -33,7 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where the leaderboard goes, in a sub-folder named after the grid (default: results)")
     run.add_argument("--force", action="store_true",
                      help="discard this grid's finished cells and run them again (e.g. after editing a method's code)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the cells that would run, per stage, with a time estimate; run nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    status = sub.add_parser("status", help="a grid's cells per stage: done / running / failed / pending")
+    status.add_argument("--grid", default="demo", help="a preset name or a grid .yaml file (default: demo)")
+    status.add_argument("--runs-dir", type=Path, default=Path("runs"))
 
     lst = sub.add_parser("list", help="list the registered tasks, methods, learners and grid presets")
     lst.add_argument("what", nargs="?", choices=KINDS, help="one kind only")
@@ -179,6 +185,9 @@ def cmd_run(args) -> int:
     validate(grid)
     cells = expand(grid)
     store = Store(args.runs_dir)
+    if args.dry_run:
+        print_dry_run(grid, cells, store)
+        return 0
     if args.force:
         for stage, stage_cells in cells.items():
             for cell in stage_cells:
@@ -200,6 +209,52 @@ def cmd_run(args) -> int:
         error = store.error(stage, cell_id)["error"].splitlines()[0]
         print(f"FAILED {stage} {cell_id}: {error} (log: {store.cell_dir(stage, cell_id) / 'log.txt'})", file=sys.stderr)
     return 1 if failed else 0
+
+
+def print_dry_run(grid: Grid, cells: dict, store) -> None:
+    """The cells that would run, per stage, and a time estimate from finished cells of the same kind."""
+    from benchmark.estimate import estimate_seconds
+
+    print(f"dry run of grid {grid.name!r} ({grid.source}); nothing is run or written")
+    total = 0.0
+    for stage, stage_cells in cells.items():
+        pending = [c for c in stage_cells if not store.is_done(stage, c.id)]
+        seconds, known = estimate_seconds(store, stage, pending)
+        total += seconds
+        print(f"  {stage:<8} {len(stage_cells):>6} cells, {len(pending):>6} to run, "
+              f"~{seconds / 60:.1f} min ({known} of them estimated from finished cells of the same kind)")
+        for cell in pending[:5]:
+            print(f"           {cell.id}")
+        if len(pending) > 5:
+            print(f"           ... and {len(pending) - 5} more")
+    print(f"  estimated total: ~{total / 3600:.2f} h of compute (cells with no finished counterpart count as 0)")
+
+
+def cmd_status(args) -> int:
+    from benchmark.cells import expand
+    from benchmark.store import Store
+
+    grid = load_grid(args.grid)
+    store = Store(args.runs_dir)
+    failed_lines = []
+    print(f"grid {grid.name!r} in {args.runs_dir}/")
+    for stage, stage_cells in expand(grid).items():
+        counts = {"done": 0, "running": 0, "failed": 0, "pending": 0}
+        for cell in stage_cells:
+            if store.is_done(stage, cell.id):
+                counts["done"] += 1
+            elif store.is_running(stage, cell.id):
+                counts["running"] += 1
+            elif store.is_failed(stage, cell.id):
+                counts["failed"] += 1
+                error = store.error(stage, cell.id)["error"].splitlines()[0]
+                failed_lines.append(f"  FAILED {stage} {cell.id}: {error}\n"
+                                    f"         log: {store.cell_dir(stage, cell.id) / 'log.txt'}")
+            else:
+                counts["pending"] += 1
+        print(f"  {stage:<8} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+    print("\n".join(failed_lines))
+    return 0
 
 
 def cmd_new_method(args) -> int:
@@ -243,4 +298,4 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
-            "export": cmd_export}
+            "export": cmd_export, "status": cmd_status}

@@ -23,9 +23,20 @@ log = logging.getLogger("benchmark")
 
 
 def run_cell(cell, store: Store) -> str:
-    """Run ``cell`` unless it is done; returns "skipped", "done" or "failed" (with error.json written)."""
+    """Run ``cell`` unless it is done or another process is running it; returns "skipped", "busy",
+    "done" or "failed" (with error.json written)."""
     if store.is_done(cell.stage, cell.id):
         return "skipped"
+    with store.claim(cell.stage, cell.id) as claimed:
+        if not claimed:
+            return "busy"
+        if store.is_done(cell.stage, cell.id):  # finished by another runner while we looked
+            return "skipped"
+        return _run_claimed(cell, store)
+
+
+def _run_claimed(cell, store: Store) -> str:
+    store.journal("start", cell.stage, cell.id)
     directory = store.prepare(cell.stage, cell.id)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with _cell_log(directory / "log.txt"):
@@ -39,11 +50,13 @@ def run_cell(cell, store: Store) -> str:
             log.exception("cell %s failed", cell.id)
             store.fail(cell.stage, cell.id, {**_header(cell, started), "error": f"{type(exc).__name__}: {exc}",
                                              "traceback": traceback.format_exc()})
+            store.journal("failed", cell.stage, cell.id)
             return "failed"
         log.info("done in %.1f s%s", wall, f": {body['metrics']}" if "metrics" in body else "")
     record = {**_header(cell, started), **body, "wall_s": round(wall, 3), "memory": memory.as_dict(),
               "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     store.finish(cell.stage, cell.id, record)
+    store.journal("done", cell.stage, cell.id)
     return "done"
 
 

@@ -4,19 +4,30 @@
 artifacts beside it, ``log.txt``, and ``done``. A cell with ``done`` is never run again; a cell
 without it is re-run from scratch (its ``work/`` folder, where a method keeps checkpoints, survives).
 A failed cell writes ``error.json`` instead of ``done``.
+
+Concurrency: a runner holds an exclusive lock on ``<cell>/.lock`` (``flock``, released by the kernel
+when the process dies, even by SIGKILL) while it runs the cell, and re-checks ``done`` once it holds
+it, so two runners on one folder never run a cell twice. ``journal.jsonl`` in the root gets one
+appended line per start, finish and failure: the audit trail of who ran what, when.
 """
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import json
 import os
 import shutil
+import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 RECORD = "record.json"
 DONE = "done"
 ERROR = "error.json"
 WORK = "work"
+LOCK = ".lock"
+JOURNAL = "journal.jsonl"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -65,13 +76,54 @@ class Store:
     def is_failed(self, stage: str, cell_id: str) -> bool:
         return (self.cell_dir(stage, cell_id) / ERROR).exists() and not self.is_done(stage, cell_id)
 
+    @contextmanager
+    def claim(self, stage: str, cell_id: str):
+        """Hold the cell's lock for a block; yields False (and holds nothing) when another process has it."""
+        directory = self.cell_dir(stage, cell_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / LOCK, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def is_running(self, stage: str, cell_id: str) -> bool:
+        """Whether some process holds the cell's lock right now."""
+        lock = self.cell_dir(stage, cell_id) / LOCK
+        if not lock.exists():
+            return False
+        with open(lock, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
+    def journal(self, event: str, stage: str, cell_id: str) -> None:
+        """Append one line to the journal (a single O_APPEND write: lines from many processes never mix)."""
+        line = json.dumps({"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+                           "event": event, "stage": stage, "cell_id": cell_id, "host": socket.gethostname(),
+                           "pid": os.getpid()}) + "\n"
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
     def prepare(self, stage: str, cell_id: str) -> Path:
         """A clean folder for a (re-)run of the cell: leftovers of an unfinished run are removed, except
-        ``work/`` (method checkpoints to resume from)."""
+        ``work/`` (method checkpoints to resume from) and the lock."""
         directory = self.cell_dir(stage, cell_id)
         directory.mkdir(parents=True, exist_ok=True)
         for entry in directory.iterdir():
-            if entry.name == WORK:
+            if entry.name in (WORK, LOCK):
                 continue
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return directory

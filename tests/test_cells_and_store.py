@@ -1,5 +1,6 @@
 """Cells (stable ids, sharing, seeds), the store (atomic records, done last, resume), the record schema."""
 import json
+import re
 
 import pytest
 
@@ -141,3 +142,24 @@ def test_malformed_grid_files_fail_with_the_file_and_key(tmp_path, capsys, conte
     err = capsys.readouterr().err
     assert message in err and str(grid_file) in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_status_and_dry_run(tmp_path, capsys):
+    assert run_tiny(tmp_path) == 0
+    grid = tmp_path / "tiny.yaml"
+    grid.write_text(grid.read_text().replace("n_sets: 2", "n_sets: 3"))
+    runs = str(tmp_path / "runs")
+    before = sorted(p.name for p in (tmp_path / "runs" / "evaluate").iterdir())
+    capsys.readouterr()
+    assert main(["run", "--grid", str(grid), "--runs-dir", runs, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"distill +7 cells, +2 to run", out) and re.search(r"evaluate +7 cells, +2 to run", out)
+    assert "(2 of them estimated from finished cells of the same kind)" in out
+    assert sorted(p.name for p in (tmp_path / "runs" / "evaluate").iterdir()) == before  # nothing written
+    failing = next((tmp_path / "runs" / "evaluate").iterdir())
+    (failing / "done").unlink()
+    (failing / "error.json").write_text(json.dumps({"error": "ValueError: broken\nmore"}))
+    assert main(["status", "--grid", str(grid), "--runs-dir", runs]) == 0
+    out = capsys.readouterr().out
+    assert "evaluate done 4  running 0  failed 1  pending 2" in out
+    assert f"FAILED evaluate {failing.name}: ValueError: broken" in out and "log.txt" in out
