@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
     run.add_argument("--out", type=Path, default=Path("results"),
                      help="where the leaderboard goes, in a sub-folder named after the grid (default: results)")
+    run.add_argument("--executor", choices=["local", "slurm"], help="where cells run (default: the grid's, else local)")
+    run.add_argument("--slurm-profile", help="a profile name in slurm/profiles/ or a YAML path (default: local)")
     run.add_argument("--force", action="store_true",
                      help="discard this grid's finished cells and run them again (e.g. after editing a method's code)")
     run.add_argument("--dry-run", action="store_true",
@@ -195,8 +197,14 @@ def cmd_run(args) -> int:
     pending = {s: sum(not store.is_done(s, c.id) for c in cs) for s, cs in cells.items()}
     print(f"grid {grid.name!r} ({grid.source}): " + ", ".join(
         f"{stage} {len(cs)} cells ({pending[stage]} to run)" for stage, cs in cells.items()), flush=True)
+    executor = args.executor or grid.executor
+    options = {}
+    if executor == "slurm":
+        from benchmark.executors.slurm import load_profile
+
+        options["profile"] = load_profile(args.slurm_profile or grid.slurm_profile)
     t0 = time.perf_counter()
-    outcome = EXECUTORS["local"](cells, store, progress=not args.no_progress)
+    outcome = EXECUTORS[executor](cells, store, progress=not args.no_progress, **options)
     print(f"finished in {time.perf_counter() - t0:.0f} s: " + ", ".join(
         f"{stage} {dict(counts)}" for stage, counts in outcome.items()), flush=True)
     eval_ids = {c.id for c in cells["evaluate"]}

@@ -14,7 +14,9 @@ import yaml
 
 from benchmark.errors import UsageError
 
-GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "n_sets", "n_evals"}
+GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "n_sets", "n_evals", "executor",
+             "slurm_profile"}
+EXECUTOR_NAMES = ("local", "slurm")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Grid:
     learners: list[Component]
     n_sets: int = 1
     n_evals: int = 1
+    executor: str = "local"
+    slurm_profile: str = "local"
     description: str = ""
     source: str = field(default="<memory>", compare=False)
 
@@ -96,6 +100,8 @@ def parse_grid(data, source: str) -> Grid:
         learners=_components(data["learners"], "learners", source),
         n_sets=_positive_int(data.get("n_sets", 1), "n_sets", source),
         n_evals=_positive_int(data.get("n_evals", 1), "n_evals", source),
+        executor=_choice(data.get("executor", "local"), EXECUTOR_NAMES, "executor", source),
+        slurm_profile=str(data.get("slurm_profile", "local")),
         description=str(data.get("description", "")),
         source=source,
     )
@@ -117,6 +123,12 @@ def _components(value, key: str, source: str) -> list[Component]:
             raise UsageError(f"grid {source}: {key}[{i}].params must be a mapping, got {params!r}")
         out.append(Component(item["name"], tuple(sorted(params.items()))))
     return out
+
+
+def _choice(value, choices: tuple, key: str, source: str) -> str:
+    if value not in choices:
+        raise UsageError(f"grid {source}: key {key!r} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _positive_int(value, key: str, source: str) -> int:

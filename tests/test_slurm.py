@@ -1,0 +1,119 @@
+"""The Slurm executor against a REAL one-node Slurm cluster (slurm/start-local.sh; .ci/run starts it):
+same records as the local executor, failures recorded, cancelled jobs re-run, arrays split."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.store import Store
+
+from conftest import IN_CI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    ready = shutil.which("sbatch") and subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True,
+                                                       text=True, timeout=30).stdout.strip() in ("idle", "mixed", "allocated")
+    if not ready:
+        message = "no local Slurm cluster is running (start one with `bash slurm/start-local.sh`, as root)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+
+
+def cli(tmp_path, *args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "benchmark", *args, "--no-progress"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+GRID = ("name: sl\ntasks: [rt-polarity]\ndpcs: [5, 10]\nmethods: [full, random]\n"
+        "learners: [tfidf-logreg]\nn_sets: 2\nn_evals: 1\n")
+
+
+def scores(runs: Path) -> dict:
+    return {r["cell_id"]: r["metrics"]["accuracy"] for r in Store(runs).done_records("evaluate")}
+
+
+@pytest.mark.real
+def test_slurm_run_gives_the_same_records_as_the_local_executor(tmp_path, slurm, rt_assets):
+    (tmp_path / "g.yaml").write_text(GRID)
+    on_slurm = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs")
+    assert on_slurm.returncode == 0, on_slurm.stderr[-2000:]
+    local = cli(tmp_path, "run", "--grid", "g.yaml", "--runs-dir", "local-runs")
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert len(scores(tmp_path / "slurm-runs")) == 1 + 4
+    assert scores(tmp_path / "slurm-runs") == scores(tmp_path / "local-runs")
+    hosts = {r["host"]["executable"] for r in Store(tmp_path / "slurm-runs").done_records("evaluate")}
+    assert hosts == {sys.executable}
+    again = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs")
+    assert "evaluate 5 cells (0 to run)" in again.stdout  # resumes: nothing submitted
+
+
+@pytest.mark.real
+def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, slurm, rt_assets):
+    (tmp_path / "g.yaml").write_text(GRID.replace("learners: [tfidf-logreg]",
+                                                  "learners: [tfidf-logreg, {name: tfidf-logreg, params: {C: -1.0}}]"))
+    result = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm")
+    assert result.returncode == 1
+    assert result.stderr.count("FAILED evaluate") == 5 and "InvalidParameterError" in result.stderr
+    assert len(scores(tmp_path / "runs")) == 5
+    failed = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "evaluate").glob("*/error.json")]
+    assert len(failed) == 5 and all("Traceback" in f["traceback"] for f in failed)
+
+
+@pytest.mark.real
+def test_a_cancelled_job_is_run_again_by_the_next_run(tmp_path, slurm, rt_assets):
+    import submitit
+
+    from benchmark.cells import expand
+    from benchmark.executors.slurm import CellJob
+    from benchmark.grid import parse_grid
+    import yaml
+
+    (tmp_path / "g.yaml").write_text(GRID)
+    cells = expand(parse_grid(yaml.safe_load(GRID), "g.yaml"))
+    fit = cells["fit"][0]
+    executor = submitit.SlurmExecutor(folder=tmp_path / "manual")
+    executor.update_parameters(time=5, partition="debug", cpus_per_task=1, mem="1G",
+                               setup=["sleep 20"])  # the job is still starting when it is cancelled
+    job = executor.submit(CellJob(), fit, str(tmp_path / "runs"))
+    job._results_timeout_s = 0
+    job.cancel()
+    while not job.done(force_check=True):
+        pass
+    assert not Store(tmp_path / "runs").is_done("fit", fit.id)
+    result = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Store(tmp_path / "runs").is_done("fit", fit.id)
+
+
+@pytest.mark.real
+def test_arrays_larger_than_the_maximum_are_split(tmp_path, slurm, rt_assets):
+    (tmp_path / "g.yaml").write_text(GRID)
+    (tmp_path / "small.yaml").write_text("max_array_size: 2\narray_parallelism: 2\n"
+                                         "defaults: {partition: debug, time: 10, cpus_per_task: 1, mem: 1G}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "benchmark", "run", "--grid", "g.yaml", "--executor", "slurm",
+                             "--slurm-profile", "small.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    arrays = [line for line in result.stdout.splitlines() if line.startswith("evaluate: submitted array")]
+    assert [line.split("(")[1] for line in arrays] == ["2 cells)", "2 cells)", "1 cells)"]
+    assert len({line.split()[3] for line in arrays}) == 3  # three separate array jobs
+
+
+def test_bad_profiles_fail_clearly(tmp_path):
+    from benchmark.errors import UsageError
+    from benchmark.executors.slurm import load_profile
+
+    (tmp_path / "p.yaml").write_text("defaults: {partitoin: debug}\n")
+    with pytest.raises(UsageError, match="unknown setting.*partitoin"):
+        load_profile(str(tmp_path / "p.yaml"))
+    with pytest.raises(UsageError, match="not found"):
+        load_profile("no-such-profile")
+    assert load_profile("local").for_stage("fit")["time"] == 120
