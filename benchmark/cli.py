@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a grid (default: the offline CPU demo grid) and print its leaderboard")
     run.add_argument("--grid", default="demo", help="a preset name (demo) or the path of a grid .yaml file")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a grid key: n_sets=5, dpcs=[5,10], learners.minilm.params.steps=50 (repeatable)")
     run.add_argument("--tasks", nargs="+", help="override the grid's tasks (names)")
     run.add_argument("--methods", nargs="+", help="override the grid's methods (names)")
     run.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
@@ -111,13 +113,16 @@ def apply_overrides(grid: Grid, args) -> Grid:
     so an ad-hoc run never overwrites the preset's leaderboard."""
     given = {key: getattr(args, key) for key in ("tasks", "methods", "learners", "dpcs", "n_sets", "n_evals")
              if getattr(args, key) is not None}
+    if args.set:
+        given["set"] = args.set
     if given:
         import hashlib
         import json
 
         digest = hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:6]
-        grid.source += " with " + " ".join(f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                                          for k, v in given.items())
+        flags = [f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                 for k, v in given.items() if k != "set"]
+        grid.source += (" with " + " ".join(flags)) if flags else ""
         grid.name = f"{grid.name}-{digest}"
     for key in ("tasks", "methods", "learners"):
         names = getattr(args, key)
@@ -183,7 +188,7 @@ def cmd_run(args) -> int:
     from benchmark.report import write_report
     from benchmark.store import Store
 
-    grid = apply_overrides(load_grid(args.grid), args)
+    grid = apply_overrides(load_grid(args.grid, args.set), args)
     validate(grid)
     cells = expand(grid)
     store = Store(args.runs_dir)

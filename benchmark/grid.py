@@ -57,8 +57,8 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("benchmark.grids").iterdir() if p.name.endswith(".yaml"))
 
 
-def load_grid(name_or_path: str) -> Grid:
-    """A preset by name (``demo``) or a grid YAML file by path."""
+def load_grid(name_or_path: str, sets: list[str] = ()) -> Grid:
+    """A preset by name (``demo``) or a grid YAML file by path, with ``--set KEY=VALUE`` overrides."""
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.is_file():
@@ -78,7 +78,67 @@ def load_grid(name_or_path: str) -> Grid:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UsageError(f"grid {source}: not valid YAML: {exc}") from None
-    return parse_grid(data, source)
+    for assignment in sets:
+        data = apply_set(data, assignment, source)
+    return parse_grid(data, source + "".join(f" --set {s}" for s in sets))
+
+
+def apply_set(data, assignment: str, source: str):
+    """``KEY=VALUE`` on the grid mapping: KEY is dotted (``n_sets``, ``learners.minilm.params.steps``;
+    list entries are addressed by their name), VALUE is YAML (``5``, ``[5, 10]``, ``mean``)."""
+    if "=" not in assignment:
+        raise UsageError(f"--set {assignment!r}: expected KEY=VALUE, e.g. n_sets=5 or learners.minilm.params.steps=50")
+    key, raw = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"--set {assignment!r}: the value is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"grid {source}: expected a mapping to apply --set {assignment!r} to")
+    parts = key.split(".")
+    if parts[0] not in GRID_KEYS:
+        raise UsageError(f"--set {assignment!r}: unknown grid key {parts[0]!r}{_did_you_mean(parts[0], GRID_KEYS)}; "
+                         f"keys: {', '.join(sorted(GRID_KEYS))}")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part) if isinstance(node, dict) else None
+        if isinstance(child, list):  # a list of components: address an entry by its name
+            name = parts[depth + 1]
+            names = [c if isinstance(c, str) else c.get("name") for c in child]
+            if name not in names:
+                raise UsageError(f"--set {assignment!r}: no entry named {name!r} in {part}{_did_you_mean(name, names)} "
+                                 f"(entries: {', '.join(map(str, names))})")
+            index = names.index(name)
+            if isinstance(child[index], str):
+                child[index] = {"name": name}
+            node = child[index]
+            if depth + 2 == len(parts):
+                raise UsageError(f"--set {assignment!r}: set a field of {name!r}, e.g. {part}.{name}.params.KEY=VALUE")
+            parts = parts[:depth + 1] + parts[depth + 2:]
+            return _assign(data, node, parts[depth + 1:], value, assignment)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise UsageError(f"--set {assignment!r}: {part!r} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+    return data
+
+
+def _did_you_mean(name: str, choices) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=2)
+    return f". Did you mean {' or '.join(map(repr, close))}?" if close else ""
+
+
+def _assign(data, node: dict, rest: list[str], value, assignment: str):
+    for part in rest[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UsageError(f"--set {assignment!r}: {part!r} is not a mapping")
+    node[rest[-1]] = value
+    return data
 
 
 def parse_grid(data, source: str) -> Grid:

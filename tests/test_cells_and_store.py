@@ -163,3 +163,20 @@ def test_status_and_dry_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "evaluate done 4  running 0  failed 1  pending 2" in out
     assert f"FAILED evaluate {failing.name}: ValueError: broken" in out and "log.txt" in out
+
+
+def test_set_overrides_reach_the_cells_and_name_the_problem(tmp_path, capsys):
+    from benchmark.grid import load_grid
+
+    grid = load_grid("demo", ["learners.minilm.params.steps=7", "n_sets=3", "dpcs=[5, 10]",
+                              "methods.random.params={}"])
+    assert grid.n_sets == 3 and grid.dpcs == [5, 10]
+    assert [c.kwargs for c in grid.learners] == [{"steps": 7}, {}]
+    assert "--set learners.minilm.params.steps=7" in grid.source
+    for bad, message in [("nsets=3", "unknown grid key 'nsets'. Did you mean 'n_sets'?"),
+                         ("learners.minilmm.params.steps=3", "no entry named 'minilmm' in learners. Did you mean 'minilm'?"),
+                         ("n_sets", "expected KEY=VALUE"),
+                         ("n_sets=0", "key 'n_sets' must be a positive integer")]:
+        assert main(["run", "--set", bad, "--runs-dir", str(tmp_path / "runs")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
