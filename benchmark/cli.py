@@ -142,10 +142,11 @@ def apply_overrides(grid: Grid, args) -> Grid:
     return grid
 
 
-def validate(grid: Grid) -> None:
-    """Every name exists, every hyper-parameter is accepted, every DPC fits every class: or UsageError."""
+def validate(grid: Grid, load_data: bool = True) -> None:
+    """Every name exists, every hyper-parameter is accepted, every DPC fits every class (checked only
+    with ``load_data``: a dry run never reads a dataset or touches a hub): or UsageError."""
     from benchmark.learners import LEARNERS
-    from benchmark.tasks import load_task
+    from benchmark.tasks import TASKS, load_task
     from methods import METHODS
     from methods.base import check_dpc
 
@@ -157,7 +158,12 @@ def validate(grid: Grid) -> None:
             raise UsageError(f"grid {grid.source}: {where} {component.name!r}: bad params {component.kwargs}: {exc}") from None
 
     methods = [build(METHODS, m, "method") for m in grid.methods]
-    learners = [build(LEARNERS, c, "learner") for c in grid.learners]
+    for component in grid.learners:
+        build(LEARNERS, component, "learner")
+    for component in grid.tasks:
+        build(TASKS, component, "task")
+    if not load_data:
+        return
     for task_component in grid.tasks:
         task = load_task(task_component.name, task_component.params)
         for method in methods:
@@ -189,7 +195,7 @@ def cmd_run(args) -> int:
     from benchmark.store import Store
 
     grid = apply_overrides(load_grid(args.grid, args.set), args)
-    validate(grid)
+    validate(grid, load_data=not args.dry_run)
     cells = expand(grid)
     store = Store(args.runs_dir)
     if args.dry_run:
