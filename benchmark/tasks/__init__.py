@@ -1,7 +1,7 @@
 """The task registry: ``TASKS.create("rt-polarity")`` builds a task; plugins use ``dilm_bench.tasks``."""
 from benchmark.registry import Registry
 
-TASKS = Registry("task", builtin_modules=["benchmark.tasks.rt_polarity"], entry_point_group="dilm_bench.tasks")
+TASKS = Registry("task", builtin_modules=["benchmark.tasks.*"], entry_point_group="dilm_bench.tasks")
 
 
 def load_task(name: str, params: tuple = ()):

@@ -28,6 +28,15 @@ class Examples:
         indices = np.asarray(indices, dtype=int)
         return Examples(tuple(self.texts[i] for i in indices), self.labels[indices])
 
+    def deduplicated(self) -> "Examples":
+        """The first occurrence of each distinct text (so that no text lands in two splits)."""
+        seen, keep = set(), []
+        for i, text in enumerate(self.texts):
+            if text not in seen:
+                seen.add(text)
+                keep.append(i)
+        return self.subset(keep)
+
     def class_counts(self, num_classes: int) -> np.ndarray:
         return np.bincount(self.labels, minlength=num_classes)
 
@@ -68,7 +77,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 class Task:
     """A text classification task. Subclasses implement ``load_examples`` (all labelled data).
 
-    Splits are made here, seeded and stratified: ``test_fraction`` of the data is the test split,
+    Exact duplicate texts are dropped (first kept), then splits are made here, seeded and stratified: ``test_fraction`` of the data is the test split,
     then ``validation_fraction`` of the rest is carved out as validation, the remainder is train.
     """
 
@@ -94,7 +103,7 @@ class Task:
 
     @cached_property
     def splits(self) -> TaskSplits:
-        data = self.load_examples()
+        data = self.load_examples().deduplicated()
         rest, test = stratified_split(data.labels, self.test_fraction, self.split_seed)
         rest_data = data.subset(rest)
         train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed)
