@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_a_cancelled_job_is_run_again_by_the_next_run(tmp_path, slurm, rt_assets
     job._results_timeout_s = 0
     job.cancel()
     while not job.done(force_check=True):
-        pass
+        time.sleep(0.2)
     assert not Store(tmp_path / "runs").is_done("fit", fit.id)
     result = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm")
     assert result.returncode == 0, result.stderr[-2000:]
