@@ -218,9 +218,9 @@ def cmd_run(args) -> int:
     outcome = EXECUTORS[executor](cells, store, progress=not args.no_progress, **options)
     print(f"finished in {time.perf_counter() - t0:.0f} s: " + ", ".join(
         f"{stage} {dict(counts)}" for stage, counts in outcome.items()), flush=True)
-    eval_ids = {c.id for c in cells["evaluate"]}
+    cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
     out_dir = args.out / grid.name
-    print(write_report(args.runs_dir, out_dir, eval_ids, grid.dpcs, expected_cells(grid)))
+    print(write_report(args.runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid)))
     print(f"leaderboard written to {out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/); "
           f"records in {args.runs_dir}/")
     failed = [(s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]

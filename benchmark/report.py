@@ -92,12 +92,14 @@ def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
                                        "dpc", "set_seed", "learner", "run", "eval_seed", "error"])
 
 
-def load_costs(runs_dir: Path) -> pd.DataFrame:
+def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
     """Wall time and peak memory per (task, method): fit (total), distill (mean per set), evaluate (mean per run)."""
     store = Store(Path(runs_dir))
     rows = []
     for stage in ("fit", "distill", "evaluate"):
         for record in store.done_records(stage):
+            if cell_ids is not None and record["cell_id"] not in cell_ids:
+                continue
             config = record["config"]
             rows.append({"task": config["task"]["name"], "stage": stage, "wall_s": record["wall_s"],
                          "method": method_label(config["method"]["name"], config["method"]["params"])[0],
@@ -401,7 +403,7 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     names = sorted(set(records.get("method_name", pd.Series(dtype=str))) | set(failures["method_name"]))
     citations = [f"{n}: {METHODS.get(n).CARD.citation}" for n in names
                  if n in METHODS and METHODS.get(n).CARD and METHODS.get(n).CARD.citation]
-    costs = load_costs(runs_dir)
+    costs = load_costs(runs_dir, cell_ids)
     costs = costs[costs["method"].isin(summary["method"])] if not costs.empty else costs
     tables = main_tables(summary) + cross_architecture_tables(summary)
     if not costs.empty:
