@@ -1,4 +1,5 @@
-"""Test-split metrics: accuracy and macro-F1 (as fractions in [0, 1]), with the number scored."""
+"""Test-split metrics (fractions in [0, 1]) with the number scored: accuracy and macro-F1; for two
+classes also F1 of class 1 and the paper's QQP score, acc_and_f1 = mean(accuracy, F1)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,11 @@ import numpy as np
 def compute_metrics(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
-    return {"accuracy": float(accuracy_score(labels, predictions)),
-            "macro_f1": float(f1_score(labels, predictions, average="macro", labels=list(range(num_classes)),
-                                       zero_division=0)),
-            "n_test": int(len(labels))}
+    metrics = {"accuracy": float(accuracy_score(labels, predictions)),
+               "macro_f1": float(f1_score(labels, predictions, average="macro", labels=list(range(num_classes)),
+                                          zero_division=0)),
+               "n_test": int(len(labels))}
+    if num_classes == 2:
+        metrics["f1"] = float(f1_score(labels, predictions, pos_label=1, zero_division=0))
+        metrics["acc_and_f1"] = (metrics["accuracy"] + metrics["f1"]) / 2
+    return metrics

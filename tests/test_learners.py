@@ -31,3 +31,19 @@ def test_minilm_trains_on_sentence_pairs(minilm_assets):
     pairs = Examples(texts, np.array([0, 1, 0, 1, 0, 1]))
     predictions = LEARNERS.create("minilm", steps=2).fit_predict(pairs, pairs, 2, seed=0)
     assert predictions.shape == (6,) and set(predictions.tolist()) <= {0, 1}
+
+
+def test_hub_learners_without_the_hub_fail_clearly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    code = ("import numpy as np\nfrom benchmark.learners import LEARNERS\nfrom benchmark.tasks.base import Examples\n"
+            "ex = Examples((('a',), ('b',)), np.array([0, 1]))\n"
+            "LEARNERS.create('bert-base-uncased', steps=1).fit_predict(ex, ex, 2, 0)\n")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "MissingAssetError: cannot load model 'bert-base-uncased'" in result.stderr
+    assert "offline learners: minilm, tfidf-logreg" in result.stderr
+    assert LEARNERS.create("roberta-base").get_params()["model"] == "roberta-base"

@@ -85,3 +85,13 @@ def test_plots_are_written(tmp_path):
     assert names == ["accuracy_vs_cost.pdf", "accuracy_vs_cost.png", "accuracy_vs_dpc_sst2.pdf",
                      "accuracy_vs_dpc_sst2.png", "cross_architecture_sst2.pdf", "cross_architecture_sst2.png"]
     assert all((tmp_path / "plots" / n).stat().st_size > 1000 for n in names)
+
+
+def test_metrics_include_the_qqp_score_for_two_classes():
+    import numpy as np
+
+    from benchmark.metrics import compute_metrics
+
+    m = compute_metrics(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]), 2)
+    assert m["accuracy"] == 0.75 and m["f1"] == pytest.approx(2 / 3) and m["acc_and_f1"] == pytest.approx((0.75 + 2 / 3) / 2)
+    assert "acc_and_f1" not in compute_metrics(np.array([0, 1, 2]), np.array([0, 1, 2]), 3)

@@ -63,8 +63,14 @@ def test_real_rt_polarity(rt_assets):
 KNOWN_SIZES = {"rt-polarity": 10451, "trec6": 5381, "sms-spam": 4512, "bbc-news": 2125}  # after de-duplication
 
 
+def offline_task_names():
+    from benchmark.tasks.hub import HubTask
+
+    return [n for n in TASKS.names() if not issubclass(TASKS.get(n), HubTask)]
+
+
 @pytest.mark.real
-@pytest.mark.parametrize("name", TASKS.names())
+@pytest.mark.parametrize("name", offline_task_names())
 def test_task_contract(name):
     """Every registered task: loads, seeded stratified disjoint splits, every class in every split."""
     from benchmark.errors import MissingAssetError
@@ -89,3 +95,26 @@ def test_task_contract(name):
         assert all(len(t) == len(task.text_fields) and all(s.strip() for s in t) for t in part.texts)
     assert not (_as_set(splits.train) & _as_set(splits.test))
     assert TASKS.create(name).splits.checksums() == splits.checksums()
+
+
+def test_hub_tasks_without_the_hub_fail_clearly_and_name_the_offline_tasks(tmp_path):
+    """No hub here or in CI: the hub tasks' error says so and names the offline tasks (HF offline mode makes
+    the failure immediate; without it the hub client retries for ~25 s, then fails the same way)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([sys.executable, "-m", "benchmark", "run", "--tasks", "sst2", "--methods", "random",
+                             "--learners", "tfidf-logreg", "--runs-dir", "runs"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "cannot load hub dataset nyu-mll/glue/sst2" in result.stderr
+    assert "offline tasks: rt-polarity, trec6, sms-spam, bbc-news" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_hub_pair_tasks_declare_two_fields_and_their_metric():
+    assert TASKS.get("qqp").text_fields == ("question1", "question2") and TASKS.get("qqp").metric == "acc_and_f1"
+    assert TASKS.get("mnli").text_fields == ("premise", "hypothesis") and TASKS.get("mnli").hub_test == "validation_matched"
+    assert TASKS.get("sst2").hub_test == "validation"

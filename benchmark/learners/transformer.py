@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.assets import pick_device, resolve_model
+from benchmark.assets import OFFLINE_MODELS, pick_device, resolve_model
+from benchmark.errors import MissingAssetError
 from benchmark.learners import LEARNERS
 from benchmark.learners.base import Learner
 from benchmark.tasks.base import Examples
@@ -40,9 +41,16 @@ class TransformerClassifier(Learner):
         hf_logging.disable_progress_bar()
         device = pick_device(self.device)
         path = resolve_model(self.model)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        torch.manual_seed(seed)  # the fresh classification head is drawn from this seed
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            torch.manual_seed(seed)  # the fresh classification head is drawn from this seed
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+        except OSError as exc:
+            raise MissingAssetError(f"cannot load model {self.model!r}: {str(exc).splitlines()[0][:200]}. Hub models "
+                                    f"need the Hugging Face hub or a filled HF cache; offline learners: "
+                                    f"{', '.join(OFFLINE_MODELS)}, tfidf-logreg.") from None
+        if tokenizer.pad_token is None:  # decoder LMs (GPT-2) have no pad token: pad with EOS
+            tokenizer.pad_token = tokenizer.eos_token
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
         model.to(device)
@@ -103,12 +111,27 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-@LEARNERS.register("minilm")
-class MiniLM(TransformerClassifier):
-    """all-MiniLM-L6-v2 (BERT architecture, 22.7M params, offline) fine-tuned with the paper's recipe."""
+def _named_learner(name: str, doc: str):
+    """A registered learner for one checkpoint (offline asset or hub id): the generic classifier with
+    that model as its default."""
 
-    def __init__(self, model: str = "minilm", steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
+    def __init__(self, model: str = name, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
                  max_length: int = 64, eval_batch_size: int = 256, device: str = "auto"):
-        super().__init__(model, steps, batch_size, lr, weight_decay, warmup_ratio, max_grad_norm,
-                         max_length, eval_batch_size, device)
+        TransformerClassifier.__init__(self, model, steps, batch_size, lr, weight_decay, warmup_ratio,
+                                       max_grad_norm, max_length, eval_batch_size, device)
+
+    cls = type(name.replace("-", "_"), (TransformerClassifier,), {"__init__": __init__, "__doc__": doc,
+                                                                  "__module__": __name__})
+    return LEARNERS.register(name)(cls)
+
+
+LEARNERS.register("hf-classifier")(TransformerClassifier)
+for _name, _doc in [
+        ("minilm", "all-MiniLM-L6-v2 (BERT architecture, 22.7M params, offline) fine-tuned with the paper's recipe."),
+        ("bert-base-uncased", "BERT-base (hub): the DiLM paper's learner, fine-tuned with its recipe."),
+        ("roberta-base", "RoBERTa-base (hub), for the paper's cross-architecture table."),
+        ("bert-large-uncased", "BERT-large (hub), for the paper's cross-architecture table."),
+        ("xlnet-base-cased", "XLNet-base (hub), for the paper's cross-architecture table (no gradient checkpointing)."),
+        ("gpt2", "GPT-2 small as a sequence classifier (hub; pads with EOS), a decoder learner.")]:
+    _named_learner(_name, _doc)

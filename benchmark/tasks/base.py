@@ -101,13 +101,21 @@ class Task:
     def load_examples(self) -> Examples:
         raise NotImplementedError
 
+    def load_given_test(self) -> Examples | None:
+        """A test split the dataset comes with (GLUE validation), or None to carve one from the data."""
+        return None
+
     @cached_property
     def splits(self) -> TaskSplits:
         data = self.load_examples().deduplicated()
-        rest, test = stratified_split(data.labels, self.test_fraction, self.split_seed)
-        rest_data = data.subset(rest)
+        test_data = self.load_given_test()
+        if test_data is None:
+            rest, test = stratified_split(data.labels, self.test_fraction, self.split_seed)
+            rest_data, test_data = data.subset(rest), data.subset(test)
+        else:
+            rest_data = data
         train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed)
-        return TaskSplits(rest_data.subset(train), rest_data.subset(validation), data.subset(test))
+        return TaskSplits(rest_data.subset(train), rest_data.subset(validation), test_data)
 
     def describe(self) -> dict:
         """What a record stores about the task: name, params, fields, labels, split sizes and checksums."""
