@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from benchmark.errors import UsageError
-from benchmark.grid import Component, Grid, load_grid
+from benchmark.grid import Component, Grid, load_grid, task_component
 
 KINDS = ("tasks", "methods", "learners", "grids")
 
@@ -128,7 +128,8 @@ def apply_overrides(grid: Grid, args) -> Grid:
         names = getattr(args, key)
         if names:
             keep = {c.name: c for c in getattr(grid, key)}
-            setattr(grid, key, [keep.get(n, Component(n)) for n in names])
+            setattr(grid, key, [task_component(n) if key == "tasks" and n.endswith((".yaml", ".yml"))
+                                else keep.get(n, Component(n)) for n in names])
     if args.dpcs:
         grid.dpcs = args.dpcs
     for key in ("n_sets", "n_evals"):
@@ -176,14 +177,17 @@ def expected_cells(grid: Grid):
     from benchmark.cells import applicable
     from benchmark.report import Expected, component_label, method_label
 
+    from benchmark.tasks import TASKS
+
     expected = Expected()
     for task in grid.tasks:
+        task_name = TASKS.create(task.name, **task.kwargs).name  # a custom task's name is in its spec
         for method in grid.methods:
             label, reference = method_label(method.name, method.kwargs)
             for learner in grid.learners:
                 status = "expected" if applicable(method, learner) else "n/a"
                 for dpc in grid.dpcs:
-                    expected.cells[(task.name, component_label(learner.name, learner.kwargs), label, dpc)] = (
+                    expected.cells[(task_name, component_label(learner.name, learner.kwargs), label, dpc)] = (
                         "reference" if reference and status != "n/a" else status)
     return expected
 

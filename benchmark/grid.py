@@ -172,6 +172,9 @@ def _components(value, key: str, source: str) -> list[Component]:
         raise UsageError(f"grid {source}: key {key!r} must be a non-empty list")
     out = []
     for i, item in enumerate(value):
+        if key == "tasks" and isinstance(item, str) and item.endswith((".yaml", ".yml")):
+            out.append(task_component(item, source))
+            continue
         if isinstance(item, str):
             out.append(Component(item))
             continue
@@ -189,6 +192,15 @@ def _choice(value, choices: tuple, key: str, source: str) -> str:
     if value not in choices:
         raise UsageError(f"grid {source}: key {key!r} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def task_component(spec: str, source: str = "") -> Component:
+    """A task given as a YAML spec of your own data: the ``custom`` task with that file (a path relative
+    to the grid file when given from one)."""
+    path = Path(spec)
+    if not path.is_absolute() and source and Path(source).is_file():
+        path = Path(source).parent / path
+    return Component("custom", (("spec", str(path.resolve())),))
 
 
 def _positive_int(value, key: str, source: str) -> int:

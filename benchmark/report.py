@@ -54,7 +54,8 @@ def _row(record: dict) -> dict:
     config = record["config"]
     method, reference = method_label(config["method"]["name"], config["method"]["params"])
     return {
-        "cell_id": record["cell_id"], "task": config["task"]["name"], "method": method, "reference": reference,
+        "cell_id": record["cell_id"], "task": record.get("task", {}).get("name", config["task"]["name"]),
+        "method": method, "reference": reference,
         "method_name": config["method"]["name"], "method_params": json.dumps(config["method"]["params"], sort_keys=True),
         "dpc": config["dpc"], "set_seed": config["set_seed"],
         "learner": component_label(config["learner"]["name"], config["learner"]["params"]),
@@ -101,7 +102,8 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
             if cell_ids is not None and record["cell_id"] not in cell_ids:
                 continue
             config = record["config"]
-            rows.append({"task": config["task"]["name"], "stage": stage, "wall_s": record["wall_s"],
+            rows.append({"task": record.get("task", {}).get("name", config["task"]["name"]), "stage": stage,
+                         "wall_s": record["wall_s"],
                          "method": method_label(config["method"]["name"], config["method"]["params"])[0],
                          "peak_rss_mib": record["memory"]["peak_rss_mib"]})
     columns = ["task", "method", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib"]

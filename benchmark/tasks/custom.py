@@ -1,0 +1,144 @@
+"""Your own data as a task: a small YAML naming a local CSV, JSON Lines or ``datasets.save_to_disk``
+folder, its text field(s) and label field. Use it anywhere a task name goes (``--tasks my_task.yaml``,
+or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or column in the message.
+
+    name: my-reviews              # the task's name in records and tables
+    path: reviews.csv             # relative to this YAML file
+    text_fields: [text]           # one field, or two for sentence pairs
+    label_field: label
+    label_names: [negative, positive]   # optional: else the sorted distinct labels
+    test_path: reviews-test.csv   # optional: a given test split (else a seeded stratified one)
+    metric: accuracy              # optional: accuracy (default), macro_f1 or acc_and_f1
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from benchmark.errors import UsageError
+from benchmark.tasks import TASKS
+from benchmark.tasks.base import Examples, Task
+
+SPEC_KEYS = {"name", "path", "text_fields", "label_field", "label_names", "test_path", "metric"}
+METRICS = ("accuracy", "macro_f1", "acc_and_f1")
+
+
+def read_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) pairs from a CSV, a JSON Lines file or a save_to_disk folder; clear errors."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder")
+    if path.is_dir():
+        from datasets import load_from_disk
+
+        return [(i + 1, row) for i, row in enumerate(load_from_disk(str(path)))]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise UsageError(f"{path}:{line}: not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+                         f"re-save the file as UTF-8") from None
+    if path.suffix == ".csv":
+        import csv
+        import io
+
+        reader = csv.DictReader(io.StringIO(text))
+        return [(reader.line_num, row) for row in reader]
+    if path.suffix in (".jsonl", ".json"):
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append((number, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise UsageError(f"{path}:{number}: not a JSON object: {exc}") from None
+        return rows
+    raise UsageError(f"{path}: unknown format {path.suffix!r}; use .csv, .jsonl or a datasets save_to_disk folder")
+
+
+@TASKS.register("custom")
+@dataclass
+class CustomTask(Task):
+    """Your own labelled text data (CSV, JSONL or save_to_disk), declared in a small YAML file (params: spec)."""
+
+    spec: str = ""
+
+    @cached_property
+    def _spec(self) -> dict:
+        path = Path(self.spec)
+        if not path.is_file():
+            raise UsageError(f"task spec {path} does not exist")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise UsageError(f"task spec {path}: expected a mapping with keys {', '.join(sorted(SPEC_KEYS))}")
+        unknown, missing = set(data) - SPEC_KEYS, {"name", "path", "text_fields", "label_field"} - set(data)
+        if unknown or missing:
+            raise UsageError(f"task spec {path}: " + "; ".join(
+                ([f"unknown key(s) {', '.join(sorted(unknown))}"] if unknown else [])
+                + ([f"missing key(s) {', '.join(sorted(missing))}"] if missing else [])))
+        fields = data["text_fields"]
+        if not isinstance(fields, list) or not 1 <= len(fields) <= 2:
+            raise UsageError(f"task spec {path}: text_fields must be a list of one or two column names")
+        if data.get("metric", "accuracy") not in METRICS:
+            raise UsageError(f"task spec {path}: metric must be one of {', '.join(METRICS)}")
+        return {**data, "_dir": path.parent}
+
+    @property
+    def name(self) -> str:
+        return str(self._spec["name"])
+
+    @property
+    def text_fields(self) -> tuple[str, ...]:
+        return tuple(self._spec["text_fields"])
+
+    @property
+    def metric(self) -> str:
+        return self._spec.get("metric", "accuracy")
+
+    @cached_property
+    def label_names(self) -> tuple[str, ...]:
+        if self._spec.get("label_names"):
+            return tuple(str(n) for n in self._spec["label_names"])
+        labels = {str(row.get(self._spec["label_field"])) for _, row in read_rows(self._path("path"))}
+        return tuple(sorted(labels))
+
+    def get_params(self) -> dict:
+        return {**super().get_params(), "spec": self.spec}
+
+    def _path(self, key: str) -> Path:
+        return self._spec["_dir"] / self._spec[key]
+
+    def _examples(self, key: str) -> Examples:
+        path, label_field = self._path(key), self._spec["label_field"]
+        rows = read_rows(path)
+        if not rows:
+            raise UsageError(f"{path}: no rows")
+        needed = [*self.text_fields, label_field]
+        missing = [c for c in needed if c not in rows[0][1]]
+        if missing:
+            raise UsageError(f"{path}: missing column(s) {', '.join(missing)}; the file has {', '.join(rows[0][1])}")
+        index = {name: i for i, name in enumerate(self.label_names)}
+        texts, labels = [], []
+        for number, row in rows:
+            text = tuple("" if row.get(f) is None else str(row[f]).strip() for f in self.text_fields)
+            empty = [f for f, t in zip(self.text_fields, text) if not t]
+            if empty:
+                raise UsageError(f"{path}:{number}: empty text in column {', '.join(empty)}")
+            label = str(row.get(label_field))
+            if label not in index:
+                raise UsageError(f"{path}:{number}: label {label!r} is not one of {', '.join(self.label_names)} "
+                                 f"(label_names in {self.spec})")
+            texts.append(text)
+            labels.append(index[label])
+        return Examples(tuple(texts), np.asarray(labels, dtype=np.int64))
+
+    def load_examples(self) -> Examples:
+        return self._examples("path")
+
+    def load_given_test(self) -> Examples | None:
+        return self._examples("test_path") if self._spec.get("test_path") else None

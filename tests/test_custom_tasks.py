@@ -1,0 +1,80 @@
+"""Your own data as a task: CSV, JSONL and save_to_disk folders declared in a YAML, usable from the CLI and
+grid files; bad files fail with the file, line or column named and nothing written."""
+import json
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.errors import UsageError
+from benchmark.store import Store
+from benchmark.tasks import TASKS
+from benchmark.testing import NEGATIVE, POSITIVE
+
+
+def write_csv(path, rows, header="review,stars"):
+    path.write_text(header + "\n" + "\n".join(f'"{t}",{label}' for t, label in rows) + "\n", encoding="utf-8")
+
+
+def sample_rows(n=30):
+    return [(f"{NEGATIVE[i % 6]} {i}", "bad") for i in range(n)] + [(f"{POSITIVE[i % 6]} {i}", "good") for i in range(n)]
+
+
+def spec(tmp_path, **extra):
+    data = {"name": "my-reviews", "path": "reviews.csv", "text_fields": ["review"], "label_field": "stars", **extra}
+    (tmp_path / "task.yaml").write_text(json.dumps(data))
+    return str(tmp_path / "task.yaml")
+
+
+def test_csv_task_from_the_cli_and_from_a_grid(tmp_path, capsys):
+    write_csv(tmp_path / "reviews.csv", sample_rows())
+    task = TASKS.create("custom", spec=spec(tmp_path))
+    assert task.name == "my-reviews" and task.label_names == ("bad", "good") and sum(task.splits.sizes().values()) == 60
+    assert main(["run", "--tasks", str(tmp_path / "task.yaml"), "--methods", "random", "--learners", "tfidf-logreg",
+                 "--dpcs", "2", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "my-reviews DPC 2" in capsys.readouterr().out
+    (tmp_path / "grid.yaml").write_text("tasks: [task.yaml]\ndpcs: [3]\nmethods: [random]\nlearners: [tfidf-logreg]\n")
+    assert main(["run", "--grid", str(tmp_path / "grid.yaml"), "--runs-dir", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert {r["task"]["name"] for r in Store(tmp_path / "runs").done_records("evaluate")} == {"my-reviews"}
+
+
+def test_jsonl_pairs_save_to_disk_and_a_given_test_split(tmp_path):
+    rows = [{"q1": f"question {i}", "q2": f"other {i}", "dup": i % 2} for i in range(40)]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    from datasets import Dataset
+
+    Dataset.from_list(rows[:10]).save_to_disk(str(tmp_path / "test_folder"))
+    (tmp_path / "pairs.yaml").write_text(json.dumps({"name": "pairs", "path": "pairs.jsonl", "text_fields": ["q1", "q2"],
+                                                     "label_field": "dup", "label_names": ["0", "1"],
+                                                     "test_path": "test_folder", "metric": "acc_and_f1"}))
+    task = TASKS.create("custom", spec=str(tmp_path / "pairs.yaml"))
+    assert task.text_fields == ("q1", "q2") and task.metric == "acc_and_f1"
+    assert len(task.splits.test) == 10 and task.splits.test.texts[0] == ("question 0", "other 0")
+    assert len(task.splits.train) + len(task.splits.validation) == 40
+
+
+@pytest.mark.parametrize("content, extra, message", [
+    ("text,stars\nfine,good\n", {}, "reviews.csv: missing column(s) review; the file has text, stars"),
+    ('review,stars\n"great",good\n"",bad\n', {}, "reviews.csv:3: empty text in column review"),
+    ('review,stars\n"great",good\n"meh",okay\n', {"label_names": ["bad", "good"]},
+     "reviews.csv:3: label 'okay' is not one of bad, good"),
+    (b'review,stars\n"caf\xe9",good\n', {}, "reviews.csv:2: not UTF-8"),
+])
+def test_bad_files_name_the_file_line_or_column(tmp_path, content, extra, message):
+    target = tmp_path / "reviews.csv"
+    target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(UsageError) as info:
+        TASKS.create("custom", spec=spec(tmp_path, **extra)).splits
+    assert message in str(info.value)
+
+
+def test_too_few_examples_for_the_dpc_and_bad_specs_fail_before_anything_is_written(tmp_path, capsys):
+    write_csv(tmp_path / "reviews.csv", sample_rows(30))
+    code = main(["run", "--tasks", spec(tmp_path), "--methods", "random", "--learners", "tfidf-logreg",
+                 "--dpcs", "50", "--runs-dir", str(tmp_path / "runs")])
+    assert code == 2 and "DPC 50 is larger than class 'bad' of task 'my-reviews'" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("name: x\npath: reviews.csv\ntext_field: [review]\n")
+    assert main(["run", "--tasks", str(tmp_path / "bad.yaml"), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key(s) text_field" in err and "missing key(s) label_field, text_fields" in err
+    assert not (tmp_path / "runs").exists()
