@@ -100,11 +100,11 @@ def cmd_list(args) -> int:
                 print("  " + card_text(name, factory).replace("\n", "\n  ") + origin)
                 continue
             summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
-            print(f"  {name:<16} {summary}{origin}")
+            print(f"  {name:<20} {summary}{origin}")
     if "grids" in wanted:
         print("grids:")
         for name in preset_names():
-            print(f"  {name:<16} {load_grid(name).description}")
+            print(f"  {name:<20} {load_grid(name).description}")
     return 0
 
 

@@ -47,3 +47,35 @@ def test_hub_learners_without_the_hub_fail_clearly(tmp_path):
     assert "MissingAssetError: cannot load model 'bert-base-uncased'" in result.stderr
     assert "offline learners: minilm, tfidf-logreg" in result.stderr
     assert LEARNERS.create("roberta-base").get_params()["model"] == "roberta-base"
+
+
+def offline_learners():
+    from benchmark.assets import OFFLINE_MODELS
+    from benchmark.learners.transformer import TransformerClassifier
+
+    names = []
+    for name in LEARNERS.names():
+        cls = LEARNERS.get(name)
+        if issubclass(cls, TransformerClassifier) and name not in OFFLINE_MODELS:
+            continue  # hub checkpoints: tested for their clear error without the hub
+        names.append(name)
+    return names
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("name", offline_learners())
+def test_learner_contract(name, tiny_task, minilm_assets):
+    """Every offline learner: trains on a tiny set with its cheap recipe, predicts a valid label for every
+    test example, the same for the same seed; single texts and sentence pairs alike."""
+    cls = LEARNERS.get(name)
+    learner = cls(**cls.TEST_PARAMS)
+    splits = tiny_task.splits
+    first = learner.fit_predict(splits.train, splits.test, 2, seed=1)
+    assert first.shape == (len(splits.test),) and set(first.tolist()) <= {0, 1}
+    assert np.array_equal(first, learner.fit_predict(splits.train, splits.test, 2, seed=1))
+    both = np.r_[np.flatnonzero(splits.train.labels == 0)[:4], np.flatnonzero(splits.train.labels == 1)[:4]]
+    few = splits.train.subset(both)
+    pairs = Examples(tuple((t[0], "and " + t[0]) for t in few.texts), few.labels)
+    assert learner.fit_predict(pairs, pairs, 2, seed=0).shape == (8,)
+    assert learner.family in ("fine-tuned", "non-neural", "from-scratch", "icl")
+    assert learner.get_params() == cls(**learner.get_params()).get_params()

@@ -4,5 +4,5 @@
 """
 from benchmark.registry import Registry
 
-LEARNERS = Registry("learner", builtin_modules=["benchmark.learners.transformer", "benchmark.learners.tfidf"],
+LEARNERS = Registry("learner", builtin_modules=["benchmark.learners.*"],
                     entry_point_group="dilm_bench.learners")

@@ -18,6 +18,7 @@ class Learner:
 
     accepts: ClassVar[tuple[str, ...]] = ("text",)
     family: ClassVar[str] = "fine-tuned"  # "fine-tuned", "non-neural" or "icl" (in-context: its own tables)
+    TEST_PARAMS: ClassVar[dict] = {}  # a cheap recipe for the contract tests
 
     def get_params(self) -> dict[str, Any]:
         """The recipe: the constructor's hyper-parameters and their values (stored in every record)."""

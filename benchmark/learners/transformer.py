@@ -18,6 +18,8 @@ from benchmark.tasks.base import Examples
 class TransformerClassifier(Learner):
     """Any ``AutoModelForSequenceClassification`` checkpoint fine-tuned with the paper's recipe."""
 
+    TEST_PARAMS = {"steps": 3}
+
     def __init__(self, model: str, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
                  max_length: int = 64, eval_batch_size: int = 256, device: str = "auto"):

@@ -1,0 +1,78 @@
+"""bow-ngrams: a fastText-style classifier trained from scratch (no pretraining): the mean of word-piece
+and hashed bigram embeddings, then a linear layer. Seconds on a CPU, so cross-architecture tables stay
+cheap; tokenised with the MiniLM WordPiece tokenizer (offline)."""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.assets import minilm_path
+from benchmark.learners import LEARNERS
+from benchmark.learners.base import Learner
+from benchmark.tasks.base import Examples
+
+
+@LEARNERS.register("bow-ngrams")
+class BagOfNgrams(Learner):
+    """fastText-style bag of word pieces + hashed bigrams, trained from scratch (seconds on a CPU)."""
+
+    family = "from-scratch"
+    TEST_PARAMS = {"steps": 30}
+
+    def __init__(self, dim: int = 64, buckets: int = 2**18, steps: int = 200, batch_size: int = 64,
+                 lr: float = 0.05, weight_decay: float = 0.0, max_length: int = 128):
+        self.dim = dim
+        self.buckets = buckets
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_length = max_length
+
+    def _features(self, texts) -> list[list[int]]:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+        vocab = tokenizer.vocab_size
+        out = []
+        for text in texts:
+            ids = tokenizer(" [SEP] ".join(text), add_special_tokens=False, truncation=True,
+                            max_length=self.max_length)["input_ids"]
+            bigrams = [vocab + (a * 1_000_003 + b) % self.buckets for a, b in zip(ids, ids[1:])]
+            out.append(ids + bigrams or [0])
+        return out
+
+    def _bags(self, features: list[list[int]], indices):
+        import torch
+
+        chosen = [features[i] for i in indices]
+        offsets = torch.tensor([0] + [len(f) for f in chosen[:-1]]).cumsum(0)
+        return torch.tensor([t for f in chosen for t in f]), offsets
+
+    def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
+        import torch
+
+        torch.manual_seed(seed)
+        vocab = 30522 + self.buckets
+        embed = torch.nn.EmbeddingBag(vocab, self.dim, mode="mean", sparse=True)  # sparse: only seen rows update
+        head = torch.nn.Linear(self.dim, num_labels)
+        optimizers = [torch.optim.SparseAdam(embed.parameters(), lr=self.lr),
+                      torch.optim.Adam(head.parameters(), lr=self.lr, weight_decay=self.weight_decay)]
+        features, labels = self._features(train.texts), torch.as_tensor(train.labels)
+        order = torch.Generator().manual_seed(seed)
+        batch = min(self.batch_size, len(features))
+        queue: list[int] = []
+        for _ in range(self.steps):
+            if len(queue) < batch:
+                queue += torch.randperm(len(features), generator=order).tolist()
+            idx, queue = queue[:batch], queue[batch:]
+            tokens, offsets = self._bags(features, idx)
+            loss = torch.nn.functional.cross_entropy(head(embed(tokens, offsets)), labels[idx])
+            for optimizer in optimizers:
+                optimizer.zero_grad()
+            loss.backward()
+            for optimizer in optimizers:
+                optimizer.step()
+        test_features = self._features(test.texts)
+        with torch.inference_mode():
+            tokens, offsets = self._bags(test_features, range(len(test_features)))
+            return head(embed(tokens, offsets)).argmax(-1).numpy()
