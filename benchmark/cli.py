@@ -165,8 +165,8 @@ def validate(grid: Grid, load_data: bool = True) -> None:
         build(TASKS, component, "task")
     if not load_data:
         return
-    for task_component in grid.tasks:
-        task = load_task(task_component.name, task_component.params)
+    for component in grid.tasks:
+        task = load_task(component.name, component.params)
         for method in methods:
             if not method.dpc_independent:
                 check_dpc(task, max(grid.dpcs))

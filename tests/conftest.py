@@ -6,6 +6,7 @@ but fail under CI=true, where everything must be installed.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,8 @@ from benchmark.tasks import TASKS
 from benchmark.testing import TinySentiment
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# the DiLM authors' released sets (third-party): read from the shared folder beside the checkout, never copied
+RELEASE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "dilm-release"
 
 
 def require_assets(*import_names: str) -> None:
@@ -41,3 +44,11 @@ TASKS.register("tiny-sentiment")(TinySentiment)
 @pytest.fixture
 def tiny_task():
     return TinySentiment()
+
+
+@pytest.fixture
+def release():
+    if not (RELEASE / "sst2" / "dpc_5" / "dataset_0.json").is_file():
+        message = f"the released DiLM sets are not at {RELEASE}"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    return RELEASE

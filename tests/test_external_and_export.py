@@ -1,7 +1,6 @@
 """Bringing your own distilled sets: `export` writes any cell's sets (JSONL + datasets folders) and the
 `external` method reads them back, and reads the DiLM authors' released sets from ../shared."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,17 +10,6 @@ from benchmark.errors import UsageError
 from benchmark.store import Store
 from methods import METHODS
 
-from conftest import IN_CI
-
-RELEASE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "dilm-release"
-
-
-@pytest.fixture
-def release():
-    if not (RELEASE / "sst2" / "dpc_5" / "dataset_0.json").is_file():
-        message = f"the released DiLM sets are not at {RELEASE}"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
-    return RELEASE
 
 
 def test_export_then_external_gives_back_the_same_sets_and_scores(tmp_path, capsys):

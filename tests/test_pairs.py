@@ -2,7 +2,6 @@
 as training data (no pair dataset ships offline). Learners read the two fields as a pair."""
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,17 +10,8 @@ from benchmark.learners import LEARNERS
 from benchmark.tasks.base import Examples, Task
 from methods import METHODS
 
-from conftest import IN_CI
+from conftest import RELEASE
 
-RELEASE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "dilm-release"
-
-
-@pytest.fixture
-def release():
-    if not (RELEASE / "qqp" / "dpc_20" / "dataset_0.json").is_file():
-        message = f"the released DiLM sets are not at {RELEASE}"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
-    return RELEASE
 
 
 def released_pairs(task: str, fields: tuple[str, str]) -> Examples:

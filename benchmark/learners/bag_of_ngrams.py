@@ -7,7 +7,7 @@ import numpy as np
 
 from benchmark.assets import minilm_path
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import Learner
+from benchmark.learners.base import Learner, batch_indices
 from benchmark.tasks.base import Examples
 
 
@@ -58,13 +58,7 @@ class BagOfNgrams(Learner):
         optimizers = [torch.optim.SparseAdam(embed.parameters(), lr=self.lr),
                       torch.optim.Adam(head.parameters(), lr=self.lr, weight_decay=self.weight_decay)]
         features, labels = self._features(train.texts), torch.as_tensor(train.labels)
-        order = torch.Generator().manual_seed(seed)
-        batch = min(self.batch_size, len(features))
-        queue: list[int] = []
-        for _ in range(self.steps):
-            if len(queue) < batch:
-                queue += torch.randperm(len(features), generator=order).tolist()
-            idx, queue = queue[:batch], queue[batch:]
+        for idx in batch_indices(len(features), self.batch_size, self.steps, seed):
             tokens, offsets = self._bags(features, idx)
             loss = torch.nn.functional.cross_entropy(head(embed(tokens, offsets)), labels[idx])
             for optimizer in optimizers:

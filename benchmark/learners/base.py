@@ -29,6 +29,21 @@ class Learner:
         raise NotImplementedError
 
 
+def batch_indices(n: int, batch_size: int, steps: int, seed: int):
+    """``steps`` batches of min(batch_size, n) indices, seeded: epoch-wise reshuffling, so a set smaller
+    than the batch is one full batch every step (the paper's full-batch recipe)."""
+    import torch
+
+    order = torch.Generator().manual_seed(seed)
+    batch = min(batch_size, n)
+    queue: list[int] = []
+    for _ in range(steps):
+        if len(queue) < batch:
+            queue += torch.randperm(n, generator=order).tolist()
+        yield queue[:batch]
+        queue = queue[batch:]
+
+
 def join_fields(text: tuple[str, ...], separator: str = " ") -> str:
     """One string for learners that read a single text (sentence pairs joined by ``separator``)."""
     return separator.join(text)

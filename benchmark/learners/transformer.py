@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from benchmark.assets import OFFLINE_MODELS, pick_device, resolve_model
 from benchmark.errors import MissingAssetError
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import Learner
+from benchmark.learners.base import Learner, batch_indices
 from benchmark.tasks.base import Examples
 
 
@@ -70,17 +70,12 @@ class TransformerClassifier(Learner):
 
         features = self._encode(tokenizer, train.texts)
         labels = torch.as_tensor(train.labels, dtype=torch.long)
-        batch = min(self.batch_size, len(features))
         optimizer = torch.optim.AdamW(_param_groups(model, self.weight_decay), lr=self.lr,
                                       **({"fused": True} if device == "cpu" else {}))
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(self.warmup_ratio * self.steps), self.steps)
-        order = torch.Generator().manual_seed(seed)
         model.train()
-        queue: list[int] = []
-        for _ in tqdm(range(self.steps), desc="train", unit="step", leave=False, disable=None):
-            if len(queue) < batch:  # epoch-wise reshuffling; a set smaller than the batch is one full batch
-                queue += torch.randperm(len(features), generator=order).tolist()
-            idx, queue = queue[:batch], queue[batch:]
+        steps = batch_indices(len(features), self.batch_size, self.steps, seed)
+        for idx in tqdm(steps, total=self.steps, desc="train", unit="step", leave=False, disable=None):
             inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
             loss = model(**inputs, labels=labels[idx].to(device)).loss
             loss.backward()
