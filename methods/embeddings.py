@@ -15,18 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.assets import pick_device, resolve_model
+from benchmark.assets import cache_root, pick_device, resolve_model
 from benchmark.tasks.base import Examples, Task
 
 log = logging.getLogger("methods.embeddings")
 POOLINGS = ("cls", "mean")
-
-
-def cache_root() -> Path:
-    """``$DILM_BENCH_CACHE``, else ``$XDG_CACHE_HOME/dilm-bench``, else ``~/.cache/dilm-bench``."""
-    if os.environ.get("DILM_BENCH_CACHE"):
-        return Path(os.environ["DILM_BENCH_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dilm-bench"
 
 
 @dataclass(frozen=True)

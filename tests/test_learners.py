@@ -50,16 +50,15 @@ def test_hub_learners_without_the_hub_fail_clearly(tmp_path):
 
 
 def offline_learners():
+    """Every learner that runs without the hub (hub checkpoints are tested for their clear error instead)."""
     from benchmark.assets import OFFLINE_MODELS
     from benchmark.learners.transformer import TransformerClassifier
 
-    names = []
-    for name in LEARNERS.names():
+    def offline(name):
         cls = LEARNERS.get(name)
-        if issubclass(cls, TransformerClassifier) and name not in OFFLINE_MODELS:
-            continue  # hub checkpoints: tested for their clear error without the hub
-        names.append(name)
-    return names
+        return not issubclass(cls, TransformerClassifier) or name != "hf-classifier" and cls().model in OFFLINE_MODELS
+
+    return [name for name in LEARNERS.names() if offline(name)]
 
 
 @pytest.mark.real
@@ -67,10 +66,19 @@ def offline_learners():
 def test_learner_contract(name, tiny_task, minilm_assets):
     """Every offline learner: trains on a tiny set with its cheap recipe, predicts a valid label for every
     test example, the same for the same seed; single texts and sentence pairs alike."""
+    from benchmark.errors import MissingAssetError
+
+    from conftest import IN_CI
+
     cls = LEARNERS.get(name)
     learner = cls(**cls.TEST_PARAMS)
     splits = tiny_task.splits
-    first = learner.fit_predict(splits.train, splits.test, 2, seed=1)
+    try:
+        first = learner.fit_predict(splits.train, splits.test, 2, seed=1)
+    except MissingAssetError as exc:
+        if IN_CI:
+            raise
+        pytest.skip(str(exc))
     assert first.shape == (len(splits.test),) and set(first.tolist()) <= {0, 1}
     assert np.array_equal(first, learner.fit_predict(splits.train, splits.test, 2, seed=1))
     both = np.r_[np.flatnonzero(splits.train.labels == 0)[:4], np.flatnonzero(splits.train.labels == 1)[:4]]

@@ -108,11 +108,11 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _named_learner(name: str, doc: str):
-    """A registered learner for one checkpoint (offline asset or hub id): the generic classifier with
-    that model as its default."""
+def _named_learner(name: str, doc: str, checkpoint: str | None = None):
+    """A registered learner for one checkpoint (an offline model name or a hub id; by default the
+    learner's name): the generic classifier with that model as its default."""
 
-    def __init__(self, model: str = name, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
+    def __init__(self, model: str = checkpoint or name, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
                  max_length: int = 64, eval_batch_size: int = 256, device: str = "auto"):
         TransformerClassifier.__init__(self, model, steps, batch_size, lr, weight_decay, warmup_ratio,
@@ -124,6 +124,8 @@ def _named_learner(name: str, doc: str):
 
 
 LEARNERS.register("hf-classifier")(TransformerClassifier)
+_named_learner("smollm2-clf", "SmolLM2-135M (Llama decoder, offline) as a sequence classifier: a third architecture "
+               "family, like the paper's GPT-2 learner.", checkpoint="smollm2")
 for _name, _doc in [
         ("minilm", "all-MiniLM-L6-v2 (BERT architecture, 22.7M params, offline) fine-tuned with the paper's recipe."),
         ("bert-base-uncased", "BERT-base (hub): the DiLM paper's learner, fine-tuned with its recipe."),
