@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from benchmark.learners import LEARNERS
+from benchmark.learners.transformer import offline_learner_names
 from benchmark.tasks.base import Examples
 
 
@@ -45,24 +46,12 @@ def test_hub_learners_without_the_hub_fail_clearly(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "MissingAssetError: cannot load model 'bert-base-uncased'" in result.stderr
-    assert "offline learners: minilm, tfidf-logreg" in result.stderr
+    assert "offline learners: bow-ngrams, minilm, smollm2-clf, tfidf-logreg." in result.stderr
     assert LEARNERS.create("roberta-base").get_params()["model"] == "roberta-base"
 
 
-def offline_learners():
-    """Every learner that runs without the hub (hub checkpoints are tested for their clear error instead)."""
-    from benchmark.assets import OFFLINE_MODELS
-    from benchmark.learners.transformer import TransformerClassifier
-
-    def offline(name):
-        cls = LEARNERS.get(name)
-        return not issubclass(cls, TransformerClassifier) or name != "hf-classifier" and cls().model in OFFLINE_MODELS
-
-    return [name for name in LEARNERS.names() if offline(name)]
-
-
 @pytest.mark.real
-@pytest.mark.parametrize("name", offline_learners())
+@pytest.mark.parametrize("name", offline_learner_names())
 def test_learner_contract(name, tiny_task, minilm_assets):
     """Every offline learner: trains on a tiny set with its cheap recipe, predicts a valid label for every
     test example, the same for the same seed; single texts and sentence pairs alike."""

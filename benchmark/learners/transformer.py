@@ -50,7 +50,7 @@ class TransformerClassifier(Learner):
         except OSError as exc:
             raise MissingAssetError(f"cannot load model {self.model!r}: {str(exc).splitlines()[0][:200]}. Hub models "
                                     f"need the Hugging Face hub or a filled HF cache; offline learners: "
-                                    f"{', '.join(OFFLINE_MODELS)}, tfidf-logreg.") from None
+                                    f"{', '.join(offline_learner_names())}.") from None
         if tokenizer.pad_token is None:  # decoder LMs (GPT-2) have no pad token: pad with EOS
             tokenizer.pad_token = tokenizer.eos_token
         if model.config.pad_token_id is None:
@@ -97,6 +97,15 @@ class TransformerClassifier(Learner):
                 inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
                 predictions[idx] = model(**inputs).logits.argmax(-1).cpu().numpy()
         return predictions
+
+
+def offline_learner_names() -> list[str]:
+    """The registered learners that need no hub: not transformer checkpoints, or offline ones."""
+    def offline(name: str) -> bool:
+        cls = LEARNERS.get(name)
+        return not issubclass(cls, TransformerClassifier) or name != "hf-classifier" and cls().model in OFFLINE_MODELS
+
+    return [name for name in LEARNERS.names() if offline(name)]
 
 
 def _param_groups(model, weight_decay: float) -> list[dict]:
