@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import pkgutil
 from importlib import metadata
 from typing import Callable, Generic, Iterable, TypeVar
@@ -14,6 +15,17 @@ from typing import Callable, Generic, Iterable, TypeVar
 from benchmark.errors import UsageError
 
 T = TypeVar("T")
+
+
+def init_parameters(cls) -> list[inspect.Parameter]:
+    """The named parameters of a class's constructor: its hyper-parameters (scikit-learn style)."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self" and p.kind in named]
+
+
+def constructor_params(obj) -> dict:
+    """The hyper-parameters of an object whose constructor stores each one under its own name."""
+    return {p.name: getattr(obj, p.name) for p in init_parameters(type(obj))}
 
 
 class UnknownNameError(UsageError, KeyError):

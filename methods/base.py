@@ -7,7 +7,6 @@ distill cells, which may run in different processes or cluster jobs.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import textwrap
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.errors import UsageError
+from benchmark.registry import constructor_params, init_parameters
 from benchmark.provenance import code_version
 from benchmark.tasks.base import Examples, Task
 
@@ -116,9 +116,7 @@ class Method:
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's hyper-parameters and their current values (the method's config)."""
-        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        parameters = inspect.signature(type(self).__init__).parameters.values()
-        return {p.name: getattr(self, p.name) for p in parameters if p.name != "self" and p.kind in named}
+        return constructor_params(self)
 
     @property
     def display_name(self) -> str:
@@ -153,8 +151,7 @@ class Method:
 def card_text(name: str, cls: type[Method]) -> str:
     """The method card as text: summary, kind, flags, costs, hyper-parameters with defaults, citation."""
     card = cls.CARD or MethodCard((cls.__doc__ or "").strip(), "?", "?")
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self" and p.kind in named]
+    params = init_parameters(cls)
     flags = [flag for flag in ("deterministic", "dpc_independent", "reference") if getattr(cls, flag)]
     lines = [textwrap.fill(f"{name}: {card.summary}", width=100, subsequent_indent="    "),
              f"  kind: {cls.kind}" + (f"; {', '.join(flags)}" if flags else ""),

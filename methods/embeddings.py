@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmark.assets import cache_root, pick_device, resolve_model
 from benchmark.tasks.base import Examples, Task
+from benchmark.tokenization import length_sorted_batches, tokenize
 
 log = logging.getLogger("methods.embeddings")
 POOLINGS = ("cls", "mean")
@@ -54,15 +55,11 @@ def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size
     path = resolve_model(space.encoder)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path).to(device).eval()
-    fields = list(zip(*texts))
-    encoded = tokenizer(*fields, truncation=True, max_length=space.max_length)
-    features = [{k: encoded[k][i] for k in encoded} for i in range(len(texts))]
-    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # similar lengths together
+    features = tokenize(tokenizer, texts, space.max_length)
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    batches = length_sorted_batches(tokenizer, features, batch_size, device)
     with torch.inference_mode():
-        for start in tqdm(range(0, len(order), batch_size), desc="embed", leave=False, disable=None):
-            idx = order[start:start + batch_size]
-            batch = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
+        for idx, batch in tqdm(batches, total=-(-len(features) // batch_size), desc="embed", leave=False, disable=None):
             states = model(**batch).last_hidden_state
             if space.pooling == "cls":
                 pooled = states[:, 0]

@@ -1,11 +1,11 @@
 """The learner interface: train on labelled texts with a seed, predict labels for texts."""
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar
 
 import numpy as np
 
+from benchmark.registry import constructor_params
 from benchmark.tasks.base import Examples
 
 
@@ -22,8 +22,7 @@ class Learner:
 
     def get_params(self) -> dict[str, Any]:
         """The recipe: the constructor's hyper-parameters and their values (stored in every record)."""
-        parameters = inspect.signature(type(self).__init__).parameters.values()
-        return {p.name: getattr(self, p.name) for p in parameters if p.name != "self"}
+        return constructor_params(self)
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         raise NotImplementedError

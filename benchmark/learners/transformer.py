@@ -13,6 +13,7 @@ from benchmark.errors import MissingAssetError
 from benchmark.learners import LEARNERS
 from benchmark.learners.base import Learner, batch_indices
 from benchmark.tasks.base import Examples
+from benchmark.tokenization import length_sorted_batches, tokenize
 
 
 class TransformerClassifier(Learner):
@@ -60,9 +61,7 @@ class TransformerClassifier(Learner):
         return self._predict(model, tokenizer, test, device)
 
     def _encode(self, tokenizer, texts) -> list[dict]:
-        fields = list(zip(*texts))
-        encoded = tokenizer(*fields, truncation=True, max_length=self.max_length)
-        return [{k: encoded[k][i] for k in encoded} for i in range(len(texts))]
+        return tokenize(tokenizer, texts, self.max_length)
 
     def _train(self, model, tokenizer, train: Examples, seed: int, device: str) -> None:
         import torch
@@ -88,13 +87,10 @@ class TransformerClassifier(Learner):
         import torch
 
         features = self._encode(tokenizer, test.texts)
-        order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # pad similar lengths together
         predictions = np.empty(len(features), dtype=np.int64)
         model.eval()
         with torch.inference_mode():
-            for start in range(0, len(order), self.eval_batch_size):
-                idx = order[start:start + self.eval_batch_size]
-                inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
+            for idx, inputs in length_sorted_batches(tokenizer, features, self.eval_batch_size, device):
                 predictions[idx] = model(**inputs).logits.argmax(-1).cpu().numpy()
         return predictions
 
