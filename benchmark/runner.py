@@ -85,7 +85,7 @@ def _run_fit(cell: FitCell, store: Store, directory: Path) -> dict:
     state = method.fit(task, ctx)
     (directory / "state").mkdir()
     method.save_state(state, directory / "state")
-    return {"task": task.describe(), "method_params": method.get_params()}
+    return {"task": task.describe(), "method_params": method.get_params(), "fit_report": method.fit_report(state)}
 
 
 def _run_distill(cell: DistillCell, store: Store, directory: Path) -> dict:

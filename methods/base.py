@@ -127,6 +127,10 @@ class Method:
         """The expensive, DPC-independent part. Default: nothing to compute; the state is the task."""
         return task
 
+    def fit_report(self, state: Any) -> dict:
+        """What the fit measured, for its record (stage times, losses, resolved config). Default: nothing."""
+        return {}
+
     def save_state(self, state: Any, directory: Path) -> None:
         """Persist what ``fit`` computed into ``directory`` (it exists, empty). Default: nothing (the state is the task)."""
 

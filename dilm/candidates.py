@@ -1,0 +1,43 @@
+"""Producing the distilled set: over-sample candidates per class, then keep the representatives.
+
+Candidates are generated in fixed-size chunks, each seeded by (set seed, class, chunk), so the first n
+candidates of a seed do not depend on how many are asked for: sets of every DPC with one seed share their
+chunks, which are cached on disk (written to a temporary name, then renamed: concurrent cells are safe).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dilm.generator import Generator, seeds_for
+from dilm.selection import kmeans_centers
+
+CHUNK = 64
+
+
+def candidate_texts(generator: Generator, label: int, n: int, max_length: int, top_p: float, seed: int,
+                    max_retries: int, cache_dir: Path | None = None) -> list[tuple[str, ...]]:
+    """The first ``n`` valid samples of class ``label`` in the stream of ``seed``."""
+    out: list[tuple[str, ...]] = []
+    for k in range(-(-n // CHUNK)):
+        path = None if cache_dir is None else cache_dir / f"seed{seed}" / f"class{label}" / f"chunk{k:05d}.json"
+        if path is not None and path.exists():
+            texts = [tuple(t) for t in json.loads(path.read_text(encoding="utf-8"))]
+        else:
+            texts, _ = generator.sample_texts(label, CHUNK, max_length, top_p, seeds_for((seed, label, k), 1)[0],
+                                              max_retries)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+                os.replace(tmp, path)
+        out.extend(texts)
+    return out[:n]
+
+
+def select_representatives(embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """DiLM's test-time selection: k-means (k = DPC) on the candidates' embeddings, nearest per centroid."""
+    return kmeans_centers(embeddings, k, seed)

@@ -1,0 +1,200 @@
+"""The label-conditioned generator: any Hugging Face causal LM with one BOS token per class.
+
+A training string is ``<bos_y> s1 [<sep> s2] <eos>``: the class BOS tokens (added as special tokens,
+initialised from the model's own BOS/EOS embedding) condition generation on the label; ``<sep>`` (a
+normal token) joins the two texts of a pair task; EOS is a target and padding is masked (-100).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("dilm.generator")
+
+SEP = "<sep>"
+
+
+def class_token(label: int) -> str:
+    return f"<bos_{label}>"
+
+
+class GenerationError(RuntimeError):
+    """Sampling could not produce enough valid samples within the retry budget."""
+
+
+class Generator:
+    """A causal LM + tokenizer + the class/separator tokens; encodes, scores and samples label-conditioned text."""
+
+    def __init__(self, model, tokenizer, num_classes: int, pair: bool):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.num_classes = num_classes
+        self.pair = pair
+        self.class_ids = [tokenizer.convert_tokens_to_ids(class_token(c)) for c in range(num_classes)]
+        self.sep_id = tokenizer.convert_tokens_to_ids(SEP) if pair else None
+        self.eos_id = tokenizer.eos_token_id
+
+    # ---- construction and persistence -------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str, num_classes: int, pair: bool, device: str = "cpu") -> "Generator":
+        """Load a causal LM and add the class BOS tokens (and ``<sep>`` for pair tasks) if not there yet."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path)
+        if tokenizer.eos_token is None:
+            raise ValueError(f"generator {path} has no EOS token; DiLM needs one as the end-of-sample target")
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        wanted = [class_token(c) for c in range(num_classes)]
+        if tokenizer.convert_tokens_to_ids(wanted[0]) in (None, tokenizer.unk_token_id):
+            source_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+            tokenizer.add_special_tokens({"additional_special_tokens": wanted})
+            if pair:
+                tokenizer.add_tokens([SEP])
+            old = model.get_input_embeddings().weight.shape[0]
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+            _init_new_rows(model, [tokenizer.convert_tokens_to_ids(t) for t in wanted], source_id, old)
+        return cls(model.to(device), tokenizer, num_classes, pair)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    @classmethod
+    def load(cls, directory: Path, num_classes: int, pair: bool, device: str = "cpu") -> "Generator":
+        return cls.from_pretrained(str(directory), num_classes, pair, device)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    # ---- encoding and scoring ---------------------------------------------------------------------
+    def encode(self, texts: list[tuple[str, ...]], labels: list[int], max_length: int) -> list[list[int]]:
+        """Token ids of ``<bos_y> s1 [<sep> s2] <eos>``, the text truncated so the sample fits ``max_length``."""
+        out = []
+        for text, label in zip(texts, labels):
+            body = self.tokenizer(text[0], add_special_tokens=False)["input_ids"]
+            if self.pair:
+                second = self.tokenizer(text[1], add_special_tokens=False)["input_ids"]
+                body = body + [self.sep_id] + second
+            out.append([self.class_ids[int(label)]] + body[:max_length - 2] + [self.eos_id])
+        return out
+
+    def pad(self, sequences: list[list[int]]):
+        """(input_ids, attention_mask, labels) tensors: right padding, pad positions masked with -100."""
+        import torch
+
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for i, s in enumerate(sequences):
+            ids[i, :len(s)] = torch.as_tensor(s)
+            mask[i, :len(s)] = 1
+        labels = ids.masked_fill(mask == 0, -100)
+        return ids.to(self.device), mask.to(self.device), labels.to(self.device)
+
+    def sequence_nll(self, sequences: list[list[int]]):
+        """Per-sample NLL: summed over the sample's target tokens (after its class BOS, EOS included),
+        divided by the padded length shared by the batch (the paper's generation loss). Differentiable."""
+        import torch.nn.functional as F
+
+        ids, mask, labels = self.pad(sequences)
+        logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        targets = labels[:, 1:]
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        return nll.sum(1) / targets.shape[1]
+
+    # ---- sampling ---------------------------------------------------------------------------------
+    def sample_ids(self, label: int, n: int, max_length: int, top_p: float, seed: int,
+                   batch_size: int = 64) -> list[list[int]]:
+        """``n`` token sequences ``<bos_label> ... [<eos>]`` by nucleus sampling (no top-k); every class
+        token is banned after the prompt, so a sample never switches label. Seeded."""
+        import torch
+
+        torch.manual_seed(seed)
+        out: list[list[int]] = []
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                size = min(batch_size, n - start)
+                prompt = torch.full((size, 1), self.class_ids[label], dtype=torch.long, device=self.device)
+                generated = self.model.generate(
+                    input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_p=top_p, top_k=0,
+                    max_new_tokens=max_length - 1, suppress_tokens=list(self.class_ids),
+                    pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id)
+                for row in generated.tolist():
+                    out.append(_cut_at_eos(row, self.eos_id))
+        return out
+
+    def decode(self, ids: list[int]) -> tuple[str, ...] | None:
+        """The text fields of one sample (class token and EOS removed); None for a pair sample whose
+        text has no single ``<sep>`` (the caller rejects and resamples it)."""
+        body = ids[1:-1] if ids and ids[-1] == self.eos_id else ids[1:]
+        text = self.tokenizer.decode(body, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        if not self.pair:
+            return (text.strip(),)
+        parts = text.split(SEP)
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            return None
+        return (parts[0].strip(), parts[1].strip())
+
+    def sample_texts(self, label: int, n: int, max_length: int, top_p: float, seed: int, max_retries: int,
+                     batch_size: int = 64) -> tuple[list[tuple[str, ...]], list[list[int]]]:
+        """``n`` valid samples (texts and their token ids) of class ``label``; invalid (pair samples without
+        a separator, empty texts) are rejected and resampled, at most ``max_retries`` rounds."""
+        texts: list[tuple[str, ...]] = []
+        ids: list[list[int]] = []
+        rejected = 0
+        for attempt in range(max_retries + 1):
+            need = n - len(texts)
+            if need == 0:
+                break
+            for seq in self.sample_ids(label, need, max_length, top_p, seed + 7919 * attempt, batch_size):
+                decoded = self.decode(seq)
+                if decoded is None or not all(decoded):
+                    rejected += 1
+                    continue
+                texts.append(decoded)
+                ids.append(seq)
+        if len(texts) < n:
+            raise GenerationError(
+                f"only {len(texts)} of {n} samples of class {label} were valid after {max_retries} resampling "
+                f"rounds ({rejected} rejected{': pair samples need one <sep>' if self.pair else ': empty text'}); "
+                f"train the generator longer (lm_steps) or raise max_retries")
+        if rejected:
+            log.info("class %d: %d sample(s) rejected and resampled", label, rejected)
+        return texts[:n], ids[:n]
+
+
+def _cut_at_eos(row: list[int], eos_id: int) -> list[int]:
+    """The sample up to and including its first EOS after the prompt (generate pads with EOS)."""
+    for i in range(1, len(row)):
+        if row[i] == eos_id:
+            return row[:i + 1]
+    return row
+
+
+def _init_new_rows(model, class_ids: list[int], source_id: int, old_rows: int) -> None:
+    """Class BOS rows copy the model's BOS/EOS embedding (input and, when untied, output); other new rows
+    (``<sep>``) get the mean embedding."""
+    import torch
+
+    with torch.no_grad():
+        for matrix in {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None}.values():
+            weight = matrix.weight
+            mean = weight[:old_rows].mean(0)
+            for row in range(old_rows, weight.shape[0]):
+                weight[row] = weight[source_id] if row in class_ids else mean
+
+
+def seeds_for(entropy, n: int) -> list[int]:
+    """``n`` independent 31-bit seeds derived from ``entropy`` (an int or a tuple of ints)."""
+    entropy = list(entropy) if isinstance(entropy, (tuple, list)) else [int(entropy)]
+    return [int(s) & 0x7FFFFFFF for s in np.random.SeedSequence(entropy).generate_state(n)]

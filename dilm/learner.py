@@ -1,0 +1,110 @@
+"""Stage 2's learner: a pretrained encoder classifier whose head gradients the generator must match.
+
+Dropout stays off (eval mode) as in the original code, so the closed-form head gradient is exact. The
+pretrained weights are deep-copied once; ``reset(seed)`` restores them and draws a fresh head.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+
+class MatchingLearner:
+    """Wraps an ``AutoModelForSequenceClassification``: head inputs/logits, [CLS] states, real-data steps."""
+
+    def __init__(self, model, tokenizer, max_length: int = 64):
+        import torch
+
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.head = final_linear(model, model.config.num_labels)
+        self._snapshot = copy.deepcopy({k: v.detach().clone() for k, v in model.state_dict().items()})
+        self._captured: list = []
+        self.head.register_forward_hook(lambda module, args, output: self._captured.append((args[0], output)))
+        self.optimizer = None
+        self._torch = torch
+
+    @classmethod
+    def from_pretrained(cls, path: str, num_labels: int, device: str = "cpu", max_length: int = 64):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels).to(device)
+        return cls(model, tokenizer, max_length)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def reset(self, seed: int, lr: float) -> None:
+        """Back to the pretrained weights (from the deep copy), a fresh seeded head, a fresh AdamW."""
+        torch = self._torch
+        self.model.load_state_dict(self._snapshot)
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        std = getattr(self.model.config, "initializer_range", 0.02)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.randn(self.head.weight.shape, generator=gen) * std)
+            if self.head.bias is not None:
+                self.head.bias.zero_()
+        decay = [p for p in self.model.parameters() if p.ndim >= 2]
+        no_decay = [p for p in self.model.parameters() if p.ndim < 2]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                                            {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+    def _inputs(self, texts):
+        return self.tokenizer(*zip(*texts), truncation=True, max_length=self.max_length, padding=True,
+                              return_tensors="pt").to(self.device)
+
+    def head_inputs(self, texts):
+        """(h, logits, cls): the classifier's input, its output and the last layer's [CLS] state, no grad."""
+        torch = self._torch
+        self._captured.clear()
+        with torch.no_grad():
+            out = self.model(**self._inputs(texts), output_hidden_states=True)
+        h, logits = self._captured[-1]
+        self._captured.clear()
+        if h.dim() != 2:
+            raise ValueError(f"{type(self.model).__name__} applies its classifier per token; DiLM's stage-2 learner must "
+                             f"be an encoder classifier with a pooled head (BERT, RoBERTa, MiniLM)")
+        return h.float(), logits.float(), out.hidden_states[-1][:, 0].float()
+
+    def cls_states(self, texts, batch_size: int = 128) -> np.ndarray:
+        return np.concatenate([self.head_inputs(texts[i:i + batch_size])[2].cpu().numpy()
+                               for i in range(0, len(texts), batch_size)])
+
+    def train_step(self, texts, labels) -> float:
+        """One AdamW step (clip 1.0) on a real batch; dropout stays off."""
+        torch = self._torch
+        out = self.model(**self._inputs(texts), labels=torch.as_tensor(labels, device=self.device))
+        self._captured.clear()
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(out.loss)
+
+    def full_gradient(self, texts, label: int, weights, create_graph: bool):
+        """Flat gradient of sum_i w_i CE_i over all learner parameters (autograd; for classifier_only=False)."""
+        torch = self._torch
+        logits = self.model(**self._inputs(texts)).logits.float()
+        self._captured.clear()
+        targets = torch.full((len(texts),), label, device=self.device)
+        ce = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grads = torch.autograd.grad((weights * ce).sum(), params, create_graph=create_graph)
+        return torch.cat([g.reshape(-1) for g in grads])
+
+
+def final_linear(model, num_labels: int):
+    """The last ``nn.Linear`` with ``num_labels`` outputs: the classifier whose gradient DiLM matches."""
+    import torch
+
+    candidates = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
+    if not candidates:
+        raise ValueError(f"{type(model).__name__} has no linear layer with {num_labels} outputs to match")
+    return candidates[-1]

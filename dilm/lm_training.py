@@ -1,0 +1,82 @@
+"""Stage 1: the generator learns the train split as a class-conditional LM (``<bos_y> text <eos>``).
+
+AdamW (weight decay 0.01, none on 1-D parameters), cosine schedule with warmup, clip 1.0; resumable
+from ``checkpoint_dir`` (a killed run continues from its last checkpoint, not from zero).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dilm import checkpoint
+from dilm.config import DiLMConfig
+from dilm.generator import Generator
+
+log = logging.getLogger("dilm.stage1")
+
+
+def autocast(device, amp: str):
+    """bf16 autocast on CUDA (``amp`` auto or bf16); plain fp32 elsewhere."""
+    import torch
+
+    use = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+
+def param_groups(model, weight_decay: float) -> list[dict]:
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train_lm(generator: Generator, texts, labels, cfg: DiLMConfig, seed: int, checkpoint_dir: Path,
+             checkpoint_every: int = 25) -> dict:
+    """Fine-tune ``generator`` on (texts, labels) for ``cfg.lm_steps`` steps; returns a small report."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    sequences = generator.encode(list(texts), list(labels), cfg.max_length)
+    model = generator.model
+    optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.lm_lr)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.lm_warmup_ratio * cfg.lm_steps), cfg.lm_steps)
+    start, _ = checkpoint.load(checkpoint_dir, model, optimizer, scheduler)
+    if start:
+        log.info("stage 1: resuming from step %d of %d", start, cfg.lm_steps)
+    order = _batches(len(sequences), cfg.lm_batch_size, cfg.lm_steps, seed)
+    model.train()
+    losses = []
+    bar = tqdm(range(start, cfg.lm_steps), initial=start, total=cfg.lm_steps, desc="dilm stage 1 (LM)",
+               unit="step", disable=None)
+    for step in bar:
+        ids, mask, targets = generator.pad([sequences[i] for i in order[step]])
+        with autocast(generator.device, cfg.amp):
+            loss = model(input_ids=ids, attention_mask=mask, labels=targets).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if (step + 1) % checkpoint_every == 0 or step + 1 == cfg.lm_steps:
+            checkpoint.save(checkpoint_dir, step + 1, model, optimizer, scheduler)
+            log.info("stage 1: step %d/%d, loss %.4f (checkpoint saved)", step + 1, cfg.lm_steps, losses[-1])
+    model.eval()
+    return {"steps": cfg.lm_steps, "resumed_from": start, "final_loss": losses[-1] if losses else None}
+
+
+def _batches(n: int, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
+    """Index batches for ``steps`` steps: seeded epochs of a shuffled order (reproducible on resume)."""
+    rng = np.random.default_rng(seed)
+    batch_size = min(batch_size, n)
+    out, order = [], np.empty(0, dtype=np.int64)
+    while len(out) < steps:
+        if len(order) < batch_size:
+            order = np.concatenate([order, rng.permutation(n)])
+        out.append(order[:batch_size])
+        order = order[batch_size:]
+    return out
