@@ -86,7 +86,7 @@ class MatchingLearner:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(out.loss)
+        return out.loss.item()
 
     def full_gradient(self, texts, label: int, weights, create_graph: bool):
         """Flat gradient of sum_i w_i CE_i over all learner parameters (autograd; for classifier_only=False)."""

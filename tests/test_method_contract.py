@@ -2,6 +2,7 @@
 a new method gets these tests for free."""
 import pytest
 
+from benchmark.assets import cache_root
 from benchmark.errors import MissingAssetError
 from benchmark.testing import TinySentiment, check_method_contract
 from methods import METHODS
@@ -23,6 +24,10 @@ def external_sets(root):
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_method_contract(name, tmp_path, monkeypatch):
+    models = cache_root() / "models"  # converted checkpoints (SmolLM2) are reused, not re-converted per test
+    models.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "models").symlink_to(models)
     monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
     params = external_sets(tmp_path / "sets") if name == "external" else None
     try:

