@@ -96,11 +96,17 @@ class EvalCell:
 
 def applicable(method: Component, learner: Component) -> bool:
     """Whether the learner can train on the method's kind of set (an embedding-level set trains only
-    learners of its own embedding space); other pairs are not run and show as n/a."""
+    learners of its own embedding space); other pairs are not run and show as n/a (embedding-level)."""
     from benchmark.learners import LEARNERS
     from methods import METHODS
 
-    return METHODS.get(method.name).kind in LEARNERS.get(learner.name).accepts
+    kind = METHODS.get(method.name).kind
+    if kind not in LEARNERS.get(learner.name).accepts:
+        return False
+    if kind == "embedding":  # constructors only store hyper-parameters: building both is free
+        space = METHODS.create(method.name, **method.kwargs).embedding_space
+        return LEARNERS.create(learner.name, **learner.kwargs).embedding_space == space
+    return True
 
 
 def expand(grid: Grid) -> dict[str, list]:

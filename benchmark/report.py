@@ -225,7 +225,7 @@ class Cell:
 
 def _cell(row) -> Cell:
     if row["status"] != "ok":
-        return Cell({"fail": "fail", "missing": "-", "n/a": "n/a"}[row["status"]])
+        return Cell({"fail": "fail", "missing": "-", "n/a": "n/a (embedding-level)"}[row["status"]])
     marks = ""
     if row["p_vs_random"] < ALPHA:
         marks += "*"

@@ -101,15 +101,18 @@ def _run_distill(cell: DistillCell, store: Store, directory: Path) -> dict:
 
 
 def _run_evaluate(cell: EvalCell, store: Store, directory: Path) -> dict:
-    from methods.base import DistilledSet
+    from methods.base import load_distilled
 
     _require_done(store, cell.distill)
     task = _task(cell)
-    distilled = DistilledSet.load(store.cell_dir("distill", cell.distill.id))
+    distilled = load_distilled(store.cell_dir("distill", cell.distill.id))
     learner = LEARNERS.create(cell.learner.name, **cell.learner.kwargs)
     test = task.splits.test
     t0 = time.perf_counter()
-    predictions = learner.fit_predict(distilled.examples, test, task.num_classes, cell.eval_seed)
+    if distilled.kind == "embedding":  # trains with the recipe the set carries, in its own embedding space
+        predictions = learner.fit_predict_embedded(distilled, test, task.num_classes, cell.eval_seed)
+    else:
+        predictions = learner.fit_predict(distilled.examples, test, task.num_classes, cell.eval_seed)
     train_predict_s = time.perf_counter() - t0
     np.save(directory / "predictions.npy", predictions.astype(np.int16))
     return {"task": task.describe(), "fit_cell": cell.distill.fit.id, "distill_cell": cell.distill.id,

@@ -45,9 +45,17 @@ class DistilledSet:
 
     ROWS: ClassVar[str] = "distilled.jsonl"
     META: ClassVar[str] = "distilled.json"
+    kind: ClassVar[str] = "text"
 
     def __len__(self) -> int:
         return len(self.examples)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.examples.labels
+
+    def checksum(self) -> str:
+        return self.examples.checksum()
 
     def per_class(self) -> dict[str, int]:
         counts = self.examples.class_counts(len(self.label_names))
@@ -82,6 +90,16 @@ class DistilledSet:
         source = np.asarray(indices, dtype=np.int64) if indices and all(i is not None for i in indices) else None
         return cls(Examples(tuple(texts), np.asarray(labels, dtype=np.int64)), fields,
                    tuple(meta["label_names"]), meta["provenance"], source)
+
+
+def load_distilled(directory: Path):
+    """A distill cell's set: a text ``DistilledSet`` or, when its JSON says so, an embedding-level set."""
+    meta = json.loads((directory / DistilledSet.META).read_text(encoding="utf-8"))
+    if meta.get("kind") == "embedding":
+        from methods.embedding_set import EmbeddingSet
+
+        return EmbeddingSet.load(directory)
+    return DistilledSet.load(directory)
 
 
 @dataclass(frozen=True)

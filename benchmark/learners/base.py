@@ -24,8 +24,14 @@ class Learner:
         """The recipe: the constructor's hyper-parameters and their values (stored in every record)."""
         return constructor_params(self)
 
+    embedding_space: ClassVar[str | None] = None  # the input-embedding space it reads (learners accepting "embedding")
+
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         raise NotImplementedError
+
+    def fit_predict_embedded(self, artifact, test: Examples, num_labels: int, seed: int) -> np.ndarray:
+        """Train on an embedding-level set (its own recipe) and predict ``test``; only for accepting learners."""
+        raise NotImplementedError(f"{type(self).__name__} does not train on embedding-level sets")
 
 
 def batch_indices(n: int, batch_size: int, steps: int, seed: int):

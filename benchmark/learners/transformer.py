@@ -20,6 +20,7 @@ class TransformerClassifier(Learner):
     """Any ``AutoModelForSequenceClassification`` checkpoint fine-tuned with the paper's recipe."""
 
     TEST_PARAMS = {"steps": 3}
+    accepts = ("text", "embedding")
 
     def __init__(self, model: str, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
@@ -60,6 +61,20 @@ class TransformerClassifier(Learner):
         self._train(model, tokenizer, train, seed, device)
         return self._predict(model, tokenizer, test, device)
 
+    @property
+    def embedding_space(self) -> str:
+        """Its checkpoint: an embedding-level set trains it only when distilled in the same model's space."""
+        return self.model
+
+    def fit_predict_embedded(self, artifact, test: Examples, num_labels: int, seed: int) -> np.ndarray:
+        """A fresh model (pretrained + head drawn from ``seed``) trained by the set's own recipe (its learned
+        per-step rates), not this learner's; then scored like any run."""
+        artifact.check_space(self.embedding_space, self.model)
+        device = pick_device(self.device)
+        tokenizer, model = load_classifier(self.model, num_labels, device, seed)
+        artifact.train(model)
+        return self._predict(model, tokenizer, test, device)
+
     def _encode(self, tokenizer, texts) -> list[dict]:
         return tokenize(tokenizer, texts, self.max_length)
 
@@ -93,6 +108,23 @@ class TransformerClassifier(Learner):
             for idx, inputs in length_sorted_batches(tokenizer, features, self.eval_batch_size, device):
                 predictions[idx] = model(**inputs).logits.argmax(-1).cpu().numpy()
         return predictions
+
+
+def load_classifier(model_name: str, num_labels: int, device: str, seed: int):
+    """Tokenizer and a pretrained classifier with a fresh head drawn from ``seed``, in eval mode (dropout off),
+    with eager attention (so attention maps can be returned, as embedding-level sets with attention labels need)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    path = resolve_model(model_name)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
+                                                               attn_implementation="eager")
+    return tokenizer, model.to(device).eval()
 
 
 def offline_learner_names() -> list[str]:

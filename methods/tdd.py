@@ -1,0 +1,286 @@
+"""``tdd`` and ``tdd-text``: embedding-level distillation (Maekawa et al., ACL 2023), and its text projection.
+
+``tdd`` learns DPC x C synthetic input-embedding sequences (fixed length L), their labels (hard, soft or
+free vectors), one learning rate per unrolled step and optionally attention labels, by unrolling T SGD
+steps of a BERT-architecture learner from its pretrained weights (fresh head, dropout off) and
+minimising the unrolled model's loss on real training batches (``torch.func.functional_call``). The
+checkpoint is chosen on the validation split carved from train, never on the test split. The result
+trains only learners of the same embedding space; ``tdd-text`` maps it to the nearest vocabulary tokens
+(cosine), the paper's "TDD to text" row, which trains any learner.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from benchmark.assets import cache_root, pick_device, resolve_model
+from benchmark.learners.transformer import load_classifier
+from benchmark.tasks.base import Examples, Task
+from methods import METHODS
+from methods.base import DistilledSet, Method, MethodCard, check_dpc
+from methods.embedding_set import KIND, EmbeddingSet, inner_loss
+
+log = logging.getLogger("methods.tdd")
+LABEL_TYPES = ("hard", "soft", "free")
+CITATION = ("Maekawa et al., Dataset Distillation with Attention Labels for Fine-tuning BERT, ACL 2023 "
+            "(the embedding-level baseline of the DiLM paper)")
+PRESETS = {
+    "cpu": {"model": "minilm", "seq_length": 24, "inner_steps": 1, "outer_steps": 150, "real_batch_size": 32,
+            "eval_every": 50, "validation_size": 300},
+    "paper": {"model": "bert-base-uncased", "seq_length": 64, "inner_steps": 1, "outer_steps": 5000,
+              "real_batch_size": 64, "eval_every": 500, "validation_size": 1000},
+}
+
+
+@METHODS.register("tdd")
+class TDD(Method):
+    """TDD: learned input embeddings + labels + per-step learning rates (+ attention labels) for one BERT space."""
+
+    kind = KIND
+    CARD = MethodCard(
+        summary="TDD (embedding-level): DPC x C input-embedding sequences, labels, per-step learning rates and "
+                "attention labels learned by unrolling SGD steps of a BERT-architecture learner; trains only "
+                "learners of its embedding space (others show n/a).",
+        fit_cost="nothing (the optimisation depends on DPC)",
+        distill_cost="outer_steps x (unrolled inner steps + a real batch, second order) + validation scoring; "
+                     "cpu preset ~5 min on 2 cores at DPC 5; cached per (task, params, DPC, seed), shared with tdd-text",
+        citation=CITATION)
+    TEST_PARAMS = {"seq_length": 6, "outer_steps": 3, "real_batch_size": 8, "eval_every": 2, "validation_size": 16}
+
+    def __init__(self, preset: str = "cpu", model: str | None = None, seq_length: int | None = None,
+                 inner_steps: int | None = None, outer_steps: int | None = None, real_batch_size: int | None = None,
+                 label_type: str = "soft", attention_labels: bool = True, attention_weight: float = 1.0,
+                 lr_embeddings: float = 1e-2, lr_labels: float = 1e-2, lr_lrs: float = 1e-2, init_lr: float = 1e-2,
+                 eval_every: int | None = None, validation_size: int | None = None, device: str = "auto"):
+        self.preset = preset
+        self.model = model
+        self.seq_length = seq_length
+        self.inner_steps = inner_steps
+        self.outer_steps = outer_steps
+        self.real_batch_size = real_batch_size
+        self.label_type = label_type
+        self.attention_labels = attention_labels
+        self.attention_weight = attention_weight
+        self.lr_embeddings = lr_embeddings
+        self.lr_labels = lr_labels
+        self.lr_lrs = lr_lrs
+        self.init_lr = init_lr
+        self.eval_every = eval_every
+        self.validation_size = validation_size
+        self.device = device
+
+    def config(self) -> dict:
+        """The preset's values with every non-None hyper-parameter applied; checks the choices."""
+        params = self.get_params()
+        preset = params.pop("preset")
+        if preset not in PRESETS:
+            raise ValueError(f"unknown TDD preset {preset!r}; presets: {', '.join(PRESETS)}")
+        if params["label_type"] not in LABEL_TYPES:
+            raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {params['label_type']!r}")
+        return {**PRESETS[preset], **{k: v for k, v in params.items() if v is not None}}
+
+    @property
+    def embedding_space(self) -> str:
+        return self.config()["model"]
+
+    def distill(self, state, dpc: int, seed: int) -> EmbeddingSet:
+        task: Task = state
+        check_dpc(task, dpc)
+        artifact = cached_artifact(task, self.config(), dpc, seed)
+        artifact.provenance = {"method": "tdd", "params": self.get_params(), "task": task.name,
+                               "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
+                               **artifact.provenance}
+        return artifact
+
+
+@METHODS.register("tdd-text")
+class TDDText(TDD):
+    """TDD's embeddings mapped to the nearest vocabulary tokens (cosine): text that trains any learner."""
+
+    kind = "text"
+    CARD = MethodCard(
+        summary="TDD to text: the tdd set's input embeddings replaced by their nearest vocabulary tokens (cosine), "
+                "decoded to text; the paper's evidence that embedding-level data does not transfer.",
+        fit_cost="nothing",
+        distill_cost="the tdd optimisation (cached: free when the tdd cell with the same params ran) + a "
+                     "nearest-token search",
+        citation=CITATION)
+
+    def distill(self, state, dpc: int, seed: int) -> DistilledSet:
+        task: Task = state
+        check_dpc(task, dpc)
+        cfg = self.config()
+        artifact = cached_artifact(task, cfg, dpc, seed)
+        texts = project_to_text(artifact, cfg["model"], len(task.text_fields))
+        return self.make_set(task, Examples(tuple(texts), artifact.labels.astype(np.int64)), dpc, seed)
+
+
+# ---- the optimisation -------------------------------------------------------------------------------
+def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
+    """The TDD set for (task, config, DPC, seed): loaded from the user cache, or distilled under a file lock."""
+    key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
+           **{k: v for k, v in cfg.items() if k != "device"}}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    root = cache_root() / "tdd"
+    final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
+    if (final / EmbeddingSet.META).exists():
+        return EmbeddingSet.load(final)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (final / EmbeddingSet.META).exists():
+            artifact = distill_embeddings(task, cfg, dpc, seed)
+            staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
+            artifact.save(staging)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(staging, final)
+    return EmbeddingSet.load(final)
+
+
+def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
+    """Learn the set by unrolled, second-order optimisation; keep the snapshot best on the validation split."""
+    import torch
+    from torch.func import functional_call
+
+    device = pick_device(cfg["device"])
+    num_classes, length = task.num_classes, cfg["seq_length"]
+    tokenizer, model = load_classifier(cfg["model"], num_classes, device, seed)
+    base = {k: v.detach() for k, v in model.named_parameters()}
+    rng = np.random.default_rng(seed)
+    train = task.splits.train
+
+    # init: the word embeddings of DPC random real examples per class (padded/truncated to L), one-hot targets
+    chosen = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), dpc, replace=False)
+                             for c in range(num_classes)])
+    enc = tokenizer(*zip(*[train.texts[i] for i in chosen]), truncation=True, max_length=length,
+                    padding="max_length", return_tensors="pt").to(device)
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(enc["input_ids"]).clone()
+    classes = torch.as_tensor(train.labels[chosen], device=device)
+    learn = {"inputs_embeds": embeds.requires_grad_(True),
+             "log_lrs": torch.full((cfg["inner_steps"],), float(np.log(cfg["init_lr"])), device=device,
+                                   requires_grad=True)}
+    onehot = torch.nn.functional.one_hot(classes, num_classes).float()
+    if cfg["label_type"] != "hard":
+        learn["labels"] = (onehot * 5.0 if cfg["label_type"] == "soft" else onehot.clone()).requires_grad_(True)
+    if cfg["attention_labels"]:
+        with torch.no_grad():
+            attn = torch.stack(model(inputs_embeds=embeds, attention_mask=enc["attention_mask"],
+                                     output_attentions=True).attentions)
+        learn["attention_labels"] = torch.log(attn + 1e-6).requires_grad_(True)
+    lrs = {"inputs_embeds": cfg["lr_embeddings"], "labels": cfg["lr_labels"], "log_lrs": cfg["lr_lrs"],
+           "attention_labels": cfg["lr_embeddings"]}
+    optimizer = torch.optim.Adam([{"params": [v], "lr": lrs[k]} for k, v in learn.items()])
+    recipe = {"space": cfg["model"], "steps": cfg["inner_steps"], "order": "the whole set at every step",
+              "label_type": cfg["label_type"], "optimizer": "SGD with the learned per-step rates", "dropout": "off",
+              "seq_length": length, "attention_labels": cfg["attention_labels"],
+              "attention_weight": cfg["attention_weight"], "embedding_model": resolve_model(cfg["model"])}
+
+    def snapshot() -> EmbeddingSet:
+        tensors = {"inputs_embeds": learn["inputs_embeds"].detach().clone(),
+                   "attention_mask": enc["attention_mask"].detach().clone(),
+                   "targets": targets().detach().clone(), "lrs": learn["log_lrs"].detach().exp().clone(),
+                   "classes": classes.detach().clone().cpu()}
+        if "attention_labels" in learn:
+            tensors["attention_labels"] = learn["attention_labels"].detach().clone()
+        return EmbeddingSet(tensors, recipe, tuple(task.label_names))
+
+    def targets():
+        if cfg["label_type"] == "hard":
+            return onehot
+        return torch.softmax(learn["labels"], -1) if cfg["label_type"] == "soft" else learn["labels"]
+
+    def tensors_now() -> dict:
+        out = {"inputs_embeds": learn["inputs_embeds"], "attention_mask": enc["attention_mask"], "targets": targets()}
+        if "attention_labels" in learn:
+            out["attention_labels"] = learn["attention_labels"]
+        return out
+
+    head = [name for name in base if name.startswith(_head_prefix(model))]
+    validation = task.splits.validation
+    val_idx = rng.permutation(len(validation))[:cfg["validation_size"]]
+    val_texts, val_labels = [validation.texts[i] for i in val_idx], validation.labels[val_idx]
+    best, best_acc, history = snapshot(), -1.0, []
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg["outer_steps"]), desc=f"tdd dpc {dpc}", unit="step", disable=None)
+    for step in bar:
+        params = dict(base)
+        gen = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**31)))
+        for name in head:  # a fresh head per outer step: the set must train any initialisation of it
+            params[name] = (torch.randn(base[name].shape, generator=gen) * 0.02).to(device) \
+                if base[name].ndim > 1 else torch.zeros_like(base[name])
+        for name in params:
+            params[name] = params[name].requires_grad_(True)
+        for lr in learn["log_lrs"].exp():
+            loss = inner_loss(model, tensors_now(), recipe, params)
+            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
+            params = {name: p if g is None else p - lr * g for (name, p), g in zip(params.items(), grads)}
+        idx = rng.choice(len(train), size=min(cfg["real_batch_size"], len(train)), replace=False)
+        real = tokenizer(*zip(*[train.texts[i] for i in idx]), truncation=True, max_length=64, padding=True,
+                         return_tensors="pt").to(device)
+        logits = functional_call(model, params, (), dict(real)).logits
+        outer = torch.nn.functional.cross_entropy(logits, torch.as_tensor(train.labels[idx], device=device))
+        for tensor, grad in zip(learn.values(), torch.autograd.grad(outer, list(learn.values()))):
+            tensor.grad = grad  # only the distilled data learns; the learner's start point stays fixed
+        optimizer.step()
+        history.append(outer.item())
+        bar.set_postfix(loss=f"{history[-1]:.3f}")
+        if (step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["outer_steps"]:
+            candidate = snapshot()
+            acc = validation_accuracy(candidate, cfg["model"], num_classes, device, val_texts, val_labels, seed)
+            log.info("tdd step %d: real-batch loss %.4f, validation accuracy %.4f", step + 1, history[-1], acc)
+            if acc > best_acc:
+                best, best_acc = candidate, acc
+    best.provenance = {"selected_by": "validation accuracy (a slice of the validation split carved from train)",
+                       "validation_accuracy": round(best_acc, 4), "outer_loss": [round(x, 4) for x in history[::10]],
+                       "fit_s": round(time.perf_counter() - t0, 1)}
+    return best
+
+
+def _head_prefix(model) -> str:
+    from dilm.learner import final_linear
+
+    head = final_linear(model, model.config.num_labels)
+    return next(name for name, module in model.named_modules() if module is head)
+
+
+def validation_accuracy(artifact: EmbeddingSet, model_name: str, num_classes: int, device: str, texts, labels,
+                        seed: int) -> float:
+    """Train a fresh model of the space on the artifact with its recipe; accuracy on the given validation texts."""
+    import torch
+
+    tokenizer, model = load_classifier(model_name, num_classes, device, seed + 1)
+    artifact.train(model)
+    with torch.inference_mode():
+        enc = tokenizer(*zip(*texts), truncation=True, max_length=64, padding=True, return_tensors="pt").to(device)
+        predictions = model(**enc).logits.argmax(-1).cpu().numpy()
+    return float((predictions == labels).mean())
+
+
+def project_to_text(artifact: EmbeddingSet, model_name: str, n_fields: int) -> list[tuple[str, ...]]:
+    """Each position's nearest vocabulary token by cosine similarity of input embeddings, decoded; padding
+    positions (attention mask 0) are dropped. Pair sets are split at the first [SEP] when there is one."""
+    import torch
+
+    tokenizer, model = load_classifier(model_name, 2, "cpu", 0)
+    vocab = torch.nn.functional.normalize(model.get_input_embeddings().weight.detach(), dim=-1)
+    texts = []
+    for embeds, mask in zip(artifact.tensors["inputs_embeds"].cpu(), artifact.tensors["attention_mask"].cpu()):
+        ids = (torch.nn.functional.normalize(embeds[mask.bool()], dim=-1) @ vocab.T).argmax(-1).tolist()
+        pieces = tokenizer.decode(ids, skip_special_tokens=False)
+        for special in (tokenizer.cls_token, tokenizer.pad_token):
+            pieces = pieces.replace(special or "\0", " ")
+        parts = [p.strip() for p in pieces.split(tokenizer.sep_token or "\0") if p.strip()] or ["[empty]"]
+        fields = parts[:n_fields] + [parts[-1]] * (n_fields - len(parts[:n_fields]))
+        texts.append(tuple(" ".join(f.split()) or "[empty]" for f in fields))
+    return texts
