@@ -216,15 +216,12 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingS
     for step in bar:
         params = dict(base)
         gen = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**31)))
+        std = getattr(model.config, "initializer_range", 0.02)
         for name in head:  # a fresh head per outer step: the set must train any initialisation of it
-            params[name] = (torch.randn(base[name].shape, generator=gen) * 0.02).to(device) \
+            params[name] = (torch.randn(base[name].shape, generator=gen) * std).to(device) \
                 if base[name].ndim > 1 else torch.zeros_like(base[name])
-        for name in params:
-            params[name] = params[name].requires_grad_(True)
-        for lr in learn["log_lrs"].exp():
-            loss = inner_loss(model, tensors_now(), recipe, params)
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
-            params = {name: p if g is None else p - lr * g for (name, p), g in zip(params.items(), grads)}
+        params = unroll(model, {k: v.requires_grad_(True) for k, v in params.items()}, tensors_now(),
+                        learn["log_lrs"].exp(), recipe)
         idx = rng.choice(len(train), size=min(cfg["real_batch_size"], len(train)), replace=False)
         real = tokenizer(*zip(*[train.texts[i] for i in idx]), truncation=True, max_length=64, padding=True,
                          return_tensors="pt").to(device)
@@ -245,6 +242,18 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingS
                        "validation_accuracy": round(best_acc, 4), "outer_loss": [round(x, 4) for x in history[::10]],
                        "fit_s": round(time.perf_counter() - t0, 1)}
     return best
+
+
+def unroll(model, params: dict, tensors: dict, lrs, recipe: dict, create_graph: bool = True) -> dict:
+    """len(lrs) SGD steps on the distilled data from ``params``, as a differentiable function of the data,
+    the labels and the rates (``create_graph``): the parameters after the steps."""
+    import torch
+
+    for lr in lrs:
+        loss = inner_loss(model, tensors, recipe, params)
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph, allow_unused=True)
+        params = {name: p if g is None else p - lr * g for (name, p), g in zip(params.items(), grads)}
+    return params
 
 
 def _head_prefix(model) -> str:
