@@ -239,18 +239,21 @@ def print_dry_run(grid: Grid, cells: dict, store) -> None:
     from benchmark.estimate import estimate_seconds
 
     print(f"dry run of grid {grid.name!r} ({grid.source}); nothing is run or written")
-    total = 0.0
+    total = total_prior = 0.0
     for stage, stage_cells in cells.items():
         pending = [c for c in stage_cells if not store.is_done(stage, c.id)]
-        seconds, known = estimate_seconds(store, stage, pending)
+        seconds, known, prior = estimate_seconds(store, stage, pending)
         total += seconds
-        print(f"  {stage:<8} {len(stage_cells):>6} cells, {len(pending):>6} to run, "
-              f"~{seconds / 60:.1f} min ({known} of them estimated from finished cells of the same kind)")
+        total_prior += prior
+        print(f"  {stage:<8} {len(stage_cells):>6} cells, {len(pending):>6} to run, ~{seconds / 3600:.2f} h from "
+              f"{known} finished counterparts + ~{prior / 3600:.1f} GPU h of prior guesses for the other "
+              f"{len(pending) - known}")
         for cell in pending[:5]:
             print(f"           {cell.id}")
         if len(pending) > 5:
             print(f"           ... and {len(pending) - 5} more")
-    print(f"  estimated total: ~{total / 3600:.2f} h of compute (cells with no finished counterpart count as 0)")
+    print(f"  estimated total: ~{total / 3600:.2f} h measured on this kind of cell + ~{total_prior / 3600:.1f} GPU h "
+          f"from the prior guesses in benchmark/grids/cost_priors.yaml (edit them for your cluster)")
 
 
 def cmd_status(args) -> int:

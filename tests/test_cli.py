@@ -74,3 +74,18 @@ def test_real_end_to_end_run_through_the_cli(tmp_path, rt_assets, minilm_assets)
     # running again resumes: nothing left to do
     again = cli("run", "--grid", "e2e.yaml", "--no-progress", cwd=tmp_path)
     assert again.returncode == 0 and "evaluate 6 cells (0 to run)" in again.stdout
+
+
+def test_the_paper_grid_dry_run_counts_cells_without_the_hub(tmp_path):
+    """`run --grid full --dry-run`: the paper's grid per stage with a GPU-hour estimate, offline (hub disabled)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf")}
+    out = subprocess.run([sys.executable, "-m", "benchmark", "run", "--grid", "full", "--dry-run",
+                          "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # 3 tasks x 6 methods; sets: 3 tasks x 3 DPCs x (4 methods x 20 seeds + deterministic herding x 1 + tdd x 20);
+    # runs: x 5 evals on 4 learners, except tdd (embedding-level) on bert-base-uncased only
+    assert "fit          18 cells" in out.stdout
+    assert f"distill     {3 * 3 * (4 * 20 + 1 + 20)} cells" in out.stdout
+    assert f"evaluate  {3 * 3 * ((4 * 20 + 1) * 4 + 20) * 5} cells" in out.stdout
+    assert "GPU h from the prior guesses" in out.stdout
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "empty-hf").exists()
