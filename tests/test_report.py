@@ -36,7 +36,7 @@ def test_cells_show_their_status_and_the_footer_counts_them():
     tfidf = markdown.split("### Learner: tfidf-logreg")[1].split("###")[0]
     assert "| kmeans-centers | " in bert and "| fail" in bert.split("| kmeans-centers |")[1].splitlines()[0]
     assert bert.split("| tdd |")[1].splitlines()[0].strip() == "- | - |"  # asked for, never ran
-    assert tfidf.split("| tdd |")[1].splitlines()[0].strip() == "n/a | n/a |"  # cannot run: not applicable
+    assert tfidf.split("| tdd |")[1].splitlines()[0].strip() == "n/a (embedding-level) | n/a (embedding-level) |"  # cannot run
     assert tfidf.split("| kmeans-centers |")[1].splitlines()[0].split("|")[1].strip() == "-"  # missing
     assert "*published: Maekawa et al., Findings of NAACL 2024, BERT-base learner (published)*" in bert
     assert "| DiLM | 72.5 ± 5.9 | 76.3 ± 4.6 |" in bert
