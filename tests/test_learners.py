@@ -76,3 +76,17 @@ def test_learner_contract(name, tiny_task, minilm_assets):
     assert learner.fit_predict(pairs, pairs, 2, seed=0).shape == (8,)
     assert learner.family in ("fine-tuned", "non-neural", "from-scratch", "icl")
     assert learner.get_params() == cls(**learner.get_params()).get_params()
+
+
+def test_split_asset_missing_names_the_fetch_command(tmp_path, monkeypatch):
+    """An unassembled split asset fails with the command that assembles it; the CLI rejects unknown assets."""
+    from benchmark.assets import resolve_model
+    from benchmark.cli import main
+    from benchmark.errors import MissingAssetError
+
+    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path))
+    with pytest.raises(MissingAssetError, match=r"python -m benchmark assets fetch mpnet-base"):
+        resolve_model("mpnet-base")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["assets", "fetch", "mpnet-bas"])
+    assert exit_info.value.code == 2

@@ -165,6 +165,8 @@ _named_learner("smollm2-clf", "SmolLM2-135M (Llama decoder, offline) as a sequen
                "family, like the paper's GPT-2 learner.", checkpoint="smollm2")
 for _name, _doc in [
         ("minilm", "all-MiniLM-L6-v2 (BERT architecture, 22.7M params, offline) fine-tuned with the paper's recipe."),
+        ("mpnet-base", "all-mpnet-base-v2 (MPNet, base size, 109.5M params, offline once assembled with `python -m "
+                       "benchmark assets fetch mpnet-base`) fine-tuned with the paper's recipe."),
         ("bert-base-uncased", "BERT-base (hub): the DiLM paper's learner, fine-tuned with its recipe."),
         ("roberta-base", "RoBERTa-base (hub), for the paper's cross-architecture table."),
         ("bert-large-uncased", "BERT-large (hub), for the paper's cross-architecture table."),
