@@ -14,7 +14,7 @@ from benchmark.assembled_assets import SPLIT_ASSETS as SPLIT_ASSET_NAMES
 from benchmark.errors import UsageError
 from benchmark.grid import Component, Grid, load_grid, task_component
 
-KINDS = ("tasks", "methods", "learners", "grids")
+KINDS = ("tasks", "methods", "learners", "recipes", "grids")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +112,13 @@ def cmd_list(args) -> int:
                 continue
             summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
             print(f"  {name:<20} {summary}{origin}")
+    if "recipes" in wanted:
+        from benchmark.learners.recipes import FAMILIES, family_defaults
+
+        print("recipes (per learner family; override in a grid with `recipes: {FAMILY: {PARAM: VALUE}}`):")
+        for family, summary in FAMILIES.items():
+            print(f"  {family:<20} {summary}")
+            print(f"  {'':<20} defaults: {family_defaults(family)}")
     if "grids" in wanted:
         print("grids:")
         for name in preset_names():

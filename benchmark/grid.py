@@ -14,8 +14,8 @@ import yaml
 
 from benchmark.errors import UsageError
 
-GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "n_sets", "n_evals", "executor",
-             "slurm_profile"}
+GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "recipes", "n_sets", "n_evals",
+             "executor", "slurm_profile"}
 EXECUTOR_NAMES = ("local", "slurm")
 
 
@@ -157,7 +157,7 @@ def parse_grid(data, source: str) -> Grid:
         tasks=_components(data["tasks"], "tasks", source),
         dpcs=_positive_ints(data["dpcs"], "dpcs", source),
         methods=_components(data["methods"], "methods", source),
-        learners=_components(data["learners"], "learners", source),
+        learners=_with_recipes(_components(data["learners"], "learners", source), data.get("recipes"), source),
         n_sets=_positive_int(data.get("n_sets", 1), "n_sets", source),
         n_evals=_positive_int(data.get("n_evals", 1), "n_evals", source),
         executor=_choice(data.get("executor", "local"), EXECUTOR_NAMES, "executor", source),
@@ -165,6 +165,24 @@ def parse_grid(data, source: str) -> Grid:
         description=str(data.get("description", "")),
         source=source,
     )
+
+
+def _with_recipes(learners: list[Component], recipes, source: str) -> list[Component]:
+    """Each learner with its family's recipe overrides (the ``recipes`` key) merged into its params."""
+    from benchmark.learners.recipes import apply_recipes, check_recipes
+    from benchmark.registry import UnknownNameError
+
+    recipes = check_recipes(recipes, source)
+    if not recipes:
+        return learners
+    out = []
+    for learner in learners:
+        try:
+            params = apply_recipes(learner.name, learner.kwargs, recipes, source)
+        except UnknownNameError:  # an unknown learner is reported, with did-you-mean, by validation
+            params = learner.kwargs
+        out.append(Component(learner.name, tuple(sorted(params.items()))))
+    return out
 
 
 def _components(value, key: str, source: str) -> list[Component]:

@@ -181,3 +181,22 @@ def test_set_overrides_reach_the_cells_and_name_the_problem(tmp_path, capsys):
         assert main(["run", "--set", bad, "--runs-dir", str(tmp_path / "runs")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_family_recipes_apply_to_every_learner_of_the_family(tmp_path):
+    from benchmark.errors import UsageError
+    from benchmark.grid import load_grid
+
+    path = tmp_path / "g.yaml"
+    base = ("name: g\ntasks: [tiny-sentiment]\ndpcs: [1]\nmethods: [random]\n"
+            "learners: [minilm, {name: mpnet-base, params: {steps: 10}}, tfidf-logreg]\n")
+    path.write_text(base + "recipes: {fine-tuned: {steps: 50, lr: 5.0e-5}, non-neural: {C: 2.0}}\n")
+    learners = {c.name: c.kwargs for c in load_grid(str(path)).learners}
+    assert learners == {"minilm": {"steps": 50, "lr": 5e-5}, "mpnet-base": {"steps": 10, "lr": 5e-5},
+                        "tfidf-logreg": {"C": 2.0}}  # the learner's own entry wins over its family's
+    path.write_text(base + "recipes: {fine-tuned: {step: 50}}\n")
+    with pytest.raises(UsageError, match=r"g\.yaml: recipes\.fine-tuned: step is not a recipe parameter"):
+        load_grid(str(path))
+    path.write_text(base + "recipes: {finetuned: {steps: 50}}\n")
+    with pytest.raises(UsageError, match=r"unknown learner family 'finetuned'; families: fine-tuned"):
+        load_grid(str(path))
