@@ -38,7 +38,15 @@ class FitCell:
 
     @property
     def config(self) -> dict:
-        return {"task": self.task.as_dict(), "method": self.method.as_dict(), "fit_seed": self.fit_seed}
+        """Task, method and seed; for methods whose unset parameters come from a preset, also the resolved
+        values (``method_config``), so a changed preset makes new cells instead of reusing old ones."""
+        from methods import METHODS
+
+        config = {"task": self.task.as_dict(), "method": self.method.as_dict(), "fit_seed": self.fit_seed}
+        resolved = METHODS.get(self.method.name).resolved_config(self.method.kwargs)
+        if resolved is not None:
+            config["method_config"] = resolved
+        return config
 
     @property
     def id(self) -> str:

@@ -38,8 +38,13 @@ class Generator:
 
     # ---- construction and persistence -------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str, num_classes: int, pair: bool, device: str = "cpu") -> "Generator":
-        """Load a causal LM and add the class BOS tokens (and ``<sep>`` for pair tasks) if not there yet."""
+    def from_pretrained(cls, path: str, num_classes: int, pair: bool, device: str = "cpu",
+                        class_token_init: str = "bos", label_names: tuple[str, ...] | None = None) -> "Generator":
+        """Load a causal LM and add the class BOS tokens (and ``<sep>`` for pair tasks) if not there yet.
+
+        ``class_token_init``: ``bos`` copies the model's BOS/EOS embedding into every class token (the paper);
+        ``label_name`` uses the mean embedding of the label name's tokens (e.g. " negative"), so the classes
+        start apart and conditioning needs far fewer LM steps (for small CPU budgets)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -59,7 +64,14 @@ class Generator:
                 tokenizer.add_tokens([SEP])
             old = model.get_input_embeddings().weight.shape[0]
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-            _init_new_rows(model, [tokenizer.convert_tokens_to_ids(t) for t in wanted], source_id, old)
+            if class_token_init == "bos":
+                sources = [[source_id]] * num_classes
+            elif class_token_init == "label_name" and label_names:
+                sources = [tokenizer(" " + name, add_special_tokens=False)["input_ids"] for name in label_names]
+            else:
+                raise ValueError(f"class_token_init must be 'bos' or 'label_name' (with label names), "
+                                 f"got {class_token_init!r}")
+            _init_new_rows(model, [tokenizer.convert_tokens_to_ids(t) for t in wanted], sources, old)
         return cls(model.to(device), tokenizer, num_classes, pair)
 
     def save(self, directory: Path) -> None:
@@ -181,9 +193,9 @@ def _cut_at_eos(row: list[int], eos_id: int) -> list[int]:
     return row
 
 
-def _init_new_rows(model, class_ids: list[int], source_id: int, old_rows: int) -> None:
-    """Class BOS rows copy the model's BOS/EOS embedding (input and, when untied, output); other new rows
-    (``<sep>``) get the mean embedding."""
+def _init_new_rows(model, class_ids: list[int], sources: list[list[int]], old_rows: int) -> None:
+    """Class token c's row is the mean of the rows ``sources[c]`` (input and, when untied, output embeddings);
+    other new rows (``<sep>``) get the mean embedding."""
     import torch
 
     with torch.no_grad():
@@ -191,7 +203,7 @@ def _init_new_rows(model, class_ids: list[int], source_id: int, old_rows: int) -
             weight = matrix.weight
             mean = weight[:old_rows].mean(0)
             for row in range(old_rows, weight.shape[0]):
-                weight[row] = weight[source_id] if row in class_ids else mean
+                weight[row] = weight[sources[class_ids.index(row)]].mean(0) if row in class_ids else mean
 
 
 def seeds_for(entropy, n: int) -> list[int]:

@@ -136,6 +136,12 @@ class Method:
         """The constructor's hyper-parameters and their current values (the method's config)."""
         return constructor_params(self)
 
+    @classmethod
+    def resolved_config(cls, params: dict) -> dict | None:
+        """For methods that fill unset parameters from a preset: every value in effect (part of the cell id).
+        None (the default) when the parameters are the whole config."""
+        return None
+
     @property
     def display_name(self) -> str:
         """The method's row label in tables (the registry name unless a method says otherwise)."""

@@ -31,7 +31,7 @@ from methods.embeddings import EmbeddingSpace, cached_embeddings, encode
 
 log = logging.getLogger("methods.generative")
 
-STAGE1_FIELDS = ("generator", "lm_steps", "lm_batch_size", "lm_lr", "lm_warmup_ratio", "max_length", "amp")
+STAGE1_FIELDS = ("generator", "class_token_init", "lm_steps", "lm_batch_size", "lm_lr", "lm_warmup_ratio", "max_length", "amp")
 CITATION = ("Maekawa et al., DiLM: Distilling Dataset into Language Model for Text-level Dataset Distillation, "
             "Findings of NAACL 2024")
 
@@ -55,6 +55,11 @@ class GenerativeMethod(Method):
     def config(self) -> DiLMConfig:
         params = self.get_params()
         return resolve(params.pop("preset"), params)
+
+    @classmethod
+    def resolved_config(cls, params: dict) -> dict:
+        method = cls(**params)
+        return {name: value for name, value in method.config().to_dict().items() if name in method.get_params()}
 
     def fit(self, task: Task, ctx: FitContext) -> GeneratorState:
         cfg = self.config()
@@ -117,7 +122,8 @@ def stage1_generator(task: Task, cfg: DiLMConfig, seed: int, device: str) -> tup
             return final, json.loads((final / "stage1.json").read_text())
         partial = root / f".{final.name}.partial"
         generator = Generator.from_pretrained(resolve_model(cfg.generator), task.num_classes,
-                                              len(task.text_fields) == 2, device)
+                                              len(task.text_fields) == 2, device, cfg.class_token_init,
+                                              tuple(task.label_names))
         train = task.splits.train
         t0 = time.perf_counter()
         report = train_lm(generator, train.texts, train.labels.tolist(), cfg, seed, partial)
@@ -165,9 +171,11 @@ class VanillaLM(GenerativeMethod):
                  max_length: int | None = None, oversample_ratio: int | None = None,
                  test_time_selection: bool | None = None, top_p: float | None = None,
                  selection_encoder: str | None = None, selection_pooling: str | None = None,
-                 max_retries: int | None = None, device: str | None = None, amp: str | None = None):
+                 max_retries: int | None = None, device: str | None = None, amp: str | None = None,
+                 class_token_init: str | None = None):
         self.preset = preset
         self.generator = generator
+        self.class_token_init = class_token_init
         self.lm_steps = lm_steps
         self.lm_batch_size = lm_batch_size
         self.lm_lr = lm_lr
@@ -214,10 +222,10 @@ class DiLM(VanillaLM):
                  oversample_ratio: int | None = None, test_time_selection: bool | None = None,
                  top_p: float | None = None, selection_encoder: str | None = None,
                  selection_pooling: str | None = None, max_retries: int | None = None, device: str | None = None,
-                 amp: str | None = None):
+                 amp: str | None = None, class_token_init: str | None = None):
         VanillaLM.__init__(self, preset, generator, lm_steps, lm_batch_size, lm_lr, lm_warmup_ratio, max_length,
                            oversample_ratio, test_time_selection, top_p, selection_encoder, selection_pooling,
-                           max_retries, device, amp)
+                           max_retries, device, amp, class_token_init)
         self.learner = learner
         self.outer_loops = outer_loops
         self.inner_loops = inner_loops

@@ -89,6 +89,10 @@ class TDD(Method):
             raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {params['label_type']!r}")
         return {**PRESETS[preset], **{k: v for k, v in params.items() if v is not None}}
 
+    @classmethod
+    def resolved_config(cls, params: dict) -> dict:
+        return cls(**params).config()
+
     @property
     def embedding_space(self) -> str:
         return self.config()["model"]
