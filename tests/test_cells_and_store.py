@@ -200,3 +200,19 @@ def test_family_recipes_apply_to_every_learner_of_the_family(tmp_path):
     path.write_text(base + "recipes: {finetuned: {steps: 50}}\n")
     with pytest.raises(UsageError, match=r"unknown learner family 'finetuned'; families: fine-tuned"):
         load_grid(str(path))
+
+
+def test_preset_methods_put_their_resolved_config_in_the_fit_cell_id(monkeypatch):
+    from benchmark.cells import FitCell
+    from benchmark.grid import Component
+    from dilm import config as dilm_config
+
+    task = Component("rt-polarity")
+    cpu = FitCell(task, Component("dilm", (("preset", "cpu"),)))
+    assert cpu.config["method_config"]["outer_loops"] == dilm_config.PRESETS["cpu"].outer_loops
+    assert "method_config" not in FitCell(task, Component("random")).config  # plain methods: ids unchanged
+    before = cpu.id
+    from dataclasses import replace
+
+    monkeypatch.setitem(dilm_config.PRESETS, "cpu", replace(dilm_config.PRESETS["cpu"], outer_loops=11))
+    assert FitCell(task, Component("dilm", (("preset", "cpu"),))).id != before  # a changed preset: a new cell

@@ -73,6 +73,7 @@ def test_presets_and_overrides():
     paper = resolve("paper", {})
     assert (paper.generator, paper.learner, paper.outer_loops, paper.inner_loops, paper.generator_lr) == \
         ("gpt2", "bert-base-uncased", 2000, 10, 3e-7)
+    assert paper.class_token_init == "bos" and PRESETS["cpu"].class_token_init == "label_name"
     assert (paper.pool_size, paper.pool_interval, paper.oversample_ratio, paper.coreset_size) == (12800, 200, 100, 200)
     with pytest.raises(ValueError, match="unknown DiLM preset 'gpu'"):
         resolve("gpu", {})
@@ -152,7 +153,7 @@ def test_learner_reset_restores_the_initial_weights(tiny_learner_dir):
 
 
 def test_class_tokens_start_from_the_bos_embedding_and_condition_sampling(tiny_generator_dir):
-    generator = Generator.from_pretrained(str(tiny_generator_dir), 3, pair=False)
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 3, pair=False, class_token_init="bos")
     emb = generator.model.get_input_embeddings().weight
     source = generator.tokenizer.bos_token_id
     for c in range(3):
@@ -166,6 +167,18 @@ def test_class_tokens_start_from_the_bos_embedding_and_condition_sampling(tiny_g
         assert len(seq) <= 10
     again = generator.sample_ids(2, 6, max_length=10, top_p=0.95, seed=0)
     assert again == samples  # seeded
+
+
+def test_class_tokens_can_start_from_the_label_names(tiny_generator_dir):
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False, class_token_init="label_name",
+                                          label_names=("negative", "positive"))
+    emb = generator.model.get_input_embeddings().weight
+    for c, name in enumerate(("negative", "positive")):
+        ids = generator.tokenizer(" " + name, add_special_tokens=False)["input_ids"]
+        torch.testing.assert_close(emb[generator.class_ids[c]], emb[ids].mean(0))
+    assert not torch.equal(emb[generator.class_ids[0]], emb[generator.class_ids[1]])
+    with pytest.raises(ValueError, match="class_token_init must be 'bos' or 'label_name'"):
+        Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False, class_token_init="random")
 
 
 def test_encoding_masks_padding_and_targets_eos(tiny_generator_dir):
