@@ -19,7 +19,8 @@ KIND = "embedding"
 @dataclass
 class EmbeddingSet:
     """inputs_embeds (N x L x H), attention_mask (N x L), targets (N x C label distributions or free vectors),
-    lrs (T,) per-step learning rates, optional attention labels (layers x N x heads x L x L, as logits)."""
+    lrs (T x 2) per-step learning rates (encoder, classifier head), optional attention labels (layers x N x heads
+    x L x L, as logits)."""
 
     tensors: dict
     recipe: dict
@@ -81,21 +82,21 @@ class EmbeddingSet:
                              f"(its text projection, tdd-text, trains any learner)")
 
     def train(self, model) -> None:
-        """The set's recipe on ``model`` (a fresh classifier of its space): T plain SGD steps, step t with the
-        learned rate lrs[t] on the whole set, dropout off; the loss is the one the set was distilled with."""
+        """The set's recipe on ``model`` (a fresh classifier of its space): T plain SGD steps on the whole set,
+        step t with the learned rates lrs[t] (encoder, head), dropout off; the loss the set was distilled with."""
         import torch
 
         model.eval()
         device = next(model.parameters()).device
         tensors = {k: v.to(device) for k, v in self.tensors.items()}
-        params = [p for p in model.parameters() if p.requires_grad]
-        for lr in self.tensors["lrs"].tolist():
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        for encoder_lr, head_lr in self.tensors["lrs"].tolist():
             loss = inner_loss(model, tensors, self.recipe, params=None)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)  # the word-embedding table is unused
+            grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)  # word embeddings: unused
             with torch.no_grad():
-                for p, g in zip(params, grads):
+                for (name, p), g in zip(named, grads):
                     if g is not None:
-                        p.sub_(lr * g)
+                        p.sub_((head_lr if name.startswith(self.recipe["head_prefix"]) else encoder_lr) * g)
 
 
 def inner_loss(model, tensors: dict, recipe: dict, params: dict | None):

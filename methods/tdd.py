@@ -55,7 +55,8 @@ class TDD(Method):
     def __init__(self, preset: str = "cpu", model: str | None = None, seq_length: int | None = None,
                  inner_steps: int | None = None, outer_steps: int | None = None, real_batch_size: int | None = None,
                  label_type: str = "soft", attention_labels: bool = True, attention_weight: float = 1.0,
-                 lr_embeddings: float = 1e-2, lr_labels: float = 1e-2, lr_lrs: float = 1e-2, init_lr: float = 1e-2,
+                 lr_embeddings: float = 1e-2, lr_labels: float = 1e-2, lr_lrs: float = 1e-2, init_lr: float = 1e-4,
+                 init_head_lr: float = 3.0,
                  eval_every: int | None = None, validation_size: int | None = None, device: str = "auto"):
         self.preset = preset
         self.model = model
@@ -70,6 +71,7 @@ class TDD(Method):
         self.lr_labels = lr_labels
         self.lr_lrs = lr_lrs
         self.init_lr = init_lr
+        self.init_head_lr = init_head_lr
         self.eval_every = eval_every
         self.validation_size = validation_size
         self.device = device
@@ -157,8 +159,9 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingS
         embeds = model.get_input_embeddings()(enc["input_ids"]).clone()
     classes = torch.as_tensor(train.labels[chosen], device=device)
     learn = {"inputs_embeds": embeds.requires_grad_(True),
-             "log_lrs": torch.full((cfg["inner_steps"],), float(np.log(cfg["init_lr"])), device=device,
-                                   requires_grad=True)}
+             # per step: the encoder's rate and the classifier head's (a fresh head needs a far larger step)
+             "log_lrs": torch.log(torch.tensor([[cfg["init_lr"], cfg["init_head_lr"]]] * cfg["inner_steps"],
+                                               device=device)).requires_grad_(True)}
     onehot = torch.nn.functional.one_hot(classes, num_classes).float()
     if cfg["label_type"] != "hard":
         learn["labels"] = (onehot * 5.0 if cfg["label_type"] == "soft" else onehot.clone()).requires_grad_(True)
@@ -173,7 +176,8 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingS
     recipe = {"space": cfg["model"], "steps": cfg["inner_steps"], "order": "the whole set at every step",
               "label_type": cfg["label_type"], "optimizer": "SGD with the learned per-step rates", "dropout": "off",
               "seq_length": length, "attention_labels": cfg["attention_labels"],
-              "attention_weight": cfg["attention_weight"], "embedding_model": resolve_model(cfg["model"])}
+              "attention_weight": cfg["attention_weight"], "embedding_model": resolve_model(cfg["model"]),
+              "head_prefix": _head_prefix(model)}
 
     def snapshot() -> EmbeddingSet:
         tensors = {"inputs_embeds": learn["inputs_embeds"].detach().clone(),
@@ -195,7 +199,7 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingS
             out["attention_labels"] = learn["attention_labels"]
         return out
 
-    head = [name for name in base if name.startswith(_head_prefix(model))]
+    head = [name for name in base if name.startswith(recipe["head_prefix"])]
     validation = task.splits.validation
     val_idx = rng.permutation(len(validation))[:cfg["validation_size"]]
     val_texts, val_labels = [validation.texts[i] for i in val_idx], validation.labels[val_idx]
@@ -234,14 +238,17 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingS
 
 
 def unroll(model, params: dict, tensors: dict, lrs, recipe: dict, create_graph: bool = True) -> dict:
-    """len(lrs) SGD steps on the distilled data from ``params``, as a differentiable function of the data,
-    the labels and the rates (``create_graph``): the parameters after the steps."""
+    """len(lrs) SGD steps on the distilled data from ``params`` (step t: rate lrs[t, 0] for the encoder,
+    lrs[t, 1] for the classifier head), as a differentiable function of the data, the labels and the rates
+    (``create_graph``): the parameters after the steps."""
     import torch
 
-    for lr in lrs:
+    head = recipe["head_prefix"]
+    for encoder_lr, head_lr in lrs:
         loss = inner_loss(model, tensors, recipe, params)
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph, allow_unused=True)
-        params = {name: p if g is None else p - lr * g for (name, p), g in zip(params.items(), grads)}
+        params = {name: p if g is None else p - (head_lr if name.startswith(head) else encoder_lr) * g
+                  for (name, p), g in zip(params.items(), grads)}
     return params
 
 

@@ -13,7 +13,7 @@ from benchmark.cells import applicable
 from methods.embedding_set import EmbeddingSet, inner_loss
 from methods.tdd import unroll
 
-RECIPE = {"space": "tiny", "steps": 1, "label_type": "soft", "attention_labels": False}
+RECIPE = {"space": "tiny", "steps": 2, "label_type": "soft", "attention_labels": False, "head_prefix": "classifier"}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def tiny_bert():
 def tiny_tensors(attention: bool = False, requires_grad: bool = False):
     torch.manual_seed(1)
     tensors = {"inputs_embeds": torch.randn(4, 5, 8), "attention_mask": torch.ones(4, 5, dtype=torch.long),
-               "targets": torch.softmax(torch.randn(4, 2), -1), "lrs": torch.tensor([0.1, 0.05]),
+               "targets": torch.softmax(torch.randn(4, 2), -1), "lrs": torch.tensor([[0.1, 0.5], [0.05, 0.3]]),
                "classes": torch.tensor([0, 0, 1, 1])}
     if attention:
         tensors["attention_labels"] = torch.randn(1, 4, 2, 5, 5)
@@ -46,13 +46,13 @@ def test_unrolled_update_equals_manual_sgd_steps(tiny_bert):
     unrolled = unroll(tiny_bert, params, tensors, tensors["lrs"], recipe, create_graph=False)
 
     manual = copy.deepcopy(tiny_bert)
-    for lr in tensors["lrs"].tolist():
+    for encoder_lr, head_lr in tensors["lrs"].tolist():
         manual.zero_grad()
         inner_loss(manual, tensors, recipe, params=None).backward()
         with torch.no_grad():
-            for p in manual.parameters():
+            for name, p in manual.named_parameters():
                 if p.grad is not None:
-                    p -= lr * p.grad
+                    p -= (head_lr if name.startswith("classifier") else encoder_lr) * p.grad
     for name, p in manual.named_parameters():
         torch.testing.assert_close(unrolled[name], p, rtol=1e-5, atol=1e-6, msg=name)
 
@@ -122,7 +122,7 @@ def test_projection_to_text_gives_the_nearest_vocabulary_tokens(minilm_assets):
         embeds = model.get_input_embeddings()(ids["input_ids"])
     noisy = embeds + 1e-4 * torch.randn_like(embeds)  # a point near each token's embedding
     artifact = EmbeddingSet({"inputs_embeds": noisy, "attention_mask": ids["attention_mask"],
-                             "targets": torch.eye(2), "lrs": torch.tensor([0.1]), "classes": torch.tensor([1, 0])},
+                             "targets": torch.eye(2), "lrs": torch.tensor([[1e-4, 0.1]]), "classes": torch.tensor([1, 0])},
                             {**RECIPE, "space": "minilm"}, ("neg", "pos"))
     texts = project_to_text(artifact, "minilm", 1)
     assert texts == [("a gripping, funny film",), ("dull",)] or texts == [("a gripping , funny film",), ("dull",)]
