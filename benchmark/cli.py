@@ -331,12 +331,12 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from benchmark.report import write_report
+    from benchmark.report import expected_from_records, load_records, write_report
 
     if not (args.runs_dir / "evaluate").is_dir():
         raise UsageError(f"{args.runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
-    print(write_report(args.runs_dir, args.out))
+    print(write_report(args.runs_dir, args.out, expected=expected_from_records(load_records(args.runs_dir))))
     print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, costs.csv, plots/)")
     return 0
 

@@ -59,6 +59,8 @@ def _row(record: dict) -> dict:
         "method_name": config["method"]["name"], "method_params": json.dumps(config["method"]["params"], sort_keys=True),
         "dpc": config["dpc"], "set_seed": config["set_seed"],
         "learner": component_label(config["learner"]["name"], config["learner"]["params"]),
+        "learner_name": config["learner"]["name"],
+        "learner_params": json.dumps(config["learner"]["params"], sort_keys=True),
         "run": config.get("run"), "eval_seed": config.get("eval_seed"),
     }
 
@@ -90,7 +92,36 @@ def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
         if cell_ids is None or record["cell_id"] in cell_ids:
             rows.append({**_row(record), "error": record["error"].splitlines()[0]})
     return pd.DataFrame(rows, columns=["cell_id", "task", "method", "reference", "method_name", "method_params",
-                                       "dpc", "set_seed", "learner", "run", "eval_seed", "error"])
+                                       "dpc", "set_seed", "learner", "learner_name", "learner_params", "run",
+                                       "eval_seed", "error"])
+
+
+def expected_from_records(records: pd.DataFrame) -> Expected:
+    """For a runs folder without its grid: every (method, learner) pair of a task that cannot run (an
+    embedding-level set and a learner of another space) is n/a, not missing."""
+    from benchmark.cells import applicable
+    from benchmark.grid import Component
+
+    expected = Expected()
+    if records.empty:
+        return expected
+    dpcs = sorted({int(d) for d in records["dpc"].dropna()})
+    for task, rows in records.groupby("task"):
+        methods = rows[["method_name", "method_params", "method"]].drop_duplicates().itertuples(index=False)
+        learners = rows[["learner_name", "learner_params", "learner"]].drop_duplicates().itertuples(index=False)
+        for method, learner in ((m, lr) for m in list(methods) for lr in list(learners)):
+            pair = (Component(method[0], tuple(sorted(json.loads(method[1]).items()))),
+                    Component(learner[0], tuple(sorted(json.loads(learner[1]).items()))))
+            if method[0] in _registered_methods() and not applicable(*pair):
+                for dpc in dpcs:
+                    expected.cells[(task, learner[2], method[2], dpc)] = "n/a"
+    return expected
+
+
+def _registered_methods() -> set[str]:
+    from methods import METHODS
+
+    return set(METHODS.names())
 
 
 def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:

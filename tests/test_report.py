@@ -95,3 +95,15 @@ def test_metrics_include_the_qqp_score_for_two_classes():
     m = compute_metrics(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]), 2)
     assert m["accuracy"] == 0.75 and m["f1"] == pytest.approx(2 / 3) and m["acc_and_f1"] == pytest.approx((0.75 + 2 / 3) / 2)
     assert "acc_and_f1" not in compute_metrics(np.array([0, 1, 2]), np.array([0, 1, 2]), 3)
+
+
+def test_report_of_a_runs_folder_marks_embedding_level_pairs_not_applicable():
+    """Without its grid, `report` still knows that a tdd set cannot train TF-IDF (n/a), while MiniLM can."""
+    import pandas as pd
+
+    from benchmark.report import expected_from_records
+
+    rows = [{"task": "rt-polarity", "method_name": m, "method_params": "{}", "method": m, "learner_name": lr,
+             "learner_params": "{}", "learner": lr, "dpc": 5} for m in ("tdd", "random") for lr in ("minilm", "tfidf-logreg")]
+    expected = expected_from_records(pd.DataFrame(rows))
+    assert expected.cells == {("rt-polarity", "tfidf-logreg", "tdd", 5): "n/a"}
