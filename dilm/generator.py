@@ -3,6 +3,12 @@
 A training string is ``<bos_y> s1 [<sep> s2] <eos>``: the class BOS tokens (added as special tokens,
 initialised from the model's own BOS/EOS embedding) condition generation on the label; ``<sep>`` (a
 normal token) joins the two texts of a pair task; EOS is a target and padding is masked (-100).
+
+When the model has a BOS token of its own, distinct from EOS (SmolLM2, Llama), it goes first:
+``<bos> <bos_y> ...``. Such models treat their first position as an attention sink whose content is
+nearly ignored, so a class token there barely conditions anything (measured: SmolLM2 after 150 LM steps,
+first-token distributions of the two classes 0.04 apart in L1, samples 52% on-label). GPT-2, whose BOS is
+its EOS, keeps the paper's format.
 """
 from __future__ import annotations
 
@@ -35,6 +41,12 @@ class Generator:
         self.class_ids = [tokenizer.convert_tokens_to_ids(class_token(c)) for c in range(num_classes)]
         self.sep_id = tokenizer.convert_tokens_to_ids(SEP) if pair else None
         self.eos_id = tokenizer.eos_token_id
+        bos = tokenizer.bos_token_id
+        self.prefix = [bos] if bos is not None and bos != self.eos_id else []
+
+    def prompt(self, label: int) -> list[int]:
+        """The tokens a sample of class ``label`` starts with: [model BOS] + class token."""
+        return self.prefix + [self.class_ids[label]]
 
     # ---- construction and persistence -------------------------------------------------------------
     @classmethod
@@ -96,11 +108,13 @@ class Generator:
             if self.pair:
                 second = self.tokenizer(text[1], add_special_tokens=False)["input_ids"]
                 body = body + [self.sep_id] + second
-            out.append([self.class_ids[int(label)]] + body[:max_length - 2] + [self.eos_id])
+            prompt = self.prompt(int(label))
+            out.append(prompt + body[:max_length - 1 - len(prompt)] + [self.eos_id])
         return out
 
     def pad(self, sequences: list[list[int]]):
-        """(input_ids, attention_mask, labels) tensors: right padding, pad positions masked with -100."""
+        """(input_ids, attention_mask, labels) tensors: right padding; pad positions and the prompt (model BOS,
+        class token: given, never predicted) masked with -100."""
         import torch
 
         width = max(len(s) for s in sequences)
@@ -110,11 +124,12 @@ class Generator:
             ids[i, :len(s)] = torch.as_tensor(s)
             mask[i, :len(s)] = 1
         labels = ids.masked_fill(mask == 0, -100)
+        labels[:, :len(self.prefix) + 1] = -100
         return ids.to(self.device), mask.to(self.device), labels.to(self.device)
 
     def sequence_nll(self, sequences: list[list[int]]):
-        """Per-sample NLL: summed over the sample's target tokens (after its class BOS, EOS included),
-        divided by the padded length shared by the batch (the paper's generation loss). Differentiable."""
+        """Per-sample NLL: summed over the sample's target tokens (after its prompt, EOS included), divided by
+        the padded length shared by the batch (the paper's generation loss). Differentiable."""
         import torch.nn.functional as F
 
         ids, mask, labels = self.pad(sequences)
@@ -126,8 +141,8 @@ class Generator:
     # ---- sampling ---------------------------------------------------------------------------------
     def sample_ids(self, label: int, n: int, max_length: int, top_p: float, seed: int,
                    batch_size: int = 64) -> list[list[int]]:
-        """``n`` token sequences ``<bos_label> ... [<eos>]`` by nucleus sampling (no top-k); every class
-        token is banned after the prompt, so a sample never switches label. Seeded."""
+        """``n`` token sequences ``[<bos>] <bos_label> ... [<eos>]`` by nucleus sampling (no top-k); every
+        class token is banned after the prompt, so a sample never switches label. Seeded."""
         import torch
 
         torch.manual_seed(seed)
@@ -136,19 +151,20 @@ class Generator:
         with torch.inference_mode():
             for start in range(0, n, batch_size):
                 size = min(batch_size, n - start)
-                prompt = torch.full((size, 1), self.class_ids[label], dtype=torch.long, device=self.device)
+                prompt = torch.tensor([self.prompt(label)] * size, dtype=torch.long, device=self.device)
                 generated = self.model.generate(
                     input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_p=top_p, top_k=0,
-                    max_new_tokens=max_length - 1, suppress_tokens=list(self.class_ids),
+                    max_new_tokens=max_length - prompt.shape[1], suppress_tokens=list(self.class_ids),
                     pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id)
                 for row in generated.tolist():
-                    out.append(_cut_at_eos(row, self.eos_id))
+                    out.append(_cut_at_eos(row, self.eos_id, start=prompt.shape[1]))
         return out
 
     def decode(self, ids: list[int]) -> tuple[str, ...] | None:
         """The text fields of one sample (class token and EOS removed); None for a pair sample whose
         text has no single ``<sep>`` (the caller rejects and resamples it)."""
-        body = ids[1:-1] if ids and ids[-1] == self.eos_id else ids[1:]
+        start = len(self.prefix) + 1
+        body = ids[start:-1] if len(ids) > start and ids[-1] == self.eos_id else ids[start:]
         text = self.tokenizer.decode(body, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         if not self.pair:
             return (text.strip(),)
@@ -185,9 +201,9 @@ class Generator:
         return texts[:n], ids[:n]
 
 
-def _cut_at_eos(row: list[int], eos_id: int) -> list[int]:
+def _cut_at_eos(row: list[int], eos_id: int, start: int) -> list[int]:
     """The sample up to and including its first EOS after the prompt (generate pads with EOS)."""
-    for i in range(1, len(row)):
+    for i in range(start, len(row)):
         if row[i] == eos_id:
             return row[:i + 1]
     return row

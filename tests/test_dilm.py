@@ -161,9 +161,10 @@ def test_class_tokens_start_from_the_bos_embedding_and_condition_sampling(tiny_g
         assert torch.equal(emb[generator.class_ids[c]], emb[source])
     samples = generator.sample_ids(2, 6, max_length=10, top_p=0.95, seed=0)
     assert len(samples) == 6
+    assert generator.prefix == [generator.tokenizer.bos_token_id]  # SmolLM2's own BOS first: the attention sink
     for seq in samples:
-        assert seq[0] == generator.class_ids[2]
-        assert not set(seq[1:]) & set(generator.class_ids)  # no class token after the prompt
+        assert seq[:2] == generator.prompt(2) and seq[1] == generator.class_ids[2]
+        assert not set(seq[2:]) & set(generator.class_ids)  # no class token after the prompt
         assert len(seq) <= 10
     again = generator.sample_ids(2, 6, max_length=10, top_p=0.95, seed=0)
     assert again == samples  # seeded
@@ -184,9 +185,10 @@ def test_class_tokens_can_start_from_the_label_names(tiny_generator_dir):
 def test_encoding_masks_padding_and_targets_eos(tiny_generator_dir):
     generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
     seqs = generator.encode([("good",), ("a much longer review text",)], [1, 0], max_length=32)
-    assert seqs[0][0] == generator.class_ids[1] and seqs[0][-1] == generator.eos_id
+    assert seqs[0][:2] == generator.prompt(1) and seqs[0][-1] == generator.eos_id
     ids, mask, labels = generator.pad(seqs)
     assert (labels[0, len(seqs[0]):] == -100).all() and labels[0, len(seqs[0]) - 1] == generator.eos_id
+    assert (labels[:, :2] == -100).all() and (labels[1, 2:len(seqs[1])] == ids[1, 2:len(seqs[1])]).all()
     assert mask.sum(1).tolist() == [len(s) for s in seqs]
 
 
@@ -195,7 +197,7 @@ def test_pair_decoding_splits_at_the_separator_and_rejects_samples_without_one(t
     assert generator.tokenizer.convert_ids_to_tokens(generator.sep_id) == SEP
     [seq] = generator.encode([("how old is he?", "what is his age?")], [1], max_length=40)
     assert generator.decode(seq) == ("how old is he?", "what is his age?")
-    no_sep = [generator.class_ids[0]] + generator.tokenizer("just one question", add_special_tokens=False)["input_ids"]
+    no_sep = generator.prompt(0) + generator.tokenizer("just one question", add_special_tokens=False)["input_ids"]
     assert generator.decode(no_sep) is None
     assert generator.decode(no_sep + [generator.sep_id]) is None  # an empty second text is rejected too
 
