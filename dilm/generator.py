@@ -20,6 +20,9 @@ import numpy as np
 log = logging.getLogger("dilm.generator")
 
 SEP = "<sep>"
+# The sample format's version: part of every cache key and fit cell id built on a generator, so a change
+# of format never reuses generators or cells made with an older one (2: the model's BOS before the class token).
+FORMAT_VERSION = 2
 
 
 def class_token(label: int) -> str:

@@ -21,7 +21,7 @@ from benchmark.assets import build_once, cache_root, pick_device, resolve_model
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import DiLMConfig, resolve
-from dilm.generator import Generator
+from dilm.generator import FORMAT_VERSION, Generator
 from methods import METHODS
 from methods.base import DistilledSet, FitContext, Method, MethodCard
 from methods.embeddings import EmbeddingSpace, cached_embeddings, encode
@@ -56,7 +56,8 @@ class GenerativeMethod(Method):
     @classmethod
     def resolved_config(cls, params: dict) -> dict:
         method = cls(**params)
-        return {name: value for name, value in method.config().to_dict().items() if name in method.get_params()}
+        config = {name: value for name, value in method.config().to_dict().items() if name in method.get_params()}
+        return {**config, "format_version": FORMAT_VERSION}
 
     def fit(self, task: Task, ctx: FitContext) -> GeneratorState:
         cfg = self.config()
@@ -106,6 +107,7 @@ def stage1_generator(task: Task, cfg: DiLMConfig, seed: int, device: str) -> tup
     from dilm.lm_training import train_lm
 
     key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "seed": seed,
+           "format_version": FORMAT_VERSION,
            **{name: getattr(cfg, name) for name in STAGE1_FIELDS}}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = cache_root() / "dilm" / "stage1"
