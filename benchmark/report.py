@@ -107,9 +107,9 @@ def expected_from_records(records: pd.DataFrame) -> Expected:
         return expected
     dpcs = sorted({int(d) for d in records["dpc"].dropna()})
     for task, rows in records.groupby("task"):
-        methods = rows[["method_name", "method_params", "method"]].drop_duplicates().itertuples(index=False)
-        learners = rows[["learner_name", "learner_params", "learner"]].drop_duplicates().itertuples(index=False)
-        for method, learner in ((m, lr) for m in list(methods) for lr in list(learners)):
+        methods = list(rows[["method_name", "method_params", "method"]].drop_duplicates().itertuples(index=False))
+        learners = list(rows[["learner_name", "learner_params", "learner"]].drop_duplicates().itertuples(index=False))
+        for method, learner in ((m, lr) for m in methods for lr in learners):
             pair = (Component(method[0], tuple(sorted(json.loads(method[1]).items()))),
                     Component(learner[0], tuple(sorted(json.loads(learner[1]).items()))))
             if method[0] in _registered_methods() and not applicable(*pair):

@@ -104,6 +104,6 @@ def test_report_of_a_runs_folder_marks_embedding_level_pairs_not_applicable():
     from benchmark.report import expected_from_records
 
     rows = [{"task": "rt-polarity", "method_name": m, "method_params": "{}", "method": m, "learner_name": lr,
-             "learner_params": "{}", "learner": lr, "dpc": 5} for m in ("tdd", "random") for lr in ("minilm", "tfidf-logreg")]
+             "learner_params": "{}", "learner": lr, "dpc": 5} for m in ("random", "tdd") for lr in ("minilm", "tfidf-logreg")]
     expected = expected_from_records(pd.DataFrame(rows))
     assert expected.cells == {("rt-polarity", "tfidf-logreg", "tdd", 5): "n/a"}
