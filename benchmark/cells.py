@@ -5,6 +5,7 @@ Each depends on the one before, so one fit serves every DPC and one distilled se
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -40,12 +41,10 @@ class FitCell:
     def config(self) -> dict:
         """Task, method and seed; for methods whose unset parameters come from a preset, also the resolved
         values (``method_config``), so a changed preset makes new cells instead of reusing old ones."""
-        from methods import METHODS
-
         config = {"task": self.task.as_dict(), "method": self.method.as_dict(), "fit_seed": self.fit_seed}
-        resolved = METHODS.get(self.method.name).resolved_config(self.method.kwargs)
+        resolved = _resolved_config(self.method.key)
         if resolved is not None:
-            config["method_config"] = resolved
+            config["method_config"] = json.loads(resolved)
         return config
 
     @property
@@ -102,18 +101,34 @@ class EvalCell:
                         self.config)
 
 
+@functools.lru_cache(maxsize=None)
+def _resolved_config(method_key: str) -> str | None:
+    """A method's preset-resolved config as JSON (cached: a grid asks for it once per cell)."""
+    from methods import METHODS
+
+    method = json.loads(method_key)
+    resolved = METHODS.get(method["name"]).resolved_config(method["params"])
+    return None if resolved is None else json.dumps(resolved, sort_keys=True)
+
+
 def applicable(method: Component, learner: Component) -> bool:
     """Whether the learner can train on the method's kind of set (an embedding-level set trains only
     learners of its own embedding space); other pairs are not run and show as n/a (embedding-level)."""
+    return _applicable(method.key, learner.key)
+
+
+@functools.lru_cache(maxsize=None)
+def _applicable(method_key: str, learner_key: str) -> bool:
     from benchmark.learners import LEARNERS
     from methods import METHODS
 
-    kind = METHODS.get(method.name).kind
-    if kind not in LEARNERS.get(learner.name).accepts:
+    method, learner = json.loads(method_key), json.loads(learner_key)
+    kind = METHODS.get(method["name"]).kind
+    if kind not in LEARNERS.get(learner["name"]).accepts:
         return False
     if kind == "embedding":  # constructors only store hyper-parameters: building both is free
-        space = METHODS.create(method.name, **method.kwargs).embedding_space
-        return LEARNERS.create(learner.name, **learner.kwargs).embedding_space == space
+        space = METHODS.create(method["name"], **method["params"]).embedding_space
+        return LEARNERS.create(learner["name"], **learner["params"]).embedding_space == space
     return True
 
 

@@ -271,7 +271,7 @@ def print_dry_run(grid: Grid, cells: dict, store) -> None:
         if len(pending) > 5:
             print(f"           ... and {len(pending) - 5} more")
     print(f"  estimated total: ~{total / 3600:.2f} h measured on this kind of cell + ~{total_prior / 3600:.1f} GPU h "
-          f"from the prior guesses in benchmark/grids/cost_priors.yaml (edit them for your cluster)")
+          f"from the prior guesses in benchmark/cost_priors.yaml (edit them for your cluster)")
 
 
 def cmd_status(args) -> int:

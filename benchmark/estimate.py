@@ -1,14 +1,14 @@
 """Time estimates for a dry run: the median wall time of finished cells of the same kind in the store
 (same stage, task, method, DPC and learner; failing that, any method with the same task, DPC and
 learner, since an evaluate cell's cost is mostly the learner's); else the prior guesses of
-``grids/cost_priors.yaml`` (per stage, by method or learner), reported apart."""
+``cost_priors.yaml`` (per stage, by method or learner), reported apart."""
 from __future__ import annotations
 
 import statistics
 from functools import lru_cache
 from pathlib import Path
 
-PRIORS = Path(__file__).parent / "grids" / "cost_priors.yaml"
+PRIORS = Path(__file__).parent / "cost_priors.yaml"
 
 
 @lru_cache(maxsize=1)

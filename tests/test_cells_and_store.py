@@ -202,7 +202,7 @@ def test_family_recipes_apply_to_every_learner_of_the_family(tmp_path):
         load_grid(str(path))
 
 
-def test_preset_methods_put_their_resolved_config_in_the_fit_cell_id(monkeypatch):
+def test_preset_methods_put_their_resolved_config_in_the_fit_cell_id(monkeypatch, request):
     from benchmark.cells import FitCell
     from benchmark.grid import Component
     from dilm import config as dilm_config
@@ -215,4 +215,8 @@ def test_preset_methods_put_their_resolved_config_in_the_fit_cell_id(monkeypatch
     from dataclasses import replace
 
     monkeypatch.setitem(dilm_config.PRESETS, "cpu", replace(dilm_config.PRESETS["cpu"], outer_loops=11))
+    from benchmark.cells import _resolved_config
+
+    _resolved_config.cache_clear()  # resolved once per process; a preset edited in place needs a fresh one
+    request.addfinalizer(_resolved_config.cache_clear)  # and the real preset again after this test
     assert FitCell(task, Component("dilm", (("preset", "cpu"),))).id != before  # a changed preset: a new cell
