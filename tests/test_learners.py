@@ -46,7 +46,7 @@ def test_hub_learners_without_the_hub_fail_clearly(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "MissingAssetError: cannot load model 'bert-base-uncased'" in result.stderr
-    assert "offline learners: bow-ngrams, minilm, smollm2-clf, tfidf-logreg." in result.stderr
+    assert "offline learners: bow-ngrams, minilm, mpnet-base, smollm2-clf, tfidf-logreg." in result.stderr
     assert LEARNERS.create("roberta-base").get_params()["model"] == "roberta-base"
 
 
