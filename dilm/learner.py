@@ -8,14 +8,15 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import torch
+
+from dilm.lm_training import param_groups
 
 
 class MatchingLearner:
     """Wraps an ``AutoModelForSequenceClassification``: head inputs/logits, [CLS] states, real-data steps."""
 
     def __init__(self, model, tokenizer, max_length: int = 64):
-        import torch
-
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -24,7 +25,6 @@ class MatchingLearner:
         self._captured: list = []
         self.head.register_forward_hook(lambda module, args, output: self._captured.append((args[0], output)))
         self.optimizer = None
-        self._torch = torch
 
     @classmethod
     def from_pretrained(cls, path: str, num_labels: int, device: str = "cpu", max_length: int = 64):
@@ -43,7 +43,6 @@ class MatchingLearner:
 
     def reset(self, seed: int, lr: float) -> None:
         """Back to the pretrained weights (from the deep copy), a fresh seeded head, a fresh AdamW."""
-        torch = self._torch
         self.model.load_state_dict(self._snapshot)
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
         std = getattr(self.model.config, "initializer_range", 0.02)
@@ -51,10 +50,7 @@ class MatchingLearner:
             self.head.weight.copy_(torch.randn(self.head.weight.shape, generator=gen) * std)
             if self.head.bias is not None:
                 self.head.bias.zero_()
-        decay = [p for p in self.model.parameters() if p.ndim >= 2]
-        no_decay = [p for p in self.model.parameters() if p.ndim < 2]
-        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                                            {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, 0.01), lr=lr)
 
     def _inputs(self, texts):
         return self.tokenizer(*zip(*texts), truncation=True, max_length=self.max_length, padding=True,
@@ -62,7 +58,6 @@ class MatchingLearner:
 
     def head_inputs(self, texts):
         """(h, logits, cls): the classifier's input, its output and the last layer's [CLS] state, no grad."""
-        torch = self._torch
         self._captured.clear()
         with torch.no_grad():
             out = self.model(**self._inputs(texts), output_hidden_states=True)
@@ -79,7 +74,6 @@ class MatchingLearner:
 
     def train_step(self, texts, labels) -> float:
         """One AdamW step (clip 1.0) on a real batch; dropout stays off."""
-        torch = self._torch
         out = self.model(**self._inputs(texts), labels=torch.as_tensor(labels, device=self.device))
         self._captured.clear()
         out.loss.backward()
@@ -90,7 +84,6 @@ class MatchingLearner:
 
     def full_gradient(self, texts, label: int, weights, create_graph: bool):
         """Flat gradient of sum_i w_i CE_i over all learner parameters (autograd; for classifier_only=False)."""
-        torch = self._torch
         logits = self.model(**self._inputs(texts)).logits.float()
         self._captured.clear()
         targets = torch.full((len(texts),), label, device=self.device)
@@ -102,8 +95,6 @@ class MatchingLearner:
 
 def final_linear(model, num_labels: int):
     """The last ``nn.Linear`` with ``num_labels`` outputs: the classifier whose gradient DiLM matches."""
-    import torch
-
     candidates = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
     if not candidates:
         raise ValueError(f"{type(model).__name__} has no linear layer with {num_labels} outputs to match")
