@@ -113,8 +113,18 @@ def _resolved_config(method_key: str) -> str | None:
 
 def applicable(method: Component, learner: Component) -> bool:
     """Whether the learner can train on the method's kind of set (an embedding-level set trains only
-    learners of its own embedding space); other pairs are not run and show as n/a (embedding-level)."""
+    learners of its own embedding space; an empty set only prompts in-context learners)."""
     return _applicable(method.key, learner.key)
+
+
+def pair_status(method: Component, learner: Component) -> str:
+    """How a (method, learner) pair shows in tables: "run"; "n/a" (an embedding-level set outside the
+    learner's space); or "hidden" (a demonstration-free row such as zero-shot, under a learner that trains)."""
+    if applicable(method, learner):
+        return "run"
+    from methods import METHODS
+
+    return "hidden" if METHODS.get(method.name).kind == "empty" else "n/a"
 
 
 @functools.lru_cache(maxsize=None)

@@ -192,7 +192,7 @@ def validate(grid: Grid, load_data: bool = True) -> None:
 
 def expected_cells(grid: Grid):
     """Every (task, learner, method, DPC) the grid asks for, marked "n/a" where the pair cannot run."""
-    from benchmark.cells import applicable
+    from benchmark.cells import pair_status
     from benchmark.report import Expected, component_label, method_label
 
     from benchmark.tasks import TASKS
@@ -203,7 +203,9 @@ def expected_cells(grid: Grid):
         for method in grid.methods:
             label, reference = method_label(method.name, method.kwargs)
             for learner in grid.learners:
-                status = "expected" if applicable(method, learner) else "n/a"
+                status = {"run": "expected", "n/a": "n/a"}.get(pair_status(method, learner))
+                if status is None:  # a zero-shot row under a learner that trains: not shown
+                    continue
                 for dpc in grid.dpcs:
                     expected.cells[(task_name, component_label(learner.name, learner.kwargs), label, dpc)] = (
                         "reference" if reference and status != "n/a" else status)

@@ -99,7 +99,7 @@ def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
 def expected_from_records(records: pd.DataFrame) -> Expected:
     """For a runs folder without its grid: every (method, learner) pair of a task that cannot run (an
     embedding-level set and a learner of another space) is n/a, not missing."""
-    from benchmark.cells import applicable
+    from benchmark.cells import pair_status
     from benchmark.grid import Component
 
     expected = Expected()
@@ -112,7 +112,7 @@ def expected_from_records(records: pd.DataFrame) -> Expected:
         for method, learner in ((m, lr) for m in methods for lr in learners):
             pair = (Component(method[0], tuple(sorted(json.loads(method[1]).items()))),
                     Component(learner[0], tuple(sorted(json.loads(learner[1]).items()))))
-            if method[0] in _registered_methods() and not applicable(*pair):
+            if method[0] in _registered_methods() and pair_status(*pair) == "n/a":
                 for dpc in dpcs:
                     expected.cells[(task, learner[2], method[2], dpc)] = "n/a"
     return expected
@@ -189,9 +189,14 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
             cells.setdefault(key, {"scores": np.array([]), "reference": status == "reference", "metric": None,
                                    "versions": [], "status": "n/a" if status == "n/a" else None})
     # every method of a task is expected under each learner and DPC of that task: holes are "missing"
+    # (demonstration-free rows such as zero-shot only under in-context learners)
     methods = {(k[0], k[2]): c["reference"] for k, c in cells.items()}
+    families = {k[1]: c["family"] for k, c in cells.items() if c.get("family")}
+    empty = _demonstration_free(records)
     for task, learner in {(k[0], k[1]) for k in cells}:
         for (method_task, method), reference in methods.items():
+            if method in empty and families.get(learner) != "icl":
+                continue
             for dpc in all_dpcs:
                 if method_task == task:
                     cells.setdefault((task, learner, method, dpc), {"scores": np.array([]), "reference": reference,
@@ -278,6 +283,20 @@ class Table:
     blocks: list[tuple[str, list[tuple[str, list[Cell]]]]]
 
 
+def _demonstration_free(records: pd.DataFrame) -> set[str]:
+    """Labels of the rows whose method makes no examples (kind "empty": zero-shot), shown only under ICL."""
+    from methods import METHODS
+
+    if records.empty:
+        return set()
+    names = records[["method", "method_name"]].drop_duplicates()
+    return {label for label, name in names.itertuples(index=False)
+            if name in METHODS.names() and METHODS.get(name).kind == "empty"}
+
+
+REFERENCE_LABELS = {"full": "Full dataset", "random": "Random", "zero-shot": "Zero-shot"}
+
+
 def main_tables(summary: pd.DataFrame) -> list[Table]:
     tables = []
     families = learner_families(summary)
@@ -294,8 +313,7 @@ def main_tables(summary: pd.DataFrame) -> list[Table]:
             set(part.loc[part["reference"], "method"]) - {"full", "random"})
         blocks = [("", rows_for(methods))] if methods else []
         if references:
-            blocks.append(("reference rows", [(("Full dataset" if m == "full" else "Random" if m == "random" else m),
-                                               cells) for m, cells in rows_for(references)]))
+            blocks.append(("reference rows", [(REFERENCE_LABELS.get(m, m), cells) for m, cells in rows_for(references)]))
         paper = sorted({row for t, d in columns for row in published(t, d)},
                        key=lambda r: list(["Random", "K-centers", "Herding", "Vanilla LM", "DiLM", "Full dataset"]).index(r))
         if paper and families.get(learner) != "icl":  # the published rows are fine-tuned BERT-base numbers
@@ -319,9 +337,12 @@ def _published_text(value) -> str:
 
 
 def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
-    """Per (task, DPC) with two or more learners: rows = distillation source (method), columns = learners."""
+    """Per (task, DPC) with two or more learners that train: rows = distillation source (method), columns =
+    learners (in-context learners have their own tables)."""
     tables = []
-    for (task, dpc), part in summary.groupby(["task", "dpc"]):
+    families = learner_families(summary)
+    trained = summary[summary["learner"].map(lambda name: families.get(name) != "icl")]
+    for (task, dpc), part in trained.groupby(["task", "dpc"]):
         learners = sorted(part["learner"].unique())
         if len(learners) < 2:
             continue
@@ -358,7 +379,8 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
         f"(same test); ‡ the runs of this cell come from more than one code version; § some runs of this cell failed.",
         " ".join(text for method, text in (
             ("full", "Full dataset (reference row) = the whole train split."),
-            ("random", "Random (reference row) = DPC real examples per class drawn uniformly."))
+            ("random", "Random (reference row) = DPC real examples per class drawn uniformly."),
+            ("zero-shot", "Zero-shot (reference row of ICL tables) = the query alone, no demonstrations."))
             if method in set(summary["method"])) + (
             " Published rows are the paper's numbers (BERT-base learner, GLUE validation as test), not re-run here."
             if any(published(t, d) for t, d in zip(summary["task"], summary["dpc"])) else ""),

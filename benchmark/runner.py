@@ -106,13 +106,14 @@ def _run_evaluate(cell: EvalCell, store: Store, directory: Path) -> dict:
     _require_done(store, cell.distill)
     task = _task(cell)
     distilled = load_distilled(store.cell_dir("distill", cell.distill.id))
-    learner = LEARNERS.create(cell.learner.name, **cell.learner.kwargs)
+    learner = LEARNERS.create(cell.learner.name, **cell.learner.kwargs).for_task(task)
     test = task.splits.test
     t0 = time.perf_counter()
     if distilled.kind == "embedding":  # trains with the recipe the set carries, in its own embedding space
         predictions = learner.fit_predict_embedded(distilled, test, task.num_classes, cell.eval_seed)
     else:
         predictions = learner.fit_predict(distilled.examples, test, task.num_classes, cell.eval_seed)
+    predictions, details = predictions if isinstance(predictions, tuple) else (predictions, None)
     train_predict_s = time.perf_counter() - t0
     np.save(directory / "predictions.npy", predictions.astype(np.int16))
     return {"task": task.describe(), "fit_cell": cell.distill.fit.id, "distill_cell": cell.distill.id,
@@ -120,7 +121,7 @@ def _run_evaluate(cell: EvalCell, store: Store, directory: Path) -> dict:
             "seeds": {"fit": cell.distill.fit.fit_seed, "set": cell.distill.set_seed, "eval": cell.eval_seed},
             "distilled": {"n_examples": len(distilled), "per_class": distilled.per_class()},
             "metrics": compute_metrics(test.labels, predictions, task.num_classes),
-            "train_predict_s": round(train_predict_s, 3)}
+            "train_predict_s": round(train_predict_s, 3), **({"learner_details": details} if details else {})}
 
 
 def _require_done(store: Store, parent) -> None:

@@ -53,7 +53,7 @@ def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3), par
     params = method.get_params()
     assert json.loads(json.dumps(params)) == params, f"params must be JSON values: {params}"
     assert method_cls(**params).get_params() == params, "get_params() must rebuild the same method"
-    assert method_cls.kind in ("text", "embedding")
+    assert method_cls.kind in ("text", "embedding", "empty")
     assert method_cls.CARD is not None and method_cls.CARD.summary, f"{method_cls.__name__} needs a CARD"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -65,9 +65,11 @@ def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3), par
         seed_changes_set = []
         for dpc in dpcs:
             first = method.distill(state, dpc, seed=0)
-            expected = train_counts if method_cls.dpc_independent else np.full(task.num_classes, dpc)
+            expected = (np.zeros_like(train_counts) if method_cls.kind == "empty" else train_counts
+                        if method_cls.dpc_independent else np.full(task.num_classes, dpc))
             assert list(first.per_class().values()) == expected.tolist(), f"DPC {dpc}: got {first.per_class()}"
-            assert first.kind == method_cls.kind, f"a {method_cls.kind} method returned a {first.kind} set"
+            assert first.kind == method_cls.kind or method_cls.kind == "empty", (
+                f"a {method_cls.kind} method returned a {first.kind} set")
             assert set(first.labels.tolist()) <= set(range(task.num_classes))
             if first.kind == "text":
                 assert all(len(t) == len(task.text_fields) and all(isinstance(s, str) for s in t)

@@ -118,7 +118,8 @@ class MethodCard:
 class Method:
     """Base class of distillation methods. Subclasses set the class attributes and implement ``distill``.
 
-    kind: "text" (a set of texts that trains any learner) or "embedding" (tensors in one model's space).
+    kind: "text" (a set of texts that trains any learner), "embedding" (tensors in one model's space) or
+    "empty" (no examples: only in-context learners can use it, zero-shot).
     dpc_independent: the set does not depend on DPC (``full``): distilled once, shown in every DPC column.
     deterministic: every seed gives the same set (``full``, herding): one set is made instead of n_sets.
     reference: a reference row (Full dataset, Random), shown apart from the methods under test.

@@ -13,7 +13,7 @@ class Learner:
     """A model family with a training recipe (its constructor's hyper-parameters, stored as given).
 
     ``fit_predict`` trains a fresh model on ``train`` with ``seed`` and returns the predicted labels of
-    ``test``. ``accepts`` names the distilled-set kinds it can train on; ``family`` groups learners in tables.
+    ``test`` (or ``(labels, details)``, details going into the run's record). ``accepts`` names the distilled-set kinds it can train on; ``family`` groups learners in tables.
     """
 
     accepts: ClassVar[tuple[str, ...]] = ("text",)
@@ -25,6 +25,10 @@ class Learner:
         return constructor_params(self)
 
     embedding_space: ClassVar[str | None] = None  # the input-embedding space it reads (learners accepting "embedding")
+
+    def for_task(self, task) -> "Learner":
+        """This learner for ``task`` (learners that need the task's field names or label words fill them in)."""
+        return self
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         raise NotImplementedError

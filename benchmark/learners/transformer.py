@@ -128,10 +128,15 @@ def load_classifier(model_name: str, num_labels: int, device: str, seed: int):
 
 
 def offline_learner_names() -> list[str]:
-    """The registered learners that need no hub: not transformer checkpoints, or offline ones."""
+    """The registered learners that need no hub: those without a checkpoint, or whose default checkpoint is
+    offline (generic learners that need a model name, ``hf-classifier`` and ``icl``, are not listed)."""
+    from benchmark.registry import init_parameters
+
     def offline(name: str) -> bool:
         cls = LEARNERS.get(name)
-        return not issubclass(cls, TransformerClassifier) or name != "hf-classifier" and cls().model in OFFLINE_MODELS
+        if any(p.name == "model" and p.default is p.empty for p in init_parameters(cls)):
+            return False
+        return getattr(cls(), "model", None) in (None, *OFFLINE_MODELS)
 
     return [name for name in LEARNERS.names() if offline(name)]
 

@@ -88,11 +88,17 @@ class Task:
     name: ClassVar[str] = ""
     text_fields: ClassVar[tuple[str, ...]] = ("text",)
     label_names: ClassVar[tuple[str, ...]] = ()
+    words: ClassVar[tuple[str, ...]] = ()  # label words for prompts (in-context learning), when not the names
     metric: ClassVar[str] = "accuracy"
 
     @property
     def num_classes(self) -> int:
         return len(self.label_names)
+
+    @property
+    def label_words(self) -> tuple[str, ...]:
+        """The words that name the classes in an ICL prompt: ``words`` where set, else the label names."""
+        return self.words or self.label_names
 
     def get_params(self) -> dict:
         return {"split_seed": self.split_seed, "test_fraction": self.test_fraction,

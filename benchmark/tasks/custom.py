@@ -7,6 +7,7 @@ or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or c
     text_fields: [text]           # one field, or two for sentence pairs
     label_field: label
     label_names: [negative, positive]   # optional: else the sorted distinct labels
+    label_words: [bad, good]      # optional: the words naming the classes in ICL prompts (else the names)
     test_path: reviews-test.csv   # optional: a given test split (else a seeded stratified one)
     metric: accuracy              # optional: accuracy (default), macro_f1 or acc_and_f1
 """
@@ -24,7 +25,7 @@ from benchmark.errors import UsageError
 from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 
-SPEC_KEYS = {"name", "path", "text_fields", "label_field", "label_names", "test_path", "metric"}
+SPEC_KEYS = {"name", "path", "text_fields", "label_field", "label_names", "label_words", "test_path", "metric"}
 METRICS = ("accuracy", "macro_f1", "acc_and_f1")
 
 
@@ -106,6 +107,10 @@ class CustomTask(Task):
             return tuple(str(n) for n in self._spec["label_names"])
         labels = {str(row.get(self._spec["label_field"])) for _, row in read_rows(self._path("path"))}
         return tuple(sorted(labels))
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(str(w) for w in self._spec.get("label_words") or ())
 
     def get_params(self) -> dict:
         return {**super().get_params(), "spec": self.spec}

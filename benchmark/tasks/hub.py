@@ -16,6 +16,7 @@ from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 
 OFFLINE_TASKS = "rt-polarity, trec6, sms-spam, bbc-news"
+TREC_WORDS = ("abbreviation", "entity", "description", "human", "location", "number")  # ICL words, label order
 
 
 @dataclass
@@ -52,10 +53,11 @@ class HubTask(Task):
         return self._load(self.hub_test)
 
 
-def _hub_task(name, path, config, columns, fields, labels, test, metric="accuracy", label="label", doc=""):
+def _hub_task(name, path, config, columns, fields, labels, test, metric="accuracy", label="label", doc="", words=()):
     cls = type(name.replace("-", "_").title().replace("_", ""), (HubTask,), {
         "__doc__": doc, "name": name, "hub_path": path, "hub_config": config, "hub_columns": columns,
         "text_fields": fields, "label_names": labels, "hub_test": test, "metric": metric, "hub_label": label,
+        "words": words,
         "__module__": __name__, "__annotations__": {}})
     return TASKS.register(name)(dataclass(cls))
 
@@ -63,7 +65,7 @@ def _hub_task(name, path, config, columns, fields, labels, test, metric="accurac
 _hub_task("sst2", "nyu-mll/glue", "sst2", ("sentence",), ("sentence",), ("negative", "positive"), "validation",
           doc="GLUE SST-2 sentiment (hub); test = GLUE validation (872), as in the DiLM paper.")
 _hub_task("qqp", "nyu-mll/glue", "qqp", ("question1", "question2"), ("question1", "question2"),
-          ("not_duplicate", "duplicate"), "validation", metric="acc_and_f1",
+          ("not_duplicate", "duplicate"), "validation", metric="acc_and_f1", words=("unequal", "equal"),
           doc="GLUE QQP duplicate questions, a sentence pair (hub); test = GLUE validation; metric mean(acc, F1).")
 _hub_task("mnli", "nyu-mll/glue", "mnli", ("premise", "hypothesis"), ("premise", "hypothesis"),
           ("entailment", "neutral", "contradiction"), "validation_matched",
@@ -73,4 +75,4 @@ _hub_task("rotten_tomatoes", "cornell-movie-review-data/rotten_tomatoes", None, 
 _hub_task("ag_news", "fancyzhx/ag_news", None, ("text",), ("text",), ("World", "Sports", "Business", "Sci/Tech"),
           "test", doc="AG News topic, 4 classes (hub; its own test split).")
 _hub_task("trec", "CogComp/trec", None, ("text",), ("question",), ("ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"),
-          "test", label="coarse_label", doc="TREC coarse question type from the hub (its own test split of 500).")
+          "test", label="coarse_label", words=TREC_WORDS, doc="TREC coarse question type from the hub (its own test split of 500).")

