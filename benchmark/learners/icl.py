@@ -118,11 +118,12 @@ class InContextLearner(Learner):
         device = pick_device(self.device)
         kwargs = {"dtype": getattr(torch, self.dtype)}
         if self.load_in_4bit:
-            try:
-                from transformers import BitsAndBytesConfig
-                import bitsandbytes  # noqa: F401
-            except ImportError:
-                raise UsageError("load_in_4bit needs the bitsandbytes package (and a CUDA GPU)") from None
+            import importlib.util
+
+            from transformers import BitsAndBytesConfig
+
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise UsageError("load_in_4bit needs the bitsandbytes package (and a CUDA GPU)")
             kwargs.update(quantization_config=BitsAndBytesConfig(load_in_4bit=True), device_map=device)
         try:
             path = resolve_model(self.model)
