@@ -1,5 +1,6 @@
 """ICL scoring cost: the demonstration prefix's KV cache reused by every query vs the whole prompt encoded
-per query. SmolLM2-135M, a DPC 5 random rt-polarity set as demonstrations, the first 200 test queries.
+per query. SmolLM2-135M, a DPC 5 random rt-polarity set as demonstrations, 200 test queries drawn at random
+(the split is ordered by class).
 
 Run: ``.venv/bin/python -m pytest benchmarks/test_icl_speed.py --benchmark-only``
 """
@@ -15,7 +16,8 @@ from methods import METHODS
 def setup():
     task = TASKS.create("rt-polarity")
     demos = METHODS.create("random").distill(task, 5, seed=0).examples
-    return task, demos, task.splits.test.subset(np.arange(200))
+    queries = np.sort(np.random.default_rng(0).choice(len(task.splits.test), 200, replace=False))
+    return task, demos, task.splits.test.subset(queries)
 
 
 @pytest.mark.parametrize("prefix_cache", [True, False], ids=["prefix-cached", "full-prompt"])
