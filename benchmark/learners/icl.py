@@ -24,6 +24,7 @@ from benchmark.tasks.base import Examples
 
 log = logging.getLogger("benchmark")
 SCORINGS = ("first_token", "full_word")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class InContextLearner(Learner):
         """Predictions for ``test`` with ``train`` as demonstrations in a seeded order, and what was cut."""
         if self.scoring not in SCORINGS:
             raise UsageError(f"unknown ICL scoring {self.scoring!r}; choose one of {', '.join(SCORINGS)}")
+        if self.dtype not in DTYPES:
+            raise UsageError(f"unknown ICL dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         fmt = self.prompt_format(len(test.texts[0]) if len(test) else 1)
         if len(fmt.label_words) != num_labels:
             raise UsageError(f"{len(fmt.label_words)} label words {list(fmt.label_words)} for {num_labels} classes")
