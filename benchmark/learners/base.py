@@ -13,7 +13,8 @@ class Learner:
     """A model family with a training recipe (its constructor's hyper-parameters, stored as given).
 
     ``fit_predict`` trains a fresh model on ``train`` with ``seed`` and returns the predicted labels of
-    ``test`` (or ``(labels, details)``, details going into the run's record). ``accepts`` names the distilled-set kinds it can train on; ``family`` groups learners in tables.
+    ``test`` (or ``(labels, details)``, details going into the run's record). ``accepts`` names the
+    distilled-set kinds it can train on; ``family`` groups learners in tables.
     """
 
     accepts: ClassVar[tuple[str, ...]] = ("text",)

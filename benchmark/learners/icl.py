@@ -212,10 +212,10 @@ def score_queries(model, pieces: PromptPieces, scoring: str, batch_size: int, pr
         cache = None
         if prefix_cache and prefix:
             cache = model(torch.tensor([prefix], device=device), use_cache=True).past_key_values
+        lead = [] if cache is not None else prefix  # the ids each row carries before its query
         for start in range(0, len(rows), batch_size):
             batch = rows[start:start + batch_size]
             tails = [pieces.query(q) + (pieces.continuations[c] if c is not None else []) for q, c in batch]
-            lead = [] if cache is not None else prefix
             ids = [lead + t for t in tails]
             width = max(map(len, ids))
             input_ids = torch.tensor([r + [0] * (width - len(r)) for r in ids], device=device)

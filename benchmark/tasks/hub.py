@@ -14,9 +14,9 @@ import numpy as np
 from benchmark.errors import MissingAssetError
 from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
+from benchmark.tasks.trec6 import TREC_MEANINGS
 
 OFFLINE_TASKS = "rt-polarity, trec6, sms-spam, bbc-news"
-TREC_WORDS = ("abbreviation", "entity", "description", "human", "location", "number")  # ICL words, label order
 
 
 @dataclass
@@ -74,5 +74,6 @@ _hub_task("rotten_tomatoes", "cornell-movie-review-data/rotten_tomatoes", None, 
           ("negative", "positive"), "test", doc="Rotten Tomatoes sentence polarity from the hub (its own test split).")
 _hub_task("ag_news", "fancyzhx/ag_news", None, ("text",), ("text",), ("World", "Sports", "Business", "Sci/Tech"),
           "test", doc="AG News topic, 4 classes (hub; its own test split).")
-_hub_task("trec", "CogComp/trec", None, ("text",), ("question",), ("ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"),
-          "test", label="coarse_label", words=TREC_WORDS, doc="TREC coarse question type from the hub (its own test split of 500).")
+TREC_HUB_LABELS = ("ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM")  # the hub dataset's label order
+_hub_task("trec", "CogComp/trec", None, ("text",), ("question",), TREC_HUB_LABELS, "test", label="coarse_label",
+          words=tuple(TREC_MEANINGS[name] for name in TREC_HUB_LABELS), doc="TREC coarse question type from the hub (its own test split of 500).")

