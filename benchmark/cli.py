@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="print the cells that would run, per stage, with a time estimate; run nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--stack-runs", type=_positive_int, default=16, metavar="N",
+                     help="train up to N learner runs of one task and learner together (fine-tuned transformers; "
+                          "fewer when memory is short); 1 runs them one at a time, the reference path (default: 16)")
 
     status = sub.add_parser("status", help="a grid's cells per stage: done / running / failed / pending")
     status.add_argument("--grid", default="demo", help="a preset name or a grid .yaml file (default: demo)")
@@ -71,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     report.add_argument("--out", type=Path, default=Path("results"))
     return parser
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def cmd_assets(args) -> int:
@@ -239,7 +248,7 @@ def cmd_run(args) -> int:
 
         options["profile"] = load_profile(args.slurm_profile or grid.slurm_profile)
     t0 = time.perf_counter()
-    outcome = EXECUTORS[executor](cells, store, progress=not args.no_progress, **options)
+    outcome = EXECUTORS[executor](cells, store, progress=not args.no_progress, stack=args.stack_runs, **options)
     print(f"finished in {time.perf_counter() - t0:.0f} s: " + ", ".join(
         f"{stage} {dict(counts)}" for stage, counts in outcome.items()), flush=True)
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}

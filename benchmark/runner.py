@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -113,15 +113,81 @@ def _run_evaluate(cell: EvalCell, store: Store, directory: Path) -> dict:
         predictions = learner.fit_predict_embedded(distilled, test, task.num_classes, cell.eval_seed)
     else:
         predictions = learner.fit_predict(distilled.examples, test, task.num_classes, cell.eval_seed)
+    return _evaluate_body(cell, task, distilled, learner, predictions, time.perf_counter() - t0, directory)
+
+
+def _evaluate_body(cell: EvalCell, task, distilled, learner, predictions, seconds: float, directory: Path) -> dict:
+    """An evaluate record's body; the predictions are saved next to it."""
     predictions, details = predictions if isinstance(predictions, tuple) else (predictions, None)
-    train_predict_s = time.perf_counter() - t0
+    test = task.splits.test
     np.save(directory / "predictions.npy", predictions.astype(np.int16))
     return {"task": task.describe(), "fit_cell": cell.distill.fit.id, "distill_cell": cell.distill.id,
             "recipe": learner.get_params(), "learner_family": learner.family,
             "seeds": {"fit": cell.distill.fit.fit_seed, "set": cell.distill.set_seed, "eval": cell.eval_seed},
             "distilled": {"n_examples": len(distilled), "per_class": distilled.per_class()},
             "metrics": compute_metrics(test.labels, predictions, task.num_classes),
-            "train_predict_s": round(train_predict_s, 3), **({"learner_details": details} if details else {})}
+            "train_predict_s": round(seconds, 3), **({"learner_details": details} if details else {})}
+
+
+def run_stack(cells: list[EvalCell], store: Store) -> dict[str, str]:
+    """Evaluate cells of one task and one learner (on text sets) trained together by the learner's
+    ``fit_predict_many``; each cell still gets its own record, log and predictions. Returns each cell's
+    outcome, like ``run_cell``; if the stack fails, each of its cells is recorded as failed."""
+    from methods.base import load_distilled
+
+    outcome = {}
+    with ExitStack() as held:
+        mine = []
+        for cell in cells:
+            if store.is_done(cell.stage, cell.id):
+                outcome[cell.id] = "skipped"
+            elif not held.enter_context(store.claim(cell.stage, cell.id)):
+                outcome[cell.id] = "busy"
+            elif store.is_done(cell.stage, cell.id):
+                outcome[cell.id] = "skipped"
+            else:
+                mine.append(cell)
+        if not mine:
+            return outcome
+        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        directories = {}
+        for cell in mine:
+            store.journal("start", cell.stage, cell.id)
+            directories[cell.id] = store.prepare(cell.stage, cell.id)
+        with ExitStack() as logs:
+            for cell in mine:
+                logs.enter_context(_cell_log(directories[cell.id] / "log.txt"))
+            log.info("start %d stacked evaluate cells: %s", len(mine), [cell.id for cell in mine])
+            try:
+                t0 = time.perf_counter()
+                with provenance.PeakMemory() as memory:
+                    for cell in mine:
+                        _require_done(store, cell.distill)
+                    task = _task(mine[0])
+                    learner = LEARNERS.create(mine[0].learner.name, **mine[0].learner.kwargs).for_task(task)
+                    sets = [load_distilled(store.cell_dir("distill", cell.distill.id)) for cell in mine]
+                    predictions = learner.fit_predict_many([s.examples for s in sets], task.splits.test,
+                                                           task.num_classes, [cell.eval_seed for cell in mine])
+                    wall = time.perf_counter() - t0
+                    stack = {"cells": len(mine), "wall_s": round(wall, 3)}
+                    bodies = [{**_evaluate_body(cell, task, s, learner, p, wall / len(mine), directories[cell.id]),
+                               "stack": stack} for cell, s, p in zip(mine, sets, predictions)]
+            except Exception as exc:
+                log.exception("stack of %d cells failed", len(mine))
+                for cell in mine:
+                    store.fail(cell.stage, cell.id, {**_header(cell, started), "error": f"{type(exc).__name__}: {exc}",
+                                                     "traceback": traceback.format_exc()})
+                    store.journal("failed", cell.stage, cell.id)
+                    outcome[cell.id] = "failed"
+                return outcome
+            log.info("stack done in %.1f s", wall)
+        finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        for cell, body in zip(mine, bodies):
+            store.finish(cell.stage, cell.id, {**_header(cell, started), **body, "wall_s": round(wall / len(mine), 3),
+                                               "memory": memory.as_dict(), "finished_at": finished})
+            store.journal("done", cell.stage, cell.id)
+            outcome[cell.id] = "done"
+    return outcome
 
 
 def _require_done(store: Store, parent) -> None:

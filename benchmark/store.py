@@ -141,6 +141,9 @@ class Store:
     def fail(self, stage: str, cell_id: str, record: dict) -> None:
         atomic_write_json(self.cell_dir(stage, cell_id) / ERROR, record)
 
+    def record(self, stage: str, cell_id: str) -> dict:
+        return json.loads((self.cell_dir(stage, cell_id) / RECORD).read_text(encoding="utf-8"))
+
     def error(self, stage: str, cell_id: str) -> dict:
         return json.loads((self.cell_dir(stage, cell_id) / ERROR).read_text(encoding="utf-8"))
 

@@ -1,4 +1,5 @@
-"""The local executor: every pending cell in this process, stage by stage, with a progress bar.
+"""The local executor: every pending cell in this process, stage by stage, with a progress bar; evaluate
+cells in stacks (``benchmark.stacks``) where the learner trains runs together.
 
 Cells another runner holds ("busy") are waited for at the end of their stage, and taken over if that
 runner dies, so several runners can share one runs folder."""
@@ -10,25 +11,33 @@ from collections import Counter
 from tqdm.auto import tqdm
 
 from benchmark.cells import STAGES
-from benchmark.runner import run_cell
+from benchmark.runner import run_cell, run_stack
+from benchmark.stacks import stack_units
 from benchmark.store import Store
 
 
-def run_local(cells: dict[str, list], store: Store, progress: bool = True, poll_s: float = 0.5) -> dict[str, Counter]:
-    """Run the cells not yet done; returns per stage the count of done / skipped / failed cells."""
+def run_local(cells: dict[str, list], store: Store, progress: bool = True, poll_s: float = 0.5,
+              stack: int = 1) -> dict[str, Counter]:
+    """Run the cells not yet done (evaluate cells in stacks of up to ``stack``); returns per stage the count
+    of done / skipped / failed cells."""
     outcome = {}
     for stage in STAGES:
         pending = [cell for cell in cells[stage] if not store.is_done(stage, cell.id)]
         counts = Counter(skipped=len(cells[stage]) - len(pending))
-        bar = tqdm(pending, desc=f"{stage:>8}", unit="cell", disable=not progress or not pending, leave=True)
+        units = stack_units(pending, store, stack) if stage == "evaluate" else [[cell] for cell in pending]
+        bar = tqdm(total=len(pending), desc=f"{stage:>8}", unit="cell", disable=not progress or not pending,
+                   leave=True)
         busy = []
-        for cell in bar:
-            bar.set_postfix_str(cell.id[:60])
-            status = run_cell(cell, store)
-            if status == "busy":
-                busy.append(cell)
-            else:
-                counts[status] += 1
+        for unit in units:
+            bar.set_postfix_str(unit[0].id[:60] + (f" +{len(unit) - 1} stacked" if len(unit) > 1 else ""))
+            statuses = run_stack(unit, store) if len(unit) > 1 else {unit[0].id: run_cell(unit[0], store)}
+            for cell in unit:
+                if statuses[cell.id] == "busy":
+                    busy.append(cell)
+                else:
+                    counts[statuses[cell.id]] += 1
+            bar.update(len(unit))
+        bar.close()
         while busy:  # another runner has these: wait until it finishes them, or run them if it died
             time.sleep(poll_s)
             still = []

@@ -1,6 +1,7 @@
 """The Slurm executor: each stage's pending cells as job arrays through submitit, stage after stage.
 
-Arrays are split to the profile's ``max_array_size``; ``array_parallelism`` caps concurrency; each
+Evaluate cells that train together (``benchmark.stacks``) go as one array task per stack. Arrays are
+split to the profile's ``max_array_size``; ``array_parallelism`` caps concurrency; each
 stage gets its resources from the profile. Jobs only call ``run_cell``: results are read from the
 store, never from Job objects, so a failed or cancelled job leaves its cell pending for the next run.
 Cells are Checkpointable: a timed-out or preempted job is requeued and the cell resumes from its
@@ -19,7 +20,8 @@ import yaml
 
 from benchmark.cells import STAGES
 from benchmark.errors import UsageError
-from benchmark.runner import run_cell
+from benchmark.runner import run_cell, run_stack
+from benchmark.stacks import stack_units
 from benchmark.store import Store
 
 PROFILE_KEYS = {"max_array_size", "array_parallelism", "defaults", "stages"}
@@ -75,13 +77,21 @@ class CellJob(submitit.helpers.Checkpointable):
         return run_cell(cell, Store(Path(root)))
 
 
+class StackJob(submitit.helpers.Checkpointable):
+    """What one array task runs for a stack of evaluate cells trained together (``run_stack``)."""
+
+    def __call__(self, cells, root: str) -> dict:
+        return run_stack(cells, Store(Path(root)))
+
+
 def chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progress: bool = True,
-              poll_s: float = 2.0) -> dict[str, Counter]:
-    """Submit each stage's pending cells as arrays, wait for them, then go on to the next stage."""
+              poll_s: float = 2.0, stack: int = 1) -> dict[str, Counter]:
+    """Submit each stage's pending cells as arrays (evaluate cells in stacks of up to ``stack``, one array task
+    per stack), wait for them, then go on to the next stage."""
     outcome = {}
     for stage in STAGES:
         pending = [c for c in cells[stage] if not store.is_done(stage, c.id)]
@@ -90,11 +100,14 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
         executor.update_parameters(job_name=f"dilm-bench-{stage}", array_parallelism=profile.array_parallelism,
                                    **profile.for_stage(stage))
         jobs = []
-        for chunk in chunks(pending, profile.max_array_size):
+        units = stack_units(pending, store, stack) if stage == "evaluate" else [[cell] for cell in pending]
+        for chunk in chunks(units, profile.max_array_size):
             with executor.batch():
-                jobs += [executor.submit(CellJob(), cell, str(store.root)) for cell in chunk]
+                jobs += [executor.submit(StackJob(), unit, str(store.root)) if len(unit) > 1
+                         else executor.submit(CellJob(), unit[0], str(store.root)) for unit in chunk]
             if progress:
-                print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} ({len(chunk)} cells)", flush=True)
+                print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} ({sum(map(len, chunk))} cells)",
+                      flush=True)
         while not all(job.done() for job in jobs):
             time.sleep(poll_s)
         for cell in pending:  # the store, not the Job objects, says what happened

@@ -34,6 +34,18 @@ class Learner:
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         raise NotImplementedError
 
+    stackable: ClassVar[bool] = False  # whether ``fit_predict_many`` trains runs together (the runner groups them)
+
+    def fit_predict_many(self, trains: list[Examples], test: Examples, num_labels: int, seeds: list[int]) -> list:
+        """One run per (train set, seed), all scored on ``test``: the predictions of each, in order.
+        Stackable learners train the runs together; this default runs them one after the other."""
+        return [self.fit_predict(train, test, num_labels, seed) for train, seed in zip(trains, seeds)]
+
+    def stack_width(self, cap: int, train_size: int) -> int:
+        """How many runs on sets of up to ``train_size`` examples ``fit_predict_many`` should get at once
+        (at most ``cap``)."""
+        return 1
+
     def fit_predict_embedded(self, artifact, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         """Train on an embedding-level set (its own recipe) and predict ``test``; only for accepting learners."""
         raise NotImplementedError(f"{type(self).__name__} does not train on embedding-level sets")

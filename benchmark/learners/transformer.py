@@ -5,6 +5,8 @@ weight decay 0.01 (none on bias/LayerNorm), cosine schedule with 50% warmup, gra
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -39,20 +41,13 @@ class TransformerClassifier(Learner):
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
         device = pick_device(self.device)
         path = resolve_model(self.model)
-        try:
+        with self._loading():
             tokenizer = AutoTokenizer.from_pretrained(path)
             torch.manual_seed(seed)  # the fresh classification head is drawn from this seed
             model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
-        except OSError as exc:
-            raise MissingAssetError(f"cannot load model {self.model!r}: {str(exc).splitlines()[0][:200]}. Hub models "
-                                    f"need the Hugging Face hub or a filled HF cache; offline learners: "
-                                    f"{', '.join(offline_learner_names())}.") from None
         if tokenizer.pad_token is None:  # decoder LMs (GPT-2) have no pad token: pad with EOS
             tokenizer.pad_token = tokenizer.eos_token
         if model.config.pad_token_id is None:
@@ -60,6 +55,46 @@ class TransformerClassifier(Learner):
         model.to(device)
         self._train(model, tokenizer, train, seed, device)
         return self._predict(model, tokenizer, test, device)
+
+    stackable = True
+
+    def fit_predict_many(self, trains: list[Examples], test: Examples, num_labels: int,
+                         seeds: list[int]) -> list[np.ndarray]:
+        """The runs trained together (``stacked.fit_predict_stacked``) when the architecture can be packed,
+        else one after the other."""
+        from benchmark.learners import stacked
+
+        path = resolve_model(self.model)
+        with self._loading():
+            config = _config(path)
+        if not stacked.supports(config):
+            return super().fit_predict_many(trains, test, num_labels, seeds)
+        return stacked.fit_predict_stacked(self, path, trains, test, num_labels, seeds, pick_device(self.device))
+
+    def stack_width(self, cap: int, train_size: int) -> int:
+        """As many runs as fit in half the free memory of the device (CPU RAM or GPU), at most ``cap``."""
+        from benchmark.learners import stacked
+
+        with self._loading():
+            config = _config(resolve_model(self.model))
+        if not stacked.supports(config):
+            return 1
+        return stacked.width_for(config, min(self.batch_size, train_size), self.max_length, pick_device(self.device),
+                                 cap)
+
+    @contextmanager
+    def _loading(self):
+        """Turn a checkpoint that cannot be loaded into an error naming the model and the offline learners."""
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            yield
+        except OSError as exc:
+            raise MissingAssetError(f"cannot load model {self.model!r}: {str(exc).splitlines()[0][:200]}. Hub models "
+                                    f"need the Hugging Face hub or a filled HF cache; offline learners: "
+                                    f"{', '.join(offline_learner_names())}.") from None
 
     @property
     def embedding_space(self) -> str:
@@ -125,6 +160,12 @@ def load_classifier(model_name: str, num_labels: int, device: str, seed: int):
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
                                                                attn_implementation="eager")
     return tokenizer, model.to(device).eval()
+
+
+def _config(path: str):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path)
 
 
 def offline_learner_names() -> list[str]:

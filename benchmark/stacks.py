@@ -1,0 +1,30 @@
+"""Stacks: the evaluate cells trained together. Runs of one task and one stackable learner on text sets
+go to the learner's ``fit_predict_many`` in chunks as wide as its ``stack_width`` for the largest set;
+every other cell runs alone."""
+from __future__ import annotations
+
+from benchmark.cells import EvalCell
+from benchmark.learners import LEARNERS
+from benchmark.store import Store
+
+
+def stack_units(cells: list[EvalCell], store: Store, cap: int) -> list[list[EvalCell]]:
+    """The cells as units of work: stacks of up to ``cap`` cells (``cap`` 1: every cell alone). A cell whose
+    distilled set is not done runs alone, so that its failure is its own."""
+    from methods import METHODS
+
+    units: list[list[EvalCell]] = []
+    groups: dict[tuple, list[EvalCell]] = {}
+    for cell in cells:
+        stackable = (cap > 1 and LEARNERS.get(cell.learner.name).stackable
+                     and METHODS.get(cell.distill.fit.method.name).kind == "text"
+                     and store.is_done("distill", cell.distill.id))
+        if stackable:
+            groups.setdefault((cell.distill.fit.task.key, cell.learner.key), []).append(cell)
+        else:
+            units.append([cell])
+    for group in groups.values():
+        largest = max(store.record("distill", c.distill.id)["distilled"]["n_examples"] for c in group)
+        width = LEARNERS.create(group[0].learner.name, **group[0].learner.kwargs).stack_width(cap, largest)
+        units += [group[i:i + width] for i in range(0, len(group), width)]
+    return units
