@@ -1,0 +1,201 @@
+"""Stacked evaluation: packing, each stacked copy against its one-at-a-time run, the runner's stacks."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from benchmark.learners import LEARNERS
+from benchmark.learners import stacked
+from benchmark.learners.transformer import TransformerClassifier
+
+
+def test_pack_places_every_sequence_once_inside_its_row():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lengths = rng.integers(1, 30, size=rng.integers(1, 25)).tolist()
+        capacity = max(lengths) + int(rng.integers(0, 20))
+        place, n_rows = stacked.pack(lengths, capacity)
+        used = np.zeros((n_rows, capacity), dtype=int)
+        for (row, start), length in zip(place, lengths):
+            assert start + length <= capacity
+            used[row, start:start + length] += 1
+        assert used.max() == 1 and used.sum() == sum(lengths)  # no overlap, nothing lost
+        assert -(-sum(lengths) // capacity) <= n_rows <= len(lengths)
+
+
+@pytest.mark.parametrize("arch_name", ["bert", "mpnet", "llama"])
+def test_packed_batch_lets_each_token_see_only_its_own_sequence(arch_name):
+    """The mask against a brute-force reference: same sequence (and not ahead, for decoders), or a padding
+    slot seeing itself; positions restart per sequence; the head reads the first (encoder) or last token."""
+    from types import SimpleNamespace
+
+    arch = stacked.ARCHITECTURES[arch_name]
+    config = SimpleNamespace(pad_token_id=1)
+    groups = [[{"input_ids": [10 + i] * n, "attention_mask": [1] * n} for i, n in enumerate(sizes)]
+              for sizes in ([5, 3, 2, 4], [1, 6])]
+    batch = stacked.packed_batch(groups, arch, config, pad_id=0)
+    offset = arch.offset(config)
+    m, rows, capacity = batch["inputs"]["input_ids"].shape
+    assert (m, capacity) == (2, 6)
+    for g, group in enumerate(groups):
+        owner = np.full((rows, capacity), -1)
+        ids = batch["inputs"]["input_ids"][g].numpy()
+        for i, feature in enumerate(group):
+            row, col = batch["read"][g, :, i].tolist()
+            length = len(feature["input_ids"])
+            start = col if arch.read == "first" else col - length + 1
+            assert ids[row, start:start + length].tolist() == feature["input_ids"]
+            assert batch["positions"][g, row, start:start + length].tolist() == list(range(offset, offset + length))
+            owner[row, start:start + length] = i
+        assert (ids[owner < 0] == 0).all()
+        assert batch["weight"][g].tolist() == [1.0] * len(group) + [0.0] * (4 - len(group))
+        allowed = batch["mask"][g, :, 0].numpy() == 0
+        for r in range(rows):
+            for q in range(capacity):
+                for k in range(capacity):
+                    same = owner[r, q] >= 0 and owner[r, q] == owner[r, k] and (k <= q or not arch.causal)
+                    assert allowed[r, q, k] == (same or q == k), (g, r, q, k)
+
+
+def _without_dropout(name: str, tmp_path: Path) -> str:
+    """The learner's checkpoint with every dropout probability set to 0 (weights linked, config rewritten)."""
+    from benchmark.assets import resolve_model
+
+    source = Path(resolve_model(LEARNERS.create(name).model))
+    target = tmp_path / f"{name}-no-dropout"
+    target.mkdir()
+    for entry in source.iterdir():
+        if entry.name != "config.json":
+            (target / entry.name).symlink_to(entry)
+    config = json.loads((source / "config.json").read_text())
+    config.update({k: 0.0 for k, v in config.items() if "dropout" in k and isinstance(v, float)})
+    (target / "config.json").write_text(json.dumps(config))
+    return str(target)
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("name", ["minilm", "mpnet-base", "smollm2-clf"])
+def test_each_stacked_copy_equals_its_one_at_a_time_run_without_dropout(name, tmp_path, rt_assets, minilm_assets):
+    """Dropout off, each copy of a stack (sets of different sizes, own seeds) predicts exactly what the
+    one-at-a-time path predicts for that set and seed; so does a stack of one."""
+    from benchmark.errors import MissingAssetError
+    from benchmark.tasks import TASKS
+    from conftest import IN_CI
+    from methods import METHODS
+
+    try:
+        path = _without_dropout(name, tmp_path)
+    except MissingAssetError as exc:
+        if IN_CI:
+            raise
+        pytest.skip(str(exc))
+    task = TASKS.create("rt-polarity")
+    test = task.splits.test.subset(np.arange(0, len(task.splits.test), 16))
+    sets = [METHODS.create("random").distill(task, dpc, seed=dpc).examples for dpc in (4, 2)]
+    learner = LEARNERS.create("hf-classifier", model=path, steps=3)
+    one_at_a_time = [learner.fit_predict(s, test, 2, seed=20 + i) for i, s in enumerate(sets)]
+    together = learner.fit_predict_many(sets, test, 2, [20, 21])
+    for alone, copy in zip(one_at_a_time, together):
+        assert np.array_equal(alone, copy)
+    assert len({tuple(p) for p in one_at_a_time}) == 2  # the two runs differ: the check has teeth
+    if name == "minilm":  # a stack of one is the one-at-a-time run
+        assert np.array_equal(learner.fit_predict_many(sets[:1], test, 2, [20])[0], one_at_a_time[0])
+
+
+@pytest.mark.real
+def test_stacked_and_one_at_a_time_accuracies_come_from_one_distribution(rt_assets, minilm_assets):
+    """Dropout on: 6 stacked runs and 6 one-at-a-time runs of one DPC 2 set (paper recipe, fewer steps) have
+    the same mean accuracy within the seeds' spread (Welch's t-test)."""
+    from benchmark.tasks import TASKS
+    from methods import METHODS
+
+    task = TASKS.create("rt-polarity")
+    test = task.splits.test.subset(np.arange(0, len(task.splits.test), 8))
+    train = METHODS.create("random").distill(task, 2, seed=0).examples
+    learner = LEARNERS.create("minilm", steps=20)
+    seeds = list(range(100, 106))
+    alone = np.array([(learner.fit_predict(train, test, 2, s) == test.labels).mean() for s in seeds])
+    together = np.array([(p == test.labels).mean()
+                         for p in learner.fit_predict_many([train] * len(seeds), test, 2, seeds)])
+    assert alone.std() > 0 and together.std() > 0
+    assert stats.ttest_ind(alone, together, equal_var=False).pvalue > 0.05, (alone, together)
+
+
+@pytest.mark.real
+def test_stack_width_follows_free_memory_and_the_cap(monkeypatch, minilm_assets):
+    learner = LEARNERS.create("minilm")
+    monkeypatch.setattr(stacked, "free_memory", lambda device: 64 * 2**30)
+    assert learner.stack_width(8, train_size=10) == 8
+    wide = learner.stack_width(1000, train_size=10)
+    assert 8 < wide < 1000
+    assert learner.stack_width(1000, train_size=64) < wide  # bigger batches, fewer copies
+    monkeypatch.setattr(stacked, "free_memory", lambda device: 2**20)
+    assert learner.stack_width(8, train_size=10) == 1
+    assert LEARNERS.create("tfidf-logreg").stack_width(8, train_size=10) == 1
+
+
+def _grid(tmp_path: Path, learners: str) -> str:
+    path = tmp_path / "stack.yaml"
+    path.write_text(f"name: stack\ntasks: [tiny-sentiment]\ndpcs: [2, 4]\nmethods: [random]\nlearners: {learners}\n"
+                    "n_sets: 2\nn_evals: 2\n")
+    return str(path)
+
+
+@pytest.mark.real
+def test_a_grid_runs_its_minilm_cells_in_stacks_and_resumes(tmp_path, minilm_assets, capsys):
+    """8 MiniLM cells (2 DPCs x 2 sets x 2 runs) in stacks of 3: every cell has its own record and predictions,
+    with the stack it ran in; TF-IDF cells run alone; a second run has nothing to do."""
+    from benchmark.cli import main
+
+    grid = _grid(tmp_path, "[{name: minilm, params: {steps: 3}}, tfidf-logreg]")
+    runs = tmp_path / "runs"
+    assert main(["run", "--grid", grid, "--runs-dir", str(runs), "--out", str(tmp_path / "results"),
+                 "--no-progress", "--stack-runs", "3"]) == 0
+    records = [json.loads(p.read_text()) for p in (runs / "evaluate").glob("*/record.json")]
+    minilm = [r for r in records if r["config"]["learner"]["name"] == "minilm"]
+    assert len(records) == 16 and len(minilm) == 8
+    assert sorted(r["stack"]["cells"] for r in minilm) == [2, 2, 3, 3, 3, 3, 3, 3]
+    assert all("stack" not in r for r in records if r not in minilm)
+    for r in minilm:
+        predictions = np.load(runs / "evaluate" / r["cell_id"] / "predictions.npy")
+        assert predictions.shape == (r["metrics"]["n_test"],)
+        assert r["train_predict_s"] == pytest.approx(r["stack"]["wall_s"] / r["stack"]["cells"], abs=1e-3)
+    assert main(["run", "--grid", grid, "--runs-dir", str(runs), "--out", str(tmp_path / "results"),
+                 "--no-progress"]) == 0
+    assert "evaluate 16 cells (0 to run)" in capsys.readouterr().out
+
+
+def test_a_failing_stack_fails_each_of_its_cells_and_a_rerun_completes_them(tmp_path, monkeypatch, capsys):
+    """A stack that raises leaves an error record in each of its cells (exit 1, no done marker); once the
+    cause is gone, re-running runs exactly those cells."""
+    from benchmark.cli import main
+
+    def broken(self, trains, test, num_labels, seeds):
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr(TransformerClassifier, "stack_width", lambda self, cap, train_size: cap)
+    monkeypatch.setattr(TransformerClassifier, "fit_predict_many", broken)
+    grid = _grid(tmp_path, "[{name: minilm, params: {steps: 1}}]")
+    args = ["run", "--grid", grid, "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "results"),
+            "--no-progress", "--dpcs", "2"]
+    assert main(args) == 1
+    errors = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "evaluate").glob("*/error.json")]
+    assert len(errors) == 4 and all("out of memory (simulated)" in e["error"] for e in errors)
+    assert not list((tmp_path / "runs" / "evaluate").glob("*/done"))
+    capsys.readouterr()
+    monkeypatch.setattr(TransformerClassifier, "fit_predict_many",
+                        lambda self, trains, test, num_labels, seeds: [np.zeros(len(test), int) for _ in trains])
+    assert main(args) == 0
+    assert "evaluate 4 cells (4 to run)" in capsys.readouterr().out
+    assert len(list((tmp_path / "runs" / "evaluate").glob("*/done"))) == 4
+
+
+def test_stack_runs_must_be_a_positive_whole_number(capsys):
+    from benchmark.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--stack-runs", "0"])
+    assert exit_info.value.code == 2
+    assert "expected a whole number >= 1, got '0'" in capsys.readouterr().err
