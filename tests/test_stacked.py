@@ -32,11 +32,12 @@ def test_packed_batch_lets_each_token_see_only_its_own_sequence(arch_name):
     from types import SimpleNamespace
 
     arch = stacked.ARCHITECTURES[arch_name]
-    config = SimpleNamespace(pad_token_id=1)
+    model = SimpleNamespace(base_model=SimpleNamespace(embeddings=SimpleNamespace(padding_idx=1)))
+    offset = arch.offset(model)
+    assert offset == (2 if arch_name == "mpnet" else 0)
     groups = [[{"input_ids": [10 + i] * n, "attention_mask": [1] * n} for i, n in enumerate(sizes)]
               for sizes in ([5, 3, 2, 4], [1, 6])]
-    batch = stacked.packed_batch(groups, arch, config, pad_id=0)
-    offset = arch.offset(config)
+    batch = stacked.packed_batch(groups, arch, offset, pad_id=0)
     m, rows, capacity = batch["inputs"]["input_ids"].shape
     assert (m, capacity) == (2, 6)
     for g, group in enumerate(groups):
@@ -73,6 +74,45 @@ def _without_dropout(name: str, tmp_path: Path) -> str:
     config.update({k: 0.0 for k, v in config.items() if "dropout" in k and isinstance(v, float)})
     (target / "config.json").write_text(json.dumps(config))
     return str(target)
+
+
+TINY = {  # 2-layer random-init models of every packed architecture, dropout off, MiniLM's tokenizer (pad id 0)
+    "bert": ("BertConfig", {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}),
+    "roberta": ("RobertaConfig", {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+                                  "pad_token_id": 0, "max_position_embeddings": 80, "type_vocab_size": 1}),
+    "mpnet": ("MPNetConfig", {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "pad_token_id": 0}),
+    "gpt2": ("GPT2Config", {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "pad_token_id": 0,
+                            "n_positions": 80}),
+    "llama": ("LlamaConfig", {"num_key_value_heads": 2, "pad_token_id": 0}),
+}
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("model_type", sorted(TINY))
+def test_every_packed_architecture_matches_its_one_at_a_time_run(model_type, tmp_path, tiny_task, minilm_assets):
+    """Each entry of the architecture table (its head, the token it reads, its positions, causal or not) on a
+    tiny random model: a stack of two runs on the tiny task predicts what two one-at-a-time runs predict."""
+    import shutil
+
+    import transformers
+
+    from benchmark.assets import resolve_model
+
+    name, extra = TINY[model_type]
+    config = getattr(transformers, name)(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
+                                         num_attention_heads=2, intermediate_size=64, **extra)
+    __import__("torch").manual_seed(0)  # the tiny weights are seeded
+    transformers.AutoModelForSequenceClassification.from_config(config).save_pretrained(tmp_path)
+    for file in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(Path(resolve_model("minilm")) / file, tmp_path / file)
+    splits = tiny_task.splits
+    sets = [splits.train.subset(np.arange(0, len(splits.train), k)) for k in (9, 5)]
+    learner = LEARNERS.create("hf-classifier", model=str(tmp_path), steps=30, lr=3e-3)
+    alone = [learner.fit_predict(s, splits.test, 2, seed=i) for i, s in enumerate(sets)]
+    together = learner.fit_predict_many(sets, splits.test, 2, [0, 1])
+    assert all(0 < p.mean() < 1 for p in alone)  # trained: no run predicts one class for all (the check has teeth)
+    for one, copy in zip(alone, together):
+        assert np.array_equal(one, copy)
 
 
 @pytest.mark.real

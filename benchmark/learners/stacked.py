@@ -26,22 +26,22 @@ from benchmark.learners.base import batch_indices
 @dataclass(frozen=True)
 class Architecture:
     """How a classifier family reads a packed sequence: which token feeds the head, the head itself, and the
-    position ids its embeddings expect (``offset`` + 0, 1, ...)."""
+    position ids its embeddings expect (``offset(model)`` + 0, 1, ...)."""
 
     read: str  # "first" (encoders: [CLS]/<s>) or "last" (decoders: the last real token)
     head: Callable  # (model, features [N, H]) -> logits [N, K]
     causal: bool = False
-    offset: Callable = lambda config: 0
+    offset: Callable = lambda model: 0
 
 
-def _roberta_offset(config) -> int:
-    return config.pad_token_id + 1  # RoBERTa/MPNet positions start after the padding index
+def _after_padding(model) -> int:
+    return model.base_model.embeddings.padding_idx + 1  # RoBERTa/MPNet positions start after the padding index
 
 
 ARCHITECTURES = {
     "bert": Architecture("first", lambda m, f: m.classifier(m.dropout(m.bert.pooler(f[:, None])))),
-    "mpnet": Architecture("first", lambda m, f: m.classifier(f[:, None]), offset=_roberta_offset),
-    "roberta": Architecture("first", lambda m, f: m.classifier(f[:, None]), offset=_roberta_offset),
+    "mpnet": Architecture("first", lambda m, f: m.classifier(f[:, None]), offset=_after_padding),
+    "roberta": Architecture("first", lambda m, f: m.classifier(f[:, None]), offset=_after_padding),
     "llama": Architecture("last", lambda m, f: m.score(f), causal=True),
     "gpt2": Architecture("last", lambda m, f: m.score(f), causal=True),
 }
@@ -66,9 +66,10 @@ def pack(lengths: list[int], capacity: int) -> tuple[list[tuple[int, int]], int]
     return place, len(rows)
 
 
-def packed_batch(groups: list[list[dict]], arch: Architecture, config, pad_id: int) -> dict:
+def packed_batch(groups: list[list[dict]], arch: Architecture, offset: int, pad_id: int) -> dict:
     """Tensors for ``M`` groups of tokenised sequences (one group per copy), packed in rows as long as the longest
-    sequence (so attention costs no more than in a padded batch): inputs [M, R, C], an additive
+    sequence (so attention costs no more than in a padded batch): inputs [M, R, C], positions from ``offset``, an
+    additive
     block-diagonal mask [M, R, 1, C, C] (a padding slot attends to itself only), and the (row, column) of the
     token each sequence's head reads, with a 0/1 weight for groups shorter than the longest."""
     capacity = max(len(f["input_ids"]) for g in groups for f in g)
@@ -83,7 +84,6 @@ def packed_batch(groups: list[list[dict]], arch: Architecture, config, pad_id: i
     block = torch.full((m, n_rows, capacity), -1, dtype=torch.long)  # the sequence each slot belongs to
     read = torch.zeros(m, 2, n_seq, dtype=torch.long)
     weight = torch.zeros(m, n_seq)
-    offset = arch.offset(config)
     for g, (group, (place, _)) in enumerate(zip(groups, placements)):
         for i, (feature, (row, start)) in enumerate(zip(group, place)):
             length = len(feature["input_ids"])
@@ -123,7 +123,7 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
 
     tokenizer, models = _load_copies(path, num_labels, seeds)
     arch = ARCHITECTURES[models[0].config.model_type]
-    config = models[0].config
+    offset = arch.offset(models[0])
     embedding = models[0].get_input_embeddings()
     embedding_name = "model." + next(n for n, p in models[0].named_parameters() if p is embedding.weight)
     features = [recipe._encode(tokenizer, train.texts) for train in trains]
@@ -151,7 +151,7 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     shrink = 1.0  # what weight decay alone did to the embedding rows no training set uses
     template.train()
     for indices in zip(*orders):
-        batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, config,
+        batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, offset,
                              pad)
         targets = torch.zeros(batch["weight"].shape, dtype=torch.long)
         for m, idx in enumerate(indices):
@@ -170,7 +170,7 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     full_embedding.mul_(shrink)
     full_embedding[:, vocab.to(device)] = trained[embedding_name]
     trained[embedding_name] = full_embedding
-    return _predict(template, trained, buffers, recipe._encode(tokenizer, test.texts), arch, config,
+    return _predict(template, trained, buffers, recipe._encode(tokenizer, test.texts), arch, offset,
                     tokenizer.pad_token_id, recipe.eval_batch_size, device)
 
 
@@ -223,12 +223,12 @@ def _clip_per_copy(params: list, max_norm: float) -> None:
         g.mul_(scale.view(-1, *[1] * (g.ndim - 1)))
 
 
-def _predict(template, params, buffers, features, arch, config, pad_id, batch_size, device):
+def _predict(template, params, buffers, features, arch, offset, pad_id, batch_size, device):
     """Every copy's predicted labels for the test features: chunks (shortest first) packed once and scored by
     one copy after the other with fused attention (scoring has no small batches for stacking to fill)."""
     order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
     chunks = [(order[start:start + batch_size],
-               _to(packed_batch([[features[i] for i in order[start:start + batch_size]]], arch, config, pad_id),
+               _to(packed_batch([[features[i] for i in order[start:start + batch_size]]], arch, offset, pad_id),
                    device, first=True))
               for start in range(0, len(order), batch_size)]
     copies = len(next(iter(params.values())))
