@@ -4,13 +4,16 @@ every other cell runs alone."""
 from __future__ import annotations
 
 from benchmark.cells import EvalCell
+from benchmark.errors import MissingAssetError
 from benchmark.learners import LEARNERS
 from benchmark.store import Store
 
 
-def stack_units(cells: list[EvalCell], store: Store, cap: int) -> list[list[EvalCell]]:
-    """The cells as units of work: stacks of up to ``cap`` cells (``cap`` 1: every cell alone). A cell whose
-    distilled set is not done runs alone, so that its failure is its own."""
+def stack_units(cells: list[EvalCell], store: Store, cap: int, fit_here: bool = True) -> list[list[EvalCell]]:
+    """The cells as units of work: stacks of up to ``cap`` cells (``cap`` 1: every cell alone), narrower where
+    this machine's memory calls for it (``fit_here``; a Slurm job narrows its stack itself, on its node).
+    A cell whose distilled set is not done, or whose learner cannot be loaded, runs alone: its failure is
+    its own."""
     from methods import METHODS
 
     units: list[list[EvalCell]] = []
@@ -25,6 +28,10 @@ def stack_units(cells: list[EvalCell], store: Store, cap: int) -> list[list[Eval
             units.append([cell])
     for group in groups.values():
         largest = max(store.record("distill", c.distill.id)["distilled"]["n_examples"] for c in group)
-        width = LEARNERS.create(group[0].learner.name, **group[0].learner.kwargs).stack_width(cap, largest)
+        learner = LEARNERS.create(group[0].learner.name, **group[0].learner.kwargs)
+        try:
+            width = learner.stack_width(cap, largest) if fit_here else cap
+        except MissingAssetError:
+            width = 1
         units += [group[i:i + width] for i in range(0, len(group), width)]
     return units

@@ -108,6 +108,25 @@ def test_arrays_larger_than_the_maximum_are_split(tmp_path, slurm, rt_assets):
     assert len({line.split()[3] for line in arrays}) == 3  # three separate array jobs
 
 
+@pytest.mark.real
+def test_minilm_runs_go_to_slurm_as_stacks_and_match_the_same_stacks_run_locally(tmp_path, slurm, rt_assets):
+    """4 MiniLM cells in stacks of 2: two array tasks, each training its stack; the records equal those of
+    the same stacks run by the local executor (same seeds, same dropout draws)."""
+    (tmp_path / "g.yaml").write_text("name: st\ntasks: [rt-polarity]\ndpcs: [2]\nmethods: [random]\n"
+                                     "learners: [{name: minilm, params: {steps: 2}}]\nn_sets: 2\nn_evals: 2\n")
+    on_slurm = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs",
+                   "--stack-runs", "2")
+    assert on_slurm.returncode == 0, on_slurm.stderr[-2000:]
+    assert "evaluate: submitted array" in on_slurm.stdout and "(4 cells)" in on_slurm.stdout
+    local = cli(tmp_path, "run", "--grid", "g.yaml", "--runs-dir", "local-runs", "--stack-runs", "2")
+    assert local.returncode == 0, local.stderr[-2000:]
+    records = list(Store(tmp_path / "slurm-runs").done_records("evaluate"))
+    assert len(records) == 4 and all(r["stack"]["cells"] == 2 for r in records)
+    assert scores(tmp_path / "slurm-runs") == scores(tmp_path / "local-runs")
+    results = list((tmp_path / "slurm-runs" / "_submitit" / "evaluate").glob("*_result.pkl"))
+    assert len(results) == 2  # one array task per stack
+
+
 def test_bad_profiles_fail_clearly(tmp_path):
     from benchmark.errors import UsageError
     from benchmark.executors.slurm import load_profile

@@ -100,7 +100,8 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
         executor.update_parameters(job_name=f"dilm-bench-{stage}", array_parallelism=profile.array_parallelism,
                                    **profile.for_stage(stage))
         jobs = []
-        units = stack_units(pending, store, stack) if stage == "evaluate" else [[cell] for cell in pending]
+        units = ([[cell] for cell in pending] if stage != "evaluate"
+                 else stack_units(pending, store, stack, fit_here=False))
         for chunk in chunks(units, profile.max_array_size):
             with executor.batch():
                 jobs += [executor.submit(StackJob(), unit, str(store.root)) if len(unit) > 1

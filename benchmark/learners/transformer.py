@@ -60,8 +60,8 @@ class TransformerClassifier(Learner):
 
     def fit_predict_many(self, trains: list[Examples], test: Examples, num_labels: int,
                          seeds: list[int]) -> list[np.ndarray]:
-        """The runs trained together (``stacked.fit_predict_stacked``) when the architecture can be packed,
-        else one after the other."""
+        """The runs trained together (``stacked.fit_predict_stacked``) when the architecture can be packed, in
+        chunks that fit this machine's memory; else one after the other."""
         from benchmark.learners import stacked
 
         path = resolve_model(self.model)
@@ -69,7 +69,9 @@ class TransformerClassifier(Learner):
             config = _config(path)
         if not stacked.supports(config):
             return super().fit_predict_many(trains, test, num_labels, seeds)
-        return stacked.fit_predict_stacked(self, path, trains, test, num_labels, seeds, pick_device(self.device))
+        width = self.stack_width(len(trains), max(map(len, trains)))
+        return [p for i in range(0, len(trains), width) for p in stacked.fit_predict_stacked(
+            self, path, trains[i:i + width], test, num_labels, seeds[i:i + width], pick_device(self.device))]
 
     def stack_width(self, cap: int, train_size: int) -> int:
         """As many runs as fit in half the free memory of the device (CPU RAM or GPU), at most ``cap``."""
