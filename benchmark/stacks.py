@@ -1,7 +1,9 @@
 """Stacks: the evaluate cells trained together. Runs of one task and one stackable learner on text sets
-go to the learner's ``fit_predict_many`` in chunks as wide as its ``stack_width`` for the largest set;
-every other cell runs alone."""
+go to the learner's ``fit_predict_many`` in chunks as wide as its ``stack_width`` for the largest set
+(a chunk of one still takes that path: it packs its sequences); every other cell runs alone."""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from benchmark.cells import EvalCell
 from benchmark.errors import MissingAssetError
@@ -9,14 +11,21 @@ from benchmark.learners import LEARNERS
 from benchmark.store import Store
 
 
-def stack_units(cells: list[EvalCell], store: Store, cap: int, fit_here: bool = True) -> list[list[EvalCell]]:
+class Unit(NamedTuple):
+    """Cells run by one call: ``run_stack`` when ``stacked``, else ``run_cell`` of its single cell."""
+
+    cells: list[EvalCell]
+    stacked: bool
+
+
+def stack_units(cells: list[EvalCell], store: Store, cap: int, fit_here: bool = True) -> list[Unit]:
     """The cells as units of work: stacks of up to ``cap`` cells (``cap`` 1: every cell alone), narrower where
     this machine's memory calls for it (``fit_here``; a Slurm job narrows its stack itself, on its node).
     A cell whose distilled set is not done, or whose learner cannot be loaded, runs alone: its failure is
     its own."""
     from methods import METHODS
 
-    units: list[list[EvalCell]] = []
+    units: list[Unit] = []
     groups: dict[tuple, list[EvalCell]] = {}
     for cell in cells:
         stackable = (cap > 1 and LEARNERS.get(cell.learner.name).stackable
@@ -25,13 +34,14 @@ def stack_units(cells: list[EvalCell], store: Store, cap: int, fit_here: bool = 
         if stackable:
             groups.setdefault((cell.distill.fit.task.key, cell.learner.key), []).append(cell)
         else:
-            units.append([cell])
+            units.append(Unit([cell], False))
     for group in groups.values():
         largest = max(store.record("distill", c.distill.id)["distilled"]["n_examples"] for c in group)
         learner = LEARNERS.create(group[0].learner.name, **group[0].learner.kwargs)
         try:
             width = learner.stack_width(cap, largest) if fit_here else cap
         except MissingAssetError:
-            width = 1
-        units += [group[i:i + width] for i in range(0, len(group), width)]
+            units += [Unit([cell], False) for cell in group]
+            continue
+        units += [Unit(group[i:i + width], True) for i in range(0, len(group), width)]
     return units

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from benchmark.cells import STAGES
 from benchmark.runner import run_cell, run_stack
-from benchmark.stacks import stack_units
+from benchmark.stacks import Unit, stack_units
 from benchmark.store import Store
 
 
@@ -24,19 +24,20 @@ def run_local(cells: dict[str, list], store: Store, progress: bool = True, poll_
     for stage in STAGES:
         pending = [cell for cell in cells[stage] if not store.is_done(stage, cell.id)]
         counts = Counter(skipped=len(cells[stage]) - len(pending))
-        units = stack_units(pending, store, stack) if stage == "evaluate" else [[cell] for cell in pending]
+        units = stack_units(pending, store, stack) if stage == "evaluate" else [Unit([c], False) for c in pending]
         bar = tqdm(total=len(pending), desc=f"{stage:>8}", unit="cell", disable=not progress or not pending,
                    leave=True)
         busy = []
         for unit in units:
-            bar.set_postfix_str(unit[0].id[:60] + (f" +{len(unit) - 1} stacked" if len(unit) > 1 else ""))
-            statuses = run_stack(unit, store) if len(unit) > 1 else {unit[0].id: run_cell(unit[0], store)}
-            for cell in unit:
+            bar.set_postfix_str(unit.cells[0].id[:60] + (f" +{len(unit.cells) - 1}" if len(unit.cells) > 1 else ""))
+            statuses = (run_stack(unit.cells, store) if unit.stacked
+                        else {unit.cells[0].id: run_cell(unit.cells[0], store)})
+            for cell in unit.cells:
                 if statuses[cell.id] == "busy":
                     busy.append(cell)
                 else:
                     counts[statuses[cell.id]] += 1
-            bar.update(len(unit))
+            bar.update(len(unit.cells))
         bar.close()
         while busy:  # another runner has these: wait until it finishes them, or run them if it died
             time.sleep(poll_s)

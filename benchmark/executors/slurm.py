@@ -21,7 +21,7 @@ import yaml
 from benchmark.cells import STAGES
 from benchmark.errors import UsageError
 from benchmark.runner import run_cell, run_stack
-from benchmark.stacks import stack_units
+from benchmark.stacks import Unit, stack_units
 from benchmark.store import Store
 
 PROFILE_KEYS = {"max_array_size", "array_parallelism", "defaults", "stages"}
@@ -100,15 +100,15 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
         executor.update_parameters(job_name=f"dilm-bench-{stage}", array_parallelism=profile.array_parallelism,
                                    **profile.for_stage(stage))
         jobs = []
-        units = ([[cell] for cell in pending] if stage != "evaluate"
+        units = ([Unit([cell], False) for cell in pending] if stage != "evaluate"
                  else stack_units(pending, store, stack, fit_here=False))
         for chunk in chunks(units, profile.max_array_size):
             with executor.batch():
-                jobs += [executor.submit(StackJob(), unit, str(store.root)) if len(unit) > 1
-                         else executor.submit(CellJob(), unit[0], str(store.root)) for unit in chunk]
+                jobs += [executor.submit(StackJob(), unit.cells, str(store.root)) if unit.stacked
+                         else executor.submit(CellJob(), unit.cells[0], str(store.root)) for unit in chunk]
             if progress:
-                print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} ({sum(map(len, chunk))} cells)",
-                      flush=True)
+                print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} "
+                      f"({sum(len(unit.cells) for unit in chunk)} cells)", flush=True)
         while not all(job.done() for job in jobs):
             time.sleep(poll_s)
         for cell in pending:  # the store, not the Job objects, says what happened
