@@ -117,7 +117,6 @@ def test_minilm_runs_go_to_slurm_as_stacks_and_match_the_same_stacks_run_locally
     on_slurm = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs",
                    "--stack-runs", "2")
     assert on_slurm.returncode == 0, on_slurm.stderr[-2000:]
-    assert "evaluate: submitted array" in on_slurm.stdout and "(4 cells)" in on_slurm.stdout
     local = cli(tmp_path, "run", "--grid", "g.yaml", "--runs-dir", "local-runs", "--stack-runs", "2")
     assert local.returncode == 0, local.stderr[-2000:]
     records = list(Store(tmp_path / "slurm-runs").done_records("evaluate"))
