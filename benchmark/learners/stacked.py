@@ -4,8 +4,9 @@
 Each run keeps its own seed (its fresh head), its own data order (``batch_indices`` with its seed) and its
 own optimizer state: AdamW, clipping and weight decay act per copy, so a run's result does not depend on
 its neighbours beyond the dropout draws. Three savings come with it, all exact up to float rounding:
-- packing: a step's sequences are laid end to end in rows as long as its longest one, each attending only
-  to itself (block-diagonal mask, positions restarting), so little compute goes to padding;
+- packing: a step's sequences are laid end to end in rows as long as its longest one (at least
+  ``TRAIN_ROW`` tokens), each attending only to itself (block-diagonal mask, positions restarting), so little
+  compute goes to padding;
 - a compact vocabulary: only the embedding rows the training sets use are trained; AdamW leaves every
   other row at ``w0 * prod(1 - lr_t * wd)`` (zero gradient, zero moments), applied once at the end;
 - the test split is tokenised and packed once and scored by all copies together.
@@ -47,6 +48,9 @@ ARCHITECTURES = {
 }
 
 
+TRAIN_ROW = 128  # training rows hold at least this many tokens: a few short sentences share one row
+
+
 def supports(config) -> bool:
     """Whether models of this config can be stacked and packed (other architectures run one at a time)."""
     return config.model_type in ARCHITECTURES
@@ -66,13 +70,13 @@ def pack(lengths: list[int], capacity: int) -> tuple[list[tuple[int, int]], int]
     return place, len(rows)
 
 
-def packed_batch(groups: list[list[dict]], arch: Architecture, offset: int, pad_id: int) -> dict:
+def packed_batch(groups: list[list[dict]], arch: Architecture, offset: int, pad_id: int, min_row: int = 0) -> dict:
     """Tensors for ``M`` groups of tokenised sequences (one group per copy), packed in rows as long as the longest
     sequence (so attention costs no more than in a padded batch): inputs [M, R, C], positions from ``offset``, an
     additive
     block-diagonal mask [M, R, 1, C, C] (a padding slot attends to itself only), and the (row, column) of the
     token each sequence's head reads, with a 0/1 weight for groups shorter than the longest."""
-    capacity = max(len(f["input_ids"]) for g in groups for f in g)
+    capacity = max(min_row, *(len(f["input_ids"]) for g in groups for f in g))
     placements = [pack([len(f["input_ids"]) for f in g], capacity) for g in groups]
     n_rows = max(r for _, r in placements)
     n_seq = max(len(g) for g in groups)
@@ -152,7 +156,7 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     template.train()
     for indices in zip(*orders):
         batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, offset,
-                             pad)
+                             pad, TRAIN_ROW)
         targets = torch.zeros(batch["weight"].shape, dtype=torch.long)
         for m, idx in enumerate(indices):
             targets[m, :len(idx)] = labels[m][idx]
