@@ -181,20 +181,11 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
 def _load_copies(path: str, num_labels: int, seeds: list[int]):
     """The tokenizer and one pretrained classifier per seed, each head drawn from its seed exactly as the
     one-at-a-time path draws it; eager attention, whose matmuls vmap batches (fused SDPA kernels it loops)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from benchmark.learners.transformer import load_tokenizer, pretrained_classifier
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    models = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
-                                                                   attn_implementation="eager")
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
-        models.append(model)
-    return tokenizer, models
+    tokenizer = load_tokenizer(path)
+    return tokenizer, [pretrained_classifier(path, num_labels, seed, tokenizer.pad_token_id,
+                                             attn_implementation="eager") for seed in seeds]
 
 
 def _compact_vocabulary(features: list[list[dict]], embedding, pad_id: int):

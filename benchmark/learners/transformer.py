@@ -18,6 +18,29 @@ from benchmark.tasks.base import Examples
 from benchmark.tokenization import length_sorted_batches, tokenize
 
 
+def load_tokenizer(path: str):
+    """The checkpoint's tokenizer; decoder LMs (GPT-2, Llama) have no pad token, so they pad with EOS."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def pretrained_classifier(path: str, num_labels: int, seed: int, pad_id: int, **kwargs):
+    """The pretrained checkpoint with a fresh classification head drawn from ``seed`` (the same head for the
+    same seed on every path); a config without a pad id gets ``pad_id``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, **kwargs)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = pad_id
+    return model
+
+
 class TransformerClassifier(Learner):
     """Any ``AutoModelForSequenceClassification`` checkpoint fine-tuned with the paper's recipe."""
 
@@ -39,19 +62,11 @@ class TransformerClassifier(Learner):
         self.device = device
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
         device = pick_device(self.device)
         path = resolve_model(self.model)
         with self._loading():
-            tokenizer = AutoTokenizer.from_pretrained(path)
-            torch.manual_seed(seed)  # the fresh classification head is drawn from this seed
-            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
-        if tokenizer.pad_token is None:  # decoder LMs (GPT-2) have no pad token: pad with EOS
-            tokenizer.pad_token = tokenizer.eos_token
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
+            tokenizer = load_tokenizer(path)
+            model = pretrained_classifier(path, num_labels, seed, tokenizer.pad_token_id)
         model.to(device)
         self._train(model, tokenizer, train, seed, device)
         return self._predict(model, tokenizer, test, device)
@@ -150,17 +165,13 @@ class TransformerClassifier(Learner):
 def load_classifier(model_name: str, num_labels: int, device: str, seed: int):
     """Tokenizer and a pretrained classifier with a fresh head drawn from ``seed``, in eval mode (dropout off),
     with eager attention (so attention maps can be returned, as embedding-level sets with attention labels need)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     path = resolve_model(model_name)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
-                                                               attn_implementation="eager")
+    tokenizer = load_tokenizer(path)
+    model = pretrained_classifier(path, num_labels, seed, tokenizer.pad_token_id, attn_implementation="eager")
     return tokenizer, model.to(device).eval()
 
 
