@@ -60,7 +60,7 @@ PRESETS: dict[str, DiLMConfig] = {
     "paper": DiLMConfig(
         generator="gpt2", class_token_init="bos", lm_steps=80_000, lm_batch_size=64, lm_lr=1e-5, lm_warmup_ratio=0.1, max_length=68,
         learner="bert-base-uncased", outer_loops=2_000, inner_loops=10, generator_lr=3e-7, learner_steps=20,
-        learner_lr=1e-4, learner_batch_size=64, syn_batch_size=64, real_batch_size=64, temperature=1.0,
+        learner_lr=1e-4, learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0,
         n_coresets=10, coreset_size=200, pool_size=12_800, pool_interval=200, checkpoint_every=50,
         oversample_ratio=100, selection_encoder="bert-base-uncased"),
     # SmolLM2-135M + MiniLM with budgets that fit a 2-core CPU in about 25 minutes (rt-polarity). With 150 LM

@@ -75,6 +75,7 @@ def test_presets_and_overrides():
         ("gpt2", "bert-base-uncased", 2000, 10, 3e-7)
     assert paper.class_token_init == "bos" and PRESETS["cpu"].class_token_init == "label_name"
     assert (paper.pool_size, paper.pool_interval, paper.oversample_ratio, paper.coreset_size) == (12800, 200, 100, 200)
+    assert paper.real_batch_size == paper.coreset_size  # each real batch is a whole 200-per-class coreset
     with pytest.raises(ValueError, match="unknown DiLM preset 'gpu'"):
         resolve("gpu", {})
     with pytest.raises(ValueError, match="outer_loop"):
