@@ -2,10 +2,42 @@
 
 k-means (k = number to keep, k-means++ init, one init, seeded) on the candidates' embeddings, then
 the candidate nearest each centroid. Not Sener & Savarese's greedy farthest-first k-center.
+Memory stays O(n + chunk x n): distances are computed for a few centroids at a time, never as a
+(k, n, d) array (at QQP scale, 182k rows x 768 with k = 200, that array alone would be ~110 GiB).
 """
 from __future__ import annotations
 
 import numpy as np
+
+CHUNK_ELEMENTS = 1 << 22  # ~32 MiB of float64 distances per block of centroids
+
+
+def squared_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """(len(centers), len(points)) squared L2 distances in float64, by ||x||^2 - 2 x.c + ||c||^2; the points
+    are converted to float64 a slice at a time, so a float32 matrix is never copied whole."""
+    c = np.asarray(centers, dtype=np.float64)
+    out = np.empty((len(c), len(points)), dtype=np.float64)
+    step = max(1, CHUNK_ELEMENTS // max(points.shape[1], 1))
+    for start in range(0, len(points), step):
+        x = np.asarray(points[start:start + step], dtype=np.float64)
+        out[:, start:start + step] = (c * c).sum(1)[:, None] - 2.0 * (c @ x.T) + (x * x).sum(1)[None, :]
+    return np.maximum(out, 0.0, out=out)
+
+
+def nearest_untaken(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """For each center in order, the nearest row of ``points`` not taken by an earlier center (lowest index
+    on ties), computed in blocks of centers so memory is O(block x n)."""
+    n = len(points)
+    block = max(1, CHUNK_ELEMENTS // max(n, 1))
+    taken = np.zeros(n, dtype=bool)
+    chosen: list[int] = []
+    for start in range(0, len(centers), block):
+        for row in squared_distances(points, centers[start:start + block]):
+            row[taken] = np.inf
+            pick = int(np.argmin(row))  # argmin returns the first (lowest index) of equal minima
+            taken[pick] = True
+            chosen.append(pick)
+    return np.asarray(chosen, dtype=np.int64)
 
 
 def kmeans_centers(embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -17,11 +49,4 @@ def kmeans_centers(embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
     if not 0 < k <= n:
         raise ValueError(f"cannot select {k} of {n} candidates")
     centroids = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed).fit(embeddings).cluster_centers_
-    distances = ((embeddings[None, :, :] - centroids[:, None, :]) ** 2).sum(-1)  # (k, n)
-    chosen: list[int] = []
-    for row in distances:
-        for candidate in np.argsort(row, kind="stable"):
-            if candidate not in chosen:
-                chosen.append(int(candidate))
-                break
-    return np.asarray(chosen, dtype=np.int64)
+    return nearest_untaken(embeddings, centroids)

@@ -144,3 +144,40 @@ def test_coresets_run_in_a_grid_and_resume_from_the_cache(tmp_path, cache_dir, m
     out = capsys.readouterr().out
     assert "herding" in out and "kmeans-centers" in out and "kcenter-greedy" in out
     assert len(list((cache_dir / "embeddings").iterdir())) == 2  # cls (shared by two methods) and mean
+
+
+def brute_force_nearest_untaken(x, centers):
+    """The definition on the full (k, n, d) array: each center in order takes its nearest free row (lowest index
+    on ties)."""
+    distances = ((x[None, :, :] - centers[:, None, :]) ** 2).sum(-1)
+    chosen = []
+    for row in distances:
+        for candidate in np.argsort(row, kind="stable"):
+            if candidate not in chosen:
+                chosen.append(int(candidate))
+                break
+    return chosen
+
+
+@pytest.mark.parametrize("block_elements", [1, 7, 1 << 22])
+def test_blocked_nearest_untaken_matches_the_full_distance_array(block_elements, monkeypatch):
+    """Centers in blocks (as small as one center, or points in slices of one row) pick exactly what the
+    (k, n, d) definition picks, including collisions (many centers near one point) and duplicate rows."""
+    import dilm.selection as selection
+
+    monkeypatch.setattr(selection, "CHUNK_ELEMENTS", block_elements)
+    rng = np.random.default_rng(3)
+    x = np.concatenate([points(50, seed=4), points(5, seed=4)]).astype(np.float32)  # 5 exact duplicates
+    centers = np.concatenate([x[:3] + 1e-3, rng.normal(size=(9, 2)) * 2, x[:2]])  # collisions on rows 0..2
+    assert selection.nearest_untaken(x, centers).tolist() == brute_force_nearest_untaken(x.astype(np.float64), centers)
+
+
+@pytest.mark.parametrize("rows_per_slice", [1, 3, 8192])
+def test_sliced_herding_and_kcenter_equal_their_unsliced_picks(rows_per_slice, monkeypatch):
+    import methods.coreset_selection as selection
+
+    x = np.random.default_rng(8).normal(size=(70, 5)).astype(np.float32)
+    monkeypatch.setattr(selection, "ROWS_PER_SLICE", 10 ** 6)
+    whole = selection.herding(x, 9).tolist(), selection.kcenter_greedy(x, 9, seed=2)[0].tolist()
+    monkeypatch.setattr(selection, "ROWS_PER_SLICE", rows_per_slice)
+    assert (selection.herding(x, 9).tolist(), selection.kcenter_greedy(x, 9, seed=2)[0].tolist()) == whole
