@@ -1,16 +1,37 @@
 """Resumable training: a checkpoint holds model, optimizer, scheduler, the RNG states and the step.
 
 Written to a temporary file and renamed, so a kill during the write leaves the previous checkpoint.
+Checkpoints are taken by wall time (``Schedule``): a Slurm time-out or preemption loses at most that many
+minutes, whatever a step costs on the hardware at hand.
 """
 from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 
 import numpy as np
 
 NAME = "checkpoint.pt"
+
+
+class Schedule:
+    """Says when a checkpoint is due: once ``minutes`` of wall time have passed since the last one (0: at every
+    chance). ``clock`` is injectable for tests."""
+
+    def __init__(self, minutes: float, clock=time.monotonic):
+        self.seconds = 60.0 * float(minutes)
+        self.clock = clock
+        self.last = clock()
+        self.saves = 0
+
+    def due(self) -> bool:
+        return self.clock() - self.last >= self.seconds
+
+    def saved(self) -> None:
+        self.last = self.clock()
+        self.saves += 1
 
 
 def rng_state() -> dict:
@@ -32,28 +53,38 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(directory: Path, step: int, model, optimizer, scheduler, extra: dict | None = None) -> Path:
-    """Write ``directory/checkpoint.pt`` atomically; ``step`` is the number of completed steps."""
+def save_state(directory: Path, state: dict) -> Path:
+    """Write ``state`` (anything ``torch.save`` takes) as ``directory/checkpoint.pt``, atomically."""
     import torch
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / NAME
     tmp = directory / f".{NAME}.{os.getpid()}.tmp"
-    torch.save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng_state(), "extra": extra or {}}, tmp)
+    torch.save(state, tmp)
     os.replace(tmp, path)
     return path
+
+
+def load_state(directory: Path, device=None) -> dict | None:
+    """The state saved in ``directory`` (tensors moved to ``device``), or None when there is none."""
+    import torch
+
+    path = directory / NAME
+    return torch.load(path, map_location=device, weights_only=False) if path.exists() else None
+
+
+def save(directory: Path, step: int, model, optimizer, scheduler, extra: dict | None = None) -> Path:
+    """Checkpoint a model's training; ``step`` is the number of completed steps."""
+    return save_state(directory, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                  "scheduler": scheduler.state_dict(), "rng": rng_state(), "extra": extra or {}})
 
 
 def load(directory: Path, model, optimizer, scheduler) -> tuple[int, dict]:
     """Restore the last checkpoint of ``directory`` into the given objects: (completed steps, extra).
     (0, {}) when there is none."""
-    import torch
-
-    path = directory / NAME
-    if not path.exists():
+    state = load_state(directory, next(model.parameters()).device)
+    if state is None:
         return 0, {}
-    state = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -39,7 +39,7 @@ class DiLMConfig:
     diverse_sampling: bool = True
     pool_size: int = 64
     pool_interval: int = 25
-    checkpoint_every: int = 1
+    checkpoint_minutes: float = 10.0
     # producing the distilled set
     oversample_ratio: int = 10
     test_time_selection: bool = True
@@ -61,7 +61,7 @@ PRESETS: dict[str, DiLMConfig] = {
         generator="gpt2", class_token_init="bos", lm_steps=80_000, lm_batch_size=64, lm_lr=1e-5, lm_warmup_ratio=0.1, max_length=68,
         learner="bert-base-uncased", outer_loops=2_000, inner_loops=10, generator_lr=3e-7, learner_steps=20,
         learner_lr=1e-4, learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0,
-        n_coresets=10, coreset_size=200, pool_size=12_800, pool_interval=200, checkpoint_every=50,
+        n_coresets=10, coreset_size=200, pool_size=12_800, pool_interval=200,
         oversample_ratio=100, selection_encoder="bert-base-uncased"),
     # SmolLM2-135M + MiniLM with budgets that fit a 2-core CPU in about 25 minutes (rt-polarity). With 150 LM
     # steps instead of 80k, class tokens copied from BOS stay almost identical (samples ~52% on-label by a

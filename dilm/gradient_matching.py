@@ -159,7 +159,9 @@ class GradientMatching:
         return total
 
     # ---- the loop ---------------------------------------------------------------------------------
-    def run(self, checkpoint_dir: Path) -> dict:
+    def run(self, checkpoint_dir: Path, schedule: checkpoint.Schedule | None = None) -> dict:
+        """The outer loops from the last checkpoint in ``checkpoint_dir``, saved at outer-loop ends when
+        ``schedule`` (default: every ``cfg.checkpoint_minutes``) says so, and after the last."""
         import torch
 
         cfg = self.cfg
@@ -168,6 +170,7 @@ class GradientMatching:
         optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.generator_lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         done_outer, extra = checkpoint.load(checkpoint_dir, model, optimizer, scheduler)
+        schedule = schedule or checkpoint.Schedule(cfg.checkpoint_minutes)
         if done_outer:
             log.info("stage 2: resuming after outer loop %d of %d", done_outer, cfg.outer_loops)
         history: list[float] = extra.get("history", [])
@@ -204,10 +207,12 @@ class GradientMatching:
                 bar.set_postfix(loss=f"{loss:.4f}")
             history.append(float(np.mean(losses)))
             log.info("stage 2: outer loop %d/%d, mean matching loss %.4f", outer + 1, cfg.outer_loops, history[-1])
-            if (outer + 1) % cfg.checkpoint_every == 0 or outer + 1 == cfg.outer_loops:
+            if schedule.due() or outer + 1 == cfg.outer_loops:
                 checkpoint.save(checkpoint_dir, outer + 1, model, optimizer, scheduler,
                                 {"history": history, "pool": pool})
+                schedule.saved()
         bar.close()
         return {"outer_loops": cfg.outer_loops, "generator_steps": total, "resumed_after_outer": done_outer,
+                "checkpoints": schedule.saves,
                 "matching_loss_per_outer": [round(x, 5) for x in history],
                 **{k: round(v, 1) for k, v in self.timings.items()}}

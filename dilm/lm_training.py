@@ -1,7 +1,8 @@
 """Stage 1: the generator learns the train split as a class-conditional LM (``<bos_y> text <eos>``).
 
 AdamW (weight decay 0.01, none on 1-D parameters), cosine schedule with warmup, clip 1.0; resumable
-from ``checkpoint_dir`` (a killed run continues from its last checkpoint, not from zero).
+from ``checkpoint_dir`` (checkpoints every ``cfg.checkpoint_minutes`` of wall time and at the end: a killed
+run continues from its last checkpoint, not from zero).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def param_groups(model, weight_decay: float) -> list[dict]:
 
 
 def train_lm(generator: Generator, texts, labels, cfg: DiLMConfig, seed: int, checkpoint_dir: Path,
-             checkpoint_every: int = 25) -> dict:
+             schedule: checkpoint.Schedule | None = None) -> dict:
     """Fine-tune ``generator`` on (texts, labels) for ``cfg.lm_steps`` steps; returns a small report."""
     import torch
     from transformers import get_cosine_schedule_with_warmup
@@ -44,6 +45,7 @@ def train_lm(generator: Generator, texts, labels, cfg: DiLMConfig, seed: int, ch
     optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.lm_lr)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.lm_warmup_ratio * cfg.lm_steps), cfg.lm_steps)
     start, _ = checkpoint.load(checkpoint_dir, model, optimizer, scheduler)
+    schedule = schedule or checkpoint.Schedule(cfg.checkpoint_minutes)
     if start:
         log.info("stage 1: resuming from step %d of %d", start, cfg.lm_steps)
     order = _batches(len(sequences), cfg.lm_batch_size, cfg.lm_steps, seed)
@@ -62,11 +64,13 @@ def train_lm(generator: Generator, texts, labels, cfg: DiLMConfig, seed: int, ch
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        if (step + 1) % checkpoint_every == 0 or step + 1 == cfg.lm_steps:
+        if schedule.due() or step + 1 == cfg.lm_steps:
             checkpoint.save(checkpoint_dir, step + 1, model, optimizer, scheduler)
+            schedule.saved()
             log.info("stage 1: step %d/%d, loss %.4f (checkpoint saved)", step + 1, cfg.lm_steps, losses[-1])
     model.eval()
-    return {"steps": cfg.lm_steps, "resumed_from": start, "final_loss": losses[-1] if losses else None}
+    return {"steps": cfg.lm_steps, "resumed_from": start, "checkpoints": schedule.saves,
+            "final_loss": losses[-1] if losses else None}
 
 
 def _batches(n: int, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:

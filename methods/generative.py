@@ -211,7 +211,7 @@ class DiLM(VanillaLM):
                  temperature: float | None = None, classifier_only: bool | None = None,
                  representative_teacher: bool | None = None, n_coresets: int | None = None,
                  coreset_size: int | None = None, diverse_sampling: bool | None = None, pool_size: int | None = None,
-                 pool_interval: int | None = None, checkpoint_every: int | None = None,
+                 pool_interval: int | None = None, checkpoint_minutes: float | None = None,
                  oversample_ratio: int | None = None, test_time_selection: bool | None = None,
                  top_p: float | None = None, selection_encoder: str | None = None,
                  selection_pooling: str | None = None, max_retries: int | None = None, device: str | None = None,
@@ -236,4 +236,4 @@ class DiLM(VanillaLM):
         self.diverse_sampling = diverse_sampling
         self.pool_size = pool_size
         self.pool_interval = pool_interval
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_minutes = checkpoint_minutes

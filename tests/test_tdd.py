@@ -127,3 +127,38 @@ def test_projection_to_text_gives_the_nearest_vocabulary_tokens(minilm_assets):
     texts = project_to_text(artifact, "minilm", 1)
     assert texts == [("a gripping, funny film",), ("dull",)] or texts == [("a gripping , funny film",), ("dull",)]
     assert np.array_equal(artifact.labels, [1, 0])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_a_killed_tdd_optimisation_resumes_from_its_last_checkpoint(tiny_task, tiny_learner_dir, tmp_path, monkeypatch):
+    """Killed in outer step 5 with a checkpoint after every step, the optimisation resumes after step 4 and ends
+    bit-exactly where an uninterrupted run ends (learned tensors, the best snapshot, its validation score)."""
+    import methods.tdd as tdd
+    from dilm.checkpoint import Schedule
+
+    cfg = {**tdd.TDD(model=str(tiny_learner_dir), **tdd.TDD.TEST_PARAMS, device="cpu").config(), "outer_steps": 6}
+    original, seen = tdd.unroll, []
+
+    def watched_unroll(model, params, tensors, *args, **kwargs):  # what each step starts from: head draw, data
+        seen.append((sum(float(v.detach().sum()) for v in params.values()), float(tensors["inputs_embeds"].detach().sum()),
+                     float(tensors["targets"].detach().sum())))
+        if len(seen) == die_at:
+            raise Interrupt
+        return original(model, params, tensors, *args, **kwargs)
+
+    monkeypatch.setattr(tdd, "unroll", watched_unroll)
+    die_at = None
+    straight = tdd.distill_embeddings(tiny_task, cfg, dpc=2, seed=0)
+    straight_steps, seen[:] = list(seen), []
+    die_at = 5
+    with pytest.raises(Interrupt):
+        tdd.distill_embeddings(tiny_task, cfg, 2, 0, tmp_path / "ckpt", Schedule(0))
+    seen[:], die_at = [], None
+    resumed = tdd.distill_embeddings(tiny_task, cfg, 2, 0, tmp_path / "ckpt")
+    assert resumed.provenance["resumed_after_step"] == 4 and straight.provenance["resumed_after_step"] == 0
+    assert seen == straight_steps[4:]  # steps 5 and 6 start exactly where the uninterrupted run's did
+    assert resumed.provenance["validation_accuracy"] == straight.provenance["validation_accuracy"]
+    assert resumed.checksum() == straight.checksum()
