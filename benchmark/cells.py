@@ -42,7 +42,7 @@ class FitCell:
         """Task, method and seed; for methods whose unset parameters come from a preset, also the resolved
         values (``method_config``), so a changed preset makes new cells instead of reusing old ones."""
         config = {"task": self.task.as_dict(), "method": self.method.as_dict(), "fit_seed": self.fit_seed}
-        resolved = _resolved_config(self.method.key)
+        resolved = _resolved_config(self.method.key, self.task.key)
         if resolved is not None:
             config["method_config"] = json.loads(resolved)
         return config
@@ -102,12 +102,15 @@ class EvalCell:
 
 
 @functools.lru_cache(maxsize=None)
-def _resolved_config(method_key: str) -> str | None:
-    """A method's preset-resolved config as JSON (cached: a grid asks for it once per cell)."""
+def _resolved_config(method_key: str, task_key: str) -> str | None:
+    """A method's preset-resolved config for a task (presets may set values per task) as JSON (cached: a grid asks
+    for it once per cell)."""
+    from benchmark.tasks import TASKS
     from methods import METHODS
 
-    method = json.loads(method_key)
-    resolved = METHODS.get(method["name"]).resolved_config(method["params"])
+    method, task = json.loads(method_key), json.loads(task_key)
+    task_name = TASKS.create(task["name"], **task["params"]).name  # a custom task's name is in its spec
+    resolved = METHODS.get(method["name"]).resolved_config(method["params"], task_name)
     return None if resolved is None else json.dumps(resolved, sort_keys=True)
 
 

@@ -2,16 +2,21 @@
 
 Every ablation switch of the paper is a field: ``representative_teacher``, ``diverse_sampling``,
 ``test_time_selection``, ``classifier_only`` (match only the classifier head's gradient, closed form),
-``temperature`` and ``inner_loops``.
+``temperature`` and ``inner_loops``. A preset may set values per task (``TASK_SETTINGS``): the paper
+generates up to 68 / 313 / 421 tokens for SST-2 / QQP / MNLI and feeds QQP and MNLI real batches of
+100 per class twice (accumulated) instead of 200 once.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+
+STAGE2 = {"stage": 2}  # field metadata: used by stage 2 only (vanilla LM does not take it)
+RUNTIME = {"runtime": True}  # where and how often, not what: never part of a cell id or cache key
 
 
 @dataclass(frozen=True)
 class DiLMConfig:
-    """All of DiLM's knobs. Per-class sizes are per class; lengths are generator tokens."""
+    """All of DiLM's knobs. Per-class sizes are per class; lengths are tokens."""
 
     # the generator and stage 1 (LM fine-tuning on the train split)
     generator: str = "smollm2"
@@ -20,62 +25,97 @@ class DiLMConfig:
     lm_batch_size: int = 16
     lm_lr: float = 5e-5
     lm_warmup_ratio: float = 0.1
-    max_length: int = 64
+    max_length: int = 64  # generator tokens of a sample (class token and EOS included); longer texts are cut
     # stage 2 (gradient matching through generation likelihoods)
-    learner: str = "minilm"
-    outer_loops: int = 10
-    inner_loops: int = 10
-    generator_lr: float = 1e-5
-    learner_steps: int = 5
-    learner_lr: float = 1e-4
-    learner_batch_size: int = 32
-    syn_batch_size: int = 8
-    real_batch_size: int = 32
-    temperature: float = 1.0
-    classifier_only: bool = True
-    representative_teacher: bool = True
-    n_coresets: int = 4
-    coreset_size: int = 32
-    diverse_sampling: bool = True
-    pool_size: int = 64
-    pool_interval: int = 25
-    checkpoint_minutes: float = 10.0
+    learner: str = field(default="minilm", metadata=STAGE2)
+    learner_max_length: int = field(default=64, metadata=STAGE2)
+    outer_loops: int = field(default=10, metadata=STAGE2)
+    inner_loops: int = field(default=10, metadata=STAGE2)
+    generator_lr: float = field(default=1e-5, metadata=STAGE2)
+    generator_schedule: str = field(default="constant", metadata=STAGE2)
+    generator_warmup_ratio: float = field(default=0.0, metadata=STAGE2)
+    generator_dropout: bool = field(default=False, metadata=STAGE2)
+    learner_steps: int = field(default=5, metadata=STAGE2)
+    learner_lr: float = field(default=1e-4, metadata=STAGE2)
+    learner_schedule: str = field(default="constant", metadata=STAGE2)
+    learner_warmup_ratio: float = field(default=0.0, metadata=STAGE2)
+    learner_batch_size: int = field(default=32, metadata=STAGE2)
+    syn_batch_size: int = field(default=8, metadata=STAGE2)
+    real_batch_size: int = field(default=32, metadata=STAGE2)
+    real_grad_accum: int = field(default=1, metadata=STAGE2)
+    temperature: float = field(default=1.0, metadata=STAGE2)
+    classifier_only: bool = field(default=True, metadata=STAGE2)
+    representative_teacher: bool = field(default=True, metadata=STAGE2)
+    n_coresets: int = field(default=4, metadata=STAGE2)
+    coreset_size: int = field(default=32, metadata=STAGE2)
+    diverse_sampling: bool = field(default=True, metadata=STAGE2)
+    pool_size: int = field(default=64, metadata=STAGE2)
+    pool_interval: int = field(default=25, metadata=STAGE2)
     # producing the distilled set
     oversample_ratio: int = 10
     test_time_selection: bool = True
     top_p: float = 0.95
+    sample_batch_size: int = field(default=64, metadata=STAGE2)  # sequences per generate call for stage 2's pools
     selection_encoder: str = "minilm"
     selection_pooling: str = "cls"
+    selection_max_length: int = 64
     max_retries: int = 20
-    # placement
-    device: str = "auto"
+    # placement and resilience
+    device: str = field(default="auto", metadata=RUNTIME)
     amp: str = "auto"
+    checkpoint_minutes: float = field(default=10.0, metadata=RUNTIME)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def field_names(stage2: bool = True, runtime: bool = True) -> tuple[str, ...]:
+    """DiLMConfig's fields; without the stage-2 ones (vanilla LM) or the runtime ones (ids and cache keys)."""
+    return tuple(f.name for f in fields(DiLMConfig)
+                 if (stage2 or not f.metadata.get("stage") == 2) and (runtime or not f.metadata.get("runtime")))
+
+
+SCHEDULES = ("constant", "cosine")
+
 PRESETS: dict[str, DiLMConfig] = {
-    # The paper's values (GPT-2 small generator, BERT-base learner, GLUE-size pools); for GPUs.
+    # The authors' code (GPT-2 small generator, BERT-base learner, GLUE-size pools); for GPUs. Inputs of the learner,
+    # the teacher and the selection embedder are cut at 512 tokens, as in their code.
     "paper": DiLMConfig(
-        generator="gpt2", class_token_init="bos", lm_steps=80_000, lm_batch_size=64, lm_lr=1e-5, lm_warmup_ratio=0.1, max_length=68,
-        learner="bert-base-uncased", outer_loops=2_000, inner_loops=10, generator_lr=3e-7, learner_steps=20,
-        learner_lr=1e-4, learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0,
-        n_coresets=10, coreset_size=200, pool_size=12_800, pool_interval=200,
-        oversample_ratio=100, selection_encoder="bert-base-uncased"),
+        generator="gpt2", class_token_init="bos", lm_steps=80_000, lm_batch_size=64, lm_lr=1e-5, lm_warmup_ratio=0.1,
+        max_length=68, learner="bert-base-uncased", learner_max_length=512, outer_loops=2_000, inner_loops=10,
+        generator_lr=3e-7, generator_schedule="cosine", generator_warmup_ratio=0.05, generator_dropout=True,
+        learner_steps=20, learner_lr=1e-4, learner_schedule="cosine", learner_warmup_ratio=0.5,
+        learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0, n_coresets=10,
+        coreset_size=200, pool_size=12_800, pool_interval=200, oversample_ratio=100, sample_batch_size=512,
+        selection_encoder="bert-base-uncased", selection_max_length=512),
     # SmolLM2-135M + MiniLM with budgets that fit a 2-core CPU in about 25 minutes (rt-polarity). With 150 LM
     # steps instead of 80k, class tokens copied from BOS stay almost identical (samples ~52% on-label by a
     # TF-IDF classifier), so the class tokens start from the label names' embeddings instead.
     "cpu": DiLMConfig(),
 }
 
+# Per-task values of a preset (by task name), applied over the preset and under a grid's explicit parameters.
+TASK_SETTINGS: dict[str, dict[str, dict]] = {
+    "paper": {
+        "sst2": {"max_length": 68},
+        "qqp": {"max_length": 313, "real_batch_size": 100, "real_grad_accum": 2},
+        "mnli": {"max_length": 421, "real_batch_size": 100, "real_grad_accum": 2},
+    },
+}
 
-def resolve(preset: str, overrides: dict) -> DiLMConfig:
-    """The preset's config with every non-None override applied; unknown names raise a clear error."""
+
+def resolve(preset: str, overrides: dict, task: str | None = None) -> DiLMConfig:
+    """The preset's config, its values for ``task``, then every non-None override; unknown names or values
+    raise a clear error."""
     if preset not in PRESETS:
         raise ValueError(f"unknown DiLM preset {preset!r}; presets: {', '.join(PRESETS)}")
     known = {f.name for f in fields(DiLMConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"unknown DiLM hyper-parameter(s) {unknown}; known: {', '.join(sorted(known))}")
-    return replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    per_task = TASK_SETTINGS.get(preset, {}).get(task, {})
+    cfg = replace(PRESETS[preset], **{**per_task, **{k: v for k, v in overrides.items() if v is not None}})
+    for name in ("generator_schedule", "learner_schedule"):
+        if getattr(cfg, name) not in SCHEDULES:
+            raise ValueError(f"{name} must be one of {', '.join(SCHEDULES)}, got {getattr(cfg, name)!r}")
+    return cfg

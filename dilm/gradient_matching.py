@@ -18,7 +18,7 @@ from dilm import checkpoint
 from dilm.config import DiLMConfig
 from dilm.generator import Generator, seeds_for
 from dilm.learner import MatchingLearner
-from dilm.lm_training import autocast, param_groups
+from dilm.lm_training import autocast, lr_schedule, param_groups
 from dilm.selection import kmeans_centers
 
 log = logging.getLogger("dilm.stage2")
@@ -34,6 +34,12 @@ def head_gradient(h, logits, label: int, weights):
     err[:, label] -= 1.0
     weighted = weights[:, None] * err
     return torch.cat([(weighted.T @ h).reshape(-1), weighted.sum(0)])
+
+
+def _uniform(n: int, device):
+    import torch
+
+    return torch.full((n,), 1.0 / n, device=device)
 
 
 def matching_loss(g_real, g_syn):
@@ -94,6 +100,11 @@ class GradientMatching:
         self.timings = {"pool_generation_s": 0.0, "generator_steps_s": 0.0, "learner_steps_s": 0.0}
 
     # ---- real and synthetic batches ---------------------------------------------------------------
+    def _reset_learner(self, outer: int) -> None:
+        cfg = self.cfg
+        self.learner.reset(seeds_for((self.seed, outer), 1)[0], cfg.learner_lr, cfg.learner_schedule,
+                           cfg.learner_warmup_ratio, cfg.inner_loops * cfg.learner_steps)
+
     def _teacher(self) -> list[list[np.ndarray]] | None:
         if not self.cfg.representative_teacher:
             return None
@@ -104,10 +115,13 @@ class GradientMatching:
         return representative_coresets(embeddings, self.labels, self.num_classes, self.cfg.n_coresets,
                                        self.cfg.coreset_size, self.seed)
 
-    def _real_batch(self, c: int, outer: int, teacher, rng) -> list:
-        pool = teacher[outer % len(teacher)][c] if teacher else np.flatnonzero(self.labels == c)
-        size = min(self.cfg.real_batch_size, len(pool))
-        return [self.texts[i] for i in rng.choice(pool, size=size, replace=False)]
+    def _real_batch(self, c: int, step: int, teacher, rng) -> list[list]:
+        """``real_grad_accum`` real batches of class ``c`` (``real_batch_size`` each), from the coreset of this
+        generator step (the teacher's coresets take turns step by step) or from the whole class."""
+        pool = teacher[step % len(teacher)][c] if teacher else np.flatnonzero(self.labels == c)
+        size = min(self.cfg.real_batch_size * self.cfg.real_grad_accum, len(pool))
+        chosen = rng.choice(pool, size=size, replace=False)
+        return [[self.texts[i] for i in part] for part in np.array_split(chosen, self.cfg.real_grad_accum) if len(part)]
 
     def _new_pool(self, step: int) -> dict:
         """``pool_size`` fresh samples per class from the current generator, clustered on the current learner."""
@@ -115,7 +129,7 @@ class GradientMatching:
         pool = {"texts": [], "ids": [], "clusters": []}
         for c, s in enumerate(seeds_for((self.seed, step), self.num_classes)):
             texts, ids = self.generator.sample_texts(c, self.cfg.pool_size, self.cfg.max_length, self.cfg.top_p,
-                                                     int(s), self.cfg.max_retries)
+                                                     int(s), self.cfg.max_retries, self.cfg.sample_batch_size)
             clusters = (diverse_clusters(self.learner.cls_states(texts), self.cfg.syn_batch_size, int(s))
                         if self.cfg.diverse_sampling else None)
             pool["texts"].append(texts)
@@ -131,24 +145,26 @@ class GradientMatching:
         return rng.choice(n, size=min(self.cfg.syn_batch_size, n), replace=False)
 
     # ---- one generator step -----------------------------------------------------------------------
-    def generator_step(self, real: list[list], syn_texts: list[list], syn_ids: list[list]) -> float:
-        """Accumulate the matching loss's gradient into the generator, class by class; returns the loss."""
+    def generator_step(self, real: list[list[list]], syn_texts: list[list], syn_ids: list[list]) -> float:
+        """Accumulate the matching loss's gradient into the generator, class by class; returns the loss.
+        ``real[c]`` holds class c's real batches, whose head gradients are averaged (gradient accumulation)."""
         import torch
 
         total = 0.0
         for c in range(self.num_classes):
+            self.generator.model.train(self.cfg.generator_dropout)  # the paper computes likelihoods with dropout on
             with autocast(self.generator.device, self.cfg.amp):
                 nll = self.generator.sequence_nll(syn_ids[c])
             weights = sample_weights(nll.float(), self.cfg.temperature)
             if self.cfg.classifier_only:
-                h, logits, _ = self.learner.head_inputs(real[c])
-                g_real = head_gradient(h, logits, c, torch.full((len(h),), 1.0 / len(h), device=h.device))
+                g_real = torch.stack([head_gradient(*self.learner.head_inputs(part)[:2], c, _uniform(len(part), self.learner.device))
+                                      for part in real[c]]).mean(0)  # accumulated over the real batches
                 h, logits, _ = self.learner.head_inputs(syn_texts[c])
                 loss = matching_loss(g_real, head_gradient(h, logits, c, weights)) / self.num_classes
                 loss.backward()
             else:  # all learner parameters: d loss / d w by double backward, then into the generator
-                uniform = torch.full((len(real[c]),), 1.0 / len(real[c]), device=self.learner.device)
-                g_real = self.learner.full_gradient(real[c], c, uniform, create_graph=False).detach()
+                g_real = torch.stack([self.learner.full_gradient(part, c, _uniform(len(part), self.learner.device),
+                                                                 create_graph=False).detach() for part in real[c]]).mean(0)
                 w_leaf = weights.detach().requires_grad_(True)
                 g_syn = self.learner.full_gradient(syn_texts[c], c, w_leaf, create_graph=True)
                 loss = matching_loss(g_real, g_syn) / self.num_classes
@@ -166,9 +182,9 @@ class GradientMatching:
 
         cfg = self.cfg
         model = self.generator.model
-        model.eval()  # deterministic likelihoods; SmolLM2/GPT-2 dropout would only add noise to w
+        total = cfg.outer_loops * cfg.inner_loops
         optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.generator_lr)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        scheduler = lr_schedule(optimizer, cfg.generator_schedule, cfg.generator_warmup_ratio, total)
         done_outer, extra = checkpoint.load(checkpoint_dir, model, optimizer, scheduler)
         schedule = schedule or checkpoint.Schedule(cfg.checkpoint_minutes)
         if done_outer:
@@ -176,20 +192,21 @@ class GradientMatching:
         history: list[float] = extra.get("history", [])
         pool = extra.get("pool")
         teacher = self._teacher()
-        total = cfg.outer_loops * cfg.inner_loops
         bar = tqdm(total=total, initial=done_outer * cfg.inner_loops, desc="dilm stage 2 (matching)", unit="step",
                    disable=None)
         for outer in range(done_outer, cfg.outer_loops):
             rng = np.random.default_rng([self.seed, outer])
-            self.learner.reset(seeds_for((self.seed, outer), 1)[0], cfg.learner_lr)
+            self._reset_learner(outer)
+            if pool is None:  # a fresh run's first pool (later pools are made before the reset that follows them)
+                pool = self._new_pool(outer * cfg.inner_loops)
             losses = []
             for inner in range(cfg.inner_loops):
                 step = outer * cfg.inner_loops + inner
-                if pool is None or step % cfg.pool_interval == 0:
+                if inner and step % cfg.pool_interval == 0:
                     pool = self._new_pool(step)
                 t0 = time.perf_counter()
                 picks = [self._syn_batch(pool, c, rng) for c in range(self.num_classes)]
-                real = [self._real_batch(c, outer, teacher, rng) for c in range(self.num_classes)]
+                real = [self._real_batch(c, step, teacher, rng) for c in range(self.num_classes)]
                 loss = self.generator_step(real, [[pool["texts"][c][i] for i in picks[c]] for c in range(self.num_classes)],
                                            [[pool["ids"][c][i] for i in picks[c]] for c in range(self.num_classes)])
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -199,14 +216,19 @@ class GradientMatching:
                 self.timings["generator_steps_s"] += time.perf_counter() - t0
                 losses.append(loss)
                 t0 = time.perf_counter()
-                for _ in range(cfg.learner_steps):
-                    idx = rng.choice(len(self.texts), size=min(cfg.learner_batch_size, len(self.texts)), replace=False)
-                    self.learner.train_step([self.texts[i] for i in idx], self.labels[idx].tolist())
+                if inner + 1 < cfg.inner_loops:  # the learner is reset before the next outer loop uses it
+                    for _ in range(cfg.learner_steps):
+                        idx = rng.choice(len(self.texts), size=min(cfg.learner_batch_size, len(self.texts)),
+                                         replace=False)
+                        self.learner.train_step([self.texts[i] for i in idx], self.labels[idx].tolist())
                 self.timings["learner_steps_s"] += time.perf_counter() - t0
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
             history.append(float(np.mean(losses)))
             log.info("stage 2: outer loop %d/%d, mean matching loss %.4f", outer + 1, cfg.outer_loops, history[-1])
+            next_step = (outer + 1) * cfg.inner_loops
+            if outer + 1 < cfg.outer_loops and next_step % cfg.pool_interval == 0:
+                pool = self._new_pool(next_step)  # clustered on the learner as this outer loop left it
             if schedule.due() or outer + 1 == cfg.outer_loops:
                 checkpoint.save(checkpoint_dir, outer + 1, model, optimizer, scheduler,
                                 {"history": history, "pool": pool})

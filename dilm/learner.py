@@ -10,7 +10,7 @@ import copy
 import numpy as np
 import torch
 
-from dilm.lm_training import param_groups
+from dilm.lm_training import lr_schedule, param_groups
 
 
 class MatchingLearner:
@@ -24,7 +24,7 @@ class MatchingLearner:
         self._snapshot = copy.deepcopy({k: v.detach().clone() for k, v in model.state_dict().items()})
         self._captured: list = []
         self.head.register_forward_hook(lambda module, args, output: self._captured.append((args[0], output)))
-        self.optimizer = None
+        self.optimizer = self.scheduler = None
 
     @classmethod
     def from_pretrained(cls, path: str, num_labels: int, device: str = "cpu", max_length: int = 64):
@@ -41,8 +41,11 @@ class MatchingLearner:
     def device(self):
         return next(self.model.parameters()).device
 
-    def reset(self, seed: int, lr: float) -> None:
-        """Back to the pretrained weights (from the deep copy), a fresh seeded head, a fresh AdamW."""
+    def reset(self, seed: int, lr: float, schedule: str = "constant", warmup_ratio: float = 0.0,
+              total_steps: int = 1) -> None:
+        """Back to the pretrained weights (from the deep copy), a fresh seeded head, a fresh AdamW (and learning-rate
+        schedule over ``total_steps``: the paper reuses its evaluation recipe's cosine with 50% warmup)."""
+
         self.model.load_state_dict(self._snapshot)
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
         std = getattr(self.model.config, "initializer_range", 0.02)
@@ -51,6 +54,7 @@ class MatchingLearner:
             if self.head.bias is not None:
                 self.head.bias.zero_()
         self.optimizer = torch.optim.AdamW(param_groups(self.model, 0.01), lr=lr)
+        self.scheduler = lr_schedule(self.optimizer, schedule, warmup_ratio, total_steps)
 
     def _inputs(self, texts):
         return self.tokenizer(*zip(*texts), truncation=True, max_length=self.max_length, padding=True,
@@ -79,6 +83,7 @@ class MatchingLearner:
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
+        self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return out.loss.item()
 

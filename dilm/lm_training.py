@@ -28,6 +28,16 @@ def autocast(device, amp: str):
     return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
 
 
+def lr_schedule(optimizer, kind: str, warmup_ratio: float, total_steps: int):
+    """``constant``, or ``cosine`` decay after a linear warmup over ``warmup_ratio`` of ``total_steps``."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    if kind == "cosine":
+        return get_cosine_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
 def param_groups(model, weight_decay: float) -> list[dict]:
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
@@ -38,12 +48,11 @@ def train_lm(generator: Generator, texts, labels, cfg: DiLMConfig, seed: int, ch
              schedule: checkpoint.Schedule | None = None) -> dict:
     """Fine-tune ``generator`` on (texts, labels) for ``cfg.lm_steps`` steps; returns a small report."""
     import torch
-    from transformers import get_cosine_schedule_with_warmup
 
     sequences = generator.encode(list(texts), list(labels), cfg.max_length)
     model = generator.model
     optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.lm_lr)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.lm_warmup_ratio * cfg.lm_steps), cfg.lm_steps)
+    scheduler = lr_schedule(optimizer, "cosine", cfg.lm_warmup_ratio, cfg.lm_steps)
     start, _ = checkpoint.load(checkpoint_dir, model, optimizer, scheduler)
     schedule = schedule or checkpoint.Schedule(cfg.checkpoint_minutes)
     if start:

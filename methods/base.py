@@ -138,9 +138,10 @@ class Method:
         return constructor_params(self)
 
     @classmethod
-    def resolved_config(cls, params: dict) -> dict | None:
-        """For methods that fill unset parameters from a preset: every value in effect (part of the cell id).
-        None (the default) when the parameters are the whole config."""
+    def resolved_config(cls, params: dict, task: str | None = None) -> dict | None:
+        """For methods that fill unset parameters from a preset: every value in effect for ``task`` (a task name;
+        presets may set values per task), part of the fit cell id. None (the default) when the parameters are
+        the whole config."""
         return None
 
     @property

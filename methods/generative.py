@@ -8,6 +8,7 @@ hyper-parameter left at None comes from the preset (``cpu`` or ``paper``, see ``
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import shutil
@@ -20,7 +21,7 @@ import numpy as np
 from benchmark.assets import build_once, cache_root, pick_device, resolve_model
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
-from dilm.config import DiLMConfig, resolve
+from dilm.config import DiLMConfig, field_names, resolve
 from dilm.generator import FORMAT_VERSION, Generator
 from methods import METHODS
 from methods.base import DistilledSet, FitContext, Method, MethodCard
@@ -49,18 +50,20 @@ class GenerativeMethod(Method):
 
     stage2 = False
 
-    def config(self) -> DiLMConfig:
+    def config(self, task: str | None = None) -> DiLMConfig:
+        """The preset's values for ``task`` (a task name), with this method's explicit parameters over them."""
         params = self.get_params()
-        return resolve(params.pop("preset"), params)
+        return resolve(params.pop("preset"), params, task)
 
     @classmethod
-    def resolved_config(cls, params: dict) -> dict:
+    def resolved_config(cls, params: dict, task: str | None = None) -> dict:
         method = cls(**params)
-        config = {name: value for name, value in method.config().to_dict().items() if name in method.get_params()}
+        ours = set(method.get_params()) & set(field_names(runtime=False))
+        config = {name: value for name, value in method.config(task).to_dict().items() if name in ours}
         return {**config, "format_version": FORMAT_VERSION}
 
     def fit(self, task: Task, ctx: FitContext) -> GeneratorState:
-        cfg = self.config()
+        cfg = self.config(task.name)
         device = pick_device(cfg.device)
         stage1_dir, report = stage1_generator(task, cfg, ctx.seed, device)
         generator = Generator.load(stage1_dir, task.num_classes, len(task.text_fields) == 2, device)
@@ -77,7 +80,7 @@ class GenerativeMethod(Method):
         (directory / "fit_report.json").write_text(json.dumps(state.report, indent=2))
 
     def load_state(self, directory: Path, task: Task) -> GeneratorState:
-        cfg = self.config()
+        cfg = self.config(task.name)
         generator = Generator.load(directory / "generator", task.num_classes, len(task.text_fields) == 2,
                                    pick_device(cfg.device))
         report = json.loads((directory / "fit_report.json").read_text())
@@ -86,7 +89,7 @@ class GenerativeMethod(Method):
     def distill(self, state: GeneratorState, dpc: int, seed: int) -> DistilledSet:
         cfg, task = state.config, state.task
         n = dpc * cfg.oversample_ratio if cfg.test_time_selection else dpc
-        space = EmbeddingSpace(cfg.selection_encoder, cfg.selection_pooling)
+        space = EmbeddingSpace(cfg.selection_encoder, cfg.selection_pooling, cfg.selection_max_length)
         texts: list[tuple[str, ...]] = []
         for label in range(task.num_classes):
             candidates = candidate_texts(state.generator, label, n, cfg.max_length, cfg.top_p, seed,
@@ -136,7 +139,8 @@ def run_stage2(generator: Generator, task: Task, cfg: DiLMConfig, ctx: FitContex
     from dilm.gradient_matching import GradientMatching
     from dilm.learner import MatchingLearner
 
-    learner = MatchingLearner.from_pretrained(resolve_model(cfg.learner), task.num_classes, device)
+    learner = MatchingLearner.from_pretrained(resolve_model(cfg.learner), task.num_classes, device,
+                                              cfg.learner_max_length)
     teacher = None
     if cfg.representative_teacher:  # the pretrained learner's [CLS] states, cached like the coresets'
         teacher, _ = cached_embeddings(task, EmbeddingSpace(cfg.learner, "cls", learner.max_length))
@@ -145,6 +149,27 @@ def run_stage2(generator: Generator, task: Task, cfg: DiLMConfig, ctx: FitContex
     report = GradientMatching(generator, learner, train.texts, train.labels, cfg, ctx.seed, teacher).run(
         Path(ctx.work_dir) / "stage2")
     return {**report, "wall_s": round(time.perf_counter() - t0, 1)}
+
+
+def config_constructor(names: tuple[str, ...]):
+    """An ``__init__(self, preset="cpu", <name>=None, ...)`` over the given DiLMConfig fields that stores each one
+    (None: the preset's value). Its signature lists them, so ``get_params`` and ``list --details`` see every one;
+    the dataclass stays the one place where DiLM's hyper-parameters are declared."""
+    parameter = inspect.Parameter
+
+    def __init__(self, preset: str = "cpu", **params):
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise TypeError(f"unexpected hyper-parameter(s) {', '.join(unknown)}")
+        self.preset = preset
+        for name in names:
+            setattr(self, name, params.get(name))
+
+    __init__.__signature__ = inspect.Signature(
+        [parameter("self", parameter.POSITIONAL_OR_KEYWORD), parameter("preset", parameter.POSITIONAL_OR_KEYWORD,
+                                                                       default="cpu")]
+        + [parameter(name, parameter.POSITIONAL_OR_KEYWORD, default=None) for name in names])
+    return __init__
 
 
 @METHODS.register("vanilla-lm")
@@ -158,30 +183,7 @@ class VanillaLM(GenerativeMethod):
         distill_cost="sampling DPC x ratio candidates per class + embedding them + k-means",
         citation=CITATION + " (Vanilla LM baseline)")
     TEST_PARAMS = {"lm_steps": 2, "lm_batch_size": 4, "max_length": 12, "oversample_ratio": 2}
-
-    def __init__(self, preset: str = "cpu", generator: str | None = None, lm_steps: int | None = None,
-                 lm_batch_size: int | None = None, lm_lr: float | None = None, lm_warmup_ratio: float | None = None,
-                 max_length: int | None = None, oversample_ratio: int | None = None,
-                 test_time_selection: bool | None = None, top_p: float | None = None,
-                 selection_encoder: str | None = None, selection_pooling: str | None = None,
-                 max_retries: int | None = None, device: str | None = None, amp: str | None = None,
-                 class_token_init: str | None = None):
-        self.preset = preset
-        self.generator = generator
-        self.class_token_init = class_token_init
-        self.lm_steps = lm_steps
-        self.lm_batch_size = lm_batch_size
-        self.lm_lr = lm_lr
-        self.lm_warmup_ratio = lm_warmup_ratio
-        self.max_length = max_length
-        self.oversample_ratio = oversample_ratio
-        self.test_time_selection = test_time_selection
-        self.top_p = top_p
-        self.selection_encoder = selection_encoder
-        self.selection_pooling = selection_pooling
-        self.max_retries = max_retries
-        self.device = device
-        self.amp = amp
+    __init__ = config_constructor(field_names(stage2=False))
 
 
 @METHODS.register("dilm")
@@ -201,39 +203,4 @@ class DiLM(VanillaLM):
     TEST_PARAMS = {**VanillaLM.TEST_PARAMS, "outer_loops": 1, "inner_loops": 2, "pool_size": 4, "pool_interval": 2,
                    "syn_batch_size": 2, "real_batch_size": 4, "learner_steps": 1, "learner_batch_size": 4,
                    "n_coresets": 1, "coreset_size": 4}
-
-    def __init__(self, preset: str = "cpu", generator: str | None = None, lm_steps: int | None = None,
-                 lm_batch_size: int | None = None, lm_lr: float | None = None, lm_warmup_ratio: float | None = None,
-                 max_length: int | None = None, learner: str | None = None, outer_loops: int | None = None,
-                 inner_loops: int | None = None, generator_lr: float | None = None, learner_steps: int | None = None,
-                 learner_lr: float | None = None, learner_batch_size: int | None = None,
-                 syn_batch_size: int | None = None, real_batch_size: int | None = None,
-                 temperature: float | None = None, classifier_only: bool | None = None,
-                 representative_teacher: bool | None = None, n_coresets: int | None = None,
-                 coreset_size: int | None = None, diverse_sampling: bool | None = None, pool_size: int | None = None,
-                 pool_interval: int | None = None, checkpoint_minutes: float | None = None,
-                 oversample_ratio: int | None = None, test_time_selection: bool | None = None,
-                 top_p: float | None = None, selection_encoder: str | None = None,
-                 selection_pooling: str | None = None, max_retries: int | None = None, device: str | None = None,
-                 amp: str | None = None, class_token_init: str | None = None):
-        VanillaLM.__init__(self, preset, generator, lm_steps, lm_batch_size, lm_lr, lm_warmup_ratio, max_length,
-                           oversample_ratio, test_time_selection, top_p, selection_encoder, selection_pooling,
-                           max_retries, device, amp, class_token_init)
-        self.learner = learner
-        self.outer_loops = outer_loops
-        self.inner_loops = inner_loops
-        self.generator_lr = generator_lr
-        self.learner_steps = learner_steps
-        self.learner_lr = learner_lr
-        self.learner_batch_size = learner_batch_size
-        self.syn_batch_size = syn_batch_size
-        self.real_batch_size = real_batch_size
-        self.temperature = temperature
-        self.classifier_only = classifier_only
-        self.representative_teacher = representative_teacher
-        self.n_coresets = n_coresets
-        self.coreset_size = coreset_size
-        self.diverse_sampling = diverse_sampling
-        self.pool_size = pool_size
-        self.pool_interval = pool_interval
-        self.checkpoint_minutes = checkpoint_minutes
+    __init__ = config_constructor(field_names())

@@ -92,7 +92,7 @@ class TDD(Method):
         return {**PRESETS[preset], **{k: v for k, v in params.items() if v is not None}}
 
     @classmethod
-    def resolved_config(cls, params: dict) -> dict:
+    def resolved_config(cls, params: dict, task: str | None = None) -> dict:
         return {k: v for k, v in cls(**params).config().items() if k not in RUNTIME}
 
     @property

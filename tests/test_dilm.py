@@ -63,6 +63,42 @@ def test_presets_and_overrides():
         resolve("cpu", {"outer_loop": 3})
 
 
+@pytest.mark.parametrize("task, length, real, accum", [("sst2", 68, 200, 1), ("qqp", 313, 100, 2),
+                                                         ("mnli", 421, 100, 2), ("rt-polarity", 68, 200, 1)])
+def test_paper_preset_per_task_lengths_and_real_batches(task, length, real, accum):
+    """The authors' code: generation up to 68 / 313 / 421 tokens (src/dataset_attrs.py), QQP and MNLI real batches of
+    100 per class accumulated twice (their released run names, gm_real_dpc_100_2); learner, teacher and selection
+    inputs cut at 512 tokens; other tasks take the preset's defaults. An explicit parameter wins over the task's."""
+    cfg = resolve("paper", {}, task)
+    assert (cfg.max_length, cfg.real_batch_size, cfg.real_grad_accum) == (length, real, accum)
+    assert cfg.real_batch_size * cfg.real_grad_accum == cfg.coreset_size == 200  # a whole coreset per step
+    assert cfg.learner_max_length == cfg.selection_max_length == 512
+    assert resolve("paper", {"max_length": 100}, task).max_length == 100
+    assert resolve("cpu", {}, task).max_length == 64  # the cpu preset has no per-task values
+
+
+def test_per_task_settings_reach_the_fit_cell_id():
+    from benchmark.cells import FitCell
+    from benchmark.grid import Component
+
+    dilm = Component("dilm", (("preset", "paper"),))
+    configs = {name: FitCell(Component(name), dilm).config["method_config"] for name in ("sst2", "qqp", "mnli")}
+    assert [configs[t]["max_length"] for t in ("sst2", "qqp", "mnli")] == [68, 313, 421]
+    assert configs["qqp"]["real_grad_accum"] == 2 and "device" not in configs["qqp"]  # where it runs is no part of it
+    vanilla = FitCell(Component("qqp"), Component("vanilla-lm", (("preset", "paper"),))).config["method_config"]
+    assert vanilla["max_length"] == 313 and "real_batch_size" not in vanilla  # stage-2 knobs are not vanilla's
+
+
+def test_accumulated_real_batches_give_the_gradient_of_their_union(tiny_learner_dir):
+    """Two real batches of 2 averaged (QQP/MNLI's 100 x 2) equal one batch of 4 (SST-2's 200 x 1): the head gradient
+    is linear in the uniform weights."""
+    learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2)
+    learner.reset(seed=3, lr=1e-4)
+    halves = [head_gradient(*learner.head_inputs(part)[:2], 1, torch.full((2,), 0.5)) for part in (TEXTS[:2], TEXTS[2:4])]
+    whole = head_gradient(*learner.head_inputs(TEXTS[:4])[:2], 1, torch.full((4,), 0.25))
+    torch.testing.assert_close(torch.stack(halves).mean(0), whole, rtol=1e-5, atol=1e-6)
+
+
 def test_closed_form_head_gradient_equals_autograd(tiny_learner_dir):
     learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2)
     learner.reset(seed=3, lr=1e-4)
@@ -385,7 +421,9 @@ def test_gpt2_format_has_no_prefix_and_class_tokens_copy_the_eos_embedding(tiny_
 
 
 def test_gpt2_generator_runs_stage1_stage2_and_sampling(tiny_gpt2_dir, tiny_learner_dir, tmp_path):
-    cfg = tiny_config(lm_steps=3, outer_loops=1, inner_loops=2, class_token_init="bos")
+    cfg = tiny_config(lm_steps=3, outer_loops=1, inner_loops=2, class_token_init="bos", real_grad_accum=2,
+                      generator_schedule="cosine", generator_warmup_ratio=0.05, generator_dropout=True,
+                      learner_schedule="cosine", learner_warmup_ratio=0.5)  # the paper preset's switches
     generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=False, class_token_init="bos")
     before = generator.model.transformer.h[0].attn.c_attn.weight.clone()
     report = train_lm(generator, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "s1")
