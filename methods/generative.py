@@ -183,6 +183,8 @@ class VanillaLM(GenerativeMethod):
         distill_cost="sampling DPC x ratio candidates per class + embedding them + k-means",
         citation=CITATION + " (Vanilla LM baseline)")
     TEST_PARAMS = {"lm_steps": 2, "lm_batch_size": 4, "max_length": 12, "oversample_ratio": 2}
+    MODEL_PARAMS = ("generator", "selection_encoder")
+    REHEARSAL_PARAMS = {"lm_steps": 2, "oversample_ratio": 4}
     __init__ = config_constructor(field_names(stage2=False))
 
 
@@ -203,4 +205,7 @@ class DiLM(VanillaLM):
     TEST_PARAMS = {**VanillaLM.TEST_PARAMS, "outer_loops": 1, "inner_loops": 2, "pool_size": 4, "pool_interval": 2,
                    "syn_batch_size": 2, "real_batch_size": 4, "learner_steps": 1, "learner_batch_size": 4,
                    "n_coresets": 1, "coreset_size": 4}
+    MODEL_PARAMS = (*VanillaLM.MODEL_PARAMS, "learner")
+    REHEARSAL_PARAMS = {**VanillaLM.REHEARSAL_PARAMS, "outer_loops": 1, "inner_loops": 2, "n_coresets": 1,
+                        "pool_size": 64}
     __init__ = config_constructor(field_names())

@@ -54,6 +54,8 @@ class TDD(Method):
                      "cpu preset ~5 min on 2 cores at DPC 5; cached per (task, params, DPC, seed), shared with tdd-text",
         citation=CITATION)
     TEST_PARAMS = {"seq_length": 6, "outer_steps": 3, "real_batch_size": 8, "eval_every": 2, "validation_size": 16}
+    MODEL_PARAMS = ("model",)
+    REHEARSAL_PARAMS = {"outer_steps": 2, "eval_every": 2, "validation_size": 128}
 
     def __init__(self, preset: str = "cpu", model: str | None = None, seq_length: int | None = None,
                  inner_steps: int | None = None, outer_steps: int | None = None, real_batch_size: int | None = None,

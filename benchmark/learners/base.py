@@ -20,6 +20,8 @@ class Learner:
     accepts: ClassVar[tuple[str, ...]] = ("text",)
     family: ClassVar[str] = "fine-tuned"  # "fine-tuned", "non-neural" or "icl" (in-context: its own tables)
     TEST_PARAMS: ClassVar[dict] = {}  # a cheap recipe for the contract tests
+    MODEL_PARAMS: ClassVar[tuple[str, ...]] = ()  # the recipe keys that name a model (``rehearse`` swaps in a tiny one)
+    REHEARSAL_PARAMS: ClassVar[dict] = {}  # a few steps at the real batch size and length (``rehearse``)
 
     def get_params(self) -> dict[str, Any]:
         """The recipe: the constructor's hyper-parameters and their values (stored in every record)."""

@@ -45,6 +45,8 @@ class TransformerClassifier(Learner):
     """Any ``AutoModelForSequenceClassification`` checkpoint fine-tuned with the paper's recipe."""
 
     TEST_PARAMS = {"steps": 3}
+    MODEL_PARAMS = ("model",)
+    REHEARSAL_PARAMS = {"steps": 2}
     accepts = ("text", "embedding")
 
     def __init__(self, model: str, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,

@@ -1,0 +1,393 @@
+"""``rehearse``: a grid's stages run for real on stand-ins, then projected to the real models and GPU.
+
+The rehearsal grid keeps the grid's methods, learners and every resolved setting (presets, per-task values,
+recipes) except three: hub tasks become stand-ins of the same size (``standins.RehearsalTask``), hub models
+become tiny models of their architecture, and each loop runs the few steps of its class's ``REHEARSAL_PARAMS``;
+only the largest DPC, one set and one learner run per method kind. Its cells go through the chosen executor into
+their own runs folder; a probe times the selection code at the real embedding width. Each row then gets the
+projection of ``projections`` for the real grid's cells of its kind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import UsageError
+from benchmark.grid import Component, Grid
+from benchmark.rehearsal import costs, projections
+from benchmark.rehearsal.standins import ARCHITECTURES, PROFILES, TINY, tiny_model_path
+
+OFFLINE = ("minilm", "mpnet-base", "smollm2")
+
+
+def stand_in_model(name: str) -> str:
+    """A model name as the rehearsal loads it: offline models as they are, hub architectures as tiny stand-ins."""
+    if name in OFFLINE or Path(name).exists():
+        return name
+    if name not in ARCHITECTURES:
+        raise UsageError(f"rehearse: no tiny stand-in for model {name!r}; architectures: {', '.join(ARCHITECTURES)} "
+                         f"(offline models run as they are: {', '.join(OFFLINE)})")
+    return str(tiny_model_path(name))
+
+
+def real_method_config(component: Component, task: str):
+    """The method's settings in effect on ``task`` (its preset's per-task values included)."""
+    from methods import METHODS
+
+    cls = METHODS.get(component.name)
+    method = cls(**component.kwargs)
+    if hasattr(method, "config"):
+        try:
+            return method.config(task)
+        except TypeError:  # a config() without per-task values
+            return method.config()
+    return method.get_params()
+
+
+def _value(config, name: str):
+    return config[name] if isinstance(config, dict) else getattr(config, name)
+
+
+def rehearsal_grid(grid: Grid) -> Grid:
+    """The grid with stand-in tasks, tiny models, a few steps per loop, the largest DPC, one set and one run."""
+    from benchmark.learners import LEARNERS
+    from methods import METHODS
+
+    tasks = [Component("rehearsal", (("stands_for", t.name),)) if t.name in PROFILES else t for t in grid.tasks]
+    first_task = grid.tasks[0].name
+    methods = []
+    for m in grid.methods:
+        cls = METHODS.get(m.name)
+        config = real_method_config(m, first_task)
+        swapped = {name: stand_in_model(_value(config, name)) for name in cls.MODEL_PARAMS}
+        methods.append(Component(m.name, tuple(sorted({**m.kwargs, **cls.REHEARSAL_PARAMS, **swapped}.items()))))
+    learners = []
+    for learner in grid.learners:
+        cls = LEARNERS.get(learner.name)
+        recipe = cls(**learner.kwargs).get_params()
+        swapped = {name: stand_in_model(recipe[name]) for name in cls.MODEL_PARAMS}
+        learners.append(Component(learner.name, tuple(sorted({**learner.kwargs, **cls.REHEARSAL_PARAMS,
+                                                               **swapped}.items()))))
+    return Grid(f"{grid.name}-rehearsal", tasks, [max(grid.dpcs)], methods, learners, 1, 1, source=grid.source + " (rehearsal)")
+
+
+def rehearsal_cells(grid: Grid) -> dict[str, list]:
+    """The rehearsal grid's cells; of the evaluate cells, one per (task, learner, kind of set)."""
+    from benchmark.cells import expand
+    from methods import METHODS
+
+    cells = expand(grid)
+    seen, kept = set(), []
+    for cell in cells["evaluate"]:
+        key = (cell.fit_cell.task.key, cell.learner.key, METHODS.get(cell.fit_cell.method.name).kind)
+        if key not in seen:
+            seen.add(key)
+            kept.append(cell)
+    return {**cells, "evaluate": kept}
+
+
+def selection_probe(width: int, rows: int, k: int, dpc: int) -> dict:
+    """The selection code at the real width: k-means (a few iterations) and herding on ``rows`` x ``width`` float32,
+    with the peak memory of each; rates per unit of work for the projections."""
+    from benchmark.provenance import PeakMemory
+    from dilm.selection import kmeans_centers
+    from methods.coreset_selection import herding
+
+    x = np.random.default_rng(0).standard_normal((rows, width), dtype=np.float32)
+    out = {"rows": rows, "width": width, "kmeans_k": k, "herding_k": dpc}
+    seconds = {}
+    with PeakMemory() as memory:
+        for iterations in (1, 3):  # the same seeded init both times: the difference is two Lloyd iterations
+            t0 = time.perf_counter()
+            kmeans_centers(x, k, seed=0, max_iter=iterations)
+            seconds[iterations] = time.perf_counter() - t0
+    iteration = max((seconds[3] - seconds[1]) / 2, 1e-9)
+    out.update(kmeans_init_s=round(seconds[1] - iteration, 2), kmeans_iteration_s=round(iteration, 3),
+               kmeans_peak_rss_mib=memory.as_dict()["peak_rss_mib"])
+    with PeakMemory() as memory:
+        t0 = time.perf_counter()
+        herding(x, dpc)
+        herding_s = time.perf_counter() - t0
+    out.update(herding_s=round(herding_s, 2), herding_peak_rss_mib=memory.as_dict()["peak_rss_mib"])
+    out["kmeans_s_per_flop"] = iteration / (rows * k * width)
+    out["kmeans_init_s_per_flop"] = max(seconds[1] - iteration, 0.0) / (rows * k * width)
+    out["herding_s_per_flop"] = herding_s / (dpc * rows * width)
+    return out
+
+
+def profile_mem_gib(profile, stage: str) -> float | None:
+    text = str(profile.for_stage(stage).get("mem", "")).strip().upper()
+    if not text:
+        return None
+    units = {"K": 2 ** -20, "M": 2 ** -10, "G": 1, "T": 2 ** 10}
+    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text) / 1024
+
+
+def project_cell(kind: tuple, scale: projections.TaskScale, grid: Grid) -> costs.Cost:
+    """The projection of one real cell of ``kind`` = (stage, method component, learner component or None, dpc)."""
+    from methods import METHODS
+
+    stage, method, learner, dpc = kind
+    cls = METHODS.get(method.name)
+    config = real_method_config(method, scale.task.name)
+    name = method.name
+    if stage == "fit":
+        if name in ("herding", "kmeans-centers", "kcenter-greedy"):
+            return projections.embed_train(scale, config["encoder"], config["max_length"])
+        if name in ("vanilla-lm", "dilm"):
+            cost = costs.Cost()
+            if not (name == "dilm" and _stage1_shared(grid, config, scale.task.name)):
+                cost.add("stage 1", projections.stage1(scale, config))
+            if name == "dilm":
+                cost.add("teacher", projections.teacher(scale, config)).add("stage 2", projections.stage2(scale, config))
+            return cost
+        return costs.Cost()
+    if stage == "distill":
+        if name in ("herding", "kmeans-centers", "kcenter-greedy"):
+            return projections.coreset_selection(scale, name, dpc, ARCHITECTURES[config["encoder"]].hidden)
+        if name in ("vanilla-lm", "dilm"):
+            return projections.candidates(scale, config, dpc)
+        if name in ("tdd", "tdd-text"):
+            return projections.tdd(scale, config, dpc)
+        return costs.Cost()
+    from benchmark.learners import LEARNERS
+
+    recipe = LEARNERS.create(learner.name, **learner.kwargs).get_params()
+    n_set = scale.n_train if cls.dpc_independent else dpc * scale.task.num_classes
+    if cls.kind == "embedding":
+        return projections.evaluate(scale, recipe, n_set, embedding_steps=config["inner_steps"])
+    return projections.evaluate(scale, recipe, n_set)
+
+
+def _stage1_shared(grid: Grid, config, task: str) -> bool:
+    """Whether the grid's vanilla-lm trains the same stage-1 generator (cached and reused by dilm: counted once)."""
+    from methods.generative import STAGE1_FIELDS
+
+    return any(m.name == "vanilla-lm" and all(getattr(real_method_config(m, task), f) == getattr(config, f)
+                                              for f in STAGE1_FIELDS) for m in grid.methods)
+
+
+@dataclasses.dataclass
+class Row:
+    task: str
+    stage: str
+    cells: int
+    peak_rss_mib: float | None
+    wall_s: float | None
+    s_per_step: float | None
+    cost: costs.Cost
+    all_gpu_h: float
+    all_cpu_h: float
+    host_gib: float | None
+    check: str = "ok"
+
+
+def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu: costs.GPU, check_profile,
+                  progress: bool, force: bool = False) -> tuple[list[Row], dict]:
+    """Run the rehearsal cells and the probes; one row per (task, stage kind) with its measurements and projection."""
+    from benchmark.cells import expand
+    from benchmark.executors import EXECUTORS
+    from benchmark.store import Store
+    from benchmark.tasks import load_task
+
+    rgrid = rehearsal_grid(grid)
+    cells = rehearsal_cells(rgrid)
+    store = Store(runs_dir)
+    if force:
+        for stage, stage_cells in cells.items():
+            for cell in stage_cells:
+                store.discard(stage, cell.id)
+    t0 = time.perf_counter()
+    outcome = EXECUTORS[executor](cells, store, progress=progress, stack=1, **options)
+    failed = [(s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
+    if failed:
+        stage, cell_id = failed[0]
+        error = store.error(stage, cell_id)["error"].splitlines()[0]
+        raise UsageError(f"rehearse: {len(failed)} rehearsal cell(s) failed, e.g. {stage} {cell_id}: {error} "
+                         f"(log: {store.cell_dir(stage, cell_id) / 'log.txt'})")
+    meta = {"executor": executor, "rehearsal_wall_s": round(time.perf_counter() - t0, 1),
+            "outcome": {s: dict(c) for s, c in outcome.items()}, "gpu": dataclasses.asdict(gpu), "probes": {}}
+    real_cells = expand(grid)
+    from benchmark.estimate import prior_seconds
+
+    meta["cells"] = sum(map(len, real_cells.values()))
+    meta["dry_run_gpu_h"] = sum(prior_seconds(s, c.config) for s, cs in real_cells.items() for c in cs) / 3600
+    rows = []
+    for real_task, stand_in in zip(grid.tasks, rgrid.tasks):
+        task = load_task(stand_in.name, stand_in.params)
+        width = max([ARCHITECTURES[m].hidden for m in _method_models(grid) if m in ARCHITECTURES] or [384])
+        largest = int(task.splits.train.class_counts(task.num_classes).max())
+        k = max([getattr(real_method_config(m, task.name), "coreset_size", 0) for m in grid.methods] + [max(grid.dpcs)])
+        probe = selection_probe(width, largest, k, max(grid.dpcs))
+        meta["probes"][task.name] = {key: v for key, v in probe.items() if not key.endswith("per_flop")}
+        scale = projections.TaskScale(task, gpu, probe["kmeans_s_per_flop"], probe["kmeans_init_s_per_flop"],
+                                      probe["herding_s_per_flop"])
+        rows += _task_rows(real_task, stand_in, grid, real_cells, cells, store, scale, probe, check_profile)
+    return rows, meta
+
+
+def _method_models(grid: Grid) -> set[str]:
+    """The models the grid's methods embed or generate with (their widths are the selection probe's)."""
+    from methods import METHODS
+
+    return {_value(real_method_config(m, grid.tasks[0].name), p) for m in grid.methods
+            for p in METHODS.get(m.name).MODEL_PARAMS}
+
+
+def _kind(cell) -> tuple:
+    fit = cell.fit_cell
+    if cell.stage == "fit":
+        return ("fit", fit.method, None, None)
+    dpc = cell.dpc if cell.stage == "distill" else cell.distill.dpc
+    return (cell.stage, fit.method, getattr(cell, "learner", None), dpc)
+
+
+def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells: dict, rehearsed: dict, store,
+               scale, probe, profile) -> list[Row]:
+    """A row per rehearsed cell of this task: its measurements, and the projection of the real cells it stands for
+    (fit and distill: the same method; evaluate: the same learner on the same kind of set, every DPC)."""
+    from methods import METHODS
+
+    kind_of = lambda component: METHODS.get(component.name).kind  # noqa: E731
+    counts = Counter(_kind(c) for cs in real_cells.values() for c in cs if c.fit_cell.task == real_task)
+    real_method = {m.name: m for m in grid.methods}
+    real_learner = {learner.name: learner for learner in grid.learners}
+    rows = []
+    for stage, stage_cells in rehearsed.items():
+        for cell in (c for c in stage_cells if c.fit_cell.task == stand_in):
+            method = real_method[cell.fit_cell.method.name]
+            if stage == "evaluate":
+                learner = real_learner[cell.learner.name]
+                kinds = [k for k in counts if k[0] == stage and k[2] == learner and kind_of(k[1]) == kind_of(method)]
+                sets = "text" if kind_of(method) == "text" else method.name
+                label = f"evaluate {learner.name} on {sets} sets"
+            else:
+                kinds = [k for k in counts if k[0] == stage and k[1] == method]
+                label = f"{stage} {method.name}"
+            projected = {k: project_cell(k, scale, grid) for k in kinds}
+            largest = max(projected.values(), key=lambda c: c.gpu_s + c.cpu_s, default=costs.Cost())
+            gpu_h = sum(c.gpu_s * counts[k] for k, c in projected.items()) / 3600
+            cpu_h = sum(c.cpu_s * counts[k] for k, c in projected.items()) / 3600
+            record = store.record(stage, cell.id)
+            steps = _rehearsed_steps(cell)
+            rss = record["memory"]["peak_rss_mib"]
+            row = Row(scale.task.name, label, sum(counts[k] for k in kinds), rss, record["wall_s"],
+                      record["wall_s"] / steps if steps else None, largest, gpu_h, cpu_h, _host_gib(rss, cell, scale))
+            row.check = _check(row, stage, scale.gpu, profile)
+            rows.append(row)
+    rows.append(_probe_row(scale, probe))
+    return rows
+
+
+def _rehearsed_steps(cell) -> int | None:
+    params = dict(cell.fit_cell.method.params)
+    if cell.stage == "evaluate":
+        return dict(cell.learner.params).get("steps")
+    if cell.stage == "fit" and "lm_steps" in params:
+        return params["lm_steps"] + params.get("outer_loops", 0) * params.get("inner_loops", 0)
+    if cell.stage == "distill" and "outer_steps" in params:
+        return params["outer_steps"]
+    return None
+
+
+def _host_gib(rss_mib: float, cell, scale) -> float:
+    """Host memory of the real cell: what the rehearsal used, plus the real models' weights beyond the tiny ones
+    (a load copy and a checkpoint copy on the host), plus embeddings at the real width beyond the tiny width."""
+    models = [v for k, v in cell.fit_cell.method.params if k in ("generator", "learner", "encoder", "model",
+                                                                 "selection_encoder")]
+    models += [v for k, v in getattr(cell, "learner", Component("")).params if k == "model"]
+    extra = 0.0
+    for path in models:
+        stands_for = _stands_for(path)
+        if stands_for:
+            arch = ARCHITECTURES[stands_for]
+            extra += 2 * 4 * arch.params
+            if cell.stage == "fit":
+                extra += scale.n_train * (arch.hidden - TINY["hidden"]) * 4
+    return rss_mib / 1024 + extra / costs.GIB
+
+
+def _stands_for(path: str) -> str | None:
+    marker = Path(str(path)) / "rehearsal.json"
+    return json.loads(marker.read_text())["stands_for"] if marker.is_file() else None
+
+
+def _check(row: Row, stage: str, gpu: costs.GPU, profile) -> str:
+    problems = []
+    if row.cost.gpu_bytes / costs.GIB > gpu.memory_gib:
+        problems.append(f"GPU memory {row.cost.gpu_bytes / costs.GIB:.0f} GiB > {gpu.memory_gib} GiB of the {gpu.name}"
+                        f" ({_advice(row.stage)})")
+    limit = profile_mem_gib(profile, stage) if profile is not None else None
+    if limit is not None and row.host_gib is not None and row.host_gib > limit:
+        problems.append(f"host memory {row.host_gib:.1f} GiB > the profile's mem {limit:.0f} GiB for stage {stage} "
+                        f"(raise stages.{stage}.mem in the Slurm profile)")
+    return "; ".join(problems) or "ok"
+
+
+def _advice(stage: str) -> str:
+    if "dilm" in stage or "vanilla-lm" in stage:
+        return "lower sample_batch_size, syn_batch_size or lm_batch_size, or real_batch_size with real_grad_accum"
+    if "tdd" in stage:
+        return "lower tdd's real_batch_size or seq_length"
+    return "lower the learner's batch_size or max_length"
+
+
+def _probe_row(scale, probe: dict) -> Row:
+    k_cost = scale.kmeans(probe["rows"], probe["kmeans_k"], probe["width"])
+    label = (f"selection at real width: k-means k={probe['kmeans_k']} and herding k={probe['herding_k']} on "
+             f"{probe['rows']:,} x {probe['width']} (one class)")
+    peak = max(probe["kmeans_peak_rss_mib"], probe["herding_peak_rss_mib"])
+    return Row(scale.task.name, label, 0, peak, probe["kmeans_init_s"] + 3 * probe["kmeans_iteration_s"]
+               + probe["herding_s"], probe["kmeans_iteration_s"], k_cost, 0.0, 0.0, peak / 1024)
+
+
+COLUMNS = ("task", "stage", "cells in grid", "peak RSS here (MiB)", "wall here (s)", "s/step here",
+           "GPU memory (GiB)", "host memory (GiB)", "largest tensor", "GPU h per cell", "node CPU h per cell",
+           "GPU h, all cells", "node CPU h, all cells", "check")
+
+
+def row_values(row: Row) -> list:
+    cost = row.cost
+    largest = f"{cost.largest[0] / costs.GIB:.2f} GiB {cost.largest[1]}" if cost.largest[0] else ""
+    return [row.task, row.stage, row.cells, round(row.peak_rss_mib or 0), round(row.wall_s or 0, 1),
+            "" if row.s_per_step is None else float(f"{row.s_per_step:.3g}"), round(cost.gpu_bytes / costs.GIB, 1),
+            "" if row.host_gib is None else round(row.host_gib, 1), largest, round(cost.gpu_s / 3600, 3),
+            round(cost.cpu_s / 3600, 3), round(row.all_gpu_h, 1), round(row.all_cpu_h, 1), row.check]
+
+
+def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
+    """rehearsal.md (the table, totals, assumptions), rehearsal.csv and rehearsal.json (measurements, probes)."""
+    import pandas as pd
+
+    from benchmark.store import atomic_write_text
+
+    frame = pd.DataFrame([row_values(r) for r in rows], columns=COLUMNS)
+    gpu_h, cpu_h = frame["GPU h, all cells"].sum(), frame["node CPU h, all cells"].sum()
+    failing = [f"{r.task} {r.stage}: {r.check}" for r in rows if r.check != "ok"]
+    gpu = meta["gpu"]["name"]
+    lines = [f"# Rehearsal of grid {meta['grid']!r} at its real data scale", "",
+             f"Command: `{meta['command']}`. Executor: {meta['executor']}; the rehearsal cells ran in "
+             f"{meta['rehearsal_wall_s']:.0f} s on this machine ({meta['host']}). Projection for the real models on one "
+             f"{gpu} per job.", "",
+             frame.to_markdown(index=False), "",
+             f"**Projected total: {gpu_h:,.0f} GPU-hours ({gpu}) + {cpu_h:,.1f} node CPU-hours** for "
+             f"{meta['cells']:,} cells; `run --grid {meta['grid']} --dry-run` estimates {meta['dry_run_gpu_h']:,.0f} "
+             f"GPU-hours from `cost_priors.yaml`.", ""]
+    lines += ["Checks: " + ("every stage fits its GPU and the memory of its Slurm profile "
+                            f"({meta['check_profile']})." if not failing else "FAILED: " + "; ".join(failing)), ""]
+    lines += ["Measured here: peak RSS, wall time and seconds per step of the rehearsal cells (tiny models, "
+              f"{TINY['layers']} layers x {TINY['hidden']} wide, with the real vocabularies; real data sizes and lengths; "
+              "real batch sizes), and the selection probe at the real width. Projected: everything else, by this "
+              "model:", ""]
+    lines += ["> " + line if line else ">" for line in costs.__doc__.strip().splitlines()]
+    markdown = "\n".join(lines) + "\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "rehearsal.md", markdown)
+    atomic_write_text(out_dir / "rehearsal.csv", frame.to_csv(index=False))
+    atomic_write_text(out_dir / "rehearsal.json", json.dumps(meta, indent=2, default=str) + "\n")
+    return markdown

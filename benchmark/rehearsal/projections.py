@@ -1,0 +1,188 @@
+"""Each cell kind's work on real models, in the terms of ``costs``: which passes, how many steps, how many tokens.
+
+Token counts come from the stand-in data through the real tokenizers (cut at the configured lengths); step
+counts, batch sizes and lengths from the grid's resolved configs (presets, per-task values, recipes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from benchmark.rehearsal import costs
+from benchmark.rehearsal.costs import Cost, cpu, forward, generate, train
+from benchmark.rehearsal.standins import ARCHITECTURES, tiny_model_path
+
+SAMPLE_ROWS = 4000
+
+
+@dataclass
+class Lengths:
+    """Token counts of sampled rows: their mean, and the expected longest of a random batch (its padded width)."""
+
+    values: np.ndarray
+
+    def mean(self) -> float:
+        return float(self.values.mean())
+
+    def padded(self, batch: int) -> float:
+        rng = np.random.default_rng(0)
+        batch = max(1, min(int(batch), len(self.values)))
+        return float(np.mean([self.values[rng.integers(0, len(self.values), batch)].max() for _ in range(100)]))
+
+
+@dataclass
+class TaskScale:
+    """One task at its real size, what the projections read of it, and this machine's k-means speed."""
+
+    task: object
+    gpu: costs.GPU
+    kmeans_s_per_flop: float  # seconds per (rows x k x width) of one Lloyd iteration, measured here
+    kmeans_init_s_per_flop: float  # seconds per (rows x k x width) of the k-means++ initialisation, measured here
+    herding_s_per_flop: float  # seconds per (rows x width) of one greedy step, measured here
+    _lengths: dict = field(default_factory=dict)
+
+    @cached_property
+    def sample(self):
+        train = self.task.splits.train
+        idx = np.random.default_rng(0).choice(len(train), size=min(SAMPLE_ROWS, len(train)), replace=False)
+        return [train.texts[i] for i in idx]
+
+    @property
+    def n_train(self) -> int:
+        return len(self.task.splits.train)
+
+    @property
+    def largest_class(self) -> int:
+        return int(self.task.splits.train.class_counts(self.task.num_classes).max())
+
+    def lengths(self, model: str, max_length: int, generator: bool = False) -> Lengths:
+        """Token counts under ``model``'s tokenizer: as a classifier input (special tokens, pairs as pairs) or as a
+        generator sample (class token + s1 [+ <sep> + s2] + EOS)."""
+        key = (model, max_length, generator)
+        if key not in self._lengths:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(tiny_model_path(model) if model in ARCHITECTURES else model)
+            if generator:
+                parts = [tokenizer([t[i] for t in self.sample], add_special_tokens=False)["input_ids"]
+                         for i in range(len(self.sample[0]))]
+                counts = np.sum([[len(x) for x in p] for p in parts], axis=0) + len(parts) + 1
+            else:
+                encoded = tokenizer(*zip(*self.sample), truncation=True, max_length=max_length)["input_ids"]
+                counts = np.array([len(x) for x in encoded])
+            self._lengths[key] = Lengths(np.minimum(counts, max_length))
+        return self._lengths[key]
+
+    def kmeans(self, rows: float, k: float, width: int, runs: int = 1) -> Cost:
+        """``runs`` k-means of ``rows`` x ``width`` into ``k`` clusters (k-means++ and KMEANS_ITERATIONS iterations)."""
+        unit = rows * k * width
+        seconds = runs * unit * (costs.KMEANS_ITERATIONS * self.kmeans_s_per_flop + self.kmeans_init_s_per_flop)
+        return cpu(seconds, rows * width * 4, "embeddings clustered by k-means (host)")
+
+
+def arch(model: str):
+    if model not in ARCHITECTURES:
+        raise KeyError(model)
+    return ARCHITECTURES[model]
+
+
+def embed_train(scale: TaskScale, model: str, max_length: int) -> Cost:
+    lengths = scale.lengths(model, max_length)
+    return forward(scale.gpu, arch(model), scale.n_train, lengths.mean(), 128, bf16=False, kept=True)
+
+
+def stage1(scale: TaskScale, cfg) -> Cost:
+    gen = arch(cfg.generator)
+    seq = scale.lengths(cfg.generator, cfg.max_length, generator=True).padded(cfg.lm_batch_size)
+    return train(scale.gpu, gen, cfg.lm_steps, cfg.lm_batch_size, seq, bf16=True, lm=True)
+
+
+def teacher(scale: TaskScale, cfg) -> Cost:
+    cost = Cost().add("embed", embed_train(scale, cfg.learner, cfg.learner_max_length))
+    runs = scale.task.num_classes * cfg.n_coresets
+    return cost.add("k-means", scale.kmeans(scale.largest_class, cfg.coreset_size, arch(cfg.learner).hidden, runs))
+
+
+def stage2(scale: TaskScale, cfg) -> Cost:
+    """Generator steps (per class: the samples' likelihoods, forward and backward; the learner's head inputs on the
+    real and synthetic batches), the learner's real-data steps, and the pools (sampling, embedding, k-means)."""
+    gen, learner, gpu, classes = arch(cfg.generator), arch(cfg.learner), scale.gpu, scale.task.num_classes
+    steps = cfg.outer_loops * cfg.inner_loops
+    gen_len = scale.lengths(cfg.generator, cfg.max_length, generator=True)
+    learner_len = scale.lengths(cfg.learner, cfg.learner_max_length)
+    real = cfg.real_batch_size * cfg.real_grad_accum
+    cost = Cost()
+    cost.add("likelihoods", train(gpu, gen, steps * classes, cfg.syn_batch_size, gen_len.padded(cfg.syn_batch_size),
+                                  bf16=True, lm=True))
+    head = forward(gpu, learner, steps * classes * (real + cfg.syn_batch_size), learner_len.padded(cfg.real_batch_size),
+                   cfg.real_batch_size, bf16=False)
+    cost.add("head inputs", head)
+    learner_steps = cfg.outer_loops * (cfg.inner_loops - 1) * cfg.learner_steps
+    cost.add("learner steps", train(gpu, learner, learner_steps, cfg.learner_batch_size,
+                                    learner_len.padded(cfg.learner_batch_size), bf16=False))
+    pools = -(-steps // cfg.pool_interval) * classes
+    cost.add("pool sampling", generate(gpu, gen, pools * cfg.pool_size, gen_len.mean(), cfg.max_length,
+                                       cfg.sample_batch_size, bf16=False))
+    cost.add("pool embedding", forward(gpu, learner, pools * cfg.pool_size, learner_len.mean(), 128, bf16=False))
+    if cfg.diverse_sampling:
+        cost.add("pool k-means", scale.kmeans(cfg.pool_size, cfg.syn_batch_size, learner.hidden, pools))
+    resident = 16 * gen.params + 16 * learner.params + 4 * learner.params  # both trained, the learner's snapshot
+    dynamic = max(
+        costs.activation_bytes(gen, cfg.syn_batch_size, gen_len.padded(cfg.syn_batch_size), True)
+        + cfg.syn_batch_size * gen_len.padded(cfg.syn_batch_size) * gen.vocab * 10,
+        costs.activation_bytes(learner, cfg.learner_batch_size, learner_len.padded(cfg.learner_batch_size), False),
+        2 * gen.layers * cfg.sample_batch_size * cfg.max_length * gen.hidden * 4 + cfg.sample_batch_size * gen.vocab * 12)
+    cost.gpu_bytes = resident + dynamic
+    return cost
+
+
+def candidates(scale: TaskScale, cfg, dpc: int) -> Cost:
+    gen = arch(cfg.generator)
+    n = dpc * (cfg.oversample_ratio if cfg.test_time_selection else 1) * scale.task.num_classes
+    gen_len = scale.lengths(cfg.generator, cfg.max_length, generator=True)
+    cost = Cost().add("sampling", generate(scale.gpu, gen, n, gen_len.mean(), cfg.max_length, 64, bf16=False))
+    if cfg.test_time_selection:
+        sel_len = scale.lengths(cfg.selection_encoder, cfg.selection_max_length)
+        cost.add("embedding", forward(scale.gpu, arch(cfg.selection_encoder), n, sel_len.mean(), 128, bf16=False,
+                                      kept=True))
+        per_class = n // scale.task.num_classes
+        cost.add("k-means", scale.kmeans(per_class, dpc, arch(cfg.selection_encoder).hidden, scale.task.num_classes))
+    return cost
+
+
+def tdd(scale: TaskScale, cfg: dict, dpc: int) -> Cost:
+    """Per outer step: the unrolled inner steps on the synthetic set (second order: ~2 training steps each) and the
+    real batch through the unrolled model; every ``eval_every`` steps a validation run."""
+    model = arch(cfg["model"])
+    n_set = dpc * scale.task.num_classes
+    real_len = scale.lengths(cfg["model"], 64).padded(cfg["real_batch_size"])
+    cost = Cost()
+    cost.add("unrolled steps", train(scale.gpu, model, 2 * cfg["outer_steps"] * cfg["inner_steps"], n_set,
+                                     cfg["seq_length"], bf16=False))
+    cost.add("real batches", train(scale.gpu, model, 2 * cfg["outer_steps"], cfg["real_batch_size"], real_len, bf16=False))
+    evals = -(-cfg["outer_steps"] // cfg["eval_every"])
+    cost.add("validation", forward(scale.gpu, model, evals * cfg["validation_size"], scale.lengths(cfg["model"], 64).mean(),
+                                   128, bf16=False))
+    return cost
+
+
+def evaluate(scale: TaskScale, recipe: dict, n_set: int, embedding_steps: int | None = None) -> Cost:
+    """A fine-tune (``steps`` at batch min(batch, |set|)) or an embedding set's own recipe, then the test split."""
+    model = recipe["model"]
+    lengths = scale.lengths(model, recipe["max_length"])
+    batch = min(recipe["batch_size"], n_set)
+    steps = recipe["steps"] if embedding_steps is None else embedding_steps
+    cost = Cost().add("fine-tune", train(scale.gpu, arch(model), steps, batch, lengths.padded(batch), bf16=False))
+    test = scale.task.splits.test
+    test_len = scale.lengths(model, recipe["max_length"]).mean()
+    return cost.add("test split", forward(scale.gpu, arch(model), len(test), test_len, recipe["eval_batch_size"], bf16=False))
+
+
+def coreset_selection(scale: TaskScale, method: str, dpc: int, width: int) -> Cost:
+    classes = scale.task.num_classes
+    if method == "kmeans-centers":
+        return scale.kmeans(scale.largest_class, dpc, width, classes)
+    seconds = dpc * scale.largest_class * width * scale.herding_s_per_flop * classes
+    return cpu(seconds, scale.largest_class * width * 4, "class embeddings (host)")

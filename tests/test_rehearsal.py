@@ -1,0 +1,103 @@
+"""`rehearse`: stand-in tasks of the real sizes, tiny models with the real tokenizers, the rehearsal grid, the cost
+model against hand computations, and a whole rehearsal through the local executor (with a memory check that fails)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+from benchmark.grid import load_grid
+from benchmark.rehearsal import costs
+from benchmark.rehearsal.standins import ARCHITECTURES, PROFILES, RehearsalTask, tiny_model_path
+
+pytestmark = pytest.mark.real
+
+
+def test_a_stand_in_has_the_real_tasks_shape(rt_assets):
+    task = RehearsalTask(stands_for="qqp")
+    splits = task.splits
+    assert (task.name, task.text_fields, task.label_names, task.metric) == \
+        ("qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), "acc_and_f1")
+    assert len(splits.test) == 40_430 and len(splits.train) + len(splits.validation) == 363_846
+    shares = splits.train.class_counts(2) / len(splits.train)
+    np.testing.assert_allclose(shares, PROFILES["qqp"]["shares"], atol=0.01)
+    words = np.array([len(t[0].split()) for t in splits.train.texts[:20_000]])
+    assert abs(np.median(words) - 10) <= 1 and words.max() <= 59  # the profile's median and maximum
+
+
+@pytest.mark.parametrize("name, text, ids", [("gpt2", "Hello world", [15496, 995]),
+                                             ("bert-base-uncased", "Hello world", [101, 7592, 2088, 102]),
+                                             ("roberta-base", "Hello world", [0, 15500, 999, 2])])
+def test_tiny_models_carry_the_real_tokenizers_and_vocabularies(name, text, ids, minilm_assets):
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = tiny_model_path(name)
+    assert AutoTokenizer.from_pretrained(path)(text)["input_ids"] == ids
+    config = AutoConfig.from_pretrained(path)
+    assert config.vocab_size >= ARCHITECTURES[name].vocab and config.num_hidden_layers == 2
+
+
+def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(minilm_assets):
+    from benchmark.rehearsal.plan import rehearsal_cells, rehearsal_grid
+
+    full = load_grid("full")
+    grid = rehearsal_grid(full)
+    assert [t.kwargs for t in grid.tasks] == [{"stands_for": name} for name in ("sst2", "qqp", "mnli")]
+    assert grid.dpcs == [20] and grid.n_sets == grid.n_evals == 1
+    dilm = next(m.kwargs for m in grid.methods if m.name == "dilm")
+    assert dilm["preset"] == "paper" and dilm["lm_steps"] == 2 and dilm["generator"].endswith("gpt2-tiny-v1")
+    assert "max_length" not in dilm  # per-task lengths still come from the preset
+    learners = {learner.name: learner.kwargs for learner in grid.learners}
+    assert learners["bert-large-uncased"]["model"].endswith("bert-large-uncased-tiny-v1")
+    assert learners["roberta-base"]["max_length"] == 512 and learners["roberta-base"]["steps"] == 2
+    cells = rehearsal_cells(grid)
+    assert len(cells["fit"]) == 18 and len(cells["distill"]) == 18
+    assert len(cells["evaluate"]) == 3 * (4 + 1)  # per task: each learner on text sets, BERT-base on TDD's
+
+
+def test_cost_model_against_hand_computations():
+    bert, gpt2 = ARCHITECTURES["bert-base-uncased"], ARCHITECTURES["gpt2"]
+    assert bert.params == pytest.approx(109.5e6, rel=0.03) and gpt2.params == pytest.approx(124.4e6, rel=0.03)
+    assert ARCHITECTURES["bert-large-uncased"].params == pytest.approx(335e6, rel=0.03)
+    gpu = costs.GPU("test", bf16_flops=1e15, fp32_flops=1e14, memory_gib=80)
+    step = costs.train(gpu, bert, steps=10, batch=64, seq=128, bf16=False)
+    flops = 3 * 64 * 128 * (2 * 12 * (4 * 768 ** 2 + 2 * 768 * 3072) + 4 * 12 * 128 * 768)
+    assert step.gpu_s == pytest.approx(10 * flops / (costs.MFU * 1e14))
+    activations = 12 * 64 * 128 * 768 * (34 + 5 * 12 * 128 / 768) * 2
+    assert step.gpu_bytes == pytest.approx(16 * bert.params + activations)
+    tiny = costs.train(gpu, bert, steps=10, batch=1, seq=4, bf16=False)  # small steps cost their kernel launches
+    assert tiny.gpu_s == pytest.approx(10 * 3 * costs.FLOOR_S * 12)
+    lm = costs.train(gpu, gpt2, steps=1, batch=64, seq=421, bf16=True, lm=True)
+    assert lm.largest == (64 * 421 * 50257 * 4, "LM logits (fp32)")
+
+
+def small_grid(tmp_path, mem: str):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("name: tiny\ntasks: [sst2]\ndpcs: [5]\nmethods:\n  - random\n  - name: herding\n"
+                    "    params: {encoder: bert-base-uncased}\nlearners: [bert-base-uncased]\nn_sets: 3\nn_evals: 2\n")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(f"defaults: {{mem: 32G}}\nstages: {{fit: {{mem: {mem}}}}}\n")
+    return grid, profile
+
+
+def test_rehearse_runs_every_stage_and_projects_the_grid(tmp_path, rt_assets, minilm_assets, capsys):
+    grid, profile = small_grid(tmp_path, "64G")
+    args = ["rehearse", "--grid", str(grid), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+            "--check-profile", str(profile), "--no-progress"]
+    assert main(args) == 0
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "out" / "tiny-rehearsal" / "rehearsal.csv")
+    stages = table["stage"].tolist()
+    assert stages[:5] == ["fit random", "fit herding", "distill random", "distill herding",
+                          "evaluate bert-base-uncased on text sets"]
+    evaluate = table.iloc[4]
+    assert evaluate["cells in grid"] == 3 * 2 + 2  # random: 3 sets x 2 runs; herding (deterministic): 1 set x 2
+    assert evaluate["GPU h per cell"] > 0 and evaluate["peak RSS here (MiB)"] > 0
+    assert (table["check"] == "ok").all()
+    assert "Projected total" in (tmp_path / "out" / "tiny-rehearsal" / "rehearsal.md").read_text()
+
+    grid, profile = small_grid(tmp_path, "100M")  # the embedding pass cannot fit in 100 MiB of host memory
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "FAILED sst2 fit herding: host memory" in err and "stages.fit.mem" in err
