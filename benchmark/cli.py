@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--out", type=Path, default=Path("results"), help="the table goes to OUT/<grid>-rehearsal/")
     rehearse.add_argument("--force", action="store_true", help="run the rehearsal cells again (fresh measurements)")
     rehearse.add_argument("--no-progress", action="store_true")
+    judge = sub.add_parser("judge", help="measure the text sets of a runs folder: a judge's on-label share, overlap "
+                                         "with the test split, diversity (also run by `run`)")
+    judge.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
+    judge.add_argument("--out", type=Path, help="write fidelity.csv (and clean-test.csv) here")
+    judge.add_argument("--clean-against", metavar="METHOD",
+                       help="re-score every run on the test rows that no set of METHOD (its row label, e.g. "
+                            "'DiLM (released)') overlaps, from the saved predictions")
     report = sub.add_parser("report", help="write the leaderboard of every finished run in a runs folder")
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     report.add_argument("--out", type=Path, default=Path("results"))
@@ -268,6 +275,9 @@ def cmd_run(args) -> int:
     print(f"finished in {time.perf_counter() - t0:.0f} s: " + ", ".join(
         f"{stage} {dict(counts)}" for stage, counts in outcome.items()), flush=True)
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
+    from benchmark.fidelity import judge_runs
+
+    judge_runs(args.runs_dir, {c.id for c in cells["distill"]}, progress=not args.no_progress)
     out_dir = args.out / grid.name
     print(write_report(args.runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid)))
     print(f"leaderboard written to {out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/); "
@@ -357,6 +367,36 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_judge(args) -> int:
+    from benchmark.fidelity import clean_test_scores, judge_runs
+    from benchmark.report import load_fidelity
+    from benchmark.store import atomic_write_text
+
+    if not (args.runs_dir / "distill").is_dir():
+        raise UsageError(f"{args.runs_dir} holds no distilled sets (no {args.runs_dir / 'distill'}); pass a runs folder")
+    measured = judge_runs(args.runs_dir, progress=True)
+    fidelity = load_fidelity(args.runs_dir)
+    if fidelity.empty:
+        raise UsageError(f"{args.runs_dir} holds no finished text sets to measure")
+    summary = fidelity.groupby(["task", "method", "dpc"], dropna=False).agg(
+        sets=("set_seed", "size"), on_label_share=("on_label_share", "mean"), overlap_share=("overlap_share", "mean"),
+        exact=("exact_test_duplicates", "sum"), near=("near_test_duplicates", "sum"),
+        distinct_2=("distinct_2", "mean"), mean_pairwise_distance=("mean_pairwise_distance", "mean")).reset_index()
+    print(f"measured {measured} new set(s); judge validation accuracy "
+          f"{100 * fidelity['judge_validation_accuracy'].iloc[0]:.1f}%")
+    print(summary.round(3).to_markdown(index=False))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out / "fidelity.csv", fidelity.round(4).to_csv(index=False))
+    if args.clean_against:
+        clean, removed, kept = clean_test_scores(args.runs_dir, args.clean_against)
+        print(f"\nre-scored on the {kept} test rows that no {args.clean_against!r} text overlaps ({removed} removed):")
+        print(clean.round(2).to_markdown(index=False))
+        if args.out:
+            atomic_write_text(args.out / "clean-test.csv", clean.round(3).to_csv(index=False))
+    return 0
+
+
 def cmd_report(args) -> int:
     from benchmark.report import expected_from_records, load_records, write_report
 
@@ -391,5 +431,5 @@ def cmd_rehearse(args) -> int:
     return 1 if failing else 0
 
 
-COMMANDS = {"rehearse": cmd_rehearse, "run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
+COMMANDS = {"judge": cmd_judge, "rehearse": cmd_rehearse, "run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
             "export": cmd_export, "status": cmd_status, "assets": cmd_assets}

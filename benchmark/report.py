@@ -96,6 +96,44 @@ def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
                                        "eval_seed", "error"])
 
 
+def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
+    """One row per measured text set (``benchmark.fidelity``): on-label share, test overlap, diversity."""
+    rows = []
+    for record in Store(Path(runs_dir)).done_records("fidelity"):
+        if cell_ids is not None and record["distill_cell"] not in cell_ids:
+            continue
+        config = record["config"]
+        method, reference = method_label(config["method"]["name"], config["method"]["params"])
+        rows.append({"task": config["task"].get("name"), "method": REFERENCE_LABELS.get(method, method),
+                     "dpc": config["dpc"], "set_seed": config["set_seed"], "distill_cell": record["distill_cell"],
+                     **{k: record[k] for k in ("n_texts", "on_label_share", "exact_test_duplicates",
+                                               "near_test_duplicates", "overlap_share", "distinct_2",
+                                               "mean_pairwise_distance")},
+                     "judge_validation_accuracy": record["judge"]["validation_accuracy"]})
+    return pd.DataFrame(rows)
+
+
+def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
+    """Per task: rows = methods, per DPC the mean on-label share (%) and the share of texts overlapping the test
+    split (%), over the cell's sets."""
+    tables = []
+    for task, part in fidelity.groupby("task"):
+        dpcs = sorted({d for d in part["dpc"] if pd.notna(d)})
+        columns = [f"DPC {d} {what}" for d in dpcs for what in ("on-label", "test overlap")]
+        rows = []
+        for method, rows_m in sorted(part.groupby("method")):
+            cells = []
+            for d in dpcs:
+                at = rows_m[(rows_m["dpc"] == d) | rows_m["dpc"].isna()]
+                cells += ([Cell(f"{100 * at['on_label_share'].mean():.0f}%"),
+                           Cell(f"{100 * at['overlap_share'].mean():.1f}%")] if len(at) else [Cell("-"), Cell("-")])
+            rows.append((method, cells))
+        judge = part["judge_validation_accuracy"].iloc[0]
+        tables.append(Table(f"Fidelity of the text sets: {task} (judge: TF-IDF + logistic regression, "
+                            f"{100 * judge:.1f}% on the validation split)", columns, [("", rows)]))
+    return tables
+
+
 def expected_from_records(records: pd.DataFrame) -> Expected:
     """For a runs folder without its grid: every (method, learner) pair of a task that cannot run (an
     embedding-level set and a learner of another space) is n/a, not missing."""
@@ -460,11 +498,20 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
                  if n in METHODS and METHODS.get(n).CARD and METHODS.get(n).CARD.citation]
     costs = load_costs(runs_dir, cell_ids)
     costs = costs[costs["method"].isin(summary["method"])] if not costs.empty else costs
-    tables = main_tables(summary) + cross_architecture_tables(summary)
+    fidelity = load_fidelity(runs_dir, cell_ids)
+    fidelity = fidelity[fidelity["method"].isin(set(summary["method"]) | set(REFERENCE_LABELS.values()))] \
+        if not fidelity.empty else fidelity
+    tables = main_tables(summary) + cross_architecture_tables(summary) + fidelity_tables(fidelity)
     if not costs.empty:
         tables.append(cost_table(costs))
-    return {"summary": summary, "costs": costs, "records": records, "tables": tables,
-            "notes": footnotes(summary, citations)}
+    notes = footnotes(summary, citations)
+    if not fidelity.empty:
+        notes.append("Fidelity: on-label = share of a set's texts that a TF-IDF + logistic-regression judge trained on "
+                     "the train split assigns to the set's label; test overlap = share of its texts that duplicate a "
+                     "test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence). Per set in "
+                     "fidelity.csv (with distinct bigrams and mean pairwise TF-IDF distance).")
+    return {"summary": summary, "costs": costs, "records": records, "tables": tables, "fidelity": fidelity,
+            "notes": notes}
 
 
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
@@ -478,6 +525,8 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     atomic_write_text(out_dir / "leaderboard.csv", report["summary"].round(4).to_csv(index=False))
     if len(report["costs"]):
         atomic_write_text(out_dir / "costs.csv", report["costs"].round(3).to_csv(index=False))
+    if len(report.get("fidelity", ())):
+        atomic_write_text(out_dir / "fidelity.csv", report["fidelity"].round(4).to_csv(index=False))
     if plots and len(report["summary"]):
         from benchmark.report_plots import write_plots
 

@@ -11,6 +11,7 @@ context alone is cut, keeping its ``label:`` line, and counted).
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 from dataclasses import dataclass
 
@@ -208,6 +209,8 @@ def score_queries(model, pieces: PromptPieces, scoring: str, batch_size: int, pr
     rows = [(q, c) for q in range(len(pieces.queries)) for c in (range(n_classes) if full else [None])]
     prefix = pieces.prefix
     scores = np.zeros((len(pieces.queries), n_classes))
+    # transformers 5.24 renamed the forward's past_key_values to cache: pass it under the name this version takes
+    cache_kwarg = "cache" if "cache" in inspect.signature(model.base_model.forward).parameters else "past_key_values"
     with torch.inference_mode():
         cache = None
         if prefix_cache and prefix:
@@ -223,7 +226,7 @@ def score_queries(model, pieces: PromptPieces, scoring: str, batch_size: int, pr
             if cache is not None:
                 past = copy.deepcopy(cache)
                 past.batch_repeat_interleave(len(batch))
-            hidden = model.base_model(input_ids=input_ids, cache=past, use_cache=past is not None
+            hidden = model.base_model(input_ids=input_ids, use_cache=past is not None, **{cache_kwarg: past}
                                       ).last_hidden_state
             # the LM head only where a score is read: after "label:" (and along the word, for full_word)
             where = [(row, len(lead) + len(pieces.query(q)) - 1, q, c) for row, (q, c) in enumerate(batch)]

@@ -1,0 +1,219 @@
+"""What a text set is made of: a judge's on-label share, its overlap with the test split, and its diversity.
+
+- Judge: TF-IDF (word 1-2 grams, sublinear tf) + logistic regression trained on the task's train split, its C
+  chosen on the validation split (never the test split). A set's on-label share is the share of its texts the
+  judge assigns to the set's own label: generated text that reads as the other class teaches the wrong label.
+- Overlap (leakage): a set text is an exact duplicate of a test text (same lower-cased word sequence), or a near
+  duplicate (token-set Jaccard >= 0.8, or a shared 8-word sequence). A generator trained on a pool that holds the
+  test sentences (SST-2's train split and rt-polarity's test split share Pang & Lee's pool) can copy them.
+- Diversity: distinct bigrams / all bigrams, and the mean pairwise cosine distance in the judge's TF-IDF space.
+
+A pair's two texts are joined with " | " for all three.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+JACCARD = 0.8
+NGRAM = 8
+C_GRID = (0.25, 1.0, 4.0, 16.0)
+VERSION = 1  # of the judge and the measures: part of every fidelity record
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower())
+
+
+def joined(text: tuple[str, ...]) -> str:
+    return " | ".join(text)
+
+
+@dataclass
+class Judge:
+    """A task's train-split classifier (TF-IDF + logistic regression, C chosen on validation)."""
+
+    task: object
+
+    @cached_property
+    def model(self):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        train, validation = self.task.splits.train, self.task.splits.validation
+        best = None
+        for c in C_GRID:
+            model = make_pipeline(TfidfVectorizer(tokenizer=words, token_pattern=None, lowercase=False,
+                                                  ngram_range=(1, 2), sublinear_tf=True, min_df=2),
+                                  LogisticRegression(C=c, max_iter=2000))
+            model.fit([joined(t) for t in train.texts], train.labels)
+            score = float((model.predict([joined(t) for t in validation.texts]) == validation.labels).mean())
+            if best is None or score > best[0]:
+                best = (score, c, model)
+        self.validation_accuracy, self.c = best[0], best[1]
+        return best[2]
+
+    def predict(self, texts) -> np.ndarray:
+        return self.model.predict([joined(t) for t in texts])
+
+    def describe(self) -> dict:
+        self.model  # noqa: B018 (fits on first use)
+        return {"kind": "tfidf-1-2gram+logreg", "C": self.c, "validation_accuracy": round(self.validation_accuracy, 4),
+                "version": VERSION}
+
+
+class SplitIndex:
+    """A split's texts (the test split's), indexed for exact and near-duplicate lookups."""
+
+    def __init__(self, texts):
+        self.exact: dict[str, list[int]] = {}
+        self.grams: dict[tuple, set[int]] = {}
+        self.token_sets = []
+        for i, text in enumerate(texts):
+            tokens = words(joined(text))
+            self.exact.setdefault(" ".join(tokens), []).append(i)
+            self.token_sets.append(set(tokens))
+            for gram in zip(*(tokens[k:] for k in range(NGRAM))):
+                self.grams.setdefault(gram, set()).add(i)
+
+    def matches(self, text: tuple[str, ...]) -> tuple[str, set[int]]:
+        """("exact" | "near" | "", the test rows it duplicates)."""
+        tokens = words(joined(text))
+        exact = self.exact.get(" ".join(tokens))
+        if exact:
+            return "exact", set(exact)
+        near = set().union(*(self.grams.get(g, set()) for g in zip(*(tokens[k:] for k in range(NGRAM)))))
+        mine = set(tokens)
+        if mine:
+            near |= {i for i, other in enumerate(self.token_sets)
+                     if other and len(mine & other) / len(mine | other) >= JACCARD}
+        return ("near" if near else ""), near
+
+
+def diversity(texts) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_distances
+
+    grams = [g for t in texts for g in zip(words(joined(t)), words(joined(t))[1:])]
+    distinct = len(set(grams)) / len(grams) if grams else 0.0
+    if len(texts) < 2:
+        return {"distinct_2": round(distinct, 4), "mean_pairwise_distance": None}
+    vectors = TfidfVectorizer(tokenizer=words, token_pattern=None, lowercase=False, ngram_range=(1, 2),
+                              sublinear_tf=True).fit_transform([joined(t) for t in texts])
+    distances = cosine_distances(vectors)
+    upper = distances[np.triu_indices(len(texts), 1)]
+    return {"distinct_2": round(distinct, 4), "mean_pairwise_distance": round(float(upper.mean()), 4)}
+
+
+def fidelity(texts, labels, judge: Judge, index: SplitIndex) -> dict:
+    """One set's measures (and the test rows it overlaps, for re-scoring on the rest)."""
+    labels = np.asarray(labels)
+    on_label = judge.predict(texts) == labels
+    kinds, rows = [], set()
+    for text in texts:
+        kind, hit = index.matches(text)
+        kinds.append(kind)
+        rows |= hit
+    n = len(texts)
+    return {"n_texts": n, "on_label_share": round(float(on_label.mean()), 4),
+            "on_label_per_class": {int(c): round(float(on_label[labels == c].mean()), 4) for c in np.unique(labels)},
+            "exact_test_duplicates": kinds.count("exact"), "near_test_duplicates": kinds.count("near"),
+            "overlap_share": round((n - kinds.count("")) / n, 4) if n else 0.0,
+            "overlapped_test_rows": sorted(rows), **diversity(texts), "judge": judge.describe()}
+
+
+STAGE = "fidelity"  # runs/fidelity/<distill cell id>/: the measures of a finished text set (its own record)
+
+
+def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = False) -> int:
+    """Measure every finished text set of the runs folder (or of ``distill_ids``) that has no fidelity record yet;
+    returns how many were measured. Judges and test indexes are built once per task."""
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from benchmark.store import Store
+    from benchmark.tasks import load_task
+    from methods.base import DistilledSet
+
+    store = Store(Path(runs_dir))
+    records = [r for r in store.done_records("distill") if (distill_ids is None or r["cell_id"] in distill_ids)
+               and r.get("distilled", {}).get("kind", "text") == "text"]
+    judges: dict = {}
+    measured = 0
+    for record in tqdm(records, desc="fidelity", unit="set", disable=not progress or not records):
+        distilled = DistilledSet.load(store.cell_dir("distill", record["cell_id"]))
+        checksum = distilled.checksum()
+        if store.is_done(STAGE, record["cell_id"]) and store.record(STAGE, record["cell_id"]).get("set_checksum") == checksum:
+            continue  # measured, and the set has not been made again since
+        config = record["config"]
+        key = json_key(config["task"])
+        if key not in judges:
+            task = load_task(config["task"]["name"], tuple(sorted(config["task"]["params"].items())))
+            judges[key] = (Judge(task), SplitIndex(task.splits.test.texts))
+        judge, index = judges[key]
+        measures = fidelity(distilled.examples.texts, distilled.labels, judge, index)
+        store.prepare(STAGE, record["cell_id"])
+        store.finish(STAGE, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
+                                                "set_checksum": checksum, **measures})
+        measured += 1
+    return measured
+
+
+def json_key(component: dict) -> str:
+    import json
+
+    return json.dumps(component, sort_keys=True)
+
+
+def clean_test_scores(runs_dir, against: str):
+    """Every evaluate run re-scored on the test rows that no set of method ``against`` (a row label, e.g.
+    "DiLM (released)") overlaps, from its saved predictions (the same trained models; only the scored rows
+    change). Returns (per-cell summary DataFrame, number of test rows removed, rows kept)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from benchmark.metrics import compute_metrics
+    from benchmark.report import load_fidelity, load_records
+    from benchmark.tasks import load_task
+
+    runs_dir = Path(runs_dir)
+    fidelity = load_fidelity(runs_dir)
+    if fidelity.empty or against not in set(fidelity["method"]):
+        known = ", ".join(sorted(set(fidelity["method"]))) if not fidelity.empty else "none"
+        from benchmark.errors import UsageError
+
+        raise UsageError(f"no fidelity records of method {against!r} in {runs_dir}; measured methods: {known} "
+                         f"(run `python -m benchmark judge {runs_dir}` first)")
+    from benchmark.store import Store
+
+    store = Store(runs_dir)
+    bad = set()
+    for cell in fidelity.loc[fidelity["method"] == against, "distill_cell"]:
+        bad |= set(store.record(STAGE, cell)["overlapped_test_rows"])
+    records = load_records(runs_dir)
+    rows, tasks = [], {}
+    for record in store.done_records("evaluate"):
+        config = record["config"]
+        key = json_key(config["task"])
+        if key not in tasks:
+            tasks[key] = load_task(config["task"]["name"], tuple(sorted(config["task"]["params"].items())))
+        task = tasks[key]
+        keep = np.setdiff1d(np.arange(len(task.splits.test)), sorted(bad))
+        predictions = np.load(store.cell_dir("evaluate", record["cell_id"]) / "predictions.npy").astype(np.int64)
+        clean = compute_metrics(task.splits.test.labels[keep], predictions[keep], task.num_classes)
+        rows.append({"cell_id": record["cell_id"], f"clean_{task.metric}": 100 * clean[task.metric]})
+    merged = records.merge(pd.DataFrame(rows), on="cell_id")
+    metric = merged["metric"].iloc[0]
+    merged["full"] = 100 * merged[f"metric.{metric}"]
+    merged["clean"] = merged[f"clean_{metric}"]
+    summary = merged.groupby(["task", "learner", "method", "dpc"]).agg(
+        n=("clean", "size"), full_mean=("full", "mean"), full_std=("full", lambda x: x.std(ddof=0)),
+        clean_mean=("clean", "mean"), clean_std=("clean", lambda x: x.std(ddof=0))).reset_index()
+    n_test = len(next(iter(tasks.values())).splits.test) if tasks else 0
+    return summary, len(bad), n_test - len(bad)

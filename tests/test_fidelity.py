@@ -1,0 +1,70 @@
+"""The fidelity measures: test-split overlap against hand-made pairs, the judge on sets with known labels,
+diversity, and the measures reaching the records, the leaderboard and the clean-test re-scoring."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.fidelity import SplitIndex, diversity, words
+
+TEST = [("the film is a winning comedy that excites the imagination and tickles the funny bone",),
+        ("a dull , lifeless mess",),
+        ("Isabelle Huppert excels as the enigmatic Mika",)]
+
+
+@pytest.mark.parametrize("text, kind, rows", [
+    (("The film is a winning comedy that excites the imagination and tickles the funny bone!",), "exact", {0}),
+    (("a winning comedy that excites the imagination and tickles",), "near", {0}),  # a shared 8-word sequence
+    (("a lifeless , dull mess",), "near", {1}),  # the same word set, reordered: Jaccard 1
+    (("Huppert excels as the enigmatic Mika",), "near", {2}),  # Jaccard 6/7 >= 0.8
+    (("Huppert excels as Mika",), "", set()),  # Jaccard 4/7: not a duplicate
+    (("a winning comedy that excites the imagination",), "", set()),  # only 7 words shared in order
+])
+def test_overlap_against_hand_made_pairs(text, kind, rows):
+    assert SplitIndex(TEST).matches(text) == (kind, rows)
+
+
+def test_words_are_lowercased_and_keep_contractions():
+    assert words("It's a FINE film, isn't it?") == ["it's", "a", "fine", "film", "isn't", "it"]
+
+
+def test_diversity_counts_distinct_bigrams():
+    same = [("a b c",), ("a b c",)]
+    assert diversity(same) == {"distinct_2": 0.5, "mean_pairwise_distance": 0.0}
+    apart = diversity([("a b c",), ("x y z",)])
+    assert apart["distinct_2"] == 1.0 and apart["mean_pairwise_distance"] == pytest.approx(1.0)
+
+
+@pytest.mark.real
+def test_the_judge_reads_known_labels(rt_assets):
+    from benchmark.fidelity import Judge, fidelity
+    from benchmark.tasks import load_task
+
+    task = load_task("rt-polarity")
+    judge = Judge(task)
+    validation = task.splits.validation
+    texts, labels = validation.texts[:400], validation.labels[:400]
+    right = fidelity(texts, labels, judge, SplitIndex(task.splits.test.texts))
+    wrong = fidelity(texts, 1 - labels, judge, SplitIndex(task.splits.test.texts))
+    assert right["on_label_share"] > 0.7 and right["on_label_share"] + wrong["on_label_share"] == pytest.approx(1.0)
+    assert judge.describe()["validation_accuracy"] > 0.7 and judge.c in (0.25, 1.0, 4.0, 16.0)
+    own = fidelity(task.splits.test.texts[:10], task.splits.test.labels[:10], judge, SplitIndex(task.splits.test.texts))
+    assert own["exact_test_duplicates"] == 10 and own["overlapped_test_rows"] == list(range(10))
+
+
+@pytest.mark.real
+def test_run_measures_its_sets_and_the_leaderboard_shows_them(tmp_path, rt_assets, capsys):
+    from benchmark.cli import main
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    assert main(["run", "--methods", "random", "kmeans-centers", "--learners", "tfidf-logreg", "--dpcs", "5",
+                 "--n-sets", "2", "--runs-dir", str(runs), "--out", str(out), "--no-progress"]) == 0
+    board = next(out.iterdir())
+    text = (board / "leaderboard.md").read_text()
+    assert "### Fidelity of the text sets: rt-polarity" in text and "| Random | 100% | " in text
+    import pandas as pd
+
+    fidelity = pd.read_csv(board / "fidelity.csv")
+    assert set(fidelity["method"]) == {"Random", "kmeans-centers"} and len(fidelity) == 4
+    assert main(["judge", str(runs), "--clean-against", "Random"]) == 0  # a real set overlaps nothing, or little
+    assert "re-scored on the" in capsys.readouterr().out
