@@ -20,6 +20,8 @@ class DiLMConfig:
 
     # the generator and stage 1 (LM fine-tuning on the train split)
     generator: str = "smollm2"
+    class_prompt: str = "token"  # token: a new class token per class (the paper); words: a text prompt per class
+    prompt_template: str = "{label}: "  # the words prompt of a class, from its label word
     class_token_init: str = "label_name"
     lm_steps: int = 150
     lm_batch_size: int = 16
@@ -53,6 +55,7 @@ class DiLMConfig:
     pool_interval: int = field(default=25, metadata=STAGE2)
     # producing the distilled set
     oversample_ratio: int = 10
+    label_filter: bool = False  # drop candidates a train-split classifier puts in another class (GRADMM's step)
     test_time_selection: bool = True
     top_p: float = 0.95
     sample_batch_size: int = field(default=64, metadata=STAGE2)  # sequences per generate call for stage 2's pools
@@ -76,6 +79,7 @@ def field_names(stage2: bool = True, runtime: bool = True) -> tuple[str, ...]:
 
 
 SCHEDULES = ("constant", "cosine")
+CLASS_PROMPTS = ("token", "words")
 
 PRESETS: dict[str, DiLMConfig] = {
     # The authors' code (GPT-2 small generator, BERT-base learner, GLUE-size pools); for GPUs. Inputs of the learner,
@@ -118,4 +122,8 @@ def resolve(preset: str, overrides: dict, task: str | None = None) -> DiLMConfig
     for name in ("generator_schedule", "learner_schedule"):
         if getattr(cfg, name) not in SCHEDULES:
             raise ValueError(f"{name} must be one of {', '.join(SCHEDULES)}, got {getattr(cfg, name)!r}")
+    if cfg.class_prompt not in CLASS_PROMPTS:
+        raise ValueError(f"class_prompt must be one of {', '.join(CLASS_PROMPTS)}, got {cfg.class_prompt!r}")
+    if "{label}" not in cfg.prompt_template:
+        raise ValueError(f"prompt_template must contain {{label}}, got {cfg.prompt_template!r}")
     return cfg

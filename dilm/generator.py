@@ -12,6 +12,7 @@ its EOS, keeps the paper's format.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -23,6 +24,7 @@ SEP = "<sep>"
 # The sample format's version: part of every cache key and fit cell id built on a generator, so a change
 # of format never reuses generators or cells made with an older one (2: the model's BOS before the class token).
 FORMAT_VERSION = 2
+PROMPTS_FILE = "dilm_prompts.json"  # a saved generator's class prompts (null: class tokens)
 
 
 def class_token(label: int) -> str:
@@ -36,26 +38,40 @@ class GenerationError(RuntimeError):
 class Generator:
     """A causal LM + tokenizer + the class/separator tokens; encodes, scores and samples label-conditioned text."""
 
-    def __init__(self, model, tokenizer, num_classes: int, pair: bool):
+    def __init__(self, model, tokenizer, num_classes: int, pair: bool, prompts: tuple[str, ...] | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.num_classes = num_classes
         self.pair = pair
-        self.class_ids = [tokenizer.convert_tokens_to_ids(class_token(c)) for c in range(num_classes)]
+        self.prompts = tuple(prompts) if prompts else None
+        self.class_ids = ([] if self.prompts else
+                          [tokenizer.convert_tokens_to_ids(class_token(c)) for c in range(num_classes)])
         self.sep_id = tokenizer.convert_tokens_to_ids(SEP) if pair else None
         self.eos_id = tokenizer.eos_token_id
         bos = tokenizer.bos_token_id
         self.prefix = [bos] if bos is not None and bos != self.eos_id else []
+        self._prompts = [self.prefix + (tokenizer(self.prompts[c], add_special_tokens=False)["input_ids"] if self.prompts
+                                        else [self.class_ids[c]]) for c in range(num_classes)]
 
     def prompt(self, label: int) -> list[int]:
-        """The tokens a sample of class ``label`` starts with: [model BOS] + class token."""
-        return self.prefix + [self.class_ids[label]]
+        """The tokens a sample of class ``label`` starts with: [model BOS] + its class token, or + its text prompt
+        (``prompts``: e.g. "negative: ", words the pretrained model already reads)."""
+        return self._prompts[label]
+
+    def prompt_length(self, sequence: list[int]) -> int:
+        """How many leading tokens of ``sequence`` are its prompt (given, never predicted)."""
+        for prompt in sorted(self._prompts, key=len, reverse=True):
+            if sequence[:len(prompt)] == prompt:
+                return len(prompt)
+        raise ValueError("the sequence starts with no class prompt of this generator")
 
     # ---- construction and persistence -------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str, num_classes: int, pair: bool, device: str = "cpu",
-                        class_token_init: str = "bos", label_names: tuple[str, ...] | None = None) -> "Generator":
-        """Load a causal LM and add the class BOS tokens (and ``<sep>`` for pair tasks) if not there yet.
+                        class_token_init: str = "bos", label_names: tuple[str, ...] | None = None,
+                        prompts: tuple[str, ...] | None = None) -> "Generator":
+        """Load a causal LM and add the class BOS tokens (unless ``prompts`` gives each class a text prompt instead)
+        and ``<sep>`` for pair tasks, if not there yet; a saved generator brings its prompts along.
 
         ``class_token_init``: ``bos`` copies the model's BOS/EOS embedding into every class token (the paper);
         ``label_name`` uses the mean embedding of the label name's tokens (e.g. " negative"), so the classes
@@ -71,28 +87,37 @@ class Generator:
             raise ValueError(f"generator {path} has no EOS token; DiLM needs one as the end-of-sample target")
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        saved = Path(path) / PROMPTS_FILE
+        if prompts is None and saved.is_file():
+            prompts = tuple(json.loads(saved.read_text(encoding="utf-8"))["prompts"] or ()) or None
+        old = model.get_input_embeddings().weight.shape[0]
+        if pair and tokenizer.convert_tokens_to_ids(SEP) in (None, tokenizer.unk_token_id):
+            tokenizer.add_tokens([SEP])
         wanted = [class_token(c) for c in range(num_classes)]
-        if tokenizer.convert_tokens_to_ids(wanted[0]) in (None, tokenizer.unk_token_id):
-            source_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        new_class_tokens = not prompts and tokenizer.convert_tokens_to_ids(wanted[0]) in (None, tokenizer.unk_token_id)
+        if new_class_tokens:
             tokenizer.add_special_tokens({"additional_special_tokens": wanted})
-            if pair:
-                tokenizer.add_tokens([SEP])
-            old = model.get_input_embeddings().weight.shape[0]
+        if len(tokenizer) > old:
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-            if class_token_init == "bos":
-                sources = [[source_id]] * num_classes
-            elif class_token_init == "label_name" and label_names:
-                sources = [tokenizer(" " + name, add_special_tokens=False)["input_ids"] for name in label_names]
-            else:
-                raise ValueError(f"class_token_init must be 'bos' or 'label_name' (with label names), "
-                                 f"got {class_token_init!r}")
-            _init_new_rows(model, [tokenizer.convert_tokens_to_ids(t) for t in wanted], sources, old)
-        return cls(model.to(device), tokenizer, num_classes, pair)
+            sources = []
+            if new_class_tokens:
+                source_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+                if class_token_init == "bos":
+                    sources = [[source_id]] * num_classes
+                elif class_token_init == "label_name" and label_names:
+                    sources = [tokenizer(" " + name, add_special_tokens=False)["input_ids"] for name in label_names]
+                else:
+                    raise ValueError(f"class_token_init must be 'bos' or 'label_name' (with label names), "
+                                     f"got {class_token_init!r}")
+            ids = [tokenizer.convert_tokens_to_ids(t) for t in wanted] if new_class_tokens else []
+            _init_new_rows(model, ids, sources, old)
+        return cls(model.to(device), tokenizer, num_classes, pair, prompts)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
+        (directory / PROMPTS_FILE).write_text(json.dumps({"prompts": self.prompts}), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, num_classes: int, pair: bool, device: str = "cpu") -> "Generator":
@@ -122,7 +147,7 @@ class Generator:
 
     def pad(self, sequences: list[list[int]]):
         """(input_ids, attention_mask, labels) tensors: right padding; pad positions and the prompt (model BOS,
-        class token: given, never predicted) masked with -100."""
+        class token or text prompt: given, never predicted) masked with -100."""
         import torch
 
         width = max(len(s) for s in sequences)
@@ -132,7 +157,8 @@ class Generator:
             ids[i, :len(s)] = torch.as_tensor(s)
             mask[i, :len(s)] = 1
         labels = ids.masked_fill(mask == 0, -100)
-        labels[:, :len(self.prefix) + 1] = -100
+        for i, s in enumerate(sequences):
+            labels[i, :self.prompt_length(s)] = -100
         return ids.to(self.device), mask.to(self.device), labels.to(self.device)
 
     def sequence_nll(self, sequences: list[list[int]]):
@@ -162,7 +188,7 @@ class Generator:
                 prompt = torch.tensor([self.prompt(label)] * size, dtype=torch.long, device=self.device)
                 generated = self.model.generate(
                     input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_p=top_p, top_k=0,
-                    max_new_tokens=max_length - prompt.shape[1], suppress_tokens=list(self.class_ids),
+                    max_new_tokens=max_length - prompt.shape[1], suppress_tokens=list(self.class_ids) or None,
                     pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id)
                 for row in generated.tolist():
                     out.append(_cut_at_eos(row, self.eos_id, start=prompt.shape[1]))
@@ -171,7 +197,7 @@ class Generator:
     def decode(self, ids: list[int]) -> tuple[str, ...] | None:
         """The text fields of one sample (class token and EOS removed); None for a pair sample whose
         text has no single ``<sep>`` (the caller rejects and resamples it)."""
-        start = len(self.prefix) + 1
+        start = self.prompt_length(ids)
         body = ids[start:-1] if len(ids) > start and ids[-1] == self.eos_id else ids[start:]
         text = self.tokenizer.decode(body, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         if not self.pair:

@@ -51,3 +51,13 @@ def kmeans_centers(embeddings: np.ndarray, k: int, seed: int, max_iter: int = 30
         raise ValueError(f"cannot select {k} of {n} candidates")
     centroids = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed, max_iter=max_iter).fit(embeddings).cluster_centers_
     return nearest_untaken(embeddings, centroids)
+
+
+def label_consistent(probabilities: np.ndarray, label: int, at_least: int) -> np.ndarray:
+    """Indices of the candidates a classifier puts in class ``label`` (the argmax of their class probabilities);
+    when fewer than ``at_least`` are, the ``at_least`` most probable for ``label`` (the label-consistency filter
+    of DiLM's successor GRADMM, before selection)."""
+    on_label = np.flatnonzero(probabilities.argmax(1) == label)
+    if len(on_label) >= at_least:
+        return on_label
+    return np.sort(np.argsort(-probabilities[:, label], kind="stable")[:at_least])

@@ -23,13 +23,16 @@ from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import DiLMConfig, field_names, resolve
 from dilm.generator import FORMAT_VERSION, Generator
+from dilm.selection import label_consistent
 from methods import METHODS
 from methods.base import DistilledSet, FitContext, Method, MethodCard
 from methods.embeddings import EmbeddingSpace, cached_embeddings, encode
 
 log = logging.getLogger("methods.generative")
 
-STAGE1_FIELDS = ("generator", "class_token_init", "lm_steps", "lm_batch_size", "lm_lr", "lm_warmup_ratio", "max_length", "amp")
+STAGE1_FIELDS = ("generator", "class_prompt", "prompt_template", "class_token_init", "lm_steps", "lm_batch_size", "lm_lr",
+                 "lm_warmup_ratio", "max_length", "amp")
+STAGE2_FIELDS = tuple(name for name in field_names(runtime=False) if name not in field_names(stage2=False))
 CITATION = ("Maekawa et al., DiLM: Distilling Dataset into Language Model for Text-level Dataset Distillation, "
             "Findings of NAACL 2024")
 
@@ -69,7 +72,8 @@ class GenerativeMethod(Method):
         generator = Generator.load(stage1_dir, task.num_classes, len(task.text_fields) == 2, device)
         report = {"config": cfg.to_dict(), "device": device, "stage1": report}
         if self.stage2:
-            report["stage2"] = run_stage2(generator, task, cfg, ctx, device)
+            stage2_dir, report["stage2"] = stage2_generator(task, cfg, ctx.seed, device, stage1_dir, report["stage1"])
+            generator = Generator.load(stage2_dir, task.num_classes, len(task.text_fields) == 2, device)
         return GeneratorState(task, generator, cfg, report)
 
     def fit_report(self, state: GeneratorState) -> dict:
@@ -88,54 +92,106 @@ class GenerativeMethod(Method):
 
     def distill(self, state: GeneratorState, dpc: int, seed: int) -> DistilledSet:
         cfg, task = state.config, state.task
-        n = dpc * cfg.oversample_ratio if cfg.test_time_selection else dpc
+        n = dpc * cfg.oversample_ratio if cfg.test_time_selection or cfg.label_filter else dpc
         space = EmbeddingSpace(cfg.selection_encoder, cfg.selection_pooling, cfg.selection_max_length)
         texts: list[tuple[str, ...]] = []
         for label in range(task.num_classes):
             candidates = candidate_texts(state.generator, label, n, cfg.max_length, cfg.top_p, seed,
                                          cfg.max_retries, state.cache_dir)
-            if cfg.test_time_selection:
-                keep = select_representatives(encode(tuple(candidates), space), dpc, seed)
+            if cfg.test_time_selection or cfg.label_filter:
+                embeddings = encode(tuple(candidates), space)
+                if cfg.label_filter:
+                    keep = label_consistent(label_classifier(task, space).predict_proba(embeddings), label, dpc)
+                    candidates, embeddings = [candidates[i] for i in keep], embeddings[keep]
+                keep = (select_representatives(embeddings, dpc, seed) if cfg.test_time_selection
+                        else np.arange(dpc))
                 candidates = [candidates[i] for i in keep]
             texts.extend(candidates)
         labels = np.repeat(np.arange(task.num_classes), dpc)
         return self.make_set(task, Examples(tuple(texts), labels), dpc, seed)
 
 
-def stage1_generator(task: Task, cfg: DiLMConfig, seed: int, device: str) -> tuple[Path, dict]:
-    """The stage-1 generator's folder (and its report), trained once per key under a file lock.
+def label_classifier(task: Task, space: EmbeddingSpace):
+    """Logistic regression on the train split's embeddings in the selection space (cached per process): the
+    label-consistency filter's classifier. It never sees the test split."""
+    key = (task.name, task.splits.train.checksum(), space)
+    if key not in _CLASSIFIERS:
+        from sklearn.linear_model import LogisticRegression
 
-    A run killed mid-training resumes from the partial folder's checkpoint; the finished generator lands
-    by an atomic rename."""
+        embeddings, _ = cached_embeddings(task, space)
+        _CLASSIFIERS[key] = LogisticRegression(max_iter=2000).fit(embeddings, task.splits.train.labels)
+    return _CLASSIFIERS[key]
+
+
+_CLASSIFIERS: dict = {}
+
+
+def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> tuple[Path, dict]:
+    """A generator trained once per ``key`` under the user cache (``dilm/<stage>/``), under a file lock:
+    ``train(staging, checkpoints)`` fills the staging folder, resuming from ``checkpoints`` (outside the staging, so
+    a killed run continues where it stopped); the finished folder lands by an atomic rename. Fit cells that differ
+    only in distill-time settings (selection, filtering) share it."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    root = cache_root() / "dilm" / stage
+    final = root / f"{task.name}.{cfg.generator.replace('/', '--')}.{digest}"
+    partial = root / f".{final.name}.partial"
+    reused = (final / f"{stage}.json").exists()
+    build_once(final, f"{stage}.json", lambda staging: train(staging, partial))
+    shutil.rmtree(partial, ignore_errors=True)
+    return final, {**json.loads((final / f"{stage}.json").read_text()), "cache": final.name, "reused": reused}
+
+
+def stage1_key(task: Task, cfg: DiLMConfig, seed: int) -> dict:
+    return {"task": task.name, "train_checksum": task.splits.train.checksum(), "seed": seed,
+            "format_version": FORMAT_VERSION, **{name: getattr(cfg, name) for name in STAGE1_FIELDS}}
+
+
+def stage1_generator(task: Task, cfg: DiLMConfig, seed: int, device: str) -> tuple[Path, dict]:
+    """The stage-1 generator's folder (and its report): LM fine-tuning, cached and shared by vanilla-lm and dilm."""
     from dilm.lm_training import train_lm
 
-    key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "seed": seed,
-           "format_version": FORMAT_VERSION,
-           **{name: getattr(cfg, name) for name in STAGE1_FIELDS}}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    root = cache_root() / "dilm" / "stage1"
-    final = root / f"{task.name}.{cfg.generator.replace('/', '--')}.{digest}"
-    partial = root / f".{final.name}.partial"  # checkpoints of an interrupted training, outside the staging
+    key = stage1_key(task, cfg, seed)
 
-    def train(staging: Path) -> None:
+    def train(staging: Path, checkpoints: Path) -> None:
         generator = Generator.from_pretrained(resolve_model(cfg.generator), task.num_classes,
                                               len(task.text_fields) == 2, device, cfg.class_token_init,
-                                              tuple(task.label_names))
+                                              tuple(task.label_names), class_prompts(task, cfg))
         train_split = task.splits.train
         t0 = time.perf_counter()
-        report = train_lm(generator, train_split.texts, train_split.labels.tolist(), cfg, seed, partial)
-        report = {**report, "key": key, "wall_s": round(time.perf_counter() - t0, 1), "cache": final.name}
+        report = train_lm(generator, train_split.texts, train_split.labels.tolist(), cfg, seed, checkpoints)
+        report = {**report, "key": key, "wall_s": round(time.perf_counter() - t0, 1)}
         generator.save(staging)
         (staging / "stage1.json").write_text(json.dumps(report, indent=2))
-        log.info("stage 1 trained in %.0f s: %s", report["wall_s"], final)
+        log.info("stage 1 trained in %.0f s", report["wall_s"])
 
-    build_once(final, "stage1.json", train)
-    shutil.rmtree(partial, ignore_errors=True)
-    return final, json.loads((final / "stage1.json").read_text())
+    return cached_stage("stage1", task, cfg, key, train)
 
 
-def run_stage2(generator: Generator, task: Task, cfg: DiLMConfig, ctx: FitContext, device: str) -> dict:
-    """Gradient matching against the learner named in the config; checkpoints in the fit cell's work folder."""
+def stage2_generator(task: Task, cfg: DiLMConfig, seed: int, device: str, stage1_dir: Path,
+                     stage1_report: dict) -> tuple[Path, dict]:
+    """The stage-2 generator's folder (and its report): gradient matching from the stage-1 generator, cached per
+    stage-1 and stage-2 settings."""
+    key = {**stage1_key(task, cfg, seed), **{name: getattr(cfg, name) for name in STAGE2_FIELDS}}
+
+    def train(staging: Path, checkpoints: Path) -> None:
+        generator = Generator.load(stage1_dir, task.num_classes, len(task.text_fields) == 2, device)
+        report = {**run_stage2(generator, task, cfg, seed, device, checkpoints), "key": key,
+                  "stage1_cache": stage1_report["cache"]}
+        generator.save(staging)
+        (staging / "stage2.json").write_text(json.dumps(report, indent=2))
+
+    return cached_stage("stage2", task, cfg, key, train)
+
+
+def class_prompts(task: Task, cfg: DiLMConfig) -> tuple[str, ...] | None:
+    """The text prompt of each class (``class_prompt: words``): the template filled with the task's label words."""
+    if cfg.class_prompt != "words":
+        return None
+    return tuple(cfg.prompt_template.format(label=word) for word in task.label_words)
+
+
+def run_stage2(generator: Generator, task: Task, cfg: DiLMConfig, seed: int, device: str, checkpoints: Path) -> dict:
+    """Gradient matching against the learner named in the config, resuming from ``checkpoints``."""
     from dilm.gradient_matching import GradientMatching
     from dilm.learner import MatchingLearner
 
@@ -146,8 +202,7 @@ def run_stage2(generator: Generator, task: Task, cfg: DiLMConfig, ctx: FitContex
         teacher, _ = cached_embeddings(task, EmbeddingSpace(cfg.learner, "cls", learner.max_length))
     train = task.splits.train
     t0 = time.perf_counter()
-    report = GradientMatching(generator, learner, train.texts, train.labels, cfg, ctx.seed, teacher).run(
-        Path(ctx.work_dir) / "stage2")
+    report = GradientMatching(generator, learner, train.texts, train.labels, cfg, seed, teacher).run(checkpoints)
     return {**report, "wall_s": round(time.perf_counter() - t0, 1)}
 
 

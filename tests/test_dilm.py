@@ -368,13 +368,18 @@ def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, m
     assert state_v.report["stage1"]["cache"] == state_d.report["stage1"]["cache"]
     assert "stage2" in state_d.report and "stage2" not in state_v.report
     assert state_d.report["stage2"]["generator_steps"] == 2 and state_d.report["config"]["outer_loops"] == 1
-    assert (tmp_path / "d" / "stage2" / "checkpoint.pt").exists()
+    assert len(list((tmp_path / "cache" / "dilm" / "stage2").glob("tiny-sentiment.*"))) == 1
+    assert state_d.report["stage1"]["reused"] and not state_d.report["stage2"]["reused"]
     changed = any(not torch.equal(a, b) for a, b in zip(state_v.generator.model.state_dict().values(),
                                                         state_d.generator.model.state_dict().values()))
     assert changed, "stage 2 must move the generator away from the stage-1 one"
     distilled = dilm.distill(state_d, 2, seed=0)
     assert distilled.per_class() == {"negative": 2, "positive": 2}
     assert distilled.provenance["params"]["preset"] == "cpu"
+    filtering = METHODS.create("dilm", **METHODS.get("dilm").TEST_PARAMS, label_filter=True)
+    state_f = filtering.fit(task, FitContext(tmp_path / "f"))  # a distill-time switch: both stages come from the cache
+    assert state_f.report["stage2"]["reused"] and state_f.report["stage2"]["cache"] == state_d.report["stage2"]["cache"]
+    assert filtering.distill(state_f, 2, seed=0).per_class() == {"negative": 2, "positive": 2}
 
 
 # ---- the paper's generator format: GPT-2's real tokenizer (BOS = EOS, no prefix) on a tiny random GPT-2 ----------
@@ -452,3 +457,32 @@ def test_a_long_pair_keeps_its_separator_and_both_sentences(tiny_gpt2_dir):
         assert decoded is not None and decoded[1] == hypothesis and decoded[0]
     [short] = generator.encode([("how old is he?", "what is his age?")], [1], max_length=68)
     assert generator.decode(short) == ("how old is he?", "what is his age?")
+
+
+def test_words_prompts_condition_on_label_words_without_new_tokens(tiny_generator_dir, tmp_path):
+    """class_prompt: words. Each class starts from its text prompt ("negative: "): no token is added, the prompt is
+    given (masked) in training, stripped when decoding, and travels with a saved generator."""
+    prompts = ("negative: ", "positive: ")
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False, prompts=prompts)
+    tokenizer = generator.tokenizer
+    assert generator.class_ids == [] and tokenizer.convert_tokens_to_ids(class_token(0)) in (None, tokenizer.unk_token_id)
+    words = tokenizer("positive: ", add_special_tokens=False)["input_ids"]
+    assert generator.prompt(1) == generator.prefix + words
+    [seq] = generator.encode([("a joy to watch",)], [1], max_length=32)
+    assert seq[:len(generator.prompt(1))] == generator.prompt(1) and generator.decode(seq) == ("a joy to watch",)
+    ids, mask, labels = generator.pad([seq])
+    assert (labels[0, :len(generator.prompt(1))] == -100).all() and labels[0, len(generator.prompt(1))] == seq[len(generator.prompt(1))]
+    texts, samples = generator.sample_texts(0, 3, max_length=12, top_p=0.95, seed=0, max_retries=3)
+    assert len(texts) == 3 and all(s[:len(generator.prompt(0))] == generator.prompt(0) for s in samples)
+    generator.save(tmp_path / "g")
+    again = Generator.load(tmp_path / "g", 2, pair=False)
+    assert again.prompts == prompts and again.prompt(0) == generator.prompt(0)
+
+
+def test_label_consistency_keeps_the_candidates_a_classifier_puts_in_their_class():
+    from dilm.selection import label_consistent
+
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3], [0.45, 0.55]])
+    assert label_consistent(probabilities, 1, at_least=2).tolist() == [1, 2, 4]
+    assert label_consistent(probabilities, 0, at_least=2).tolist() == [0, 3]
+    assert label_consistent(probabilities, 0, at_least=3).tolist() == [0, 3, 4]  # too few: the most probable three
