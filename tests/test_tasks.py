@@ -118,3 +118,21 @@ def test_hub_pair_tasks_declare_two_fields_and_their_metric():
     assert TASKS.get("qqp").text_fields == ("question1", "question2") and TASKS.get("qqp").metric == "acc_and_f1"
     assert TASKS.get("mnli").text_fields == ("premise", "hypothesis") and TASKS.get("mnli").hub_test == "validation_matched"
     assert TASKS.get("sst2").hub_test == "validation"
+
+
+@pytest.mark.real
+def test_scoring_on_validation_never_reads_the_test_split(rt_assets):
+    """score_on: validation (for choosing settings): the scored split is the validation split, the methods' own
+    validation split is carved again from train, and no test text is in any split."""
+    from benchmark.tasks import TASKS
+
+    plain, tuning = TASKS.create("rt-polarity"), TASKS.create("rt-polarity", score_on="validation")
+    test = set(plain.splits.test.texts)
+    assert tuning.splits.test.texts == plain.splits.validation.texts
+    for split in ("train", "validation", "test"):
+        assert not test & set(getattr(tuning.splits, split).texts)
+    assert not set(tuning.splits.validation.texts) & set(tuning.splits.test.texts)
+    assert len(tuning.splits.train) + len(tuning.splits.validation) == len(plain.splits.train)
+    assert tuning.describe()["name"] == "rt-polarity (validation)" and plain.describe()["name"] == "rt-polarity"
+    with pytest.raises(Exception, match="score_on must be 'test' or 'validation'"):
+        TASKS.create("rt-polarity", score_on="train").splits

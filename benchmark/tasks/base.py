@@ -9,6 +9,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from benchmark.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Examples:
@@ -79,11 +81,16 @@ class Task:
 
     Exact duplicate texts are dropped (first kept), then splits are made here, seeded and stratified: ``test_fraction`` of the data is the test split,
     then ``validation_fraction`` of the rest is carved out as validation, the remainder is train.
+
+    ``score_on: validation`` is for choosing settings: runs are scored on the validation split (the test split is
+    never read), and a validation split of the same fraction is carved again from the rest of train; records and
+    tables name the task "<name> (validation)".
     """
 
     split_seed: int = 0
     test_fraction: float = 0.1
     validation_fraction: float = 0.1
+    score_on: str = "test"
 
     name: ClassVar[str] = ""
     text_fields: ClassVar[tuple[str, ...]] = ("text",)
@@ -101,8 +108,9 @@ class Task:
         return self.words or self.label_names
 
     def get_params(self) -> dict:
-        return {"split_seed": self.split_seed, "test_fraction": self.test_fraction,
-                "validation_fraction": self.validation_fraction}
+        params = {"split_seed": self.split_seed, "test_fraction": self.test_fraction,
+                  "validation_fraction": self.validation_fraction}
+        return params if self.score_on == "test" else {**params, "score_on": self.score_on}
 
     def load_examples(self) -> Examples:
         raise NotImplementedError
@@ -121,10 +129,16 @@ class Task:
         else:
             rest_data = data
         train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed)
+        if self.score_on == "validation":  # score on validation; carve the methods' validation split again
+            rest_data, test_data = rest_data.subset(train), rest_data.subset(validation)
+            train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed)
+        elif self.score_on != "test":
+            raise UsageError(f"task {self.name!r}: score_on must be 'test' or 'validation', got {self.score_on!r}")
         return TaskSplits(rest_data.subset(train), rest_data.subset(validation), test_data)
 
     def describe(self) -> dict:
         """What a record stores about the task: name, params, fields, labels, split sizes and checksums."""
-        return {"name": self.name, "params": self.get_params(), "text_fields": list(self.text_fields),
+        name = self.name if self.score_on == "test" else f"{self.name} ({self.score_on})"
+        return {"name": name, "params": self.get_params(), "text_fields": list(self.text_fields),
                 "label_names": list(self.label_names), "metric": self.metric,
                 "split_sizes": self.splits.sizes(), "split_checksums": self.splits.checksums()}
