@@ -1,6 +1,8 @@
-"""Stacks: the evaluate cells trained together. Runs of one task and one stackable learner on text sets
-go to the learner's ``fit_predict_many`` in chunks as wide as its ``stack_width`` for the largest set
-(a chunk of one still takes that path: it packs its sequences); every other cell runs alone."""
+"""Stacks: the evaluate cells trained together. Runs of one task and one stackable learner on text sets of one
+step shape (the same batch, min(batch size, set size)) go to the learner's ``fit_predict_many`` in chunks as wide
+as its ``stack_width``: every copy of a stack computes as many packed rows as its largest batch, so a DPC-5 run
+stacked with a DPC-20 one would pay for 40 sequences a step. A DPC-independent set (Full dataset) trains alone,
+on the same packed path; every other cell runs alone."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -28,15 +30,18 @@ def stack_units(cells: list[EvalCell], store: Store, cap: int, fit_here: bool = 
     units: list[Unit] = []
     groups: dict[tuple, list[EvalCell]] = {}
     for cell in cells:
-        stackable = (cap > 1 and LEARNERS.get(cell.learner.name).stackable
-                     and METHODS.get(cell.distill.fit.method.name).kind == "text"
+        method = METHODS.get(cell.distill.fit.method.name)
+        stackable = (cap > 1 and LEARNERS.get(cell.learner.name).stackable and method.kind == "text"
                      and store.is_done("distill", cell.distill.id))
-        if stackable:
-            groups.setdefault((cell.distill.fit.task.key, cell.learner.key), []).append(cell)
-        else:
+        if not stackable:
             units.append(Unit([cell], False))
-    for group in groups.values():
-        largest = max(store.record("distill", c.distill.id)["distilled"]["n_examples"] for c in group)
+            continue
+        learner = LEARNERS.create(cell.learner.name, **cell.learner.kwargs)
+        size = store.record("distill", cell.distill.id)["distilled"]["n_examples"]
+        batch = min(getattr(learner, "batch_size", size), size)
+        alone = cell.id if method.dpc_independent else ""  # the Full-data run: a stack of its own
+        groups.setdefault((cell.distill.fit.task.key, cell.learner.key, batch, alone), []).append(cell)
+    for (_, _, largest, _), group in groups.items():
         learner = LEARNERS.create(group[0].learner.name, **group[0].learner.kwargs)
         try:
             width = learner.stack_width(cap, largest) if fit_here else cap

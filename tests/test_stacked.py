@@ -185,8 +185,9 @@ def _grid(tmp_path: Path, learners: str) -> str:
 
 @pytest.mark.real
 def test_a_grid_runs_its_minilm_cells_in_stacks_and_resumes(tmp_path, minilm_assets, capsys):
-    """8 MiniLM cells (2 DPCs x 2 sets x 2 runs) in stacks of 3: every cell has its own record and predictions,
-    with the stack it ran in; TF-IDF cells run alone; a second run has nothing to do."""
+    """8 MiniLM cells (2 DPCs x 2 sets x 2 runs) in stacks of up to 3 of one DPC each (one step shape: a copy never
+    computes a larger set's batch): every cell has its own record and predictions, with the stack it ran in; TF-IDF
+    cells run alone; a second run has nothing to do."""
     from benchmark.cli import main
 
     grid = _grid(tmp_path, "[{name: minilm, params: {steps: 3}}, tfidf-logreg]")
@@ -196,7 +197,11 @@ def test_a_grid_runs_its_minilm_cells_in_stacks_and_resumes(tmp_path, minilm_ass
     records = [json.loads(p.read_text()) for p in (runs / "evaluate").glob("*/record.json")]
     minilm = [r for r in records if r["config"]["learner"]["name"] == "minilm"]
     assert len(records) == 16 and len(minilm) == 8
-    assert sorted(r["stack"]["cells"] for r in minilm) == [2, 2, 3, 3, 3, 3, 3, 3]
+    assert sorted(r["stack"]["cells"] for r in minilm) == [1, 1, 3, 3, 3, 3, 3, 3]
+    stacks = {}
+    for r in minilm:
+        stacks.setdefault((r["stack"]["wall_s"], r["stack"]["cells"]), set()).add(r["config"]["dpc"])
+    assert all(len(dpcs) == 1 for dpcs in stacks.values())
     assert all("stack" not in r for r in records if r not in minilm)
     for r in minilm:
         predictions = np.load(runs / "evaluate" / r["cell_id"] / "predictions.npy")
