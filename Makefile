@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test clean-runs
+.PHONY: setup demo test results clean-runs
 
 setup: $(STAMP)
 
@@ -22,8 +22,14 @@ $(STAMP): pyproject.toml requirements-assets.txt examples/tfidf-prototypes-plugi
 	$(PY) -m benchmark assets fetch mpnet-base
 	touch $(STAMP)
 
+# The default grid; its records and leaderboard stay in runs/ (ignored): a demo changes no tracked file.
 demo: setup
 	$(PY) -m benchmark run
+
+# Refresh the committed leaderboards in results/ from the records in runs/ (each study's own runs folder);
+# studies whose records are missing are run first (hours for the DiLM ones).
+results: setup
+	$(PY) -m benchmark run --grid demo --out results
 
 test: setup
 	$(PY) -m pytest -q tests examples/tfidf-prototypes-plugin/tests

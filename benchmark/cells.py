@@ -163,7 +163,7 @@ def expand(grid: Grid) -> dict[str, list]:
                     distill = DistillCell(fit, dpc, set_seed)
                     cells["distill"][distill.id] = distill
                     for learner in grid.learners:
-                        if not applicable(method, learner):
+                        if not applicable(method, learner) or dpc is not None and dpc not in grid.dpcs_of(learner):
                             continue
                         for run in range(grid.n_evals):
                             cell = EvalCell(distill, learner, run)

@@ -21,6 +21,9 @@ GPU_NAMES = ("h200", "h100", "a100")  # benchmark.rehearsal.costs.GPUS (not impo
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true", help="log each cell's progress to the console")
+    level.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a grid (default: the offline CPU demo grid) and print its leaderboard")
@@ -34,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-sets", type=int, help="override the number of distilled sets per cell")
     run.add_argument("--n-evals", type=int, help="override the number of learner runs per distilled set")
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
-    run.add_argument("--out", type=Path, default=Path("results"),
-                     help="where the leaderboard goes, in a sub-folder named after the grid (default: results)")
+    run.add_argument("--out", type=Path,
+                     help="where the leaderboard goes, in a sub-folder named after the grid (default: RUNS/leaderboards, "
+                          "beside the records; the committed studies in results/ are written with --out results)")
     run.add_argument("--executor", choices=["local", "slurm"], help="where cells run (default: the grid's, else local)")
     run.add_argument("--slurm-profile", help="a profile name in slurm/profiles/ or a YAML path (default: local)")
     run.add_argument("--force", action="store_true",
@@ -114,11 +118,39 @@ def cmd_assets(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    saved = os.environ.get("TQDM_DISABLE")
+    console_logging(args)
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:  # a later main() in this process (tests) starts from the caller's setting
+        if saved is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved
+
+
+def console_logging(args) -> None:
+    """-v: the cells' log lines on stderr too; -q: errors only and no progress bars. ``--no-progress`` (and -q)
+    silence every progress bar, the libraries' included (tqdm reads TQDM_DISABLE)."""
+    import logging
+
+    if args.quiet:
+        args.no_progress = True
+    if getattr(args, "no_progress", False):
+        os.environ["TQDM_DISABLE"] = "1"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.setLevel(logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING)
+    handler.console = True
+    for name in ("benchmark", "methods", "dilm"):
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if getattr(h, "console", False)]:  # main() called again (tests)
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
 
 
 def cmd_list(args) -> int:
@@ -229,16 +261,17 @@ def expected_cells(grid: Grid):
 
     from benchmark.tasks import TASKS
 
-    expected = Expected()
+    expected = Expected(learner_dpcs={component_label(learner.name, learner.kwargs): list(dpcs)
+                                      for learner, dpcs in grid.learner_dpcs.items()})
     for task in grid.tasks:
-        task_name = TASKS.create(task.name, **task.kwargs).name  # a custom task's name is in its spec
+        task_name = TASKS.create(task.name, **task.kwargs).record_name  # a custom task's name is in its spec
         for method in grid.methods:
             label, reference = method_label(method.name, method.kwargs)
             for learner in grid.learners:
                 status = {"run": "expected", "n/a": "n/a"}.get(pair_status(method, learner))
                 if status is None:  # a zero-shot row under a learner that trains: not shown
                     continue
-                for dpc in grid.dpcs:
+                for dpc in grid.dpcs_of(learner):
                     expected.cells[(task_name, component_label(learner.name, learner.kwargs), label, dpc)] = (
                         "reference" if reference and status != "n/a" else status)
     return expected
@@ -277,9 +310,13 @@ def cmd_run(args) -> int:
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
     from benchmark.fidelity import judge_runs
 
+    args.out = args.out or args.runs_dir / "leaderboards"
+
     judge_runs(args.runs_dir, {c.id for c in cells["distill"]}, progress=not args.no_progress)
     out_dir = args.out / grid.name
-    print(write_report(args.runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid)))
+    markdown = write_report(args.runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid))
+    if not args.quiet:
+        print(markdown)
     print(f"leaderboard written to {out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/); "
           f"records in {args.runs_dir}/")
     failed = [(s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]

@@ -51,6 +51,11 @@ class Grid:
     slurm_profile: str = "local"
     description: str = ""
     source: str = field(default="<memory>", compare=False)
+    learner_dpcs: dict = field(default_factory=dict)  # learner Component -> the DPCs it trains on (default: all)
+
+    def dpcs_of(self, learner: Component) -> list[int]:
+        """The DPCs ``learner`` sees: its own ``dpcs`` (a subset of the grid's) or every DPC of the grid."""
+        return [d for d in self.learner_dpcs.get(learner, self.dpcs) if d in self.dpcs]
 
 
 def preset_names() -> list[str]:
@@ -152,18 +157,28 @@ def parse_grid(data, source: str) -> Grid:
     for key in ("tasks", "dpcs", "methods", "learners"):
         if key not in data:
             raise UsageError(f"grid {source}: missing key {key!r}")
+    dpcs = _positive_ints(data["dpcs"], "dpcs", source)
+    learners = _with_recipes(_components(data["learners"], "learners", source), data.get("recipes"), source)
+    learner_dpcs = {}
+    for i, (entry, learner) in enumerate(zip(data["learners"], learners)):
+        if isinstance(entry, dict) and "dpcs" in entry:
+            own = _positive_ints(entry["dpcs"], f"learners[{i}].dpcs", source)
+            if set(own) - set(dpcs):
+                raise UsageError(f"grid {source}: learners[{i}].dpcs {own} must be a subset of the grid's dpcs {dpcs}")
+            learner_dpcs[learner] = own
     return Grid(
         name=str(data.get("name") or Path(source).stem),
         tasks=_components(data["tasks"], "tasks", source),
-        dpcs=_positive_ints(data["dpcs"], "dpcs", source),
+        dpcs=dpcs,
         methods=_components(data["methods"], "methods", source),
-        learners=_with_recipes(_components(data["learners"], "learners", source), data.get("recipes"), source),
+        learners=learners,
         n_sets=_positive_int(data.get("n_sets", 1), "n_sets", source),
         n_evals=_positive_int(data.get("n_evals", 1), "n_evals", source),
         executor=_choice(data.get("executor", "local"), EXECUTOR_NAMES, "executor", source),
         slurm_profile=str(data.get("slurm_profile", "local")),
         description=str(data.get("description", "")),
         source=source,
+        learner_dpcs=learner_dpcs,
     )
 
 
@@ -196,9 +211,10 @@ def _components(value, key: str, source: str) -> list[Component]:
         if isinstance(item, str):
             out.append(Component(item))
             continue
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or set(item) - {"name", "params"}:
+        allowed = {"name", "params", "dpcs"} if key == "learners" else {"name", "params"}
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or set(item) - allowed:
             raise UsageError(f"grid {source}: {key}[{i}] must be a name or a mapping with 'name' and optional "
-                             f"'params', got {item!r}")
+                             f"{' and '.join(repr(k) for k in sorted(allowed - {'name'}))}, got {item!r}")
         params = item.get("params") or {}
         if not isinstance(params, dict):
             raise UsageError(f"grid {source}: {key}[{i}].params must be a mapping, got {params!r}")

@@ -117,7 +117,7 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
     """Per task: rows = methods, per DPC the mean on-label share (%) and the share of texts overlapping the test
     split (%), over the cell's sets."""
     tables = []
-    for task, part in fidelity.groupby("task"):
+    for task, part in (fidelity.groupby("task") if not fidelity.empty else ()):
         dpcs = sorted({d for d in part["dpc"] if pd.notna(d)})
         columns = [f"DPC {d} {what}" for d in dpcs for what in ("on-label", "test overlap")]
         rows = []
@@ -189,9 +189,11 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
 
 @dataclass
 class Expected:
-    """The cells a grid asked for: (task, learner, method, dpc) -> "n/a" for pairs that cannot run."""
+    """The cells a grid asked for: (task, learner, method, dpc) -> "n/a" for pairs that cannot run; and the DPCs of
+    each learner that a grid restricts (learner label -> DPCs), whose other DPCs are not holes."""
 
     cells: dict[tuple, str] = field(default_factory=dict)
+    learner_dpcs: dict[str, list[int]] = field(default_factory=dict)
 
 
 def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs: list[int] | None = None,
@@ -203,9 +205,15 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
     all_dpcs = sorted(set(dpcs or []) | {int(d) for d in pd.concat([records.get("dpc", pd.Series(dtype=float)),
                                                                      failures["dpc"]]).dropna()})
 
+    restricted = expected.learner_dpcs if expected else {}
+
+    def dpcs_of(learner: str) -> list[int]:
+        return restricted.get(learner, all_dpcs)
+
     def broadcast(frame):
-        fixed = frame[frame["dpc"].notna()]
-        return pd.concat([fixed] + [frame[frame["dpc"].isna()].assign(dpc=d) for d in all_dpcs], ignore_index=True)
+        fixed, free = frame[frame["dpc"].notna()], frame[frame["dpc"].isna()]
+        spread = [free[free["learner"].map(lambda name: d in dpcs_of(name))].assign(dpc=d) for d in all_dpcs]
+        return pd.concat([fixed] + spread, ignore_index=True)
 
     cells: dict[tuple, dict] = {}
     if not records.empty:
@@ -235,7 +243,7 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
         for (method_task, method), reference in methods.items():
             if method in empty and families.get(learner) != "icl":
                 continue
-            for dpc in all_dpcs:
+            for dpc in dpcs_of(learner):
                 if method_task == task:
                     cells.setdefault((task, learner, method, dpc), {"scores": np.array([]), "reference": reference,
                                                                     "metric": None, "versions": []})

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dilm.generator import Generator, seeds_for
 from dilm.selection import kmeans_centers
@@ -22,7 +23,7 @@ def candidate_texts(generator: Generator, label: int, n: int, max_length: int, t
                     max_retries: int, cache_dir: Path | None = None) -> list[tuple[str, ...]]:
     """The first ``n`` valid samples of class ``label`` in the stream of ``seed``."""
     out: list[tuple[str, ...]] = []
-    for k in range(-(-n // CHUNK)):
+    for k in tqdm(range(-(-n // CHUNK)), desc=f"candidates of class {label}", unit="chunk", leave=False, disable=None):
         path = None if cache_dir is None else cache_dir / f"seed{seed}" / f"class{label}" / f"chunk{k:05d}.json"
         if path is not None and path.exists():
             texts = [tuple(t) for t in json.loads(path.read_text(encoding="utf-8"))]

@@ -70,7 +70,7 @@ def test_real_end_to_end_run_through_the_cli(tmp_path, rt_assets, minilm_assets)
     tfidf_full = [r for r in records if r["config"]["learner"]["name"] == "tfidf-logreg"
                   and r["config"]["method"]["name"] == "full"][0]
     assert tfidf_full["metrics"]["accuracy"] > 0.7  # the whole train split: a real, working classifier
-    assert (tmp_path / "results" / "e2e" / "leaderboard.md").exists()
+    assert (tmp_path / "runs" / "leaderboards" / "e2e" / "leaderboard.md").exists()  # beside the records
     # running again resumes: nothing left to do
     again = cli("run", "--grid", "e2e.yaml", "--no-progress", cwd=tmp_path)
     assert again.returncode == 0 and "evaluate 6 cells (0 to run)" in again.stdout

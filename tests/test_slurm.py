@@ -96,7 +96,7 @@ def test_a_cancelled_job_is_run_again_by_the_next_run(tmp_path, slurm, rt_assets
 @pytest.mark.real
 def test_arrays_larger_than_the_maximum_are_split(tmp_path, slurm, rt_assets):
     (tmp_path / "g.yaml").write_text(GRID)
-    (tmp_path / "small.yaml").write_text("max_array_size: 2\narray_parallelism: 2\n"
+    (tmp_path / "small.yaml").write_text("max_array_size: 2\narray_parallelism: 2\nmin_task_s: 0\n"
                                          "defaults: {partition: debug, time: 10, cpus_per_task: 1, mem: 1G}\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-m", "benchmark", "run", "--grid", "g.yaml", "--executor", "slurm",
@@ -104,8 +104,33 @@ def test_arrays_larger_than_the_maximum_are_split(tmp_path, slurm, rt_assets):
                             timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     arrays = [line for line in result.stdout.splitlines() if line.startswith("evaluate: submitted array")]
-    assert [line.split("(")[1] for line in arrays] == ["2 cells)", "2 cells)", "1 cells)"]
+    assert [line.split("(")[1] for line in arrays] == ["2 cells in 2 tasks)", "2 cells in 2 tasks)", "1 cells in 1 tasks)"]
     assert len({line.split()[3] for line in arrays}) == 3  # three separate array jobs
+
+
+def test_bundles_fill_tasks_up_to_the_target_and_keep_heavy_units_alone():
+    from benchmark.executors.slurm import bundles
+
+    cost = {"a": 20, "b": 30, "c": 15, "H": 500, "d": 10, "e": 5}
+    tasks = bundles(list(cost), cost.get, target_s=60)
+    assert tasks == [["a", "b", "c"], ["H"], ["d", "e"]]
+    assert bundles(list(cost), cost.get, target_s=0) == [[u] for u in cost]
+
+
+@pytest.mark.real
+def test_cheap_cells_share_array_tasks(tmp_path, slurm, rt_assets):
+    """42 TF-IDF and n-gram cells (about a second each) go out as a few bundled array tasks, not 44, with the
+    records the local executor makes."""
+    grid = GRID.replace("learners: [tfidf-logreg]", "learners: [tfidf-logreg, {name: bow-ngrams, params: {steps: 20}}]")
+    (tmp_path / "g.yaml").write_text(grid.replace("n_sets: 2", "n_sets: 10"))
+    on_slurm = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs")
+    assert on_slurm.returncode == 0, on_slurm.stderr[-2000:]
+    local = cli(tmp_path, "run", "--grid", "g.yaml", "--runs-dir", "local-runs")
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert len(scores(tmp_path / "slurm-runs")) == 2 * (1 + 2 * 10) == 42
+    assert scores(tmp_path / "slurm-runs") == scores(tmp_path / "local-runs")
+    tasks = list((tmp_path / "slurm-runs" / "_submitit" / "evaluate").glob("*_result.pkl"))
+    assert 1 <= len(tasks) <= 3  # 42 cells at ~2-5 s of estimated work each, bundled into tasks of >= 60 s
 
 
 @pytest.mark.real

@@ -24,7 +24,7 @@ from benchmark.runner import run_cell, run_stack
 from benchmark.stacks import Unit, stack_units
 from benchmark.store import Store
 
-PROFILE_KEYS = {"max_array_size", "array_parallelism", "defaults", "stages"}
+PROFILE_KEYS = {"max_array_size", "array_parallelism", "defaults", "stages", "min_task_s"}
 
 
 def _sbatch_keys() -> set[str]:
@@ -41,6 +41,7 @@ class SlurmProfile:
     stages: dict = field(default_factory=dict)
     max_array_size: int = 1000
     array_parallelism: int = 256
+    min_task_s: float = 60.0  # cheap cells share an array task until it holds this much estimated work
     source: str = "<default>"
 
     def for_stage(self, stage: str) -> dict:
@@ -67,7 +68,8 @@ def load_profile(name_or_path: str) -> SlurmProfile:
             raise UsageError(f"Slurm profile {path}: {where}: unknown setting(s) {', '.join(sorted(unknown))}; "
                              f"use submitit SlurmExecutor names, e.g. partition, time, cpus_per_task, gpus_per_node, mem")
     return SlurmProfile(data.get("defaults") or {}, {s: v or {} for s, v in (data.get("stages") or {}).items()},
-                        int(data.get("max_array_size", 1000)), int(data.get("array_parallelism", 256)), str(path))
+                        int(data.get("max_array_size", 1000)), int(data.get("array_parallelism", 256)),
+                        float(data.get("min_task_s", 60.0)), str(path))
 
 
 class CellJob(submitit.helpers.Checkpointable):
@@ -84,8 +86,70 @@ class StackJob(submitit.helpers.Checkpointable):
         return run_stack(cells, Store(Path(root)))
 
 
+class BundleJob(submitit.helpers.Checkpointable):
+    """What one array task runs for a bundle of cheap units, one after the other (each a stack or a cell): a
+    task pays Python, torch and the task load once, not once per half-second cell. A requeued bundle skips the
+    cells it finished."""
+
+    def __call__(self, units, root: str) -> dict:
+        store, outcome = Store(Path(root)), {}
+        for unit in units:
+            outcome.update(run_stack(unit.cells, store) if unit.stacked
+                           else {unit.cells[0].id: run_cell(unit.cells[0], store)})
+        return outcome
+
+
+def bundles(units: list[Unit], seconds, target_s: float) -> list[list[Unit]]:
+    """Units grouped into array tasks of at least ``target_s`` estimated seconds (``seconds(unit)``), in order; a
+    unit estimated at ``target_s`` or more is a task of its own."""
+    out: list[list[Unit]] = []
+    current, total = [], 0.0
+    for unit in units:
+        cost = seconds(unit)
+        if cost >= target_s:
+            out.append([unit])
+            continue
+        current.append(unit)
+        total += cost
+        if total >= target_s:
+            out.append(current)
+            current, total = [], 0.0
+    return out + ([current] if current else [])
+
+
 def chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def unit_seconds(store: Store, stage: str, unit: Unit) -> float:
+    """A unit's estimated seconds: finished counterparts in the store, else the prior guesses."""
+    from benchmark.estimate import estimate_seconds
+
+    measured, _, prior = estimate_seconds(store, stage, unit.cells)
+    return measured + prior
+
+
+def wait(jobs: list, stage: str, poll_s: float, progress: bool) -> None:
+    """Until every job has ended; with ``progress``, a line of how many are pending, running, done and failed."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc=f"{stage:>8} (slurm)", unit="task", disable=not progress or not jobs)
+    while True:
+        states = Counter(_state(job) for job in jobs)
+        ended = states["done"] + states["failed"]
+        bar.update(ended - bar.n)
+        bar.set_postfix_str(", ".join(f"{k} {states[k]}" for k in ("pending", "running", "done", "failed")))
+        if ended == len(jobs):
+            break
+        time.sleep(poll_s)
+    bar.close()
+
+
+def _state(job) -> str:
+    if job.done():
+        return "failed" if job.state in ("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL") \
+            or job.state.startswith("CANCELLED") else "done"
+    return "running" if job.state in ("RUNNING", "COMPLETING") else "pending"
 
 
 def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progress: bool = True,
@@ -102,15 +166,16 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
         jobs = []
         units = ([Unit([cell], False) for cell in pending] if stage != "evaluate"
                  else stack_units(pending, store, stack, fit_here=False))
-        for chunk in chunks(units, profile.max_array_size):
+        tasks = bundles(units, lambda unit: unit_seconds(store, stage, unit), profile.min_task_s)
+        for chunk in chunks(tasks, profile.max_array_size):
             with executor.batch():
-                jobs += [executor.submit(StackJob(), unit.cells, str(store.root)) if unit.stacked
-                         else executor.submit(CellJob(), unit.cells[0], str(store.root)) for unit in chunk]
+                jobs += [executor.submit(BundleJob(), task, str(store.root)) if len(task) > 1
+                         else executor.submit(StackJob(), task[0].cells, str(store.root)) if task[0].stacked
+                         else executor.submit(CellJob(), task[0].cells[0], str(store.root)) for task in chunk]
             if progress:
                 print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} "
-                      f"({sum(len(unit.cells) for unit in chunk)} cells)", flush=True)
-        while not all(job.done() for job in jobs):
-            time.sleep(poll_s)
+                      f"({sum(len(u.cells) for task in chunk for u in task)} cells in {len(chunk)} tasks)", flush=True)
+        wait(jobs, stage, poll_s, progress)
         for cell in pending:  # the store, not the Job objects, says what happened
             counts["done" if store.is_done(stage, cell.id) else "failed" if store.is_failed(stage, cell.id)
                    else "not finished"] += 1

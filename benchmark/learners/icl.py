@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from benchmark.assets import pick_device, resolve_model
 from benchmark.errors import MissingAssetError, UsageError
@@ -216,7 +217,8 @@ def score_queries(model, pieces: PromptPieces, scoring: str, batch_size: int, pr
         if prefix_cache and prefix:
             cache = model(torch.tensor([prefix], device=device), use_cache=True).past_key_values
         lead = [] if cache is not None else prefix  # the ids each row carries before its query
-        for start in range(0, len(rows), batch_size):
+        for start in tqdm(range(0, len(rows), batch_size), desc="icl scoring", unit="batch", leave=False,
+                          disable=None):
             batch = rows[start:start + batch_size]
             tails = [pieces.query(q) + (pieces.continuations[c] if c is not None else []) for q, c in batch]
             ids = [lead + t for t in tails]

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch.func import functional_call, stack_module_state, vmap
+from tqdm.auto import tqdm
 
 from benchmark.learners.base import batch_indices
 
@@ -154,7 +155,9 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     orders = [batch_indices(len(fs), recipe.batch_size, recipe.steps, seed) for fs, seed in zip(features, seeds)]
     shrink = 1.0  # what weight decay alone did to the embedding rows no training set uses
     template.train()
-    for indices in zip(*orders):
+    bar = tqdm(zip(*orders), total=recipe.steps, desc=f"train {len(trains)} stacked", unit="step", leave=False,
+               disable=None)
+    for indices in bar:
         batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, offset,
                              pad, TRAIN_ROW)
         targets = torch.zeros(batch["weight"].shape, dtype=torch.long)
@@ -231,7 +234,7 @@ def _predict(template, params, buffers, features, arch, offset, pad_id, batch_si
     template.eval()
     template.model.set_attn_implementation("sdpa")
     with torch.inference_mode():
-        for m in range(copies):
+        for m in tqdm(range(copies), desc="score test split", unit="copy", leave=False, disable=None):
             own = ({k: v[m] for k, v in params.items()}, {k: v[m] for k, v in buffers.items()})
             for idx, batch in chunks:
                 logits = functional_call(template, own, (batch["inputs"], batch["positions"], batch["mask"],

@@ -103,6 +103,11 @@ class Task:
         return len(self.label_names)
 
     @property
+    def record_name(self) -> str:
+        """The task's name in records and tables: "<name> (validation)" when it is scored on validation."""
+        return self.name if self.score_on == "test" else f"{self.name} ({self.score_on})"
+
+    @property
     def label_words(self) -> tuple[str, ...]:
         """The words that name the classes in an ICL prompt: ``words`` where set, else the label names."""
         return self.words or self.label_names
@@ -138,7 +143,6 @@ class Task:
 
     def describe(self) -> dict:
         """What a record stores about the task: name, params, fields, labels, split sizes and checksums."""
-        name = self.name if self.score_on == "test" else f"{self.name} ({self.score_on})"
-        return {"name": name, "params": self.get_params(), "text_fields": list(self.text_fields),
+        return {"name": self.record_name, "params": self.get_params(), "text_fields": list(self.text_fields),
                 "label_names": list(self.label_names), "metric": self.metric,
                 "split_sizes": self.splits.sizes(), "split_checksums": self.splits.checksums()}
