@@ -244,3 +244,58 @@ def test_stack_runs_must_be_a_positive_whole_number(capsys):
         main(["run", "--stack-runs", "0"])
     assert exit_info.value.code == 2
     assert "expected a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
+MEASURE_STACK = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from benchmark.learners import LEARNERS, stacked
+from benchmark.provenance import PeakMemory
+from benchmark.tasks import load_task
+
+copies, dpc = int(sys.argv[1]), int(sys.argv[2])
+task = load_task("rt-polarity")
+train = task.splits.train
+rng = np.random.default_rng(dpc)
+sets = [train.subset(np.concatenate([rng.choice(np.flatnonzero(train.labels == c), dpc, replace=False)
+                                     for c in (0, 1)])) for _ in range(copies)]
+learner = LEARNERS.create("minilm", steps=2)
+learner.fit_predict_many(sets[:1], task.splits.test.subset(range(8)), 2, [0])  # imports and caches, not measured
+baseline = next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS:"))
+with PeakMemory() as memory:
+    learner.fit_predict_many(sets, task.splits.test, 2, list(range(copies)))
+from transformers import AutoConfig
+from benchmark.assets import resolve_model
+from benchmark.learners.transformer import load_tokenizer
+path = resolve_model("minilm")
+features = [learner._encode(load_tokenizer(path), s.texts) for s in sets]
+print(json.dumps({"measured": memory.rss_mib * 2 ** 20 - baseline * 1024,
+                  "rows": max(stacked.pack([len(f["input_ids"]) for f in fs], stacked.TRAIN_ROW)[1] for fs in features),
+                  "used": len({i for fs in features for f in fs for i in f["input_ids"]})}))
+"""
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("copies, dpc", [(2, 20), (5, 10)])
+def test_the_memory_model_predicts_a_stacks_measured_peak(copies, dpc, rt_assets, minilm_assets):
+    """``stack_peak_bytes`` on the stack's real shape (rows x row length, trained parameters) against the peak RSS
+    the stack adds over a fresh process's baseline: within 25% (shapes other than those it was calibrated on)."""
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from benchmark.assets import resolve_model
+
+    out = subprocess.run([sys.executable, "-c", MEASURE_STACK, str(copies), str(dpc)], capture_output=True, text=True,
+                         timeout=900, env={**__import__("os").environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    shape = json.loads(out.stdout.strip().splitlines()[-1])
+    config = AutoConfig.from_pretrained(resolve_model("minilm"))
+    with torch.device("meta"):
+        n_params = sum(p.numel() for p in AutoModelForSequenceClassification.from_config(config).parameters())
+    trained = n_params - config.vocab_size * config.hidden_size + shape["used"] * config.hidden_size
+    predicted = stacked.stack_peak_bytes(config, copies, shape["rows"] * stacked.TRAIN_ROW, trained, n_params)
+    assert abs(predicted - shape["measured"]) / shape["measured"] < 0.25, (predicted / 2**20, shape)
