@@ -195,15 +195,16 @@ class Generator:
         return out
 
     def decode(self, ids: list[int]) -> tuple[str, ...] | None:
-        """The text fields of one sample (class token and EOS removed); None for a pair sample whose
-        text has no single ``<sep>`` (the caller rejects and resamples it)."""
+        """The text fields of one sample (class token and EOS removed). A pair sample is split at ``<sep>``: its
+        first two parts, as in the authors' code (a third part is dropped); None when it has no ``<sep>`` or an
+        empty first or second part (the caller rejects and resamples it)."""
         start = self.prompt_length(ids)
         body = ids[start:-1] if len(ids) > start and ids[-1] == self.eos_id else ids[start:]
         text = self.tokenizer.decode(body, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         if not self.pair:
             return (text.strip(),)
         parts = text.split(SEP)
-        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+        if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
             return None
         return (parts[0].strip(), parts[1].strip())
 

@@ -218,6 +218,8 @@ def test_pair_decoding_splits_at_the_separator_and_rejects_samples_without_one(t
     no_sep = generator.prompt(0) + generator.tokenizer("just one question", add_special_tokens=False)["input_ids"]
     assert generator.decode(no_sep) is None
     assert generator.decode(no_sep + [generator.sep_id]) is None  # an empty second text is rejected too
+    two_seps = seq[:-1] + [generator.sep_id] + generator.tokenizer("more", add_special_tokens=False)["input_ids"]
+    assert generator.decode(two_seps) == ("how old is he?", "what is his age?")  # the first two parts, as the authors
 
     calls = []
 

@@ -38,8 +38,8 @@ def test_tiny_models_carry_the_real_tokenizers_and_vocabularies(name, text, ids,
 
 
 def test_the_gpt2_stand_in_ends_its_samples_like_a_trained_generator(minilm_assets):
-    """At every position the stand-in's EOS probability is 1 / SAMPLE_TOKENS, so samples end after 40 tokens on
-    average instead of running to max_length as a random-init LM's do."""
+    """At every position the stand-in's EOS and <sep> probabilities are 1 / SAMPLE_TOKENS, so samples end after 40
+    tokens on average instead of running to max_length as a random-init LM's do, and pair samples hold a <sep>."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -49,11 +49,12 @@ def test_the_gpt2_stand_in_ends_its_samples_like_a_trained_generator(minilm_asse
     path = tiny_model_path("gpt2")
     model = AutoModelForCausalLM.from_pretrained(path)
     with torch.no_grad():
-        probs = torch.softmax(model(torch.randint(0, 50257, (3, 50))).logits, -1)[..., 50256]
+        probs = torch.softmax(model(torch.randint(0, 50257, (3, 50))).logits, -1)[..., [50256, 50257]]
     assert torch.allclose(probs, torch.full_like(probs, 1 / SAMPLE_TOKENS), rtol=1e-3)
-    generator = Generator.from_pretrained(str(path), 2, pair=False, class_token_init="bos")
-    lengths = [len(s) for s in generator.sample_ids(0, 16, max_length=421, top_p=0.95, seed=0, batch_size=16)]
-    assert max(lengths) < 421 and 10 < np.mean(lengths) < 120
+    generator = Generator.from_pretrained(str(path), 2, pair=True, class_token_init="bos")
+    assert generator.sep_id == 50257  # DiLM's <sep>, already in the stand-in's vocabulary
+    texts, ids = generator.sample_texts(0, 16, max_length=421, top_p=0.95, seed=0, max_retries=5, batch_size=32)
+    assert len(texts) == 16 and max(map(len, ids)) < 421 and 10 < np.mean([len(i) for i in ids]) < 120
 
 
 def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(minilm_assets):
@@ -64,10 +65,10 @@ def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(mini
     assert [t.kwargs for t in grid.tasks] == [{"stands_for": name} for name in ("sst2", "qqp", "mnli")]
     assert grid.dpcs == [20] and grid.n_sets == grid.n_evals == 1
     dilm = next(m.kwargs for m in grid.methods if m.name == "dilm")
-    assert dilm["preset"] == "paper" and dilm["lm_steps"] == 2 and dilm["generator"].endswith("gpt2-tiny-v2")
+    assert dilm["preset"] == "paper" and dilm["lm_steps"] == 2 and dilm["generator"].endswith("gpt2-tiny-v3")
     assert "max_length" not in dilm  # per-task lengths still come from the preset
     learners = {learner.name: learner.kwargs for learner in grid.learners}
-    assert learners["bert-large-uncased"]["model"].endswith("bert-large-uncased-tiny-v2")
+    assert learners["bert-large-uncased"]["model"].endswith("bert-large-uncased-tiny-v3")
     assert learners["roberta-base"]["max_length"] == 512 and learners["roberta-base"]["steps"] == 2
     cells = rehearsal_cells(grid)
     assert len(cells["fit"]) == 18 and len(cells["distill"]) == 18

@@ -130,7 +130,7 @@ TOKENIZER_NOTES = {
 def tiny_model_path(name: str) -> Path:
     """A tiny random-init model of ``name``'s architecture with its real vocabulary size, built once in the cache."""
     arch = ARCHITECTURES[name]
-    target = cache_root() / "rehearsal" / f"{name}-tiny-v2"
+    target = cache_root() / "rehearsal" / f"{name}-tiny-v3"
 
     def build(staging: Path) -> None:
         import torch
@@ -170,22 +170,31 @@ def _tokenizer(kind: str):
                                 cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
 
 
-def _ending_at(model, eos_id: int, mean_tokens: int):
+def _ending_at(model, tokenizer, mean_tokens: int):
     """A random-init LM never ends its samples, so every one would run to max_length (a worst case no trained
-    generator reaches). The final layer norm is set to emit a constant state whose EOS probability is
-    1 / ``mean_tokens`` at every position: samples end after a geometric number of tokens with that mean."""
+    generator reaches), and never writes a pair's ``<sep>``. The final layer norm is set to emit a constant state
+    under which EOS and ``<sep>`` (added here, as DiLM adds it) each have probability 1 / ``mean_tokens`` at every
+    position: samples end after a geometric number of tokens with that mean, and half of them hold a ``<sep>``."""
     import torch
 
+    from dilm.generator import SEP
+
+    tokenizer.add_tokens([SEP])
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     embedding = model.get_output_embeddings().weight.detach()
-    target = 1.0 / mean_tokens
-    direction = embedding[eos_id] / embedding[eos_id].norm() ** 2
-    scale = float(np.log(target * len(embedding) / (1 - target)))
+    ids = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(SEP)]
     with torch.no_grad():
-        for _ in range(20):  # the other tokens' logits are not exactly zero: solve for the EOS probability
-            p = torch.softmax(embedding @ (scale * direction), 0)[eos_id].item()
-            scale += float(np.log(target / p) - np.log((1 - target) / (1 - p)))
+        embedding[ids[1]] = torch.randn(embedding.shape[1]) * model.config.initializer_range  # a row like the others
+    rows = embedding[ids]
+    target = 1.0 / mean_tokens
+    logit = float(np.log(target * len(embedding) / (1 - 2 * target)))
+    with torch.no_grad():
+        for _ in range(30):  # a state in the span of the two rows giving them equal logits; solve for the probability
+            state = rows.T @ torch.linalg.solve(rows @ rows.T, torch.full((2,), logit))
+            p = torch.softmax(embedding @ state, 0)[ids[0]].item()
+            logit += float(np.log(target / p) - np.log((1 - 2 * target) / (1 - 2 * p)))
         model.transformer.ln_f.weight.zero_()
-        model.transformer.ln_f.bias.copy_(scale * direction)
+        model.transformer.ln_f.bias.copy_(state)
     return model
 
 
@@ -197,7 +206,7 @@ def _tiny(arch: Architecture, tokenizer):
         config = tf.GPT2Config(vocab_size=vocab, n_positions=arch.positions, n_embd=TINY["hidden"],
                                n_layer=TINY["layers"], n_head=TINY["heads"], n_inner=TINY["intermediate"],
                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-        return _ending_at(tf.GPT2LMHeadModel(config), tokenizer.eos_token_id, SAMPLE_TOKENS)
+        return _ending_at(tf.GPT2LMHeadModel(config), tokenizer, SAMPLE_TOKENS)
     if arch.family == "xlnet":
         config = tf.XLNetConfig(vocab_size=vocab, d_model=TINY["hidden"], n_layer=TINY["layers"], n_head=TINY["heads"],
                                 d_inner=TINY["intermediate"], pad_token_id=tokenizer.pad_token_id)
