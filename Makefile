@@ -31,8 +31,10 @@ demo: setup
 results: setup
 	$(PY) -m benchmark run --grid demo --out results
 
+# Two workers: the Slurm tests (one group, mostly waiting on the scheduler) run beside the others.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q tests examples/tfidf-prototypes-plugin/tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests examples/tfidf-prototypes-plugin/tests
 
 clean-runs:
 	rm -rf runs

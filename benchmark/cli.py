@@ -225,33 +225,43 @@ def apply_overrides(grid: Grid, args) -> Grid:
     return grid
 
 
-def validate(grid: Grid, load_data: bool = True) -> None:
-    """Every name exists, every hyper-parameter is accepted, every DPC fits every class (checked only
-    with ``load_data``: a dry run never reads a dataset or touches a hub): or UsageError."""
+def validate(grid: Grid, load_data: bool = True) -> Grid:
+    """Every name exists, every hyper-parameter is accepted and of its type (numbers written as text become
+    numbers), every DPC fits every class (checked only with ``load_data``: a dry run never reads a dataset or
+    touches a hub): the grid with its parameters checked, or UsageError."""
     from benchmark.learners import LEARNERS
+    from benchmark.registry import checked_params
     from benchmark.tasks import TASKS, load_task
     from methods import METHODS
     from methods.base import check_dpc
 
-    def build(registry, component, where):
-        factory = registry.get(component.name)
-        try:
-            return factory(**component.kwargs)
-        except TypeError as exc:
-            raise UsageError(f"grid {grid.source}: {where} {component.name!r}: bad params {component.kwargs}: {exc}") from None
+    def checked(registry, components, where):
+        out = []
+        for component in components:
+            factory = registry.get(component.name)
+            params = checked_params(factory, component.kwargs, f"grid {grid.source}: {where} {component.name!r}")
+            try:
+                factory(**params)
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"grid {grid.source}: {where} {component.name!r}: bad params {params}: {exc}") from None
+            out.append(Component(component.name, tuple(sorted(params.items()))))
+        return out
 
-    methods = [build(METHODS, m, "method") for m in grid.methods]
-    for component in grid.learners:
-        build(LEARNERS, component, "learner")
-    for component in grid.tasks:
-        build(TASKS, component, "task")
+    learners = checked(LEARNERS, grid.learners, "learner")
+    grid.learner_dpcs = {new: grid.learner_dpcs[old] for old, new in zip(grid.learners, learners)
+                         if old in grid.learner_dpcs}
+    grid.learners = learners
+    grid.methods = checked(METHODS, grid.methods, "method")
+    grid.tasks = checked(TASKS, grid.tasks, "task")
+    methods = [METHODS.create(m.name, **m.kwargs) for m in grid.methods]
     if not load_data:
-        return
+        return grid
     for component in grid.tasks:
         task = load_task(component.name, component.params)
         for method in methods:
             if not method.dpc_independent:
                 check_dpc(task, max(grid.dpcs))
+    return grid
 
 
 def expected_cells(grid: Grid):
@@ -284,7 +294,7 @@ def cmd_run(args) -> int:
     from benchmark.store import Store
 
     grid = apply_overrides(load_grid(args.grid, args.set), args)
-    validate(grid, load_data=not args.dry_run)
+    grid = validate(grid, load_data=not args.dry_run)
     cells = expand(grid)
     store = Store(args.runs_dir)
     if args.dry_run:
@@ -454,7 +464,7 @@ def cmd_rehearse(args) -> int:
     from benchmark.rehearsal.plan import run_rehearsal, write_rehearsal
 
     grid = load_grid(args.grid, args.set)
-    validate(grid, load_data=False)
+    grid = validate(grid, load_data=False)
     options = {"profile": load_profile(args.slurm_profile)} if args.executor == "slurm" else {}
     check_profile = load_profile(args.check_profile or grid.slurm_profile)
     rows, meta = run_rehearsal(grid, args.runs_dir / f"rehearsal-{grid.name}", args.executor, options, GPUS[args.gpu],

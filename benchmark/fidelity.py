@@ -148,19 +148,21 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
     for record in tqdm(records, desc="fidelity", unit="set", disable=not progress or not records):
         distilled = DistilledSet.load(store.cell_dir("distill", record["cell_id"]))
         checksum = distilled.checksum()
-        if store.is_done(STAGE, record["cell_id"]) and store.record(STAGE, record["cell_id"]).get("set_checksum") == checksum:
-            continue  # measured, and the set has not been made again since
-        config = record["config"]
-        key = json_key(config["task"])
-        if key not in judges:
-            task = load_task(config["task"]["name"], tuple(sorted(config["task"]["params"].items())))
-            judges[key] = (Judge(task), SplitIndex(task.splits.test.texts))
-        judge, index = judges[key]
-        measures = fidelity(distilled.examples.texts, distilled.labels, judge, index)
-        store.prepare(STAGE, record["cell_id"])
-        store.finish(STAGE, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
-                                                "set_checksum": checksum, **measures})
-        measured += 1
+        with store.claim(STAGE, record["cell_id"]) as claimed:  # another runner may be judging the same set
+            if not claimed or (store.is_done(STAGE, record["cell_id"])
+                               and store.record(STAGE, record["cell_id"]).get("set_checksum") == checksum):
+                continue  # being measured elsewhere, or measured and the set has not been made again since
+            config = record["config"]
+            key = json_key(config["task"])
+            if key not in judges:
+                task = load_task(config["task"]["name"], tuple(sorted(config["task"]["params"].items())))
+                judges[key] = (Judge(task), SplitIndex(task.splits.test.texts))
+            judge, index = judges[key]
+            measures = fidelity(distilled.examples.texts, distilled.labels, judge, index)
+            store.prepare(STAGE, record["cell_id"])
+            store.finish(STAGE, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
+                                                    "set_checksum": checksum, **measures})
+            measured += 1
     return measured
 
 

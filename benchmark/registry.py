@@ -23,6 +23,61 @@ def init_parameters(cls) -> list[inspect.Parameter]:
     return [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self" and p.kind in named]
 
 
+def expected_type(parameter: inspect.Parameter) -> type | None:
+    """The type a hyper-parameter takes: its default's, else the one its annotation names (bool, int, float, str)."""
+    if parameter.default not in (None, inspect.Parameter.empty):
+        return type(parameter.default)
+    annotation = parameter.annotation if isinstance(parameter.annotation, str) else getattr(
+        parameter.annotation, "__name__", "")
+    for kind in (bool, int, float, str):
+        if kind.__name__ in str(annotation).replace("|", " ").split():
+            return kind
+    return None
+
+
+def checked_params(cls, params: dict, where: str) -> dict:
+    """``params`` for ``cls``'s constructor, checked against its signature: an unknown name gets a did-you-mean; a
+    number written as text (``lr: 1e-4``, which YAML reads as a string) becomes the number; any other value of the
+    wrong type is an error naming the key and the fix. Raises UsageError (imported lazily: the core stays free)."""
+    from benchmark.errors import UsageError
+
+    accepted = {p.name: p for p in init_parameters(cls)}
+    out = {}
+    for key, value in params.items():
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=2)
+            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise UsageError(f"{where}: unknown parameter {key!r}.{hint} Parameters: {', '.join(sorted(accepted))}")
+        out[key] = _coerced(value, expected_type(accepted[key]), f"{where}: parameter {key!r}")
+    return out
+
+
+def _coerced(value, kind: type | None, where: str):
+    from benchmark.errors import UsageError
+
+    if kind is None or value is None or kind is str and isinstance(value, str):
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise UsageError(f"{where} must be true or false, got {value!r}")
+    if kind in (int, float) and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise UsageError(f"{where} must be a number, got {value!r}") from None
+        value = int(number) if kind is int and number.is_integer() else number
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str:
+        raise UsageError(f"{where} must be text, got {value!r}; quote it in YAML")
+    raise UsageError(f"{where} must be {'a whole number' if kind is int else 'a number'}, got {value!r}")
+
+
 def constructor_params(obj) -> dict:
     """The hyper-parameters of an object whose constructor stores each one under its own name."""
     return {p.name: getattr(obj, p.name) for p in init_parameters(type(obj))}

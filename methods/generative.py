@@ -14,6 +14,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +212,7 @@ def config_constructor(names: tuple[str, ...]):
     (None: the preset's value). Its signature lists them, so ``get_params`` and ``list --details`` see every one;
     the dataclass stays the one place where DiLM's hyper-parameters are declared."""
     parameter = inspect.Parameter
+    types = {f.name: f.type for f in dataclass_fields(DiLMConfig)}
 
     def __init__(self, preset: str = "cpu", **params):
         unknown = sorted(set(params) - set(names))
@@ -223,7 +225,8 @@ def config_constructor(names: tuple[str, ...]):
     __init__.__signature__ = inspect.Signature(
         [parameter("self", parameter.POSITIONAL_OR_KEYWORD), parameter("preset", parameter.POSITIONAL_OR_KEYWORD,
                                                                        default="cpu")]
-        + [parameter(name, parameter.POSITIONAL_OR_KEYWORD, default=None) for name in names])
+        + [parameter(name, parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=f"{types[name]} | None")
+           for name in names])
     return __init__
 
 

@@ -15,6 +15,10 @@ from benchmark.tasks import TASKS
 from benchmark.testing import TinySentiment
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # pytest -n N: the workers share the cores instead of oversubscribing
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 # the DiLM authors' released sets (third-party): read from the shared folder beside the checkout, never copied
 RELEASE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "dilm-release"
 

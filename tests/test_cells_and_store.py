@@ -132,7 +132,7 @@ def test_a_failing_cell_is_recorded_and_the_rest_goes_on(tmp_path, capsys):
      "key 'dpcs[0]' must be a positive integer"),
     ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [{nme: random}]\nlearners: [tfidf-logreg]\n", "methods[0] must be"),
     ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\nlearners: [{name: tfidf-logreg, params: {Cee: 1}}]\n",
-     "learner 'tfidf-logreg': bad params {'Cee': 1}"),
+     "learner 'tfidf-logreg': unknown parameter 'Cee'. Parameters: C, max_iter, ngram_max"),
     ("tasks: [tiny-sentiment\n", "not valid YAML"),
 ])
 def test_malformed_grid_files_fail_with_the_file_and_key(tmp_path, capsys, content, message):

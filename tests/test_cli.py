@@ -89,3 +89,30 @@ def test_the_paper_grid_dry_run_counts_cells_without_the_hub(tmp_path):
     assert f"evaluate  {3 * 3 * ((4 * 20 + 1) * 4 + 20) * 5} cells" in out.stdout
     assert "GPU h from the prior guesses" in out.stdout
     assert not (tmp_path / "runs").exists() and not (tmp_path / "empty-hf").exists()
+
+
+@pytest.mark.parametrize("param, message", [
+    ("{lr: abc}", "learner 'minilm': parameter 'lr' must be a number, got 'abc'"),
+    ("{stepz: 10}", "learner 'minilm': unknown parameter 'stepz'. Did you mean 'steps'?"),
+    ("{steps: 2.5}", "learner 'minilm': parameter 'steps' must be a whole number, got 2.5"),
+    ("{device: 3}", "learner 'minilm': parameter 'device' must be text, got 3; quote it in YAML"),
+])
+def test_learner_parameters_are_checked_against_the_constructor(tmp_path, param, message, capsys):
+    path = tmp_path / "g.yaml"
+    path.write_text(f"name: g\ntasks: [rt-polarity]\ndpcs: [5]\nmethods: [random]\n"
+                    f"learners: [{{name: minilm, params: {param}}}]\n")
+    assert main(["run", "--grid", str(path), "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "runs").exists()
+
+
+def test_numbers_written_as_text_become_numbers(tmp_path):
+    """`lr: 1e-4` is a string to PyYAML; the grid checks it against the constructor (a float) and makes it one."""
+    from benchmark.cli import validate
+    from benchmark.grid import load_grid
+
+    path = tmp_path / "g.yaml"
+    path.write_text("name: g\ntasks: [rt-polarity]\ndpcs: [5]\nmethods: [{name: dilm, params: {generator_lr: 3e-7}}]\n"
+                    "learners: [{name: minilm, params: {lr: 1e-4, steps: '50'}}]\n")
+    grid = validate(load_grid(str(path)), load_data=False)
+    assert grid.learners[0].kwargs == {"lr": 1e-4, "steps": 50}
+    assert grid.methods[0].kwargs == {"generator_lr": 3e-7}

@@ -14,6 +14,7 @@ from benchmark.store import Store
 
 from conftest import IN_CI
 
+pytestmark = pytest.mark.xdist_group("slurm")  # one worker sends the Slurm tests, one after another
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,21 +39,6 @@ GRID = ("name: sl\ntasks: [rt-polarity]\ndpcs: [5, 10]\nmethods: [full, random]\
 
 def scores(runs: Path) -> dict:
     return {r["cell_id"]: r["metrics"]["accuracy"] for r in Store(runs).done_records("evaluate")}
-
-
-@pytest.mark.real
-def test_slurm_run_gives_the_same_records_as_the_local_executor(tmp_path, slurm, rt_assets):
-    (tmp_path / "g.yaml").write_text(GRID)
-    on_slurm = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs")
-    assert on_slurm.returncode == 0, on_slurm.stderr[-2000:]
-    local = cli(tmp_path, "run", "--grid", "g.yaml", "--runs-dir", "local-runs")
-    assert local.returncode == 0, local.stderr[-2000:]
-    assert len(scores(tmp_path / "slurm-runs")) == 1 + 4
-    assert scores(tmp_path / "slurm-runs") == scores(tmp_path / "local-runs")
-    hosts = {r["host"]["executable"] for r in Store(tmp_path / "slurm-runs").done_records("evaluate")}
-    assert hosts == {sys.executable}
-    again = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs")
-    assert "evaluate 5 cells (0 to run)" in again.stdout  # resumes: nothing submitted
 
 
 @pytest.mark.real
@@ -118,9 +104,9 @@ def test_bundles_fill_tasks_up_to_the_target_and_keep_heavy_units_alone():
 
 
 @pytest.mark.real
-def test_cheap_cells_share_array_tasks(tmp_path, slurm, rt_assets):
-    """42 TF-IDF and n-gram cells (about a second each) go out as a few bundled array tasks, not 44, with the
-    records the local executor makes."""
+def test_slurm_runs_cheap_cells_in_shared_array_tasks_with_the_local_executors_records(tmp_path, slurm, rt_assets):
+    """42 TF-IDF and n-gram cells (about a second each) go out as a few bundled array tasks, not 42, with the
+    records the local executor makes; a second run submits nothing."""
     grid = GRID.replace("learners: [tfidf-logreg]", "learners: [tfidf-logreg, {name: bow-ngrams, params: {steps: 20}}]")
     (tmp_path / "g.yaml").write_text(grid.replace("n_sets: 2", "n_sets: 10"))
     on_slurm = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs")
@@ -131,6 +117,10 @@ def test_cheap_cells_share_array_tasks(tmp_path, slurm, rt_assets):
     assert scores(tmp_path / "slurm-runs") == scores(tmp_path / "local-runs")
     tasks = list((tmp_path / "slurm-runs" / "_submitit" / "evaluate").glob("*_result.pkl"))
     assert 1 <= len(tasks) <= 3  # 42 cells at ~2-5 s of estimated work each, bundled into tasks of >= 60 s
+    hosts = {r["host"]["executable"] for r in Store(tmp_path / "slurm-runs").done_records("evaluate")}
+    assert hosts == {sys.executable}
+    again = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--runs-dir", "slurm-runs")
+    assert "evaluate 42 cells (0 to run)" in again.stdout  # resumes: nothing submitted
 
 
 @pytest.mark.real

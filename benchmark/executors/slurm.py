@@ -50,9 +50,9 @@ class SlurmProfile:
 
 def load_profile(name_or_path: str) -> SlurmProfile:
     """A profile from ``slurm/profiles/<name>.yaml`` of this checkout, or from a YAML path."""
-    path = Path(name_or_path)
+    path, checkout = Path(name_or_path), Path(__file__).resolve().parents[2]
     if not path.is_file():
-        path = Path(__file__).resolve().parents[2] / "slurm" / "profiles" / f"{name_or_path}.yaml"
+        path = checkout / "slurm" / "profiles" / f"{name_or_path}.yaml"
     if not path.is_file():
         raise UsageError(f"Slurm profile {name_or_path!r} not found (neither a file nor slurm/profiles/{name_or_path}.yaml)")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -69,7 +69,8 @@ def load_profile(name_or_path: str) -> SlurmProfile:
                              f"use submitit SlurmExecutor names, e.g. partition, time, cpus_per_task, gpus_per_node, mem")
     return SlurmProfile(data.get("defaults") or {}, {s: v or {} for s, v in (data.get("stages") or {}).items()},
                         int(data.get("max_array_size", 1000)), int(data.get("array_parallelism", 256)),
-                        float(data.get("min_task_s", 60.0)), str(path))
+                        float(data.get("min_task_s", 60.0)),
+                        str(path.resolve().relative_to(checkout)) if path.resolve().is_relative_to(checkout) else str(path))
 
 
 class CellJob(submitit.helpers.Checkpointable):

@@ -52,23 +52,31 @@ class RehearsalTask(Task):
     def get_params(self) -> dict:
         return {**super().get_params(), "stands_for": self.stands_for, "seed": self.seed}
 
-    def _rows(self, n: int, seed: int) -> Examples:
+    def _rows(self, n: int, seed: int, exclude: frozenset = frozenset()) -> Examples:
+        """``n`` rows of word windows with the profile's lengths (none of whose texts is in ``exclude``) and exactly
+        the profile's class shares."""
         profile = PROFILES[self.stands_for]
         rng = np.random.default_rng([self.seed, seed])
         words = source_words()
-        lengths = {f: np.interp(rng.uniform(0, 100, n), QUANTILES, q).round().astype(int).clip(1)
-                   for f, q in profile["words"].items()}
-        starts = {f: rng.integers(0, len(words) - 200, n) for f in profile["words"]}
-        texts = tuple(tuple(" ".join(words[starts[f][i]:starts[f][i] + lengths[f][i]]) for f in profile["words"])
-                      for i in range(n))
-        labels = rng.choice(len(profile["shares"]), size=n, p=profile["shares"])
-        return Examples(texts, labels.astype(np.int64))
+        texts: list[tuple[str, ...]] = []
+        while len(texts) < n:
+            m = n - len(texts)
+            lengths = {f: np.interp(rng.uniform(0, 100, m), QUANTILES, q).round().astype(int).clip(1)
+                       for f, q in profile["words"].items()}
+            starts = {f: rng.integers(0, len(words) - 200, m) for f in profile["words"]}
+            drawn = (tuple(" ".join(words[starts[f][i]:starts[f][i] + lengths[f][i]]) for f in profile["words"])
+                     for i in range(m))
+            texts += [t for t in drawn if t not in exclude]  # a given test split shares no text with train
+        counts = np.floor(np.asarray(profile["shares"]) * n).astype(int)
+        counts[: n - counts.sum()] += 1  # exact shares in every part, as a stratified split of the real data has
+        labels = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+        return Examples(tuple(texts), labels.astype(np.int64))
 
     def load_examples(self) -> Examples:
         return self._rows(PROFILES[self.stands_for]["train"], 1)
 
     def load_given_test(self) -> Examples:
-        return self._rows(PROFILES[self.stands_for]["test"], 2)
+        return self._rows(PROFILES[self.stands_for]["test"], 2, frozenset(self.load_examples().texts))
 
 
 def source_words() -> list[str]:
