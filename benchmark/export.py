@@ -20,21 +20,27 @@ def source_name(method: dict) -> str:
 
 
 def export_sets(runs_dir: Path, out_dir: Path, methods: list[str] | None = None,
-                tasks: list[str] | None = None) -> list[Path]:
-    """Write every matching finished distilled set; returns the JSONL files written."""
+                tasks: list[str] | None = None) -> tuple[list[Path], list[str]]:
+    """Write every matching finished text set; returns the JSONL files written and, for each matching set left
+    out, why (embedding-level sets are tensors of one model, not text; the Full-data set is the train split)."""
     from datasets import Dataset
 
     from methods.base import DistilledSet
 
     store = Store(runs_dir)
-    written = []
+    written, skipped = [], []
     for record in store.done_records("distill"):
         config = record["config"]
         if methods and config["method"]["name"] not in methods or tasks and config["task"]["name"] not in tasks:
             continue
+        if record.get("distilled", {}).get("kind", "text") != "text":
+            skipped.append(f"{record['cell_id']}: an embedding-level set (tensors of one model), not text")
+            continue
+        if config["dpc"] is None:
+            skipped.append(f"{record['cell_id']}: the Full-data reference is the task's train split, not a set")
+            continue
         source = store.cell_dir("distill", record["cell_id"])
-        dpc = "all" if config["dpc"] is None else config["dpc"]
-        folder = out_dir / source_name(config["method"]) / config["task"]["name"] / f"dpc_{dpc}"
+        folder = out_dir / source_name(config["method"]) / config["task"]["name"] / f"dpc_{config['dpc']}"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"dataset_{config['set_seed']}.jsonl"
         shutil.copyfile(source / DistilledSet.ROWS, target)
@@ -46,4 +52,4 @@ def export_sets(runs_dir: Path, out_dir: Path, methods: list[str] | None = None,
             json.dumps({"cell_id": record["cell_id"], "config": config, "code_version": record["code_version"]},
                        indent=2), encoding="utf-8")
         written.append(target)
-    return written
+    return written, skipped

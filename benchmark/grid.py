@@ -102,7 +102,7 @@ def apply_set(data, assignment: str, source: str):
         raise UsageError(f"grid {source}: expected a mapping to apply --set {assignment!r} to")
     parts = key.split(".")
     if parts[0] not in GRID_KEYS:
-        raise UsageError(f"--set {assignment!r}: unknown grid key {parts[0]!r}{_did_you_mean(parts[0], GRID_KEYS)}; "
+        raise UsageError(f"--set {assignment!r}: unknown grid key {parts[0]!r}{did_you_mean(parts[0], GRID_KEYS)}; "
                          f"keys: {', '.join(sorted(GRID_KEYS))}")
     node = data
     for depth, part in enumerate(parts[:-1]):
@@ -111,7 +111,7 @@ def apply_set(data, assignment: str, source: str):
             name = parts[depth + 1]
             names = [c if isinstance(c, str) else c.get("name") for c in child]
             if name not in names:
-                raise UsageError(f"--set {assignment!r}: no entry named {name!r} in {part}{_did_you_mean(name, names)} "
+                raise UsageError(f"--set {assignment!r}: no entry named {name!r} in {part}{did_you_mean(name, names)} "
                                  f"(entries: {', '.join(map(str, names))})")
             index = names.index(name)
             if isinstance(child[index], str):
@@ -130,7 +130,7 @@ def apply_set(data, assignment: str, source: str):
     return data
 
 
-def _did_you_mean(name: str, choices) -> str:
+def did_you_mean(name: str, choices) -> str:
     import difflib
 
     close = difflib.get_close_matches(name, [str(c) for c in choices], n=2)

@@ -52,6 +52,19 @@ def checked_params(cls, params: dict, where: str) -> dict:
     return out
 
 
+def without_defaults(cls, params: dict) -> dict:
+    """``params`` less those equal to the constructor's default: a component's canonical form, so that writing a
+    default out (``{name: minilm, params: {steps: 200}}``) names the same cells as leaving it unset."""
+    defaults = {p.name: p.default for p in init_parameters(cls)}
+    return {k: v for k, v in params.items()
+            if k not in defaults or defaults[k] is inspect.Parameter.empty or not _same(v, defaults[k])}
+
+
+def _same(a, b) -> bool:
+    return type(a) is type(b) and a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                                            and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
+
+
 def _coerced(value, kind: type | None, where: str):
     from benchmark.errors import UsageError
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import pandas as pd
 from benchmark.published import SOURCE as PUBLISHED_SOURCE
 from benchmark.published import published
 from benchmark.store import ERROR, Store, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 ALPHA = 0.05
 KEY = ["task", "learner", "method", "dpc"]
@@ -68,7 +71,8 @@ def _row(record: dict) -> dict:
 def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.DataFrame:
     """One row per finished evaluate run: its config flattened, metrics, checksums, costs, versions."""
     rows = []
-    for record in Store(Path(runs_dir)).done_records("evaluate"):
+    store = Store(Path(runs_dir))
+    for record in store.done_records("evaluate"):
         if cell_ids is not None and record["cell_id"] not in cell_ids:
             continue
         rows.append({**_row(record), "metric": record["task"]["metric"],
@@ -76,9 +80,14 @@ def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.D
                      **{f"metric.{k}": v for k, v in record["metrics"].items()},
                      **{f"checksum.{k}": v for k, v in record["task"]["split_checksums"].items()},
                      **{f"recipe.{k}": v for k, v in record.get("recipe", {}).items()},
+                     "queries_cut": record.get("learner_details", {}).get("queries_truncated", 0),
                      "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
                      "code_version": record["code_version"], "git_commit": record["git"]["commit"]})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["damaged"] = [str(path) for path in store.damaged]
+    for path in store.damaged:
+        log.warning("skipped a damaged record (not a whole JSON object): %s; `run` makes its cell again", path)
+    return frame
 
 
 def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
@@ -222,7 +231,7 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
             key = (key[0], key[1], key[2], int(key[3]))
             cells[key] = {"scores": group["score"].to_numpy(), "reference": bool(group["reference"].iloc[0]),
                           "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"])),
-                          "family": group["learner_family"].iloc[0]}
+                          "family": group["learner_family"].iloc[0], "queries_cut": int(group["queries_cut"].sum())}
     failed_counts = {}
     if not failures.empty:
         for key, group in broadcast(failures).groupby(KEY):
@@ -257,7 +266,7 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
                      "mean": scores.mean() if len(scores) else np.nan,
                      "std": scores.std(ddof=0) if len(scores) else np.nan, "n": len(scores),
                      "n_failed": failed_counts.get(key, 0), "mixed_versions": len(cell["versions"]) > 1,
-                     "_scores": scores})
+                     "queries_cut": cell.get("queries_cut", 0), "_scores": scores})
     summary = pd.DataFrame(rows)
     if summary.empty:
         return summary
@@ -317,6 +326,8 @@ def _cell(row) -> Cell:
         marks += "‡"
     if row["n_failed"]:
         marks += "§"
+    if row["queries_cut"]:
+        marks += "¶"
     return Cell(f"{row['mean']:.1f} ± {row['std']:.1f} ({row['n']})", bool(row["best"]), marks)
 
 
@@ -422,7 +433,10 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
         f"Test-split {metrics} (%), mean ± population std (n runs = distilled sets x learner runs). Bold: the best "
         f"mean in the column (Full dataset excluded).",
         f"\\* differs from Random (Welch's two-sided t-test, p < {ALPHA}); † the best row differs from the runner-up "
-        f"(same test); ‡ the runs of this cell come from more than one code version; § some runs of this cell failed.",
+        f"(same test); ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
+            f" ¶ in-context learning cut test queries longer than the model's context ({int(summary['queries_cut'].sum())} "
+            f"query scorings in all; each kept its label: line): the scores are on shortened queries."
+            if summary["queries_cut"].sum() else ""),
         " ".join(text for method, text in (
             ("full", "Full dataset (reference row) = the whole train split."),
             ("random", "Random (reference row) = DPC real examples per class drawn uniformly."),
@@ -467,7 +481,7 @@ def _tex_escape(text: str) -> str:
 
 def _tex(cell: Cell) -> str:
     text = _tex_escape(cell.text).replace("±", r"$\pm$")
-    marks = cell.marks.replace("†", r"\dag").replace("‡", r"\ddag").replace("§", r"\S")
+    marks = cell.marks.replace("†", r"\dag").replace("‡", r"\ddag").replace("§", r"\S").replace("¶", r"\P")
     text = rf"\textbf{{{text}}}" if cell.bold else text
     return text + (f"$^{{{marks}}}$" if marks else "")
 
@@ -513,6 +527,9 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     if not costs.empty:
         tables.append(cost_table(costs))
     notes = footnotes(summary, citations)
+    if records.attrs.get("damaged"):
+        notes.append(f"Skipped {len(records.attrs['damaged'])} damaged record(s) (not whole JSON; `run` makes these "
+                     f"cells again): " + ", ".join(records.attrs["damaged"]))
     if not fidelity.empty:
         notes.append("Fidelity: on-label = share of a set's texts that a TF-IDF + logistic-regression judge trained on "
                      "the train split assigns to the set's label; test overlap = share of its texts that duplicate a "

@@ -66,6 +66,7 @@ class Store:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.damaged: list[Path] = []  # records that done_records found unreadable
 
     def cell_dir(self, stage: str, cell_id: str) -> Path:
         return self.root / stage / cell_id
@@ -148,10 +149,40 @@ class Store:
         return json.loads((self.cell_dir(stage, cell_id) / ERROR).read_text(encoding="utf-8"))
 
     def done_records(self, stage: str):
-        """Every finished record of a stage (cells without ``done`` are skipped: they are not whole)."""
+        """Every finished record of a stage (cells without ``done`` are skipped: they are not whole). A record that
+        does not parse (a truncated copy, a full disk) is skipped too and its path added to ``self.damaged``."""
         stage_dir = self.root / stage
         if not stage_dir.is_dir():
             return
         for directory in sorted(stage_dir.iterdir()):
             if (directory / DONE).exists():
-                yield json.loads((directory / RECORD).read_text(encoding="utf-8"))
+                record = _read_json(directory / RECORD)
+                if record is None:
+                    self.damaged.append(directory / RECORD)
+                    continue
+                yield record
+
+    def set_aside_damaged(self, stage: str, cell_ids) -> list[Path]:
+        """Done cells whose record does not parse become not done: the record moves to
+        ``<runs>/damaged/<stage>/<cell id>.record.json`` (kept for a look) and ``done`` is removed, so the next run
+        makes the cell again. Returns where the records went."""
+        moved = []
+        for cell_id in cell_ids:
+            directory = self.cell_dir(stage, cell_id)
+            if (directory / DONE).exists() and _read_json(directory / RECORD) is None:
+                target = self.root / "damaged" / stage / f"{cell_id}.{RECORD}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if (directory / RECORD).exists():
+                    os.replace(directory / RECORD, target)
+                (directory / DONE).unlink()
+                moved.append(target)
+        return moved
+
+
+def _read_json(path: Path) -> dict | None:
+    """A JSON object from ``path``, or None when the file is missing, not UTF-8 or not a whole JSON object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -205,7 +205,9 @@ def per_class_indices(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:
 def check_dpc(task: Task, dpc: int) -> None:
     """Raise a clear error when a class of the train split has fewer than ``dpc`` examples."""
     counts = task.splits.train.class_counts(task.num_classes)
-    for name, count in zip(task.label_names, counts):
-        if count < dpc:
-            raise UsageError(f"DPC {dpc} is larger than class {name!r} of task {task.name!r}, which has "
-                             f"{count} training examples; use a DPC of at most {int(counts.min())}.")
+    small = [f"{name!r} ({int(count)})" for name, count in zip(task.label_names, counts) if count < dpc]
+    if small:
+        smallest = int(np.argmin(counts))
+        raise UsageError(f"DPC {dpc} is larger than class {small[0].split(' (')[0]} of task {task.name!r}: training "
+                         f"examples per class too few: {', '.join(small)}; use a DPC of at most {int(counts[smallest])} "
+                         f"(the size of class {task.label_names[smallest]!r}, the smallest).")

@@ -21,6 +21,7 @@ from benchmark.tokenization import length_sorted_batches, tokenize
 
 log = logging.getLogger("methods.embeddings")
 POOLINGS = ("cls", "mean")
+CACHE_FORMAT = 1  # bumped when how embeddings are computed changes: older cached arrays are never reused
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size
 
 
 def cache_path(task: Task, examples: Examples, space: EmbeddingSpace) -> Path:
-    return cache_root() / "embeddings" / f"{task.name}.{examples.checksum()}.{space.id}.npy"
+    return cache_root() / "embeddings" / f"{task.name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
 
 
 def cached_embeddings(task: Task, space: EmbeddingSpace) -> tuple[np.ndarray, Path]:

@@ -125,6 +125,9 @@ def label_classifier(task: Task, space: EmbeddingSpace):
 
 
 _CLASSIFIERS: dict = {}
+# Bumped whenever what a cached generator holds or how it is trained changes: older entries are then never reused
+# (`python -m benchmark cache clear dilm` frees their space).
+CACHE_FORMAT = 2
 
 
 def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> tuple[Path, dict]:
@@ -132,7 +135,7 @@ def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> t
     ``train(staging, checkpoints)`` fills the staging folder, resuming from ``checkpoints`` (outside the staging, so
     a killed run continues where it stopped); the finished folder lands by an atomic rename. Fit cells that differ
     only in distill-time settings (selection, filtering) share it."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(json.dumps({**key, "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()[:12]
     root = cache_root() / "dilm" / stage
     final = root / f"{task.name}.{cfg.generator.replace('/', '--')}.{digest}"
     partial = root / f".{final.name}.partial"

@@ -31,6 +31,7 @@ log = logging.getLogger("methods.tdd")
 LABEL_TYPES = ("hard", "soft", "free")
 CITATION = ("Maekawa et al., Dataset Distillation with Attention Labels for Fine-tuning BERT, ACL 2023 "
             "(the embedding-level baseline of the DiLM paper)")
+CACHE_FORMAT = 2  # bumped when a cached set's content or its optimisation changes: older entries are never reused
 RUNTIME = ("device", "checkpoint_minutes")  # where and how often: never part of a cache key or cell id
 PRESETS = {
     "cpu": {"model": "minilm", "seq_length": 24, "inner_steps": 1, "outer_steps": 150, "real_batch_size": 32,
@@ -137,7 +138,7 @@ class TDDText(TDD):
 def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
     """The TDD set for (task, config, DPC, seed): loaded from the user cache, or distilled under a file lock."""
     key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
-           **{k: v for k, v in cfg.items() if k not in RUNTIME}}
+           "format": CACHE_FORMAT, **{k: v for k, v in cfg.items() if k not in RUNTIME}}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = cache_root() / "tdd"
     final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"

@@ -164,6 +164,9 @@ def test_status_and_dry_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "evaluate done 4  running 0  failed 1  pending 2" in out
     assert f"FAILED evaluate {failing.name}: ValueError: broken" in out and "log.txt" in out
+    for flags in (["--set", "n_sets=2"], ["--n-sets", "2"]):  # status sees the grid `run` would run with these
+        assert main(["status", "--grid", str(grid), "--runs-dir", runs, *flags]) == 0
+        assert "evaluate done 4  running 0  failed 1  pending 0" in capsys.readouterr().out
 
 
 def test_set_overrides_reach_the_cells_and_name_the_problem(tmp_path, capsys):
@@ -220,3 +223,38 @@ def test_preset_methods_put_their_resolved_config_in_the_fit_cell_id(monkeypatch
     _resolved_config.cache_clear()  # resolved once per process; a preset edited in place needs a fresh one
     request.addfinalizer(_resolved_config.cache_clear)  # and the real preset again after this test
     assert FitCell(task, Component("dilm", (("preset", "cpu"),))).id != before  # a changed preset: a new cell
+
+
+def test_a_damaged_record_is_set_aside_by_run_and_skipped_by_report(tmp_path, capsys):
+    """A done cell whose record.json is truncated: `report` skips it and names the file; `run` moves it aside,
+    says so, and makes the cell again (exit 0); nothing else is redone."""
+    assert run_tiny(tmp_path) == 0
+    victim = sorted((tmp_path / "runs" / "evaluate").iterdir())[0]
+    whole = json.loads((victim / "record.json").read_text())
+    truncated = (victim / "record.json").read_text()[:100]
+    (victim / "record.json").write_text(truncated)  # a partial copy from a cluster, or a full disk
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "Skipped 1 damaged record(s)" in (tmp_path / "out" / "leaderboard.md").read_text()
+    assert str(victim / "record.json") in (tmp_path / "out" / "leaderboard.md").read_text()
+    assert run_tiny(tmp_path) == 0
+    captured = capsys.readouterr()
+    assert "evaluate 5 cells (1 to run)" in captured.out and f"{victim.name} had a damaged record.json" in captured.err
+    assert (tmp_path / "runs" / "damaged" / "evaluate" / f"{victim.name}.record.json").read_text() == truncated
+    assert json.loads((victim / "record.json").read_text())["metrics"] == whole["metrics"]  # made again, same seeds
+
+
+def test_writing_a_default_out_names_the_same_cells(tmp_path):
+    """`minilm` and `{name: minilm, params: {steps: 200, lr: '1e-4'}}` (the defaults; YAML reads 1e-4 as text) are
+    one learner: the same cells, so the same work never runs twice; a changed value is another learner."""
+    from benchmark.cli import load_grid, validate
+
+    def eval_ids(learner: str) -> set[str]:
+        (tmp_path / "g.yaml").write_text("name: g\ntasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\n"
+                                         f"learners: [{learner}]\nn_sets: 1\nn_evals: 1\n")
+        return {c.id for c in expand(validate(load_grid(str(tmp_path / "g.yaml"), []), load_data=False))["evaluate"]}
+
+    plain = eval_ids("minilm")
+    assert eval_ids("{name: minilm, params: {steps: 200, lr: 1e-4, max_length: 64}}") == plain
+    assert eval_ids("{name: minilm, params: {steps: 201}}") != plain

@@ -1,5 +1,6 @@
 """The command line: list, bad input (exit 2, did-you-mean, nothing written), and the real end to end run."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
+from benchmark.testing import TinySentiment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,7 +114,29 @@ def test_numbers_written_as_text_become_numbers(tmp_path):
 
     path = tmp_path / "g.yaml"
     path.write_text("name: g\ntasks: [rt-polarity]\ndpcs: [5]\nmethods: [{name: dilm, params: {generator_lr: 3e-7}}]\n"
-                    "learners: [{name: minilm, params: {lr: 1e-4, steps: '50'}}]\n")
+                    "learners: [{name: minilm, params: {lr: 2e-4, steps: '50'}}]\n")
     grid = validate(load_grid(str(path)), load_data=False)
-    assert grid.learners[0].kwargs == {"lr": 1e-4, "steps": 50}
+    assert grid.learners[0].kwargs == {"lr": 2e-4, "steps": 50}
     assert grid.methods[0].kwargs == {"generator_lr": 3e-7}
+
+
+def test_cache_list_and_clear_name_what_they_touch(tmp_path, monkeypatch, capsys):
+    """`run --force` keeps user-cache artifacts; `cache clear KIND` removes exactly those folders, and cache keys
+    carry a format version (an artifact of an older format is never reused)."""
+    from methods import embeddings, generative, tdd
+
+    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path))
+    for kind in ("dilm", "tdd", "embeddings"):
+        (tmp_path / kind / "entry").mkdir(parents=True)
+        (tmp_path / kind / "entry" / "f.bin").write_bytes(b"x" * 2048)
+    assert main(["cache", "list"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"dilm +0\.0 MiB +1 entries", out) and re.search(r"models +0\.0 MiB +0 entries", out)
+    assert main(["cache", "clear", "tdd", "embeddings"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dilm"]
+    assert main(["cache", "clear", "dlim"]) == 2
+    assert "unknown cache kind(s) dlim. Did you mean 'dilm'?" in capsys.readouterr().err
+    assert main(["cache", "clear"]) == 2 and (tmp_path / "dilm").is_dir()
+    assert all(isinstance(m.CACHE_FORMAT, int) for m in (generative, tdd, embeddings))
+    assert f".v{embeddings.CACHE_FORMAT}.npy" in str(embeddings.cache_path(
+        TinySentiment(), TinySentiment().splits.train, embeddings.EmbeddingSpace("minilm")))

