@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -211,15 +212,19 @@ class Generator:
     def sample_texts(self, label: int, n: int, max_length: int, top_p: float, seed: int, max_retries: int,
                      batch_size: int = 64) -> tuple[list[tuple[str, ...]], list[list[int]]]:
         """``n`` valid samples (texts and their token ids) of class ``label``; invalid (pair samples without
-        a separator, empty texts) are rejected and resampled, at most ``max_retries`` rounds."""
+        a separator, empty texts) are rejected and resampled, at most ``max_retries`` rounds. A resampling round
+        draws the missing count divided by the acceptance rate seen so far (at most 8x), so a generator that
+        rejects half its samples needs about two rounds, not log2(n)."""
         texts: list[tuple[str, ...]] = []
         ids: list[list[int]] = []
         rejected = 0
         for attempt in range(max_retries + 1):
             need = n - len(texts)
-            if need == 0:
+            if need <= 0:
                 break
-            for seq in self.sample_ids(label, need, max_length, top_p, seed + 7919 * attempt, batch_size):
+            rate = len(texts) / (len(texts) + rejected) if attempt else 1.0
+            draw = need if attempt == 0 else min(8 * need, math.ceil(1.2 * need / max(rate, 1 / 8)))
+            for seq in self.sample_ids(label, draw, max_length, top_p, seed + 7919 * attempt, batch_size):
                 decoded = self.decode(seq)
                 if decoded is None or not all(decoded):
                     rejected += 1

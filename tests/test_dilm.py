@@ -229,7 +229,8 @@ def test_pair_decoding_splits_at_the_separator_and_rejects_samples_without_one(t
 
     monkeypatch.setattr(generator, "sample_ids", fake_sample_ids)
     texts, ids = generator.sample_texts(1, 4, 40, 0.95, seed=0, max_retries=5)
-    assert texts == [("how old is he?", "what is his age?")] * 4 and calls == [4, 2, 1]
+    # round 2 draws the 2 missing / the 50% acceptance seen, x1.2: 5 samples, and no third round is needed
+    assert texts == [("how old is he?", "what is his age?")] * 4 and calls == [4, 5]
     monkeypatch.setattr(generator, "sample_ids", lambda *a, **k: [no_sep] * a[1])
     with pytest.raises(GenerationError, match=r"0 of 3 samples of class 0 were valid after 2 resampling rounds"):
         generator.sample_texts(0, 3, 40, 0.95, seed=0, max_retries=2)
