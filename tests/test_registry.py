@@ -58,6 +58,25 @@ def test_builtin_modules_are_imported_lazily():
     assert {"full", "random"} <= set(METHODS.names())
 
 
+def test_every_learner_module_that_registers_is_in_the_learner_registry_list():
+    """Learner modules are listed by name (so the stacked trainer's torch import waits until a stack trains):
+    a new module that registers a learner must be in the list, and listing them must not load ``stacked``."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from benchmark.learners import LEARNERS
+
+    folder = Path(__file__).parent.parent / "benchmark" / "learners"
+    registering = {f"benchmark.learners.{p.stem}" for p in folder.glob("*.py")
+                   if "LEARNERS.register" in p.read_text(encoding="utf-8")}
+    assert registering == set(LEARNERS._builtin_modules)
+    code = ("import sys; from benchmark.learners import LEARNERS; LEARNERS.names(); "
+            "print('torch' in sys.modules, 'benchmark.learners.stacked' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.split() == ["False", "False"]
+
+
 def test_entry_point_plugins_register_without_editing_the_repo(tmp_path, monkeypatch):
     """A real installed distribution (a dist-info folder on sys.path) declares an entry point."""
     package = tmp_path / "my_plugin_pkg"

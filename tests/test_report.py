@@ -107,3 +107,33 @@ def test_report_of_a_runs_folder_marks_embedding_level_pairs_not_applicable():
              "learner_params": "{}", "learner": lr, "dpc": 5} for m in ("random", "tdd") for lr in ("minilm", "tfidf-logreg")]
     expected = expected_from_records(pd.DataFrame(rows))
     assert expected.cells == {("rt-polarity", "tfidf-logreg", "tdd", 5): "n/a"}
+
+
+def test_an_unchanged_runs_folder_keeps_its_leaderboard_and_a_changed_one_rebuilds_it(tmp_path, monkeypatch):
+    """The warm path of ``run``: nothing read has changed -> no file rewritten (plots included); a record touched,
+    or the code at another commit -> rebuilt. With uncommitted code changes it always rebuilds."""
+    import shutil
+
+    from benchmark import provenance
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    shutil.copytree(FIXTURES, runs)
+    commit = {"commit": "a" * 40, "dirty": False}
+    monkeypatch.setattr(provenance, "git_state", lambda: dict(commit))
+    first = write_report(runs, out, dpcs=[5, 10])
+    written = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert out / "plots" / "accuracy_vs_cost.png" in written and (out / ".inputs.sha256").is_file()
+    assert write_report(runs, out, dpcs=[5, 10]) == first
+    assert {p: p.stat().st_mtime_ns for p in written} == written
+
+    record = next(runs.glob("evaluate/*/record.json"))
+    os.utime(record, ns=(record.stat().st_atime_ns, record.stat().st_mtime_ns + 10**9))
+    write_report(runs, out, dpcs=[5, 10])
+    assert (out / "leaderboard.md").stat().st_mtime_ns > written[out / "leaderboard.md"]
+
+    for state in ({"commit": "b" * 40, "dirty": False}, {"commit": "b" * 40, "dirty": True}):
+        commit.update(state)
+        before = (out / "leaderboard.md").stat().st_mtime_ns
+        write_report(runs, out, dpcs=[5, 10])
+        assert (out / "leaderboard.md").stat().st_mtime_ns > before
+    assert not (out / ".inputs.sha256").exists()

@@ -4,5 +4,7 @@
 """
 from benchmark.registry import Registry
 
-LEARNERS = Registry("learner", builtin_modules=["benchmark.learners.*"],
+# The modules that register learners, by name: ``stacked`` (torch at import) stays unloaded until a stack trains.
+LEARNERS = Registry("learner", builtin_modules=[f"benchmark.learners.{m}" for m in
+                                                ("transformer", "tfidf", "bag_of_ngrams", "icl")],
                     entry_point_group="dilm_bench.learners")
