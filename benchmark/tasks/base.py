@@ -71,8 +71,6 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int, what: str =
     class needs 2, each side as many rows as there are classes) is a UsageError that states the minimum."""
     import math
 
-    from sklearn.model_selection import train_test_split
-
     classes, counts = np.unique(labels, return_counts=True)
     def fits(n: int) -> bool:  # the held-out side and the kept side each hold one row of every class
         return math.ceil(fraction * n) >= len(classes) and n - math.ceil(fraction * n) >= len(classes)
@@ -82,9 +80,36 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int, what: str =
         raise UsageError(f"{what}: {len(labels)} rows are too few to hold out {fraction:.0%} stratified over "
                          f"{len(classes)} classes (class sizes {dict(zip(classes.tolist(), counts.tolist()))}): this "
                          f"split needs at least {need} rows and 2 per class; add rows or lower the fraction")
-    indices = np.arange(len(labels))
-    kept, held_out = train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
-    return np.sort(kept), np.sort(held_out)
+    return _cached_split(labels, fraction, seed)
+
+
+def _cached_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's seeded stratified split, kept in the user cache (keyed by the labels, fraction, seed and
+    scikit-learn's version): a warm run does not pay the ~2 s of importing scikit-learn to repeat it."""
+    import hashlib
+    import json
+    import os
+    from importlib.metadata import version
+
+    from benchmark.assets import cache_root
+
+    key = hashlib.sha256(json.dumps([np.asarray(labels).tolist(), fraction, seed, version("scikit-learn")],
+                                    default=str).encode()).hexdigest()[:32]
+    path = cache_root() / "splits" / f"{key}.npz"
+    try:
+        with np.load(path) as saved:
+            return saved["kept"], saved["held_out"]
+    except (OSError, KeyError, ValueError):
+        pass
+    from sklearn.model_selection import train_test_split
+
+    kept, held_out = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed)
+    kept, held_out = np.sort(kept), np.sort(held_out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, kept=kept, held_out=held_out)
+    os.replace(tmp, path)
+    return kept, held_out
 
 
 @dataclass
