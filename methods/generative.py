@@ -245,7 +245,7 @@ class VanillaLM(GenerativeMethod):
         citation=CITATION + " (Vanilla LM baseline)")
     TEST_PARAMS = {"lm_steps": 2, "lm_batch_size": 4, "max_length": 12, "oversample_ratio": 2}
     MODEL_PARAMS = ("generator", "selection_encoder")
-    REHEARSAL_PARAMS = {"lm_steps": 2, "oversample_ratio": 4}
+    REHEARSAL_PARAMS = {"lm_steps": 2, "oversample_ratio": 1}  # DPC candidates: one sampling chunk per class
     __init__ = config_constructor(field_names(stage2=False))
 
 

@@ -38,21 +38,25 @@ def test_tiny_models_carry_the_real_tokenizers_and_vocabularies(name, text, ids,
 
 
 def test_the_gpt2_stand_in_ends_its_samples_like_a_trained_generator(minilm_assets):
-    """At every position the stand-in's EOS and <sep> probabilities are 1 / SAMPLE_TOKENS, so samples end after 40
-    tokens on average instead of running to max_length as a random-init LM's do, and pair samples hold a <sep>."""
+    """At every position the stand-in's EOS probability is 1 / SAMPLE_TOKENS and its <sep>'s SEP_PER_EOS times that,
+    so samples end after 40 tokens on average instead of running to max_length as a random-init LM's do, and 4 in
+    5 pair samples hold a <sep> (few are rejected)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    from benchmark.rehearsal.standins import SAMPLE_TOKENS
+    from benchmark.rehearsal.standins import SAMPLE_TOKENS, SEP_PER_EOS
     from dilm.generator import Generator
 
     path = tiny_model_path("gpt2")
     model = AutoModelForCausalLM.from_pretrained(path)
     with torch.no_grad():
         probs = torch.softmax(model(torch.randint(0, 50257, (3, 50))).logits, -1)[..., [50256, 50257]]
-    assert torch.allclose(probs, torch.full_like(probs, 1 / SAMPLE_TOKENS), rtol=1e-3)
+    expected = torch.tensor([1 / SAMPLE_TOKENS, SEP_PER_EOS / SAMPLE_TOKENS]).expand_as(probs)
+    assert torch.allclose(probs, expected, rtol=1e-3)
     generator = Generator.from_pretrained(str(path), 2, pair=True, class_token_init="bos")
     assert generator.sep_id == 50257  # DiLM's <sep>, already in the stand-in's vocabulary
+    raw = generator.sample_ids(0, 40, max_length=421, top_p=0.95, seed=0, batch_size=40)
+    assert sum(generator.decode(seq) is not None for seq in raw) >= 26  # 4 in 5 expected: 32 of 40
     texts, ids = generator.sample_texts(0, 16, max_length=421, top_p=0.95, seed=0, max_retries=5, batch_size=32)
     assert len(texts) == 16 and max(map(len, ids)) < 421 and 10 < np.mean([len(i) for i in ids]) < 120
 
