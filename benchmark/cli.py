@@ -251,6 +251,8 @@ def validate(grid: Grid, load_data: bool = True) -> Grid:
             params = checked_params(factory, component.kwargs, f"grid {grid.source}: {where} {component.name!r}")
             try:
                 factory(**params)
+                for task in grid.tasks if registry is not TASKS else ():  # presets resolve per task (e.g. DiLM's)
+                    getattr(factory, "resolved_config", lambda *_: None)(params, task.name)
             except (TypeError, ValueError) as exc:
                 raise UsageError(f"grid {grid.source}: {where} {component.name!r}: bad params {params}: {exc}") from None
             out.append(Component(component.name, tuple(sorted(without_defaults(factory, params).items()))))

@@ -112,7 +112,11 @@ def resolve(preset: str, overrides: dict, task: str | None = None) -> DiLMConfig
     """The preset's config, its values for ``task``, then every non-None override; unknown names or values
     raise a clear error."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown DiLM preset {preset!r}; presets: {', '.join(PRESETS)}")
+        import difflib
+
+        close = difflib.get_close_matches(preset, list(PRESETS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown DiLM preset {preset!r}.{hint} Presets: {', '.join(PRESETS)}")
     known = {f.name for f in fields(DiLMConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:

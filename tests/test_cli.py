@@ -107,6 +107,15 @@ def test_learner_parameters_are_checked_against_the_constructor(tmp_path, param,
     assert message in capsys.readouterr().err and not (tmp_path / "runs").exists()
 
 
+def test_an_unknown_preset_is_a_grid_error_with_did_you_mean(tmp_path, capsys):
+    """A method preset resolves per task when cell ids are made: a misspelt one is caught at validation, exit 2."""
+    path = tmp_path / "g.yaml"
+    path.write_text("name: g\ntasks: [rt-polarity]\ndpcs: [5]\nmethods: [{name: dilm, params: {preset: papr}}]\n"
+                    "learners: [tfidf-logreg]\n")
+    assert main(["run", "--grid", str(path), "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "method 'dilm'" in (err := capsys.readouterr().err) and "Did you mean 'paper'?" in err
+
+
 def test_numbers_written_as_text_become_numbers(tmp_path):
     """`lr: 1e-4` is a string to PyYAML; the grid checks it against the constructor (a float) and makes it one."""
     from benchmark.cli import validate
