@@ -151,3 +151,22 @@ def test_bad_profiles_fail_clearly(tmp_path):
     with pytest.raises(UsageError, match="not found"):
         load_profile("no-such-profile")
     assert load_profile("local").for_stage("fit")["time"] == 120
+
+
+def test_a_job_computes_with_the_cpus_slurm_allocated_it(monkeypatch):
+    """PyTorch starts one thread per core of the node; a task that asked for cpus_per_task uses that many."""
+    import torch
+
+    from benchmark.executors.slurm import use_allocated_cpus
+
+    before = torch.get_num_threads()
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    assert use_allocated_cpus() is None and torch.get_num_threads() == before
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    try:
+        assert use_allocated_cpus() == 1 and torch.get_num_threads() == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)

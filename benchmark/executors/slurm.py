@@ -10,6 +10,8 @@ method's checkpoints in ``work/``.
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -73,10 +75,24 @@ def load_profile(name_or_path: str) -> SlurmProfile:
                         str(path.resolve().relative_to(checkout)) if path.resolve().is_relative_to(checkout) else str(path))
 
 
+def use_allocated_cpus() -> int | None:
+    """Compute threads = the task's Slurm allocation (``cpus_per_task``), set before any work: PyTorch and BLAS
+    otherwise start one thread per core of the node and oversubscribe a node that several tasks share."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if not cpus or not cpus.isdigit():
+        return None
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = cpus
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(cpus))
+    return int(cpus)
+
+
 class CellJob(submitit.helpers.Checkpointable):
     """What one array task runs: one cell, into the store at ``root``. Requeued on timeout/preemption."""
 
     def __call__(self, cell, root: str) -> str:
+        use_allocated_cpus()
         return run_cell(cell, Store(Path(root)))
 
 
@@ -84,6 +100,7 @@ class StackJob(submitit.helpers.Checkpointable):
     """What one array task runs for a stack of evaluate cells trained together (``run_stack``)."""
 
     def __call__(self, cells, root: str) -> dict:
+        use_allocated_cpus()
         return run_stack(cells, Store(Path(root)))
 
 
@@ -93,6 +110,7 @@ class BundleJob(submitit.helpers.Checkpointable):
     cells it finished."""
 
     def __call__(self, units, root: str) -> dict:
+        use_allocated_cpus()
         store, outcome = Store(Path(root)), {}
         for unit in units:
             outcome.update(run_stack(unit.cells, store) if unit.stacked
