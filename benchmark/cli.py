@@ -478,6 +478,7 @@ def cmd_rehearse(args) -> int:
     import shlex
 
     from benchmark.executors.slurm import load_profile
+    from benchmark import provenance
     from benchmark.rehearsal.costs import GPUS
     from benchmark.rehearsal.plan import run_rehearsal, write_rehearsal
 
@@ -488,7 +489,8 @@ def cmd_rehearse(args) -> int:
     rows, meta = run_rehearsal(grid, args.runs_dir / f"rehearsal-{grid.name}", args.executor, options, GPUS[args.gpu],
                                check_profile, progress=not args.no_progress, force=args.force)
     meta.update(grid=grid.name, command="python -m benchmark " + shlex.join(sys.argv[1:] if sys.argv[1:] else ["rehearse"]),
-                host=f"{platform.machine()}, {os.cpu_count()} CPUs", check_profile=check_profile.source)
+                host=f"{platform.machine()}, {os.cpu_count()} CPUs", check_profile=check_profile.source,
+                code=provenance.code_version())
     print(write_rehearsal(rows, meta, args.out / f"{grid.name}-rehearsal"))
     failing = [r for r in rows if r.check != "ok"]
     for row in failing:

@@ -188,9 +188,9 @@ class Generator:
                 size = min(batch_size, n - start)
                 prompt = torch.tensor([self.prompt(label)] * size, dtype=torch.long, device=self.device)
                 generated = self.model.generate(
-                    input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_p=top_p, top_k=0,
+                    input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=0,
                     max_new_tokens=max_length - prompt.shape[1], suppress_tokens=list(self.class_ids) or None,
-                    pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id)
+                    pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id, **nucleus(top_p, self.device))
                 for row in generated.tolist():
                     out.append(_cut_at_eos(row, self.eos_id, start=prompt.shape[1]))
         return out
@@ -239,6 +239,34 @@ class Generator:
         if rejected:
             log.info("class %d: %d sample(s) rejected and resampled", label, rejected)
         return texts[:n], ids[:n]
+
+
+def nucleus(top_p: float, device: str) -> dict:
+    """``generate``'s top-p arguments: on the CPU, the same filter with its sort done by NumPy (PyTorch's CPU sort
+    of a 64 x 50k batch takes ~0.3 s a token, NumPy's argsort ~0.08 s); elsewhere Hugging Face's own."""
+    if str(device) != "cpu" or top_p >= 1.0:
+        return {"top_p": top_p}
+    from transformers import LogitsProcessorList
+
+    return {"top_p": 1.0, "logits_processor": LogitsProcessorList([_numpy_sorted_top_p(top_p)])}
+
+
+def _numpy_sorted_top_p(top_p: float):
+    """Hugging Face's ``TopPLogitsWarper`` (same arithmetic, so the same tokens are kept and drawn) whose
+    ascending sort of the scores is NumPy's; tokens of equal score may sort in another order, which changes what
+    is kept only when such a tie straddles the nucleus edge."""
+    import torch
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    class NumpySortedTopP(TopPLogitsWarper):
+        def __call__(self, input_ids, scores):
+            order = torch.from_numpy(np.argsort(scores.detach().float().numpy(), axis=-1)).to(scores.device)
+            sorted_logits = scores.gather(-1, order)
+            remove = sorted_logits.softmax(dim=-1).cumsum(dim=-1) <= (1 - self.top_p)
+            remove[..., -self.min_tokens_to_keep:] = False
+            return scores.masked_fill(remove.scatter(1, order, remove), self.filter_value)
+
+    return NumpySortedTopP(top_p)
 
 
 def _longest_first(first: list[int], second: list[int], room: int) -> tuple[list[int], list[int]]:

@@ -188,6 +188,24 @@ def test_class_tokens_start_from_the_bos_embedding_and_condition_sampling(tiny_g
     assert again == samples  # seeded
 
 
+def test_cpu_nucleus_filter_keeps_and_draws_exactly_what_hugging_faces_does(tiny_generator_dir, monkeypatch):
+    """The CPU top-p filter sorts with NumPy: on scores with -inf entries it keeps the same tokens as
+    ``TopPLogitsWarper``, and a seeded sampling run draws the same sequences through either filter."""
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    from dilm import generator as generator_module
+
+    scores = torch.randn(8, 5000) * 3
+    scores[:, :7] = float("-inf")
+    for top_p in (0.5, 0.9, 0.95):
+        ours = generator_module.nucleus(top_p, "cpu")["logits_processor"][0](None, scores.clone())
+        assert torch.equal(ours, TopPLogitsWarper(top_p)(None, scores.clone()))
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    fast = generator.sample_ids(1, 8, max_length=24, top_p=0.9, seed=3)
+    monkeypatch.setattr(generator_module, "nucleus", lambda top_p, device: {"top_p": top_p})
+    assert generator.sample_ids(1, 8, max_length=24, top_p=0.9, seed=3) == fast
+
+
 def test_class_tokens_can_start_from_the_label_names(tiny_generator_dir):
     generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False, class_token_init="label_name",
                                           label_names=("negative", "positive"))

@@ -69,10 +69,10 @@ def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(mini
     assert [t.kwargs for t in grid.tasks] == [{"stands_for": name} for name in ("sst2", "qqp", "mnli")]
     assert grid.dpcs == [20] and grid.n_sets == grid.n_evals == 1
     dilm = next(m.kwargs for m in grid.methods if m.name == "dilm")
-    assert dilm["preset"] == "paper" and dilm["lm_steps"] == 2 and dilm["generator"].endswith("gpt2-tiny-v3")
+    assert dilm["preset"] == "paper" and dilm["lm_steps"] == 2 and dilm["generator"].endswith("gpt2-tiny-v4")
     assert "max_length" not in dilm  # per-task lengths still come from the preset
     learners = {learner.name: learner.kwargs for learner in grid.learners}
-    assert learners["bert-large-uncased"]["model"].endswith("bert-large-uncased-tiny-v3")
+    assert learners["bert-large-uncased"]["model"].endswith("bert-large-uncased-tiny-v4")
     assert learners["roberta-base"]["max_length"] == 512 and learners["roberta-base"]["steps"] == 2
     cells = rehearsal_cells(grid)
     assert len(cells["fit"]) == 18 and len(cells["distill"]) == 18

@@ -371,7 +371,8 @@ def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
     failing = [f"{r.task} {r.stage}: {r.check}" for r in rows if r.check != "ok"]
     gpu = meta["gpu"]["name"]
     lines = [f"# Rehearsal of grid {meta['grid']!r} at its real data scale", "",
-             f"Command: `{meta['command']}`. Executor: {meta['executor']}; the rehearsal cells ran in "
+             f"Command: `{meta['command']}` (code {meta.get('code', 'unknown')}). Executor: {meta['executor']}; "
+             "the rehearsal cells ran in "
              f"{meta['rehearsal_wall_s']:.0f} s on this machine ({meta['host']}). Projection for the real models on one "
              f"{gpu} per job.", "",
              frame.to_markdown(index=False), "",
