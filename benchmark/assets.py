@@ -58,6 +58,13 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dilm-bench"
 
 
+def artifact_root() -> Path:
+    """Where methods keep what they build and share between cells (generators, embeddings, TDD sets):
+    ``$DILM_BENCH_ARTIFACTS``, else the user cache. A rehearsal points it at its own runs folder, so each
+    rehearsal measures cold builds."""
+    return Path(os.environ["DILM_BENCH_ARTIFACTS"]) if os.environ.get("DILM_BENCH_ARTIFACTS") else cache_root()
+
+
 def build_once(target: Path, marker: str, build) -> Path:
     """``target`` (a folder holding ``marker`` when complete), made at most once across processes: under a
     file lock beside it, ``build(staging)`` fills a fresh staging folder, which then lands by an atomic

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.assets import cache_root, pick_device, resolve_model
+from benchmark.assets import artifact_root, pick_device, resolve_model
 from benchmark.tasks.base import Examples, Task
 from benchmark.tokenization import length_sorted_batches, tokenize
 
@@ -72,7 +72,7 @@ def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size
 
 
 def cache_path(task: Task, examples: Examples, space: EmbeddingSpace) -> Path:
-    return cache_root() / "embeddings" / f"{task.name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
+    return artifact_root() / "embeddings" / f"{task.name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
 
 
 def cached_embeddings(task: Task, space: EmbeddingSpace) -> tuple[np.ndarray, Path]:

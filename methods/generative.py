@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.assets import build_once, cache_root, pick_device, resolve_model
+from benchmark.assets import artifact_root, build_once, pick_device, resolve_model
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import DiLMConfig, field_names, resolve
@@ -136,7 +136,7 @@ def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> t
     a killed run continues where it stopped); the finished folder lands by an atomic rename. Fit cells that differ
     only in distill-time settings (selection, filtering) share it."""
     digest = hashlib.sha256(json.dumps({**key, "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()[:12]
-    root = cache_root() / "dilm" / stage
+    root = artifact_root() / "dilm" / stage
     final = root / f"{task.name}.{cfg.generator.replace('/', '--')}.{digest}"
     partial = root / f".{final.name}.partial"
     reused = (final / f"{stage}.json").exists()

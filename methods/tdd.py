@@ -19,7 +19,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.assets import build_once, cache_root, pick_device, resolve_model
+from benchmark.assets import artifact_root, build_once, pick_device, resolve_model
 from benchmark.learners.transformer import load_classifier
 from benchmark.tasks.base import Examples, Task
 from dilm import checkpoint
@@ -140,7 +140,7 @@ def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
     key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
            "format": CACHE_FORMAT, **{k: v for k, v in cfg.items() if k not in RUNTIME}}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    root = cache_root() / "tdd"
+    root = artifact_root() / "tdd"
     final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
     partial = root / f".{final.name}.partial"  # checkpoints of an interrupted optimisation, outside the staging
     build_once(final, EmbeddingSet.META,

@@ -2,6 +2,8 @@
 model against hand computations, and a whole rehearsal through the local executor (with a memory check that fails)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -120,6 +122,10 @@ def test_rehearse_runs_every_stage_and_projects_the_grid(tmp_path, rt_assets, mi
     assert evaluate["GPU h per cell"] > 0 and evaluate["peak RSS here (MiB)"] > 0
     assert (table["check"] == "ok").all()
     assert "Projected total" in (tmp_path / "out" / "tiny-rehearsal" / "rehearsal.md").read_text()
+    # what the cells built (herding's embeddings) stays in the rehearsal's own folder, never in the user cache,
+    # so a later `--force` rehearsal measures a cold build again
+    assert list((tmp_path / "runs" / "rehearsal-tiny" / "_artifacts" / "embeddings").glob("sst2.*.npy"))
+    assert "DILM_BENCH_ARTIFACTS" not in os.environ
 
     grid, profile = small_grid(tmp_path, "100M")  # the embedding pass cannot fit in 100 MiB of host memory
     assert main(args) == 1

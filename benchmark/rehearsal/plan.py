@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -198,12 +200,22 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
     rgrid = rehearsal_grid(grid)
     cells = rehearsal_cells(rgrid)
     store = Store(runs_dir)
+    artifacts = Path(runs_dir) / "_artifacts"  # the cells' generators, embeddings and TDD sets: never the user's
     if force:
         for stage, stage_cells in cells.items():
             for cell in stage_cells:
                 store.discard(stage, cell.id)
+        shutil.rmtree(artifacts, ignore_errors=True)
     t0 = time.perf_counter()
-    outcome = EXECUTORS[executor](cells, store, progress=progress, stack=1, **options)
+    previous = os.environ.get("DILM_BENCH_ARTIFACTS")
+    os.environ["DILM_BENCH_ARTIFACTS"] = str(artifacts.resolve())  # Slurm jobs inherit it
+    try:
+        outcome = EXECUTORS[executor](cells, store, progress=progress, stack=1, **options)
+    finally:
+        if previous is None:
+            os.environ.pop("DILM_BENCH_ARTIFACTS")
+        else:
+            os.environ["DILM_BENCH_ARTIFACTS"] = previous
     failed = [(s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
     if failed:
         stage, cell_id = failed[0]
