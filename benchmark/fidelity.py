@@ -12,6 +12,7 @@ A pair's two texts are joined with " | " for all three.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -73,10 +74,13 @@ class SplitIndex:
         self.exact: dict[str, list[int]] = {}
         self.grams: dict[tuple, set[int]] = {}
         self.token_sets = []
+        self.rows_with: dict[str, set[int]] = {}  # token -> the rows holding it
         for i, text in enumerate(texts):
             tokens = words(joined(text))
             self.exact.setdefault(" ".join(tokens), []).append(i)
             self.token_sets.append(set(tokens))
+            for token in self.token_sets[-1]:
+                self.rows_with.setdefault(token, set()).add(i)
             for gram in zip(*(tokens[k:] for k in range(NGRAM))):
                 self.grams.setdefault(gram, set()).add(i)
 
@@ -89,14 +93,21 @@ class SplitIndex:
         near = set().union(*(self.grams.get(g, set()) for g in zip(*(tokens[k:] for k in range(NGRAM)))))
         mine = set(tokens)
         if mine:
-            near |= {i for i, other in enumerate(self.token_sets)
-                     if other and len(mine & other) / len(mine | other) >= JACCARD}
+            near |= {i for i in self._jaccard_candidates(mine)
+                     if len(mine & self.token_sets[i]) / len(mine | self.token_sets[i]) >= JACCARD}
         return ("near" if near else ""), near
+
+    def _jaccard_candidates(self, mine: set[str]) -> set[int]:
+        """Every row that can reach the Jaccard threshold with ``mine``, and few others (prefix filtering): such a
+        row shares at least ceil(JACCARD x |mine|) of its tokens, so it holds one of any |mine| - that + 1 of them;
+        the rarest are taken, so few rows are checked."""
+        need = math.ceil(JACCARD * len(mine) - 1e-9)
+        rarest = sorted(mine, key=lambda t: (len(self.rows_with.get(t, ())), t))[:len(mine) - need + 1]
+        return set().union(*(self.rows_with.get(t, set()) for t in rarest))
 
 
 def diversity(texts) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.metrics.pairwise import cosine_distances
 
     grams = [g for t in texts for g in zip(words(joined(t)), words(joined(t))[1:])]
     distinct = len(set(grams)) / len(grams) if grams else 0.0
@@ -104,9 +115,12 @@ def diversity(texts) -> dict:
         return {"distinct_2": round(distinct, 4), "mean_pairwise_distance": None}
     vectors = TfidfVectorizer(tokenizer=words, token_pattern=None, lowercase=False, ngram_range=(1, 2),
                               sublinear_tf=True).fit_transform([joined(t) for t in texts])
-    distances = cosine_distances(vectors)
-    upper = distances[np.triu_indices(len(texts), 1)]
-    return {"distinct_2": round(distinct, 4), "mean_pairwise_distance": round(float(upper.mean()), 4)}
+    # rows are unit vectors (or zero): the pairs' cosine similarities sum to (|sum of rows|^2 - sum of |row|^2) / 2,
+    # so the mean distance needs no n x n matrix (the Full set's 8.5k rows would need 0.6 GB)
+    total = np.asarray(vectors.sum(axis=0)).ravel()
+    pairs = len(texts) * (len(texts) - 1) / 2
+    similarity = (float(total @ total) - float(vectors.multiply(vectors).sum())) / 2
+    return {"distinct_2": round(distinct, 4), "mean_pairwise_distance": round(1 - similarity / pairs, 4)}
 
 
 def fidelity(texts, labels, judge: Judge, index: SplitIndex) -> dict:

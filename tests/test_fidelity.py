@@ -24,6 +24,41 @@ def test_overlap_against_hand_made_pairs(text, kind, rows):
     assert SplitIndex(TEST).matches(text) == (kind, rows)
 
 
+def test_near_duplicates_match_a_brute_force_search_over_every_row():
+    """The Jaccard search checks only rows holding one of a text's rarest tokens: it finds what comparing
+    against every test row finds (random texts over a 12-word vocabulary, so many pairs are near)."""
+    rng = np.random.default_rng(0)
+    vocabulary = [f"w{i}" for i in range(12)]
+    rows = [(" ".join(rng.choice(vocabulary, rng.integers(1, 9))),) for _ in range(300)]
+    index = SplitIndex(rows)
+    found = 0
+    for _ in range(200):
+        mine = set(words(" ".join(rng.choice(vocabulary, rng.integers(1, 9)))))
+        brute = {i for i, (other,) in enumerate(rows)
+                 if len(mine & set(words(other))) / len(mine | set(words(other))) >= 0.8}
+        assert {i for i in index._jaccard_candidates(mine)} >= brute
+        kind, hits = index.matches((" ".join(sorted(mine)) + " x",))  # " x": never an exact duplicate
+        assert hits >= {i for i, (other,) in enumerate(rows)
+                        if len((mine | {"x"}) & set(words(other))) / len((mine | {"x"}) | set(words(other))) >= 0.8}
+        found += len(brute)
+    assert found > 100
+
+
+def test_mean_pairwise_distance_equals_the_full_distance_matrix():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_distances
+
+    from benchmark.fidelity import joined
+
+    rng = np.random.default_rng(1)
+    texts = [(" ".join(rng.choice(["good", "bad", "film", "plot", "very", "dull", "fun"], rng.integers(1, 7))),)
+             for _ in range(40)] + [("",)]
+    vectors = TfidfVectorizer(tokenizer=words, token_pattern=None, lowercase=False, ngram_range=(1, 2),
+                              sublinear_tf=True).fit_transform([joined(t) for t in texts])
+    full = cosine_distances(vectors)[np.triu_indices(len(texts), 1)].mean()
+    assert diversity(texts)["mean_pairwise_distance"] == pytest.approx(round(float(full), 4), abs=1e-4)
+
+
 def test_words_are_lowercased_and_keep_contractions():
     assert words("It's a FINE film, isn't it?") == ["it's", "a", "fine", "film", "isn't", "it"]
 
