@@ -170,3 +170,14 @@ def test_a_job_computes_with_the_cpus_slurm_allocated_it(monkeypatch):
         assert os.environ["OMP_NUM_THREADS"] == "1"
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).parent.parent / "slurm" / "profiles").glob("*.yaml")))
+def test_every_shipped_profile_loads_with_a_partition_and_memory_per_stage(name):
+    from benchmark.cells import STAGES
+    from benchmark.executors.slurm import load_profile
+
+    profile = load_profile(name)
+    for stage in STAGES:
+        settings = profile.for_stage(stage)
+        assert settings["partition"] and settings["mem"] and int(settings["time"]) > 0
