@@ -131,3 +131,12 @@ def test_rehearse_runs_every_stage_and_projects_the_grid(tmp_path, rt_assets, mi
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "FAILED sst2 fit herding: host memory" in err and "stages.fit.mem" in err
+
+
+def test_the_selection_probe_times_the_init_and_the_iterations_apart():
+    """Both rates are measured (the old difference of two whole k-means runs could come out at zero)."""
+    from benchmark.rehearsal.plan import selection_probe
+
+    probe = selection_probe(width=32, rows=3000, k=50, dpc=5)
+    assert probe["kmeans_s_per_flop"] > 0 and probe["kmeans_init_s_per_flop"] > 0 and probe["herding_s_per_flop"] > 0
+    assert probe["kmeans_peak_rss_mib"] > 0 and probe["rows"] == 3000
