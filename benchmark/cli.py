@@ -251,7 +251,7 @@ def validate(grid: Grid, load_data: bool = True) -> Grid:
             params = checked_params(factory, component.kwargs, f"grid {grid.source}: {where} {component.name!r}")
             try:
                 factory(**params)
-                for task in grid.tasks if registry is not TASKS else ():  # presets resolve per task (e.g. DiLM's)
+                for task in grid.tasks:  # a method's preset resolves per task (e.g. DiLM's)
                     getattr(factory, "resolved_config", lambda *_: None)(params, task.name)
             except (TypeError, ValueError) as exc:
                 raise UsageError(f"grid {grid.source}: {where} {component.name!r}: bad params {params}: {exc}") from None
@@ -477,8 +477,8 @@ def cmd_rehearse(args) -> int:
     import platform
     import shlex
 
-    from benchmark.executors.slurm import load_profile
     from benchmark import provenance
+    from benchmark.executors.slurm import load_profile
     from benchmark.rehearsal.costs import GPUS
     from benchmark.rehearsal.plan import run_rehearsal, write_rehearsal
 
