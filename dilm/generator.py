@@ -242,8 +242,9 @@ class Generator:
 
 
 def nucleus(top_p: float, device: str) -> dict:
-    """``generate``'s top-p arguments: on the CPU, the same filter with its sort done by NumPy (PyTorch's CPU sort
-    of a 64 x 50k batch takes ~0.3 s a token, NumPy's argsort ~0.08 s); elsewhere Hugging Face's own."""
+    """``generate``'s top-p arguments: on the CPU, the same filter computed from NumPy sorts of the scores' values
+    (a 64 x 50k batch: ~0.035 s a token on 2 threads, against ~0.3 s for PyTorch's CPU sort with its indices);
+    elsewhere Hugging Face's own."""
     if str(device) != "cpu" or top_p >= 1.0:
         return {"top_p": top_p}
     from transformers import LogitsProcessorList
@@ -251,20 +252,45 @@ def nucleus(top_p: float, device: str) -> dict:
     return {"top_p": 1.0, "logits_processor": LogitsProcessorList([_numpy_sorted_top_p(top_p)])}
 
 
+def _sorted_rows(values: np.ndarray) -> np.ndarray:
+    """Each row sorted ascending, the rows split over PyTorch's CPU threads (NumPy sorts without the GIL)."""
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = [p for p in np.array_split(np.arange(len(values)), max(1, torch.get_num_threads())) if len(p)]
+    if len(parts) == 1:
+        return np.sort(values, axis=-1)
+    out = np.empty_like(values)
+
+    def sort_part(rows):
+        out[rows[0]:rows[-1] + 1] = np.sort(values[rows[0]:rows[-1] + 1], axis=-1)
+
+    with ThreadPoolExecutor(len(parts)) as pool:
+        list(pool.map(sort_part, parts))
+    return out
+
+
 def _numpy_sorted_top_p(top_p: float):
-    """Hugging Face's ``TopPLogitsWarper`` (same arithmetic, so the same tokens are kept and drawn) whose
-    ascending sort of the scores is NumPy's; tokens of equal score may sort in another order, which changes what
-    is kept only when such a tie straddles the nucleus edge."""
+    """Hugging Face's ``TopPLogitsWarper`` with the same arithmetic (so the same tokens are kept and drawn), without
+    its index sort: the removed tokens are an ascending prefix of the sorted scores, so sorting the values alone gives
+    the prefix's last value, and a token is removed when its score is below that value, or equal to it when the whole
+    tie lies in the prefix. A row whose tie straddles the edge (the index order decides there) takes the index sort."""
     import torch
     from transformers.generation.logits_process import TopPLogitsWarper
 
     class NumpySortedTopP(TopPLogitsWarper):
         def __call__(self, input_ids, scores):
-            order = torch.from_numpy(np.argsort(scores.detach().float().numpy(), axis=-1)).to(scores.device)
-            sorted_logits = scores.gather(-1, order)
+            values = scores.detach().float().numpy()
+            sorted_logits = torch.from_numpy(_sorted_rows(values)).to(scores.dtype)
             remove = sorted_logits.softmax(dim=-1).cumsum(dim=-1) <= (1 - self.top_p)
             remove[..., -self.min_tokens_to_keep:] = False
-            return scores.masked_fill(remove.scatter(1, order, remove), self.filter_value)
+            m = remove.sum(dim=-1)
+            edge = sorted_logits.gather(-1, (m - 1).clamp(min=0).unsqueeze(-1))
+            mask = (scores <= edge) & (m > 0).unsqueeze(-1)
+            for row in torch.nonzero(mask.sum(dim=-1) != m).flatten().tolist():  # a tie straddles the edge
+                order = torch.from_numpy(np.argsort(values[row]))
+                mask[row] = torch.zeros_like(mask[row]).scatter(0, order, remove[row])
+            return scores.masked_fill(mask, self.filter_value)
 
     return NumpySortedTopP(top_p)
 

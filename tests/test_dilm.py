@@ -206,6 +206,28 @@ def test_cpu_nucleus_filter_keeps_and_draws_exactly_what_hugging_faces_does(tiny
     assert generator.sample_ids(1, 8, max_length=24, top_p=0.9, seed=3) == fast
 
 
+def test_cpu_nucleus_filter_on_tied_scores_keeps_what_an_index_sort_keeps():
+    """Where equal scores straddle the nucleus edge, which of them stay depends on the sort's index order: the
+    filter (which sorts values only) then removes exactly what removing the prefix of a NumPy index sort removes."""
+    from dilm import generator as generator_module
+
+    torch.manual_seed(0)
+    straddling = 0
+    for _ in range(10):
+        scores = ((torch.randn(16, 3000) * 6).round() / 2)  # many ties
+        scores[:, :5] = float("-inf")
+        for top_p in (0.5, 0.9, 0.95):
+            order = torch.from_numpy(np.argsort(scores.numpy(), axis=-1))
+            remove = scores.gather(-1, order).softmax(-1).cumsum(-1) <= 1 - top_p
+            remove[..., -1:] = False
+            expected = scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
+            edge = scores.gather(-1, order).gather(-1, (remove.sum(-1, keepdim=True) - 1).clamp(min=0))
+            straddling += int(((scores <= edge).sum(-1) != remove.sum(-1)).sum())
+            ours = generator_module.nucleus(top_p, "cpu")["logits_processor"][0](None, scores.clone())
+            assert torch.equal(ours, expected)
+    assert straddling > 0  # the index-sort path was exercised
+
+
 def test_class_tokens_can_start_from_the_label_names(tiny_generator_dir):
     generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False, class_token_init="label_name",
                                           label_names=("negative", "positive"))
