@@ -33,6 +33,10 @@ log = logging.getLogger("methods.generative")
 
 STAGE1_FIELDS = ("generator", "class_prompt", "prompt_template", "class_token_init", "lm_steps", "lm_batch_size", "lm_lr",
                  "lm_warmup_ratio", "max_length", "amp")
+# What the distill step's work depends on besides the generator's weights (the rehearsal measures such cells once).
+SAMPLING_FIELDS = ("generator", "class_prompt", "prompt_template", "max_length", "oversample_ratio", "label_filter",
+                   "test_time_selection", "top_p", "selection_encoder", "selection_pooling", "selection_max_length",
+                   "max_retries")
 STAGE2_FIELDS = tuple(name for name in field_names(runtime=False) if name not in field_names(stage2=False))
 CITATION = ("Maekawa et al., DiLM: Distilling Dataset into Language Model for Text-level Dataset Distillation, "
             "Findings of NAACL 2024")

@@ -64,7 +64,8 @@ def test_the_gpt2_stand_in_ends_its_samples_like_a_trained_generator(minilm_asse
 
 
 def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(minilm_assets):
-    from benchmark.rehearsal.plan import rehearsal_cells, rehearsal_grid
+    from benchmark.cells import expand
+    from benchmark.rehearsal.plan import distill_twins, rehearsal_cells, rehearsal_grid
 
     full = load_grid("full")
     grid = rehearsal_grid(full)
@@ -77,7 +78,10 @@ def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(mini
     assert learners["bert-large-uncased"]["model"].endswith("bert-large-uncased-tiny-v4")
     assert learners["roberta-base"]["max_length"] == 512 and learners["roberta-base"]["steps"] == 2
     cells = rehearsal_cells(grid)
-    assert len(cells["fit"]) == 18 and len(cells["distill"]) == 18
+    assert len(cells["fit"]) == 18 and len(cells["distill"]) == 15  # dilm's distill cells are vanilla-lm's twins
+    twins = distill_twins(expand(grid)["distill"])
+    assert len(twins) == 3 and {c.fit_cell.method.name for c in twins.values()} == {"vanilla-lm"}
+    assert all(twin.split(".")[1] == "dilm" for twin in twins)
     assert len(cells["evaluate"]) == 3 * (4 + 1)  # per task: each learner on text sets, BERT-base on TDD's
 
 

@@ -79,7 +79,8 @@ def rehearsal_grid(grid: Grid) -> Grid:
 
 
 def rehearsal_cells(grid: Grid) -> dict[str, list]:
-    """The rehearsal grid's cells; of the evaluate cells, one per (task, learner, kind of set)."""
+    """The rehearsal grid's cells; of the evaluate cells, one per (task, learner, kind of set); of the generative
+    distill cells, one per (task, sampling shape): the others are its twins (``distill_twins``)."""
     from benchmark.cells import expand
     from methods import METHODS
 
@@ -90,7 +91,27 @@ def rehearsal_cells(grid: Grid) -> dict[str, list]:
         if key not in seen:
             seen.add(key)
             kept.append(cell)
-    return {**cells, "evaluate": kept}
+    twins = distill_twins(cells["distill"])
+    return {**cells, "evaluate": kept, "distill": [c for c in cells["distill"] if c.id not in twins]}
+
+
+def distill_twins(distill_cells: list) -> dict:
+    """Generative distill cells that run the same code on the same shapes as an earlier one (vanilla-lm's and dilm's
+    generators differ in weights only; a tiny stand-in's weights do not change the work): id -> the cell measured."""
+    from methods.generative import SAMPLING_FIELDS
+
+    first, twins = {}, {}
+    for cell in distill_cells:
+        method = cell.fit_cell.method
+        if method.name not in ("vanilla-lm", "dilm"):
+            continue
+        config = real_method_config(method, cell.fit_cell.task.name)
+        key = (cell.fit_cell.task.key, cell.dpc, tuple(getattr(config, f) for f in SAMPLING_FIELDS))
+        if key in first:
+            twins[cell.id] = first[key]
+        else:
+            first[key] = cell
+    return twins
 
 
 def selection_probe(width: int, rows: int, k: int, dpc: int) -> dict:
@@ -205,6 +226,7 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
 
     rgrid = rehearsal_grid(grid)
     cells = rehearsal_cells(rgrid)
+    every_distill = expand(rgrid)["distill"]
     store = Store(runs_dir)
     artifacts = Path(runs_dir) / "_artifacts"  # the cells' generators, embeddings and TDD sets: never the user's
     if force:
@@ -247,7 +269,8 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
         meta["probes"][task.name] = {key: v for key, v in probe.items() if not key.endswith("per_flop")}
         scale = projections.TaskScale(task, gpu, probe["kmeans_s_per_flop"], probe["kmeans_init_s_per_flop"],
                                       probe["herding_s_per_flop"])
-        rows += _task_rows(real_task, stand_in, grid, real_cells, cells, store, scale, probe, check_profile)
+        rows += _task_rows(real_task, stand_in, grid, real_cells, {**cells, "distill": every_distill},
+                           distill_twins(every_distill), store, scale, probe, check_profile)
     return rows, meta
 
 
@@ -267,10 +290,11 @@ def _kind(cell) -> tuple:
     return (cell.stage, fit.method, getattr(cell, "learner", None), dpc)
 
 
-def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells: dict, rehearsed: dict, store,
-               scale, probe, profile) -> list[Row]:
-    """A row per rehearsed cell of this task: its measurements, and the projection of the real cells it stands for
-    (fit and distill: the same method; evaluate: the same learner on the same kind of set, every DPC)."""
+def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells: dict, rehearsed: dict,
+               twins: dict, store, scale, probe, profile) -> list[Row]:
+    """A row per rehearsal cell of this task: its measurements (a twin's: those of the cell it is the twin of), and
+    the projection of the real cells it stands for (fit and distill: the same method; evaluate: the same learner on
+    the same kind of set, every DPC)."""
     from methods import METHODS
 
     kind_of = lambda component: METHODS.get(component.name).kind  # noqa: E731
@@ -289,11 +313,13 @@ def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells
             else:
                 kinds = [k for k in counts if k[0] == stage and k[1] == method]
                 label = f"{stage} {method.name}"
+                if cell.id in twins:
+                    label += f" (measured as {twins[cell.id].fit_cell.method.name}: same shapes)"
             projected = {k: project_cell(k, scale, grid) for k in kinds}
             largest = max(projected.values(), key=lambda c: c.gpu_s + c.cpu_s, default=costs.Cost())
             gpu_h = sum(c.gpu_s * counts[k] for k, c in projected.items()) / 3600
             cpu_h = sum(c.cpu_s * counts[k] for k, c in projected.items()) / 3600
-            record = store.record(stage, cell.id)
+            record = store.record(stage, twins.get(cell.id, cell).id)
             steps = _rehearsed_steps(cell)
             rss = record["memory"]["peak_rss_mib"]
             row = Row(scale.task.name, label, sum(counts[k] for k in kinds), rss, record["wall_s"],
