@@ -149,6 +149,15 @@ def selection_probe(width: int, rows: int, k: int, dpc: int) -> dict:
     return out
 
 
+def fresh_process(function, *args):
+    """``function(*args)`` in a new interpreter, so its peak memory is its own, not the runner's (which holds the
+    local executor's caches: several GiB after the fits)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
 def profile_mem_gib(profile, stage: str) -> float | None:
     text = str(profile.for_stage(stage).get("mem", "")).strip().upper()
     if not text:
@@ -265,7 +274,7 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
         width = max([ARCHITECTURES[m].hidden for m in _method_models(grid) if m in ARCHITECTURES] or [384])
         largest = int(task.splits.train.class_counts(task.num_classes).max())
         k = max([getattr(real_method_config(m, task.name), "coreset_size", 0) for m in grid.methods] + [max(grid.dpcs)])
-        probe = selection_probe(width, largest, k, max(grid.dpcs))
+        probe = fresh_process(selection_probe, width, largest, k, max(grid.dpcs))
         meta["probes"][task.name] = {key: v for key, v in probe.items() if not key.endswith("per_flop")}
         scale = projections.TaskScale(task, gpu, probe["kmeans_s_per_flop"], probe["kmeans_init_s_per_flop"],
                                       probe["herding_s_per_flop"])
@@ -428,6 +437,11 @@ def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
              f"GPU-hours from `cost_priors.yaml`.", ""]
     lines += ["Checks: " + ("every stage fits its GPU and the memory of its Slurm profile "
                             f"({meta['check_profile']})." if not failing else "FAILED: " + "; ".join(failing)), ""]
+    if meta["executor"] == "local":
+        lines += ["Local executor: the cells share one process, so a cell's peak RSS includes what the process already "
+                  "held (task splits and models cached by earlier cells, several GiB after the fits); the Slurm "
+                  "executor measures each cell in a process of its own. The selection probe runs in a fresh process.",
+                  ""]
     lines += ["Measured here: peak RSS, wall time and seconds per step of the rehearsal cells (tiny models, "
               f"{TINY['layers']} layers x {TINY['hidden']} wide, with the real vocabularies; real data sizes and lengths; "
               "real batch sizes), and the selection probe at the real width. The GPT-2 stand-in's samples end after "
