@@ -3,6 +3,7 @@ model against hand computations, and a whole rehearsal through the local executo
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from benchmark.cli import main
 from benchmark.grid import load_grid
 from benchmark.rehearsal import costs
-from benchmark.rehearsal.standins import ARCHITECTURES, PROFILES, RehearsalTask, tiny_model_path
+from benchmark.rehearsal.standins import ARCHITECTURES, tiny_model_path
+from benchmark.tasks.glue_standins import PROFILES, RehearsalTask
 
 pytestmark = pytest.mark.real
 
@@ -144,3 +146,29 @@ def test_the_selection_probe_times_the_init_and_the_iterations_apart():
     probe = selection_probe(width=32, rows=3000, k=50, dpc=5)
     assert probe["kmeans_s_per_flop"] > 0 and probe["kmeans_init_s_per_flop"] > 0 and probe["herding_s_per_flop"] > 0
     assert probe["kmeans_peak_rss_mib"] > 0 and probe["rows"] == 3000
+
+
+def test_a_fresh_process_finds_the_stand_in_task():
+    """A Slurm job unpickles rehearsal cells in a new interpreter: the `rehearsal` task must be in the registry there
+    without anything of `rehearse` imported first (it was not, and every job of a Slurm rehearsal died)."""
+    import subprocess
+    import sys
+
+    code = "from benchmark.tasks import TASKS; print(TASKS.get('rehearsal').__module__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "benchmark.tasks.glue_standins"
+
+
+def test_cells_that_never_ran_fail_the_rehearsal_with_a_message(tmp_path, rt_assets, monkeypatch, capsys):
+    """Jobs that die before their cell runs leave no record: the rehearsal says so and where the job logs are."""
+    from benchmark.executors import EXECUTORS
+
+    monkeypatch.setitem(EXECUTORS, "local", lambda cells, store, **options: {})
+    grid, _ = small_grid(tmp_path, "64G")
+    assert main(["rehearse", "--grid", str(grid), "--runs-dir", str(tmp_path / "runs"), "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "did not finish" in err and "its job ended before the cell ran" in err and "_submitit" in err
+    assert not (tmp_path / "out" / "tiny-rehearsal").exists()

@@ -1,7 +1,7 @@
 """``rehearse``: a grid's stages run for real on stand-ins, then projected to the real models and GPU.
 
 The rehearsal grid keeps the grid's methods, learners and every resolved setting (presets, per-task values,
-recipes) except three: hub tasks become stand-ins of the same size (``standins.RehearsalTask``), hub models
+recipes) except three: hub tasks become stand-ins of the same size (``benchmark.tasks.glue_standins``), hub models
 become tiny models of their architecture, and each loop runs the few steps of its class's ``REHEARSAL_PARAMS``;
 only the largest DPC, one set and one learner run per method kind. Its cells go through the chosen executor into
 their own runs folder; a probe times the selection code at the real embedding width. Each row then gets the
@@ -22,7 +22,8 @@ import numpy as np
 from benchmark.errors import UsageError
 from benchmark.grid import Component, Grid
 from benchmark.rehearsal import costs, projections
-from benchmark.rehearsal.standins import ARCHITECTURES, PROFILES, SAMPLE_TOKENS, TINY, tiny_model_path
+from benchmark.rehearsal.standins import ARCHITECTURES, SAMPLE_TOKENS, TINY, tiny_model_path
+from benchmark.tasks.glue_standins import PROFILES
 
 OFFLINE = ("minilm", "mpnet-base", "smollm2")
 
@@ -253,12 +254,14 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
             os.environ.pop("DILM_BENCH_ARTIFACTS")
         else:
             os.environ["DILM_BENCH_ARTIFACTS"] = previous
-    failed = [(s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
-    if failed:
-        stage, cell_id = failed[0]
-        error = store.error(stage, cell_id)["error"].splitlines()[0]
-        raise UsageError(f"rehearse: {len(failed)} rehearsal cell(s) failed, e.g. {stage} {cell_id}: {error} "
-                         f"(log: {store.cell_dir(stage, cell_id) / 'log.txt'})")
+    unfinished = [(s, c.id) for s, cs in cells.items() for c in cs if not store.is_done(s, c.id)]
+    if unfinished:
+        stage, cell_id = unfinished[0]
+        if store.is_failed(stage, cell_id):
+            why = f"{store.error(stage, cell_id)['error'].splitlines()[0]} (log: {store.cell_dir(stage, cell_id) / 'log.txt'})"
+        else:  # a job that died before the cell ran leaves no error record of the cell
+            why = f"no record: its job ended before the cell ran (job logs: {Path(runs_dir) / '_submitit' / stage})"
+        raise UsageError(f"rehearse: {len(unfinished)} rehearsal cell(s) did not finish, e.g. {stage} {cell_id}: {why}")
     cells_wall = sum(store.record(s, c.id)["wall_s"] for s, cs in cells.items() for c in cs)
     meta = {"executor": executor, "rehearsal_wall_s": round(time.perf_counter() - t0, 1),
             "cells_wall_s": round(cells_wall, 1),
