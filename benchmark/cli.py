@@ -11,12 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from benchmark.assembled_assets import SPLIT_ASSETS as SPLIT_ASSET_NAMES
-from benchmark.errors import UsageError
-from benchmark.grid import Component, Grid, load_grid, task_component
+from benchmark.core.assembled import SPLIT_ASSETS as SPLIT_ASSET_NAMES
+from benchmark.core.errors import UsageError
+from benchmark.study.grid import Component, Grid, load_grid, task_component
 
 KINDS = ("tasks", "methods", "learners", "recipes", "grids")
-GPU_NAMES = ("h200", "h100", "a100")  # benchmark.rehearsal.costs.GPUS (not imported here: --help stays fast)
+GPU_NAMES = ("h200", "h100", "a100")  # benchmark.study.rehearsal.costs.GPUS (not imported here: --help stays fast)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +105,7 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_assets(args) -> int:
-    from benchmark.assembled_assets import fetch
+    from benchmark.core.assembled import fetch
 
     fetch(args.name)
     return 0
@@ -149,7 +149,7 @@ def console_logging(args) -> None:
 
 
 def cmd_list(args) -> int:
-    from benchmark.grid import preset_names
+    from benchmark.study.grid import preset_names
     from benchmark.learners import LEARNERS
     from benchmark.tasks import TASKS
     from methods import METHODS
@@ -239,7 +239,7 @@ def validate(grid: Grid, load_data: bool = True) -> Grid:
     numbers), every DPC fits every class (checked only with ``load_data``: a dry run never reads a dataset or
     touches a hub): the grid with its parameters checked, or UsageError."""
     from benchmark.learners import LEARNERS
-    from benchmark.registry import checked_params, without_defaults
+    from benchmark.core.registry import checked_params, without_defaults
     from benchmark.tasks import TASKS, load_task
     from methods import METHODS
     from methods.base import check_dpc
@@ -277,8 +277,8 @@ def validate(grid: Grid, load_data: bool = True) -> Grid:
 
 def expected_cells(grid: Grid):
     """Every (task, learner, method, DPC) the grid asks for, marked "n/a" where the pair cannot run."""
-    from benchmark.cells import pair_status
-    from benchmark.report import Expected, component_label, method_label
+    from benchmark.study.cells import pair_status
+    from benchmark.report.leaderboard import Expected, component_label, method_label
 
     from benchmark.tasks import TASKS
 
@@ -299,10 +299,10 @@ def expected_cells(grid: Grid):
 
 
 def cmd_run(args) -> int:
-    from benchmark.cells import expand
-    from benchmark.executors import EXECUTORS
-    from benchmark.report import write_report
-    from benchmark.store import Store
+    from benchmark.study.cells import expand
+    from benchmark.study.executors import EXECUTORS
+    from benchmark.report.leaderboard import write_report
+    from benchmark.study.store import Store
 
     grid = apply_overrides(load_grid(args.grid, args.set), args)
     grid = validate(grid, load_data=not args.dry_run)
@@ -325,7 +325,7 @@ def cmd_run(args) -> int:
     executor = args.executor or grid.executor
     options = {}
     if executor == "slurm":
-        from benchmark.executors.slurm import load_profile
+        from benchmark.study.executors.slurm import load_profile
 
         options["profile"] = load_profile(args.slurm_profile or grid.slurm_profile)
     t0 = time.perf_counter()
@@ -333,7 +333,7 @@ def cmd_run(args) -> int:
     print(f"finished in {time.perf_counter() - t0:.0f} s: " + ", ".join(
         f"{stage} {dict(counts)}" for stage, counts in outcome.items()), flush=True)
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
-    from benchmark.fidelity import judge_runs
+    from benchmark.study.fidelity import judge_runs
 
     args.out = args.out or args.runs_dir / "leaderboards"
 
@@ -353,7 +353,7 @@ def cmd_run(args) -> int:
 
 def print_dry_run(grid: Grid, cells: dict, store) -> None:
     """The cells that would run, per stage, and a time estimate from finished cells of the same kind."""
-    from benchmark.estimate import estimate_seconds
+    from benchmark.study.estimate import estimate_seconds
 
     print(f"dry run of grid {grid.name!r} ({grid.source}); nothing is run or written")
     total = total_prior = 0.0
@@ -370,12 +370,12 @@ def print_dry_run(grid: Grid, cells: dict, store) -> None:
         if len(pending) > 5:
             print(f"           ... and {len(pending) - 5} more")
     print(f"  estimated total: ~{total / 3600:.2f} h measured on this kind of cell + ~{total_prior / 3600:.1f} GPU h "
-          f"from the prior guesses in benchmark/cost_priors.yaml (edit them for your cluster)")
+          f"from the prior guesses in benchmark/study/cost_priors.yaml (edit them for your cluster)")
 
 
 def cmd_status(args) -> int:
-    from benchmark.cells import expand
-    from benchmark.store import Store
+    from benchmark.study.cells import expand
+    from benchmark.study.store import Store
 
     grid = validate(apply_overrides(load_grid(args.grid, args.set), args), load_data=False)
     store = Store(args.runs_dir)
@@ -401,7 +401,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_new_method(args) -> int:
-    from benchmark.scaffold import scaffold
+    from benchmark.authoring.scaffold import scaffold
 
     written = scaffold(args.name, args.package, args.force)
     for path in written:
@@ -417,7 +417,7 @@ def cmd_new_method(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from benchmark.export import export_sets
+    from benchmark.study.export import export_sets
 
     if not (args.runs_dir / "distill").is_dir():
         raise UsageError(f"{args.runs_dir} holds no distilled sets (no {args.runs_dir / 'distill'}); pass a runs folder")
@@ -433,9 +433,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_judge(args) -> int:
-    from benchmark.fidelity import clean_test_scores, judge_runs
-    from benchmark.report import load_fidelity
-    from benchmark.store import atomic_write_text
+    from benchmark.report.clean import clean_test_scores
+    from benchmark.study.fidelity import judge_runs
+    from benchmark.report.leaderboard import load_fidelity
+    from benchmark.study.store import atomic_write_text
 
     if not (args.runs_dir / "distill").is_dir():
         raise UsageError(f"{args.runs_dir} holds no distilled sets (no {args.runs_dir / 'distill'}); pass a runs folder")
@@ -463,7 +464,7 @@ def cmd_judge(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from benchmark.report import expected_from_records, load_records, write_report
+    from benchmark.report.leaderboard import expected_from_records, load_records, write_report
 
     if not (args.runs_dir / "evaluate").is_dir():
         raise UsageError(f"{args.runs_dir} holds no evaluate records; run `python -m benchmark run` first "
@@ -477,10 +478,10 @@ def cmd_rehearse(args) -> int:
     import platform
     import shlex
 
-    from benchmark import provenance
-    from benchmark.executors.slurm import load_profile
-    from benchmark.rehearsal.costs import GPUS
-    from benchmark.rehearsal.plan import run_rehearsal, write_rehearsal
+    from benchmark.core import provenance
+    from benchmark.study.executors.slurm import load_profile
+    from benchmark.study.rehearsal.costs import GPUS
+    from benchmark.study.rehearsal.plan import run_rehearsal, write_rehearsal
 
     grid = load_grid(args.grid, args.set)
     grid = validate(grid, load_data=False)
@@ -509,8 +510,8 @@ def cmd_cache(args) -> int:
     """``cache list``: each kind's folder and size; ``cache clear KIND...``: remove those folders (rebuilt on use)."""
     import shutil
 
-    from benchmark.assets import cache_root
-    from benchmark.grid import did_you_mean
+    from benchmark.core.cache import cache_root
+    from benchmark.study.grid import did_you_mean
 
     root = cache_root()
     if args.action == "list":

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from benchmark.cells import expand
-from benchmark.executors import EXECUTORS
-from benchmark.grid import load_grid
-from benchmark.provenance import PeakMemory
-from benchmark.store import Store
+from benchmark.study.cells import expand
+from benchmark.study.executors import EXECUTORS
+from benchmark.study.grid import load_grid
+from benchmark.core.provenance import PeakMemory
+from benchmark.study.store import Store
 
 
 @pytest.fixture(scope="module")

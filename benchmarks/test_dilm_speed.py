@@ -8,7 +8,7 @@ Run: ``.venv/bin/python -m pytest benchmarks/test_dilm_speed.py --benchmark-only
 import pytest
 import torch
 
-from benchmark.assets import resolve_model
+from benchmark.core.assets import resolve_model
 from benchmark.tasks import TASKS
 from dilm.config import PRESETS
 from dilm.generator import Generator

@@ -10,11 +10,11 @@ import subprocess
 
 import pytest
 
-from benchmark.cells import expand
-from benchmark.executors import EXECUTORS
-from benchmark.executors.slurm import load_profile
-from benchmark.grid import parse_grid
-from benchmark.store import Store
+from benchmark.study.cells import expand
+from benchmark.study.executors import EXECUTORS
+from benchmark.study.executors.slurm import load_profile
+from benchmark.study.grid import parse_grid
+from benchmark.study.store import Store
 
 GRID = {"name": "overhead", "tasks": ["rt-polarity"], "dpcs": [5, 10, 20], "methods": ["random"],
         "learners": ["tfidf-logreg"], "n_sets": 10, "n_evals": 1}

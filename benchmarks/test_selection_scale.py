@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from benchmark.provenance import PeakMemory
+from benchmark.core.provenance import PeakMemory
 from dilm.gradient_matching import representative_coresets
 from dilm.selection import kmeans_centers
 from methods.coreset_selection import herding

@@ -4,6 +4,6 @@
 so a new file here that registers with ``@METHODS.register`` is all an in-tree method needs;
 third-party packages register through the ``dilm_bench.methods`` entry-point group.
 """
-from benchmark.registry import Registry
+from benchmark.core.registry import Registry
 
 METHODS = Registry("method", builtin_modules=["methods.*"], entry_point_group="dilm_bench.methods")

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.errors import UsageError
-from benchmark.registry import constructor_params, init_parameters
-from benchmark.provenance import code_version
+from benchmark.core.errors import UsageError
+from benchmark.core.registry import constructor_params, init_parameters
+from benchmark.core.provenance import code_version
 from benchmark.tasks.base import Examples, Task
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.assets import artifact_root, pick_device, resolve_model
+from benchmark.core.assets import pick_device, resolve_model
+from benchmark.core.cache import artifact_root
 from benchmark.tasks.base import Examples, Task
-from benchmark.tokenization import length_sorted_batches, tokenize
+from benchmark.core.tokenization import length_sorted_batches, tokenize
 
 log = logging.getLogger("methods.embeddings")
 POOLINGS = ("cls", "mean")

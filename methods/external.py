@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import UsageError
+from benchmark.core.errors import UsageError
 from benchmark.tasks.base import Examples
 from methods import METHODS
 from methods.base import DistilledSet, Method, MethodCard

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.assets import artifact_root, build_once, pick_device, resolve_model
+from benchmark.core.assets import pick_device, resolve_model
+from benchmark.core.cache import artifact_root, build_once
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import DiLMConfig, field_names, resolve

@@ -19,8 +19,9 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.assets import artifact_root, build_once, pick_device, resolve_model
-from benchmark.learners.transformer import load_classifier
+from benchmark.core.assets import pick_device, resolve_model
+from benchmark.core.cache import artifact_root, build_once
+from benchmark.core.classifiers import load_classifier
 from benchmark.tasks.base import Examples, Task
 from dilm import checkpoint
 from methods import METHODS

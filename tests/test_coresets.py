@@ -129,7 +129,7 @@ def test_embeddings_are_cached_once_and_shared(tiny_task, cache_dir, minilm_asse
 @pytest.mark.real
 def test_coresets_run_in_a_grid_and_resume_from_the_cache(tmp_path, cache_dir, minilm_assets, capsys):
     from benchmark.cli import main
-    from benchmark.store import Store
+    from benchmark.study.store import Store
 
     grid = tmp_path / "g.yaml"
     grid.write_text("name: cs\ntasks: [tiny-sentiment]\ndpcs: [2, 3]\nmethods: [herding, kmeans-centers, "

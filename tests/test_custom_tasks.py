@@ -5,10 +5,10 @@ import json
 import pytest
 
 from benchmark.cli import main
-from benchmark.errors import UsageError
-from benchmark.store import Store
+from benchmark.core.errors import UsageError
+from benchmark.study.store import Store
 from benchmark.tasks import TASKS
-from benchmark.testing import NEGATIVE, POSITIVE
+from benchmark.authoring.testing import NEGATIVE, POSITIVE
 
 
 def write_csv(path, rows, header="review,stars"):

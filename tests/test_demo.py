@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cells import expand
-from benchmark.errors import UsageError
-from benchmark.grid import load_grid
+from benchmark.study.cells import expand
+from benchmark.core.errors import UsageError
+from benchmark.study.grid import load_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 

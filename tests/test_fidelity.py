@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.fidelity import SplitIndex, diversity, words
+from benchmark.study.fidelity import SplitIndex, diversity, words
 
 TEST = [("the film is a winning comedy that excites the imagination and tickles the funny bone",),
         ("a dull , lifeless mess",),
@@ -48,7 +48,7 @@ def test_mean_pairwise_distance_equals_the_full_distance_matrix():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import cosine_distances
 
-    from benchmark.fidelity import joined
+    from benchmark.study.fidelity import joined
 
     rng = np.random.default_rng(1)
     texts = [(" ".join(rng.choice(["good", "bad", "film", "plot", "very", "dull", "fun"], rng.integers(1, 7))),)
@@ -72,7 +72,7 @@ def test_diversity_counts_distinct_bigrams():
 
 @pytest.mark.real
 def test_the_judge_reads_known_labels(rt_assets):
-    from benchmark.fidelity import Judge, fidelity
+    from benchmark.study.fidelity import Judge, fidelity
     from benchmark.tasks import load_task
 
     task = load_task("rt-polarity")

@@ -57,7 +57,7 @@ def test_hub_learners_without_the_hub_fail_clearly(tmp_path):
 def test_learner_contract(name, tiny_task, minilm_assets):
     """Every offline learner: trains on a tiny set with its cheap recipe, predicts a valid label for every
     test example, the same for the same seed; single texts and sentence pairs alike."""
-    from benchmark.errors import MissingAssetError
+    from benchmark.core.errors import MissingAssetError
 
     from conftest import IN_CI
 
@@ -87,9 +87,9 @@ def test_learner_contract(name, tiny_task, minilm_assets):
 
 def test_split_asset_missing_names_the_fetch_command(tmp_path, monkeypatch):
     """An unassembled split asset fails with the command that assembles it; the CLI rejects unknown assets."""
-    from benchmark.assets import resolve_model
+    from benchmark.core.assets import resolve_model
     from benchmark.cli import main
-    from benchmark.errors import MissingAssetError
+    from benchmark.core.errors import MissingAssetError
 
     monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path))
     with pytest.raises(MissingAssetError, match=r"python -m benchmark assets fetch mpnet-base"):

@@ -2,9 +2,9 @@
 a new method gets these tests for free."""
 import pytest
 
-from benchmark.assets import cache_root
-from benchmark.errors import MissingAssetError
-from benchmark.testing import TinySentiment, check_method_contract
+from benchmark.core.cache import cache_root
+from benchmark.core.errors import MissingAssetError
+from benchmark.authoring.testing import TinySentiment, check_method_contract
 from methods import METHODS
 
 from conftest import IN_CI

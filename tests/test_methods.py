@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from benchmark.errors import UsageError
+from benchmark.core.errors import UsageError
 from methods import METHODS
 from methods.base import DistilledSet
 

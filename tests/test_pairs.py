@@ -60,7 +60,7 @@ def test_pair_sets_train_learners_as_pairs(task_cls, release, minilm_assets):
         assert predictions.shape == (len(test),) and set(predictions.tolist()) <= set(range(task.num_classes))
     from transformers import AutoTokenizer
 
-    from benchmark.assets import minilm_path
+    from benchmark.core.assets import minilm_path
 
     features = LEARNERS.create("minilm")._encode(AutoTokenizer.from_pretrained(minilm_path()), distilled.examples.texts[:1])
     assert features[0]["input_ids"].count(102) == 2 and 1 in features[0]["token_type_ids"]  # [SEP] a [SEP] b [SEP]

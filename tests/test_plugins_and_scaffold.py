@@ -57,14 +57,14 @@ def test_scaffolded_in_repo_method_registers_itself(tmp_path, monkeypatch):
     (tmp_path / "methods").mkdir()
     (tmp_path / "tests").mkdir()
     (tmp_path / "pyproject.toml").write_text("")
-    monkeypatch.setattr("benchmark.scaffold.repository_root", lambda: tmp_path)
+    monkeypatch.setattr("benchmark.authoring.scaffold.repository_root", lambda: tmp_path)
     assert main(["new-method", "my-local-method"]) == 0
     module = tmp_path / "methods" / "my_local_method.py"
     assert module.exists() and (tmp_path / "tests" / "test_method_my_local_method.py").exists()
     # as if the file were in this repository's methods/ package: it is discovered, listed and meets the contract
     script = ("import methods; methods.__path__.append(%r)\n"
               "from methods import METHODS\n"
-              "from benchmark.testing import check_method_contract\n"
+              "from benchmark.authoring.testing import check_method_contract\n"
               "check_method_contract(METHODS.get('my-local-method'))\n"
               "from benchmark.cli import main; main(['list', 'methods'])\n") % str(tmp_path / "methods")
     result = run(["-c", script], tmp_path)

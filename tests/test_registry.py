@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from benchmark.errors import UsageError
-from benchmark.registry import Registry, UnknownNameError
+from benchmark.core.errors import UsageError
+from benchmark.core.registry import Registry, UnknownNameError
 
 
 def test_register_list_get_and_create():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from benchmark.cli import main
-from benchmark.grid import load_grid
-from benchmark.rehearsal import costs
-from benchmark.rehearsal.standins import ARCHITECTURES, tiny_model_path
+from benchmark.study.grid import load_grid
+from benchmark.study.rehearsal import costs
+from benchmark.study.rehearsal.standins import ARCHITECTURES, tiny_model_path
 from benchmark.tasks.glue_standins import PROFILES, RehearsalTask
 
 pytestmark = pytest.mark.real
@@ -48,7 +48,7 @@ def test_the_gpt2_stand_in_ends_its_samples_like_a_trained_generator(minilm_asse
     import torch
     from transformers import AutoModelForCausalLM
 
-    from benchmark.rehearsal.standins import SAMPLE_TOKENS, SEP_PER_EOS
+    from benchmark.study.rehearsal.standins import SAMPLE_TOKENS, SEP_PER_EOS
     from dilm.generator import Generator
 
     path = tiny_model_path("gpt2")
@@ -66,8 +66,8 @@ def test_the_gpt2_stand_in_ends_its_samples_like_a_trained_generator(minilm_asse
 
 
 def test_the_rehearsal_grid_keeps_settings_and_swaps_models_tasks_and_steps(minilm_assets):
-    from benchmark.cells import expand
-    from benchmark.rehearsal.plan import distill_twins, rehearsal_cells, rehearsal_grid
+    from benchmark.study.cells import expand
+    from benchmark.study.rehearsal.plan import distill_twins, rehearsal_cells, rehearsal_grid
 
     full = load_grid("full")
     grid = rehearsal_grid(full)
@@ -141,7 +141,7 @@ def test_rehearse_runs_every_stage_and_projects_the_grid(tmp_path, rt_assets, mi
 
 def test_the_selection_probe_times_the_init_and_the_iterations_apart():
     """Both rates are measured (the old difference of two whole k-means runs could come out at zero)."""
-    from benchmark.rehearsal.plan import selection_probe
+    from benchmark.study.rehearsal.plan import selection_probe
 
     probe = selection_probe(width=32, rows=3000, k=50, dpc=5)
     assert probe["kmeans_s_per_flop"] > 0 and probe["kmeans_init_s_per_flop"] > 0 and probe["herding_s_per_flop"] > 0
@@ -163,7 +163,7 @@ def test_a_fresh_process_finds_the_stand_in_task():
 
 def test_cells_that_never_ran_fail_the_rehearsal_with_a_message(tmp_path, rt_assets, monkeypatch, capsys):
     """Jobs that die before their cell runs leave no record: the rehearsal says so and where the job logs are."""
-    from benchmark.executors import EXECUTORS
+    from benchmark.study.executors import EXECUTORS
 
     monkeypatch.setitem(EXECUTORS, "local", lambda cells, store, **options: {})
     grid, _ = small_grid(tmp_path, "64G")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.store import Store
+from benchmark.study.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID = ("name: rel\ntasks: [rt-polarity]\ndpcs: [5, 10, 20]\nmethods: [full, random]\nlearners: [tfidf-logreg]\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.report import Expected, build_report, load_records, summarise, write_report
+from benchmark.report.leaderboard import Expected, build_report, load_records, summarise, write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report_runs"
 GOLDEN = Path(__file__).parent / "golden"
@@ -90,7 +90,7 @@ def test_plots_are_written(tmp_path):
 def test_metrics_include_the_qqp_score_for_two_classes():
     import numpy as np
 
-    from benchmark.metrics import compute_metrics
+    from benchmark.core.metrics import compute_metrics
 
     m = compute_metrics(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]), 2)
     assert m["accuracy"] == 0.75 and m["f1"] == pytest.approx(2 / 3) and m["acc_and_f1"] == pytest.approx((0.75 + 2 / 3) / 2)
@@ -101,7 +101,7 @@ def test_report_of_a_runs_folder_marks_embedding_level_pairs_not_applicable():
     """Without its grid, `report` still knows that a tdd set cannot train TF-IDF (n/a), while MiniLM can."""
     import pandas as pd
 
-    from benchmark.report import expected_from_records
+    from benchmark.report.leaderboard import expected_from_records
 
     rows = [{"task": "rt-polarity", "method_name": m, "method_params": "{}", "method": m, "learner_name": lr,
              "learner_params": "{}", "learner": lr, "dpc": 5} for m in ("random", "tdd") for lr in ("minilm", "tfidf-logreg")]
@@ -114,7 +114,7 @@ def test_an_unchanged_runs_folder_keeps_its_leaderboard_and_a_changed_one_rebuil
     or the code at another commit -> rebuilt. With uncommitted code changes it always rebuilds."""
     import shutil
 
-    from benchmark import provenance
+    from benchmark.core import provenance
 
     runs, out = tmp_path / "runs", tmp_path / "out"
     shutil.copytree(FIXTURES, runs)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.store import Store
+from benchmark.study.store import Store
 
 from conftest import IN_CI
 
@@ -57,9 +57,9 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, slurm, rt_as
 def test_a_cancelled_job_is_run_again_by_the_next_run(tmp_path, slurm, rt_assets):
     import submitit
 
-    from benchmark.cells import expand
-    from benchmark.executors.slurm import CellJob
-    from benchmark.grid import parse_grid
+    from benchmark.study.cells import expand
+    from benchmark.study.executors.slurm import CellJob
+    from benchmark.study.grid import parse_grid
     import yaml
 
     (tmp_path / "g.yaml").write_text(GRID)
@@ -95,7 +95,7 @@ def test_arrays_larger_than_the_maximum_are_split(tmp_path, slurm, rt_assets):
 
 
 def test_bundles_fill_tasks_up_to_the_target_and_keep_heavy_units_alone():
-    from benchmark.executors.slurm import bundles
+    from benchmark.study.executors.slurm import bundles
 
     cost = {"a": 20, "b": 30, "c": 15, "H": 500, "d": 10, "e": 5}
     tasks = bundles(list(cost), cost.get, target_s=60)
@@ -142,8 +142,8 @@ def test_minilm_runs_go_to_slurm_as_stacks_and_match_the_same_stacks_run_locally
 
 
 def test_bad_profiles_fail_clearly(tmp_path):
-    from benchmark.errors import UsageError
-    from benchmark.executors.slurm import load_profile
+    from benchmark.core.errors import UsageError
+    from benchmark.study.executors.slurm import load_profile
 
     (tmp_path / "p.yaml").write_text("defaults: {partitoin: debug}\n")
     with pytest.raises(UsageError, match="unknown setting.*partitoin"):
@@ -157,7 +157,7 @@ def test_a_job_computes_with_the_cpus_slurm_allocated_it(monkeypatch):
     """PyTorch starts one thread per core of the node; a task that asked for cpus_per_task uses that many."""
     import torch
 
-    from benchmark.executors.slurm import use_allocated_cpus
+    from benchmark.study.executors.slurm import use_allocated_cpus
 
     before = torch.get_num_threads()
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -174,8 +174,8 @@ def test_a_job_computes_with_the_cpus_slurm_allocated_it(monkeypatch):
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).parent.parent / "slurm" / "profiles").glob("*.yaml")))
 def test_every_shipped_profile_loads_with_a_partition_and_memory_per_stage(name):
-    from benchmark.cells import STAGES
-    from benchmark.executors.slurm import load_profile
+    from benchmark.study.cells import STAGES
+    from benchmark.study.executors.slurm import load_profile
 
     profile = load_profile(name)
     for stage in STAGES:

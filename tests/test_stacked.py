@@ -62,7 +62,7 @@ def test_packed_batch_lets_each_token_see_only_its_own_sequence(arch_name):
 
 def _without_dropout(name: str, tmp_path: Path) -> str:
     """The learner's checkpoint with every dropout probability set to 0 (weights linked, config rewritten)."""
-    from benchmark.assets import resolve_model
+    from benchmark.core.assets import resolve_model
 
     source = Path(resolve_model(LEARNERS.create(name).model))
     target = tmp_path / f"{name}-no-dropout"
@@ -96,7 +96,7 @@ def test_every_packed_architecture_matches_its_one_at_a_time_run(model_type, tmp
 
     import transformers
 
-    from benchmark.assets import resolve_model
+    from benchmark.core.assets import resolve_model
 
     name, extra = TINY[model_type]
     config = getattr(transformers, name)(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
@@ -120,7 +120,7 @@ def test_every_packed_architecture_matches_its_one_at_a_time_run(model_type, tmp
 def test_each_stacked_copy_equals_its_one_at_a_time_run_without_dropout(name, tmp_path, rt_assets, minilm_assets):
     """Dropout off, each copy of a stack (sets of different sizes, own seeds) predicts exactly what the
     one-at-a-time path predicts for that set and seed; so does a stack of one."""
-    from benchmark.errors import MissingAssetError
+    from benchmark.core.errors import MissingAssetError
     from benchmark.tasks import TASKS
     from conftest import IN_CI
     from methods import METHODS
@@ -251,7 +251,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 from benchmark.learners import LEARNERS, stacked
-from benchmark.provenance import PeakMemory
+from benchmark.core.provenance import PeakMemory
 from benchmark.tasks import load_task
 
 copies, dpc = int(sys.argv[1]), int(sys.argv[2])
@@ -268,8 +268,8 @@ baseline = next(int(l.split()[1]) for l in Path("/proc/self/status").read_text()
 with PeakMemory() as memory:
     learner.fit_predict_many(sets, task.splits.test, 2, list(range(copies)))
 from transformers import AutoConfig
-from benchmark.assets import resolve_model
-from benchmark.learners.transformer import load_tokenizer
+from benchmark.core.assets import resolve_model
+from benchmark.core.classifiers import load_tokenizer
 path = resolve_model("minilm")
 features = [learner._encode(load_tokenizer(path), s.texts) for s in sets]
 print(json.dumps({"measured": memory.rss_mib * 2 ** 20 - baseline * 1024,
@@ -289,7 +289,7 @@ def test_the_memory_model_predicts_a_stacks_measured_peak(copies, dpc, rt_assets
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    from benchmark.assets import resolve_model
+    from benchmark.core.assets import resolve_model
 
     out = subprocess.run([sys.executable, "-c", MEASURE_STACK, str(copies), str(dpc)], capture_output=True, text=True,
                          timeout=900, env={**__import__("os").environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})

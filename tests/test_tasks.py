@@ -95,7 +95,7 @@ def offline_task_names():
 @pytest.mark.parametrize("name", offline_task_names())
 def test_task_contract(name):
     """Every registered task: loads, seeded stratified disjoint splits, every class in every split."""
-    from benchmark.errors import MissingAssetError
+    from benchmark.core.errors import MissingAssetError
 
     from conftest import IN_CI
 

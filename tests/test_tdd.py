@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.grid import Component
-from benchmark.cells import applicable
+from benchmark.study.grid import Component
+from benchmark.study.cells import applicable
 from methods.embedding_set import EmbeddingSet, inner_loss
 from methods.tdd import unroll
 
@@ -113,7 +113,7 @@ def test_embedding_sets_apply_only_to_learners_of_their_space():
 
 
 def test_projection_to_text_gives_the_nearest_vocabulary_tokens(minilm_assets):
-    from benchmark.learners.transformer import load_classifier
+    from benchmark.core.classifiers import load_classifier
     from methods.tdd import project_to_text
 
     tokenizer, model = load_classifier("minilm", 2, "cpu", 0)

@@ -2,7 +2,7 @@
 
 ``LEARNERS.create("minilm", steps=50)`` builds a learner with a recipe; plugins use ``dilm_bench.learners``.
 """
-from benchmark.registry import Registry
+from benchmark.core.registry import Registry
 
 # The modules that register learners, by name: ``stacked`` (torch at import) stays unloaded until a stack trains.
 LEARNERS = Registry("learner", builtin_modules=[f"benchmark.learners.{m}" for m in

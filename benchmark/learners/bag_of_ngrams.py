@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.assets import minilm_path
+from benchmark.core.assets import minilm_path
 from benchmark.learners import LEARNERS
 from benchmark.learners.base import Learner, batch_indices
 from benchmark.tasks.base import Examples

@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.registry import constructor_params
+from benchmark.core.registry import constructor_params
 from benchmark.tasks.base import Examples
 
 

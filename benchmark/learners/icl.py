@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.assets import pick_device, resolve_model
-from benchmark.errors import MissingAssetError, UsageError
+from benchmark.core.assets import pick_device, resolve_model
+from benchmark.core.errors import MissingAssetError, UsageError
 from benchmark.learners import LEARNERS
 from benchmark.learners.base import Learner
 from benchmark.tasks.base import Examples

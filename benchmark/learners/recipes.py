@@ -7,8 +7,8 @@ a parameter set on one learner entry wins over the family's.
 """
 from __future__ import annotations
 
-from benchmark.errors import UsageError
-from benchmark.registry import init_parameters
+from benchmark.core.errors import UsageError
+from benchmark.core.registry import init_parameters
 
 FAMILIES = {
     "fine-tuned": "pretrained encoder/decoder + fresh head; the DiLM paper's evaluation recipe (200 steps, batch "

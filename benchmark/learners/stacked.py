@@ -22,6 +22,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
+from benchmark.core.tokenization import tokenize
 from benchmark.learners.base import batch_indices
 
 
@@ -131,7 +132,7 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     offset = arch.offset(models[0])
     embedding = models[0].get_input_embeddings()
     embedding_name = "model." + next(n for n, p in models[0].named_parameters() if p is embedding.weight)
-    features = [recipe._encode(tokenizer, train.texts) for train in trains]
+    features = [tokenize(tokenizer, train.texts, recipe.max_length) for train in trains]
     vocab, remap = _compact_vocabulary(features, embedding, tokenizer.pad_token_id)
     params, buffers = stack_module_state(models)
     template = PackedClassifier(copy.deepcopy(models[0]).to("meta"), arch)
@@ -177,14 +178,14 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     full_embedding.mul_(shrink)
     full_embedding[:, vocab.to(device)] = trained[embedding_name]
     trained[embedding_name] = full_embedding
-    return _predict(template, trained, buffers, recipe._encode(tokenizer, test.texts), arch, offset,
+    return _predict(template, trained, buffers, tokenize(tokenizer, test.texts, recipe.max_length), arch, offset,
                     tokenizer.pad_token_id, recipe.eval_batch_size, device)
 
 
 def _load_copies(path: str, num_labels: int, seeds: list[int]):
     """The tokenizer and one pretrained classifier per seed, each head drawn from its seed exactly as the
     one-at-a-time path draws it; eager attention, whose matmuls vmap batches (fused SDPA kernels it loops)."""
-    from benchmark.learners.transformer import load_tokenizer, pretrained_classifier
+    from benchmark.core.classifiers import load_tokenizer, pretrained_classifier
 
     tokenizer = load_tokenizer(path)
     return tokenizer, [pretrained_classifier(path, num_labels, seed, tokenizer.pad_token_id,

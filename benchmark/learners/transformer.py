@@ -10,35 +10,13 @@ from contextlib import contextmanager
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmark.assets import OFFLINE_MODELS, pick_device, resolve_model
-from benchmark.errors import MissingAssetError
+from benchmark.core.assets import OFFLINE_MODELS, pick_device, resolve_model
+from benchmark.core.classifiers import load_classifier, load_tokenizer, pretrained_classifier
+from benchmark.core.errors import MissingAssetError
 from benchmark.learners import LEARNERS
 from benchmark.learners.base import Learner, batch_indices
+from benchmark.core.tokenization import length_sorted_batches, tokenize
 from benchmark.tasks.base import Examples
-from benchmark.tokenization import length_sorted_batches, tokenize
-
-
-def load_tokenizer(path: str):
-    """The checkpoint's tokenizer; decoder LMs (GPT-2, Llama) have no pad token, so they pad with EOS."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def pretrained_classifier(path: str, num_labels: int, seed: int, pad_id: int, **kwargs):
-    """The pretrained checkpoint with a fresh classification head drawn from ``seed`` (the same head for the
-    same seed on every path); a config without a pad id gets ``pad_id``."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, **kwargs)
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = pad_id
-    return model
 
 
 class TransformerClassifier(Learner):
@@ -164,19 +142,6 @@ class TransformerClassifier(Learner):
         return predictions
 
 
-def load_classifier(model_name: str, num_labels: int, device: str, seed: int):
-    """Tokenizer and a pretrained classifier with a fresh head drawn from ``seed``, in eval mode (dropout off),
-    with eager attention (so attention maps can be returned, as embedding-level sets with attention labels need)."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    path = resolve_model(model_name)
-    tokenizer = load_tokenizer(path)
-    model = pretrained_classifier(path, num_labels, seed, tokenizer.pad_token_id, attn_implementation="eager")
-    return tokenizer, model.to(device).eval()
-
-
 def _config(path: str):
     from transformers import AutoConfig
 
@@ -186,7 +151,7 @@ def _config(path: str):
 def offline_learner_names() -> list[str]:
     """The registered learners that need no hub: those without a checkpoint, or whose default checkpoint is
     offline (generic learners that need a model name, ``hf-classifier`` and ``icl``, are not listed)."""
-    from benchmark.registry import init_parameters
+    from benchmark.core.registry import init_parameters
 
     def offline(name: str) -> bool:
         cls = LEARNERS.get(name)

@@ -1,5 +1,5 @@
 """The task registry: ``TASKS.create("rt-polarity")`` builds a task; plugins use ``dilm_bench.tasks``."""
-from benchmark.registry import Registry
+from benchmark.core.registry import Registry
 
 TASKS = Registry("task", builtin_modules=["benchmark.tasks.*"], entry_point_group="dilm_bench.tasks")
 

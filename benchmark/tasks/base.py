@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from benchmark.errors import UsageError
+from benchmark.core.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def _cached_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
     import os
     from importlib.metadata import version
 
-    from benchmark.assets import cache_root
+    from benchmark.core.cache import cache_root
 
     key = hashlib.sha256(json.dumps([np.asarray(labels).tolist(), fraction, seed, version("scikit-learn")],
                                     default=str).encode()).hexdigest()[:32]

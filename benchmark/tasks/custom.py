@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from benchmark.errors import UsageError
+from benchmark.core.errors import UsageError
 from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.errors import UsageError
+from benchmark.core.errors import UsageError
 from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 

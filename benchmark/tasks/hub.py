@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from benchmark.errors import MissingAssetError
+from benchmark.core.errors import MissingAssetError
 from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 from benchmark.tasks.trec6 import TREC_MEANINGS

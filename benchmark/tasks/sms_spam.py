@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.assets import asset_file
+from benchmark.core.assets import asset_file
 from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 

@@ -1,7 +1,7 @@
 """The plugin's own tests: the method contract, and that the selection is the most central examples."""
 import numpy as np
 
-from benchmark.testing import TinySentiment, check_method_contract
+from benchmark.authoring.testing import TinySentiment, check_method_contract
 from dilm_bench_tfidf_prototypes.method import TfidfPrototypes
 
 

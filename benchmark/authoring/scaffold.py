@@ -7,18 +7,18 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from benchmark.errors import UsageError
+from benchmark.core.errors import UsageError
 
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
 def _render(template: str, **values: str) -> str:
-    return Template(resources.files("benchmark.templates").joinpath(template).read_text(encoding="utf-8")).substitute(values)
+    return Template(resources.files("benchmark.authoring.templates").joinpath(template).read_text(encoding="utf-8")).substitute(values)
 
 
 def repository_root() -> Path:
     """The checkout this package runs from (where ``methods/`` and ``tests/`` live), if it is one."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if not (root / "pyproject.toml").exists() or not (root / "methods").is_dir():
         raise UsageError("dilm-bench is not installed from a checkout (no methods/ beside it); "
                          "use `new-method NAME --package DIR` to make a plugin package instead")

@@ -1,6 +1,6 @@
 """The Slurm executor: each stage's pending cells as job arrays through submitit, stage after stage.
 
-Evaluate cells that train together (``benchmark.stacks``) go as one array task per stack. Arrays are
+Evaluate cells that train together (``benchmark.study.stacks``) go as one array task per stack. Arrays are
 split to the profile's ``max_array_size``; ``array_parallelism`` caps concurrency; each
 stage gets its resources from the profile. Jobs only call ``run_cell``: results are read from the
 store, never from Job objects, so a failed or cancelled job leaves its cell pending for the next run.
@@ -20,11 +20,11 @@ from pathlib import Path
 import submitit
 import yaml
 
-from benchmark.cells import STAGES
-from benchmark.errors import UsageError
-from benchmark.runner import run_cell, run_stack
-from benchmark.stacks import Unit, stack_units
-from benchmark.store import Store
+from benchmark.study.cells import STAGES
+from benchmark.core.errors import UsageError
+from benchmark.study.runner import run_cell, run_stack
+from benchmark.study.stacks import Unit, stack_units
+from benchmark.study.store import Store
 
 PROFILE_KEYS = {"max_array_size", "array_parallelism", "defaults", "stages", "min_task_s"}
 
@@ -52,7 +52,7 @@ class SlurmProfile:
 
 def load_profile(name_or_path: str) -> SlurmProfile:
     """A profile from ``slurm/profiles/<name>.yaml`` of this checkout, or from a YAML path."""
-    path, checkout = Path(name_or_path), Path(__file__).resolve().parents[2]
+    path, checkout = Path(name_or_path), Path(__file__).resolve().parents[3]
     if not path.is_file():
         path = checkout / "slurm" / "profiles" / f"{name_or_path}.yaml"
     if not path.is_file():
@@ -142,7 +142,7 @@ def chunks(items: list, size: int) -> list[list]:
 
 def unit_seconds(store: Store, stage: str, unit: Unit) -> float:
     """A unit's estimated seconds: finished counterparts in the store, else the prior guesses."""
-    from benchmark.estimate import estimate_seconds
+    from benchmark.study.estimate import estimate_seconds
 
     measured, _, prior = estimate_seconds(store, stage, unit.cells)
     return measured + prior

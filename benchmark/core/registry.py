@@ -12,7 +12,7 @@ import pkgutil
 from importlib import metadata
 from typing import Callable, Generic, Iterable, TypeVar
 
-from benchmark.errors import UsageError
+from benchmark.core.errors import UsageError
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def checked_params(cls, params: dict, where: str) -> dict:
     """``params`` for ``cls``'s constructor, checked against its signature: an unknown name gets a did-you-mean; a
     number written as text (``lr: 1e-4``, which YAML reads as a string) becomes the number; any other value of the
     wrong type is an error naming the key and the fix. Raises UsageError (imported lazily: the core stays free)."""
-    from benchmark.errors import UsageError
+    from benchmark.core.errors import UsageError
 
     accepted = {p.name: p for p in init_parameters(cls)}
     out = {}
@@ -66,7 +66,7 @@ def _same(a, b) -> bool:
 
 
 def _coerced(value, kind: type | None, where: str):
-    from benchmark.errors import UsageError
+    from benchmark.core.errors import UsageError
 
     if kind is None or value is None or kind is str and isinstance(value, str):
         return value

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.published import SOURCE as PUBLISHED_SOURCE
-from benchmark.published import published
-from benchmark.store import ERROR, Store, atomic_write_text
+from benchmark.report.published import SOURCE as PUBLISHED_SOURCE
+from benchmark.report.published import published
+from benchmark.study.store import ERROR, FIDELITY, Store, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,9 @@ def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
 
 
 def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
-    """One row per measured text set (``benchmark.fidelity``): on-label share, test overlap, diversity."""
+    """One row per measured text set (``benchmark.study.fidelity``): on-label share, test overlap, diversity."""
     rows = []
-    for record in Store(Path(runs_dir)).done_records("fidelity"):
+    for record in Store(Path(runs_dir)).done_records(FIDELITY):
         if cell_ids is not None and record["distill_cell"] not in cell_ids:
             continue
         config = record["config"]
@@ -146,8 +146,8 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
 def expected_from_records(records: pd.DataFrame) -> Expected:
     """For a runs folder without its grid: every (method, learner) pair of a task that cannot run (an
     embedding-level set and a learner of another space) is n/a, not missing."""
-    from benchmark.cells import pair_status
-    from benchmark.grid import Component
+    from benchmark.study.cells import pair_status
+    from benchmark.study.grid import Component
 
     expected = Expected()
     if records.empty:
@@ -559,7 +559,7 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     if len(report.get("fidelity", ())):
         atomic_write_text(out_dir / "fidelity.csv", report["fidelity"].round(4).to_csv(index=False))
     if plots and len(report["summary"]):
-        from benchmark.report_plots import write_plots
+        from benchmark.report.plots import write_plots
 
         write_plots(report["summary"], report["costs"], out_dir / "plots")
     if fingerprint:
@@ -575,7 +575,7 @@ def report_inputs(runs_dir: Path, cell_ids, dpcs, expected, plots: bool) -> str 
     DPCs asked for, and the code's commit. None when the code has uncommitted changes (always rebuilt then)."""
     import hashlib
 
-    from benchmark.provenance import git_state
+    from benchmark.core.provenance import git_state
 
     state = git_state()
     if not state["commit"] or state["dirty"]:

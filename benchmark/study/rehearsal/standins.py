@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.assets import build_once, cache_root, gpt2_tokenizer_path, minilm_path
+from benchmark.core.assets import gpt2_tokenizer_path, minilm_path
+from benchmark.core.cache import build_once, cache_root
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.errors import UsageError
+from benchmark.core.errors import UsageError
 
 GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "recipes", "n_sets", "n_evals",
              "executor", "slurm_profile"}
@@ -185,7 +185,7 @@ def parse_grid(data, source: str) -> Grid:
 def _with_recipes(learners: list[Component], recipes, source: str) -> list[Component]:
     """Each learner with its family's recipe overrides (the ``recipes`` key) merged into its params."""
     from benchmark.learners.recipes import apply_recipes, check_recipes
-    from benchmark.registry import UnknownNameError
+    from benchmark.core.registry import UnknownNameError
 
     recipes = check_recipes(recipes, source)
     if not recipes:

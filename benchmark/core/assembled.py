@@ -16,7 +16,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.errors import MissingAssetError
+from benchmark.core.cache import build_once, cache_root
+from benchmark.core.errors import MissingAssetError
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,6 @@ SPLIT_ASSETS = {
 
 
 def models_dir() -> Path:
-    from benchmark.assets import cache_root
-
     return cache_root() / "models"
 
 
@@ -56,8 +55,6 @@ def assembled_path(name: str) -> Path:
 
 def fetch(name: str, log=print) -> Path:
     """Download, concatenate and unzip a split asset into the user cache (idempotent)."""
-    from benchmark.assets import build_once
-
     asset = SPLIT_ASSETS[name]
     target = models_dir() / asset.folder
     if (target / "config.json").exists():

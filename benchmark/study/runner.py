@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import provenance
-from benchmark.cells import DistillCell, EvalCell, FitCell
+from benchmark.core import provenance
+from benchmark.study.cells import DistillCell, EvalCell, FitCell
 from benchmark.learners import LEARNERS
-from benchmark.metrics import compute_metrics
-from benchmark.store import WORK, Store
+from benchmark.core.metrics import compute_metrics
+from benchmark.study.store import WORK, Store
 from benchmark.tasks import load_task
 
 SCHEMA_VERSION = 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmark.rehearsal.standins import Architecture
+from benchmark.study.rehearsal.standins import Architecture
 
 MFU = 0.35
 FLOOR_S = 0.15e-3

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import UsageError
-from benchmark.grid import Component, Grid
-from benchmark.rehearsal import costs, projections
-from benchmark.rehearsal.standins import ARCHITECTURES, SAMPLE_TOKENS, TINY, tiny_model_path
+from benchmark.core.errors import UsageError
+from benchmark.study.grid import Component, Grid
+from benchmark.study.rehearsal import costs, projections
+from benchmark.study.rehearsal.standins import ARCHITECTURES, SAMPLE_TOKENS, TINY, tiny_model_path
 from benchmark.tasks.glue_standins import PROFILES
 
 OFFLINE = ("minilm", "mpnet-base", "smollm2")
@@ -82,7 +82,7 @@ def rehearsal_grid(grid: Grid) -> Grid:
 def rehearsal_cells(grid: Grid) -> dict[str, list]:
     """The rehearsal grid's cells; of the evaluate cells, one per (task, learner, kind of set); of the generative
     distill cells, one per (task, sampling shape): the others are its twins (``distill_twins``)."""
-    from benchmark.cells import expand
+    from benchmark.study.cells import expand
     from methods import METHODS
 
     cells = expand(grid)
@@ -122,7 +122,7 @@ def selection_probe(width: int, rows: int, k: int, dpc: int) -> dict:
     the init's noise)."""
     from sklearn.cluster import KMeans, kmeans_plusplus
 
-    from benchmark.provenance import PeakMemory
+    from benchmark.core.provenance import PeakMemory
     from dilm.selection import nearest_untaken
     from methods.coreset_selection import herding
 
@@ -229,9 +229,9 @@ class Row:
 def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu: costs.GPU, check_profile,
                   progress: bool, force: bool = False) -> tuple[list[Row], dict]:
     """Run the rehearsal cells and the probes; one row per (task, stage kind) with its measurements and projection."""
-    from benchmark.cells import expand
-    from benchmark.executors import EXECUTORS
-    from benchmark.store import Store
+    from benchmark.study.cells import expand
+    from benchmark.study.executors import EXECUTORS
+    from benchmark.study.store import Store
     from benchmark.tasks import load_task
 
     rgrid = rehearsal_grid(grid)
@@ -267,7 +267,7 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
             "cells_wall_s": round(cells_wall, 1),
             "outcome": {s: dict(c) for s, c in outcome.items()}, "gpu": dataclasses.asdict(gpu), "probes": {}}
     real_cells = expand(grid)
-    from benchmark.estimate import prior_seconds
+    from benchmark.study.estimate import prior_seconds
 
     meta["cells"] = sum(map(len, real_cells.values()))
     meta["dry_run_gpu_h"] = sum(prior_seconds(s, c.config) for s, cs in real_cells.items() for c in cs) / 3600
@@ -422,7 +422,7 @@ def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
     """rehearsal.md (the table, totals, assumptions), rehearsal.csv and rehearsal.json (measurements, probes)."""
     import pandas as pd
 
-    from benchmark.store import atomic_write_text
+    from benchmark.study.store import atomic_write_text
 
     frame = pd.DataFrame([row_values(r) for r in rows], columns=COLUMNS)
     gpu_h, cpu_h = frame["GPU h, all cells"].sum(), frame["node CPU h, all cells"].sum()

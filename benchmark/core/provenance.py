@@ -28,7 +28,7 @@ def package_versions() -> dict[str, str | None]:
 @functools.lru_cache(maxsize=None)
 def git_state() -> dict[str, str | bool | None]:
     """The git commit of the code that ran, and whether its tracked files had uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str | None:
         try:

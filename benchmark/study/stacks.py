@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from benchmark.cells import EvalCell
-from benchmark.errors import MissingAssetError
+from benchmark.study.cells import EvalCell
+from benchmark.core.errors import MissingAssetError
 from benchmark.learners import LEARNERS
-from benchmark.store import Store
+from benchmark.study.store import Store
 
 
 class Unit(NamedTuple):

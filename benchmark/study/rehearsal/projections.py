@@ -10,9 +10,9 @@ from functools import cached_property
 
 import numpy as np
 
-from benchmark.rehearsal import costs
-from benchmark.rehearsal.costs import Cost, cpu, forward, generate, train
-from benchmark.rehearsal.standins import ARCHITECTURES, tiny_model_path
+from benchmark.study.rehearsal import costs
+from benchmark.study.rehearsal.costs import Cost, cpu, forward, generate, train
+from benchmark.study.rehearsal.standins import ARCHITECTURES, tiny_model_path
 
 SAMPLE_ROWS = 4000
 

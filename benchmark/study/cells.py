@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from benchmark.grid import Component, Grid
+from benchmark.study.grid import Component, Grid
 
 STAGES = ("fit", "distill", "evaluate")
 

@@ -28,6 +28,7 @@ ERROR = "error.json"
 WORK = "work"
 LOCK = ".lock"
 JOURNAL = "journal.jsonl"
+FIDELITY = "fidelity"  # <runs>/fidelity/<distill cell id>/: the judge's measures of a finished text set
 
 
 def atomic_write_text(path: Path, text: str) -> None:

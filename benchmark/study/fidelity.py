@@ -140,8 +140,6 @@ def fidelity(texts, labels, judge: Judge, index: SplitIndex) -> dict:
             "overlapped_test_rows": sorted(rows), **diversity(texts), "judge": judge.describe()}
 
 
-STAGE = "fidelity"  # runs/fidelity/<distill cell id>/: the measures of a finished text set (its own record)
-
 
 def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = False) -> int:
     """Measure every finished text set of the runs folder (or of ``distill_ids``) that has no fidelity record yet;
@@ -150,7 +148,7 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
 
     from tqdm.auto import tqdm
 
-    from benchmark.store import Store
+    from benchmark.study.store import FIDELITY, Store
     from benchmark.tasks import load_task
     from methods.base import DistilledSet
 
@@ -162,9 +160,9 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
     for record in tqdm(records, desc="fidelity", unit="set", disable=not progress or not records):
         distilled = DistilledSet.load(store.cell_dir("distill", record["cell_id"]))
         checksum = distilled.checksum()
-        with store.claim(STAGE, record["cell_id"]) as claimed:  # another runner may be judging the same set
-            if not claimed or (store.is_done(STAGE, record["cell_id"])
-                               and store.record(STAGE, record["cell_id"]).get("set_checksum") == checksum):
+        with store.claim(FIDELITY, record["cell_id"]) as claimed:  # another runner may be judging the same set
+            if not claimed or (store.is_done(FIDELITY, record["cell_id"])
+                               and store.record(FIDELITY, record["cell_id"]).get("set_checksum") == checksum):
                 continue  # being measured elsewhere, or measured and the set has not been made again since
             config = record["config"]
             key = json_key(config["task"])
@@ -173,8 +171,8 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
                 judges[key] = (Judge(task), SplitIndex(task.splits.test.texts))
             judge, index = judges[key]
             measures = fidelity(distilled.examples.texts, distilled.labels, judge, index)
-            store.prepare(STAGE, record["cell_id"])
-            store.finish(STAGE, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
+            store.prepare(FIDELITY, record["cell_id"])
+            store.finish(FIDELITY, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
                                                     "set_checksum": checksum, **measures})
             measured += 1
     return measured
@@ -184,52 +182,3 @@ def json_key(component: dict) -> str:
     import json
 
     return json.dumps(component, sort_keys=True)
-
-
-def clean_test_scores(runs_dir, against: str):
-    """Every evaluate run re-scored on the test rows that no set of method ``against`` (a row label, e.g.
-    "DiLM (released)") overlaps, from its saved predictions (the same trained models; only the scored rows
-    change). Returns (per-cell summary DataFrame, number of test rows removed, rows kept)."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from benchmark.metrics import compute_metrics
-    from benchmark.report import load_fidelity, load_records
-    from benchmark.tasks import load_task
-
-    runs_dir = Path(runs_dir)
-    fidelity = load_fidelity(runs_dir)
-    if fidelity.empty or against not in set(fidelity["method"]):
-        known = ", ".join(sorted(set(fidelity["method"]))) if not fidelity.empty else "none"
-        from benchmark.errors import UsageError
-
-        raise UsageError(f"no fidelity records of method {against!r} in {runs_dir}; measured methods: {known} "
-                         f"(run `python -m benchmark judge {runs_dir}` first)")
-    from benchmark.store import Store
-
-    store = Store(runs_dir)
-    bad = set()
-    for cell in fidelity.loc[fidelity["method"] == against, "distill_cell"]:
-        bad |= set(store.record(STAGE, cell)["overlapped_test_rows"])
-    records = load_records(runs_dir)
-    rows, tasks = [], {}
-    for record in store.done_records("evaluate"):
-        config = record["config"]
-        key = json_key(config["task"])
-        if key not in tasks:
-            tasks[key] = load_task(config["task"]["name"], tuple(sorted(config["task"]["params"].items())))
-        task = tasks[key]
-        keep = np.setdiff1d(np.arange(len(task.splits.test)), sorted(bad))
-        predictions = np.load(store.cell_dir("evaluate", record["cell_id"]) / "predictions.npy").astype(np.int64)
-        clean = compute_metrics(task.splits.test.labels[keep], predictions[keep], task.num_classes)
-        rows.append({"cell_id": record["cell_id"], f"clean_{task.metric}": 100 * clean[task.metric]})
-    merged = records.merge(pd.DataFrame(rows), on="cell_id")
-    metric = merged["metric"].iloc[0]
-    merged["full"] = 100 * merged[f"metric.{metric}"]
-    merged["clean"] = merged[f"clean_{metric}"]
-    summary = merged.groupby(["task", "learner", "method", "dpc"]).agg(
-        n=("clean", "size"), full_mean=("full", "mean"), full_std=("full", lambda x: x.std(ddof=0)),
-        clean_mean=("clean", "mean"), clean_std=("clean", lambda x: x.std(ddof=0))).reset_index()
-    n_test = len(next(iter(tasks.values())).splits.test) if tasks else 0
-    return summary, len(bad), n_test - len(bad)

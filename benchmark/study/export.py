@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmark.store import Store
+from benchmark.study.store import Store
 
 
 def source_name(method: dict) -> str:

@@ -1,5 +1,5 @@
 """The local executor: every pending cell in this process, stage by stage, with a progress bar; evaluate
-cells in stacks (``benchmark.stacks``) where the learner trains runs together.
+cells in stacks (``benchmark.study.stacks``) where the learner trains runs together.
 
 Cells another runner holds ("busy") are waited for at the end of their stage, and taken over if that
 runner dies, so several runners can share one runs folder."""
@@ -10,10 +10,10 @@ from collections import Counter
 
 from tqdm.auto import tqdm
 
-from benchmark.cells import STAGES
-from benchmark.runner import run_cell, run_stack
-from benchmark.stacks import Unit, stack_units
-from benchmark.store import Store
+from benchmark.study.cells import STAGES
+from benchmark.study.runner import run_cell, run_stack
+from benchmark.study.stacks import Unit, stack_units
+from benchmark.study.store import Store
 
 
 def run_local(cells: dict[str, list], store: Store, progress: bool = True, poll_s: float = 0.5,
