@@ -137,3 +137,25 @@ def test_an_unchanged_runs_folder_keeps_its_leaderboard_and_a_changed_one_rebuil
         write_report(runs, out, dpcs=[5, 10])
         assert (out / "leaderboard.md").stat().st_mtime_ns > before
     assert not (out / ".inputs.sha256").exists()
+
+
+def test_report_runs_where_torch_cannot_be_imported(tmp_path):
+    """The report reads records only: in a process whose import of torch or transformers fails, `report` still
+    writes the leaderboard."""
+    import subprocess
+    import sys
+
+    script = ("import importlib.abc, runpy, sys\n"
+              "class Block(importlib.abc.MetaPathFinder):\n"
+              "    def find_spec(self, name, path, target=None):\n"
+              "        if name.split('.')[0] in ('torch', 'transformers'):\n"
+              "            raise ImportError('blocked: ' + name)\n"
+              "sys.meta_path.insert(0, Block())\n"
+              f"sys.argv = ['benchmark', 'report', {str(FIXTURES)!r}, '--out', {str(tmp_path)!r}]\n"
+              "runpy.run_module('benchmark', run_name='__main__')\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| DiLM (released) |" in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+    assert "blocked" not in done.stderr
