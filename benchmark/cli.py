@@ -277,9 +277,10 @@ def validate(grid: Grid, load_data: bool = True) -> Grid:
 
 def expected_cells(grid: Grid):
     """Every (task, learner, method, DPC) the grid asks for, marked "n/a" where the pair cannot run."""
+    from benchmark.core.labels import component_label
+    from benchmark.report.leaderboard import Expected
     from benchmark.study.cells import pair_status
-    from benchmark.report.leaderboard import Expected, component_label, method_label
-
+    from benchmark.study.describe import describe_method
     from benchmark.tasks import TASKS
 
     expected = Expected(learner_dpcs={component_label(learner.name, learner.kwargs): list(dpcs)
@@ -287,7 +288,8 @@ def expected_cells(grid: Grid):
     for task in grid.tasks:
         task_name = TASKS.create(task.name, **task.kwargs).record_name  # a custom task's name is in its spec
         for method in grid.methods:
-            label, reference = method_label(method.name, method.kwargs)
+            described = describe_method(method.name, method.kwargs)
+            label, reference = described["label"], described["reference"]
             for learner in grid.learners:
                 status = {"run": "expected", "n/a": "n/a"}.get(pair_status(method, learner))
                 if status is None:  # a zero-shot row under a learner that trains: not shown

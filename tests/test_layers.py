@@ -23,15 +23,6 @@ RULES = {
     "benchmark.__main__": {"benchmark.cli"},
     "benchmark": set(),  # the package itself and its data folders (grids)
 }
-# Arrows that break a rule today and are to go (the report still asks methods, cells and the grid for labels and
-# applicability, which records will carry): each must still exist, so this list only shrinks.
-PENDING = {
-    ("benchmark.report.leaderboard", "benchmark.study.cells"),
-    ("benchmark.report.leaderboard", "benchmark.study.grid"),
-    ("benchmark.report.leaderboard", "methods"),
-}
-
-
 def modules() -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
@@ -126,8 +117,7 @@ def test_every_import_follows_the_layer_rules():
     edges = graph()
     broken = {(source, target) for source, targets in edges.items() for target in targets
               if not allowed(source, target)}
-    assert broken - PENDING == set(), "arrows against the layer rules (see docs/architecture.md)"
-    assert PENDING <= broken, f"no longer needed in PENDING (remove them): {sorted(PENDING - broken)}"
+    assert broken == set(), "arrows against the layer rules (see docs/architecture.md)"
 
 
 def test_the_checker_sees_circles_and_forbidden_arrows():

@@ -103,10 +103,20 @@ def test_report_of_a_runs_folder_marks_embedding_level_pairs_not_applicable():
 
     from benchmark.report.leaderboard import expected_from_records
 
-    rows = [{"task": "rt-polarity", "method_name": m, "method_params": "{}", "method": m, "learner_name": lr,
-             "learner_params": "{}", "learner": lr, "dpc": 5} for m in ("random", "tdd") for lr in ("minilm", "tfidf-logreg")]
+    from benchmark.study.describe import describe
+
+    rows = []
+    for m in ("random", "tdd"):
+        for lr in ("minilm", "tfidf-logreg"):
+            config = {"method": {"name": m, "params": {}}, "learner": {"name": lr, "params": {}}}
+            method, learner = describe(config)["method"], describe(config)["learner"]
+            rows.append({"task": "rt-polarity", "method": method["label"], "method_kind": method["kind"],
+                         "method_space": method["embedding_space"], "learner": learner["label"],
+                         "learner_accepts": tuple(learner["accepts"]), "learner_space": learner["embedding_space"],
+                         "dpc": 5, "described": True})
     expected = expected_from_records(pd.DataFrame(rows))
     assert expected.cells == {("rt-polarity", "tfidf-logreg", "tdd", 5): "n/a"}
+    assert expected_from_records(pd.DataFrame(rows).assign(described=False)).cells == {}  # schema-1 records: no claim
 
 
 def test_an_unchanged_runs_folder_keeps_its_leaderboard_and_a_changed_one_rebuilds_it(tmp_path, monkeypatch):

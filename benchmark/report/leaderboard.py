@@ -7,7 +7,6 @@ runner-up; failed, missing and not-applicable cells shown and counted; mixed cod
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.core.labels import component_label, pair_status
 from benchmark.report.published import SOURCE as PUBLISHED_SOURCE
 from benchmark.report.published import published
 from benchmark.study.store import ERROR, FIDELITY, Store, atomic_write_text
@@ -26,45 +26,32 @@ ALPHA = 0.05
 KEY = ["task", "learner", "method", "dpc"]
 
 
-def component_label(name: str, params: dict, display: str | None = None) -> str:
-    """A row or column label: the name (or a display name) and any hyper-parameters given."""
-    shown = {k: v for k, v in params.items() if k not in ("label", "path", "source_task")}
-    text = display or name
-    return text + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) + ")" if shown else "")
-
-
-def method_label(name: str, params: dict) -> tuple[str, bool]:
-    """(row label, is a reference row) of a method config; unregistered methods keep their name."""
-    return _method_info_cached(name, json.dumps(params, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=None)
-def _method_info_cached(name: str, params_json: str) -> tuple[str, bool]:
-    from methods import METHODS
-
-    params = json.loads(params_json)
-    if name not in METHODS:
-        return component_label(name, params), False
-    cls = METHODS.get(name)
-    try:
-        display = cls(**params).display_name
-    except TypeError:
-        display = name
-    return component_label(name, params, display), bool(cls.reference)
+def described(record: dict) -> tuple[dict, dict]:
+    """(method, learner) as the record describes them (``benchmark.study.describe``); a record written before records
+    carried descriptions (schema 1) gets plain names, no reference flag and text sets."""
+    config, said = record["config"], record.get("described") or {}
+    method = said.get("method") or {"label": component_label(config["method"]["name"], config["method"]["params"]),
+                                    "reference": False, "kind": "text", "citation": None, "embedding_space": None}
+    learner = said.get("learner")
+    if learner is None and "learner" in config:
+        learner = {"label": component_label(config["learner"]["name"], config["learner"]["params"]),
+                   "family": record.get("learner_family", "fine-tuned"), "accepts": ["text"], "embedding_space": None}
+    return method, learner or {}
 
 
 def _row(record: dict) -> dict:
     config = record["config"]
-    method, reference = method_label(config["method"]["name"], config["method"]["params"])
+    method, learner = described(record)
     return {
         "cell_id": record["cell_id"], "task": record.get("task", {}).get("name", config["task"]["name"]),
-        "method": method, "reference": reference,
+        "method": method["label"], "reference": method["reference"],
         "method_name": config["method"]["name"], "method_params": json.dumps(config["method"]["params"], sort_keys=True),
+        "method_kind": method["kind"], "method_space": method["embedding_space"], "citation": method["citation"],
         "dpc": config["dpc"], "set_seed": config["set_seed"],
-        "learner": component_label(config["learner"]["name"], config["learner"]["params"]),
-        "learner_name": config["learner"]["name"],
+        "learner": learner["label"], "learner_name": config["learner"]["name"],
         "learner_params": json.dumps(config["learner"]["params"], sort_keys=True),
-        "run": config.get("run"), "eval_seed": config.get("eval_seed"),
+        "learner_accepts": tuple(learner["accepts"]), "learner_space": learner["embedding_space"],
+        "run": config.get("run"), "eval_seed": config.get("eval_seed"), "described": "described" in record,
     }
 
 
@@ -101,8 +88,9 @@ def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
         if cell_ids is None or record["cell_id"] in cell_ids:
             rows.append({**_row(record), "error": record["error"].splitlines()[0]})
     return pd.DataFrame(rows, columns=["cell_id", "task", "method", "reference", "method_name", "method_params",
-                                       "dpc", "set_seed", "learner", "learner_name", "learner_params", "run",
-                                       "eval_seed", "error"])
+                                       "method_kind", "method_space", "citation", "dpc", "set_seed", "learner",
+                                       "learner_name", "learner_params", "learner_accepts", "learner_space", "run",
+                                       "eval_seed", "described", "error"])
 
 
 def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
@@ -112,7 +100,7 @@ def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
         if cell_ids is not None and record["distill_cell"] not in cell_ids:
             continue
         config = record["config"]
-        method, reference = method_label(config["method"]["name"], config["method"]["params"])
+        method = described(record)[0]["label"]
         rows.append({"task": config["task"].get("name"), "method": REFERENCE_LABELS.get(method, method),
                      "dpc": config["dpc"], "set_seed": config["set_seed"], "distill_cell": record["distill_cell"],
                      **{k: record[k] for k in ("n_texts", "on_label_share", "exact_test_duplicates",
@@ -145,30 +133,21 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
 
 def expected_from_records(records: pd.DataFrame) -> Expected:
     """For a runs folder without its grid: every (method, learner) pair of a task that cannot run (an
-    embedding-level set and a learner of another space) is n/a, not missing."""
-    from benchmark.study.cells import pair_status
-    from benchmark.study.grid import Component
-
+    embedding-level set and a learner of another space), as the records describe them, is n/a, not missing."""
     expected = Expected()
     if records.empty:
         return expected
     dpcs = sorted({int(d) for d in records["dpc"].dropna()})
-    for task, rows in records.groupby("task"):
-        methods = list(rows[["method_name", "method_params", "method"]].drop_duplicates().itertuples(index=False))
-        learners = list(rows[["learner_name", "learner_params", "learner"]].drop_duplicates().itertuples(index=False))
-        for method, learner in ((m, lr) for m in methods for lr in learners):
-            pair = (Component(method[0], tuple(sorted(json.loads(method[1]).items()))),
-                    Component(learner[0], tuple(sorted(json.loads(learner[1]).items()))))
-            if method[0] in _registered_methods() and pair_status(*pair) == "n/a":
-                for dpc in dpcs:
-                    expected.cells[(task, learner[2], method[2], dpc)] = "n/a"
+    for task, rows in records[records["described"]].groupby("task"):
+        methods = rows[["method", "method_kind", "method_space"]].drop_duplicates().itertuples(index=False)
+        learners = list(rows[["learner", "learner_accepts", "learner_space"]].drop_duplicates().itertuples(index=False))
+        for method in methods:
+            for learner in learners:
+                if pair_status(method.method_kind, method.method_space, learner.learner_accepts,
+                               learner.learner_space) == "n/a":
+                    for dpc in dpcs:
+                        expected.cells[(task, learner.learner, method.method, dpc)] = "n/a"
     return expected
-
-
-def _registered_methods() -> set[str]:
-    from methods import METHODS
-
-    return set(METHODS.names())
 
 
 def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
@@ -182,7 +161,7 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
             config = record["config"]
             rows.append({"task": record.get("task", {}).get("name", config["task"]["name"]), "stage": stage,
                          "wall_s": record["wall_s"],
-                         "method": method_label(config["method"]["name"], config["method"]["params"])[0],
+                         "method": described(record)[0]["label"],
                          "peak_rss_mib": record["memory"]["peak_rss_mib"]})
     columns = ["task", "method", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib"]
     frame = pd.DataFrame(rows, columns=["task", "method", "stage", "wall_s", "peak_rss_mib"])
@@ -342,13 +321,9 @@ class Table:
 
 def _demonstration_free(records: pd.DataFrame) -> set[str]:
     """Labels of the rows whose method makes no examples (kind "empty": zero-shot), shown only under ICL."""
-    from methods import METHODS
-
     if records.empty:
         return set()
-    names = records[["method", "method_name"]].drop_duplicates()
-    return {label for label, name in names.itertuples(index=False)
-            if name in METHODS.names() and METHODS.get(name).kind == "empty"}
+    return set(records.loc[records["method_kind"] == "empty", "method"])
 
 
 REFERENCE_LABELS = {"full": "Full dataset", "random": "Random", "zero-shot": "Zero-shot"}
@@ -508,16 +483,13 @@ def render_latex(tables: list[Table], notes: list[str]) -> str:
 def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
                  expected: Expected | None = None) -> dict:
     """Everything a report writes, in memory: summary and cost frames, tables, notes."""
-    from methods import METHODS
-
     records = load_records(runs_dir, cell_ids)
     failures = load_failures(runs_dir, cell_ids)
     summary = summarise(records, failures, dpcs, expected)
     if summary.empty:
         return {"summary": summary, "costs": pd.DataFrame(), "tables": [], "notes": ["No finished or failed runs."]}
-    names = sorted(set(records.get("method_name", pd.Series(dtype=str))) | set(failures["method_name"]))
-    citations = [f"{n}: {METHODS.get(n).CARD.citation}" for n in names
-                 if n in METHODS and METHODS.get(n).CARD and METHODS.get(n).CARD.citation]
+    cited = pd.concat([frame[["method_name", "citation"]] for frame in (records, failures) if not frame.empty])
+    citations = [f"{name}: {citation}" for name, citation in sorted(set(cited.dropna().itertuples(index=False)))]
     costs = load_costs(runs_dir, cell_ids)
     costs = costs[costs["method"].isin(summary["method"])] if not costs.empty else costs
     fidelity = load_fidelity(runs_dir, cell_ids)
@@ -527,6 +499,9 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     if not costs.empty:
         tables.append(cost_table(costs))
     notes = footnotes(summary, citations)
+    if not records.empty and not records["described"].all():
+        notes.append(f"{int((~records['described']).sum())} run(s) were recorded before records described their method "
+                     "and learner (schema 1): their rows show plain names, without reference flags or n/a cells.")
     if records.attrs.get("damaged"):
         notes.append(f"Skipped {len(records.attrs['damaged'])} damaged record(s) (not whole JSON; `run` makes these "
                      f"cells again): " + ", ".join(records.attrs["damaged"]))

@@ -10,6 +10,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from benchmark.core import labels
+from benchmark.study.describe import describe_learner, describe_method
 from benchmark.study.grid import Component, Grid
 
 STAGES = ("fit", "distill", "evaluate")
@@ -117,32 +119,13 @@ def _resolved_config(method_key: str, task_key: str) -> str | None:
 def applicable(method: Component, learner: Component) -> bool:
     """Whether the learner can train on the method's kind of set (an embedding-level set trains only
     learners of its own embedding space; an empty set only prompts in-context learners)."""
-    return _applicable(method.key, learner.key)
+    return pair_status(method, learner) == "run"
 
 
 def pair_status(method: Component, learner: Component) -> str:
-    """How a (method, learner) pair shows in tables: "run"; "n/a" (an embedding-level set outside the
-    learner's space); or "hidden" (a demonstration-free row such as zero-shot, under a learner that trains)."""
-    if applicable(method, learner):
-        return "run"
-    from methods import METHODS
-
-    return "hidden" if METHODS.get(method.name).kind == "empty" else "n/a"
-
-
-@functools.lru_cache(maxsize=None)
-def _applicable(method_key: str, learner_key: str) -> bool:
-    from benchmark.learners import LEARNERS
-    from methods import METHODS
-
-    method, learner = json.loads(method_key), json.loads(learner_key)
-    kind = METHODS.get(method["name"]).kind
-    if kind not in LEARNERS.get(learner["name"]).accepts:
-        return False
-    if kind == "embedding":  # constructors only store hyper-parameters: building both is free
-        space = METHODS.create(method["name"], **method["params"]).embedding_space
-        return LEARNERS.create(learner["name"], **learner["params"]).embedding_space == space
-    return True
+    """How a (method, learner) pair shows in tables (``benchmark.core.labels.pair_status``)."""
+    m, lr = describe_method(method.name, method.kwargs), describe_learner(learner.name, learner.kwargs)
+    return labels.pair_status(m["kind"], m["embedding_space"], lr["accepts"], lr["embedding_space"])
 
 
 def expand(grid: Grid) -> dict[str, list]:

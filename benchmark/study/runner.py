@@ -13,12 +13,13 @@ import numpy as np
 
 from benchmark.core import provenance
 from benchmark.study.cells import DistillCell, EvalCell, FitCell
+from benchmark.study.describe import describe
 from benchmark.learners import LEARNERS
 from benchmark.core.metrics import compute_metrics
 from benchmark.study.store import WORK, Store
 from benchmark.tasks import load_task
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records carry ``described`` (labels, kinds, spaces: what the report needs)
 log = logging.getLogger("benchmark")
 
 
@@ -62,8 +63,8 @@ def _run_claimed(cell, store: Store) -> str:
 
 def _header(cell, started: str) -> dict:
     return {"schema": SCHEMA_VERSION, "stage": cell.stage, "cell_id": cell.id, "config": cell.config,
-            "started_at": started, "versions": provenance.package_versions(), "git": provenance.git_state(),
-            "code_version": provenance.code_version(), "host": provenance.host()}
+            "described": describe(cell.config), "started_at": started, "versions": provenance.package_versions(),
+            "git": provenance.git_state(), "code_version": provenance.code_version(), "host": provenance.host()}
 
 
 def _task(cell):
