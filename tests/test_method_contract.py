@@ -42,3 +42,19 @@ def test_every_method_has_a_card_with_costs():
     for name in METHODS.names():
         card = METHODS.get(name).CARD
         assert card is not None and card.summary and card.fit_cost and card.distill_cost, name
+
+
+def test_the_contract_catches_a_distill_that_writes_into_the_fit_state():
+    """A method that keeps its distill-time files in the fit's saved state (a finished cell) fails the contract."""
+    from methods.full import Full
+
+    class Scribbling(Full):
+        def save_state(self, state, directory):
+            self._state_dir = directory
+
+        def distill(self, state, dpc, seed):
+            (self._state_dir / f"chunk{seed}.json").write_text("[]")
+            return super().distill(state, dpc, seed)
+
+    with pytest.raises(AssertionError, match="saved state"):
+        check_method_contract(Scribbling)

@@ -44,7 +44,8 @@ def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3), par
     its params are JSON-able and rebuild it; fit + distill return DPC examples per class with valid
     labels; the same seed gives the same set, another seed a different one (at some DPC) unless the
     method declares itself deterministic;
-    the set round-trips through the store's files; it carries a card."""
+    the set round-trips through the store's files; distilling leaves the fit's saved state as it was (a finished fit
+    cell never changes afterwards); it carries a card."""
     from methods.base import FitContext, Method, load_distilled
 
     task = task or TinySentiment()
@@ -60,6 +61,7 @@ def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3), par
         state = method.fit(task, FitContext(work_dir=work / "work", seed=0))
         (work / "state").mkdir()
         method.save_state(state, work / "state")
+        saved = _files(work / "state")
         state = method.load_state(work / "state", task)
         train_counts = task.splits.train.class_counts(task.num_classes)
         seed_changes_set = []
@@ -83,7 +85,13 @@ def check_method_contract(method_cls, task: Task | None = None, dpcs=(1, 3), par
             loaded = load_distilled(work / f"set{dpc}")
             assert loaded.checksum() == first.checksum(), "the set must round-trip through its files bit-exactly"
             assert loaded.provenance == json.loads(json.dumps(first.provenance))
+        assert _files(work / "state") == saved, "distill must not write into the fit's saved state"
     if method_cls.deterministic:
         assert not any(seed_changes_set), "a deterministic method must give the same set for every seed"
     else:
         assert any(seed_changes_set), "a method whose set does not change with the seed must declare deterministic = True"
+
+
+def _files(folder: Path) -> list[tuple[str, int, int]]:
+    """Every file under ``folder`` with its size and modification time."""
+    return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*"))
