@@ -63,7 +63,7 @@ def run_tiny(tmp_path, *extra):
 
 RECORD_KEYS = {"schema", "stage", "cell_id", "config", "started_at", "finished_at", "versions", "git", "code_version",
                "host", "task", "fit_cell", "distill_cell", "recipe", "seeds", "distilled", "metrics",
-               "train_predict_s", "wall_s", "memory", "learner_family"}
+               "train_predict_s", "wall_s", "memory", "learner_family", "described"}
 
 
 def test_record_schema(tmp_path, capsys):
@@ -73,7 +73,8 @@ def test_record_schema(tmp_path, capsys):
     assert len(records) == 1 + 2 * 2
     for record in records:
         assert set(record) == RECORD_KEYS
-        assert record["stage"] == "evaluate" and record["schema"] == 1
+        assert record["stage"] == "evaluate" and record["schema"] == 2
+        assert record["described"]["method"]["label"] and record["described"]["learner"]["family"] == record["learner_family"]
         assert set(record["config"]) == {"task", "method", "fit_seed", "dpc", "set_seed", "learner", "run", "eval_seed"}
         assert set(record["seeds"]) == {"fit", "set", "eval"} and record["seeds"]["eval"] == record["config"]["eval_seed"]
         assert 0.0 <= record["metrics"]["accuracy"] <= 1.0 and 0.0 <= record["metrics"]["macro_f1"] <= 1.0

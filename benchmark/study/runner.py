@@ -26,39 +26,69 @@ log = logging.getLogger("benchmark")
 def run_cell(cell, store: Store) -> str:
     """Run ``cell`` unless it is done or another process is running it; returns "skipped", "busy",
     "done" or "failed" (with error.json written)."""
-    if store.is_done(cell.stage, cell.id):
-        return "skipped"
-    with store.claim(cell.stage, cell.id) as claimed:
-        if not claimed:
-            return "busy"
-        if store.is_done(cell.stage, cell.id):  # finished by another runner while we looked
-            return "skipped"
-        return _run_claimed(cell, store)
+    return _run_unit([cell], store, lambda mine, dirs: [STAGE_RUNNERS[cell.stage](cell, store, dirs[cell.id])])[cell.id]
 
 
-def _run_claimed(cell, store: Store) -> str:
-    store.journal("start", cell.stage, cell.id)
-    directory = store.prepare(cell.stage, cell.id)
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    with _cell_log(directory / "log.txt"):
-        log.info("start %s cell %s: %s", cell.stage, cell.id, cell.config)
-        try:
-            t0 = time.perf_counter()
-            with provenance.PeakMemory() as memory:
-                body = STAGE_RUNNERS[cell.stage](cell, store, directory)
-            wall = time.perf_counter() - t0
-        except Exception as exc:  # a failed cell is recorded; the rest of the grid goes on
-            log.exception("cell %s failed", cell.id)
-            store.fail(cell.stage, cell.id, {**_header(cell, started), "error": f"{type(exc).__name__}: {exc}",
-                                             "traceback": traceback.format_exc()})
-            store.journal("failed", cell.stage, cell.id)
-            return "failed"
-        log.info("done in %.1f s%s", wall, f": {body['metrics']}" if "metrics" in body else "")
-    record = {**_header(cell, started), **body, "wall_s": round(wall, 3), "memory": memory.as_dict(),
-              "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    store.finish(cell.stage, cell.id, record)
-    store.journal("done", cell.stage, cell.id)
-    return "done"
+def run_stack(cells: list[EvalCell], store: Store) -> dict[str, str]:
+    """Evaluate cells of one task and one learner (on text sets) trained together by the learner's
+    ``fit_predict_many``; each cell still gets its own record, log and predictions. Returns each cell's
+    outcome, like ``run_cell``; if the stack fails, each of its cells is recorded as failed."""
+    return _run_unit(cells, store, lambda mine, dirs: _stacked_bodies(mine, store, dirs))
+
+
+def _run_unit(cells: list, store: Store, work) -> dict[str, str]:
+    """The one lifecycle of a unit of cells (a single cell or a stack): claim each (done: skipped; held by another
+    runner: busy), prepare its folder and log, run ``work(claimed, folders)`` once for all claimed cells under one
+    memory and time measurement, then record each (``record.json`` + ``done``) or, if the work raised, fail each
+    (``error.json``). The claims are held until every record is written."""
+    outcome = {}
+    with ExitStack() as held:
+        mine = []
+        for cell in cells:
+            if store.is_done(cell.stage, cell.id):
+                outcome[cell.id] = "skipped"
+            elif not held.enter_context(store.claim(cell.stage, cell.id)):
+                outcome[cell.id] = "busy"
+            elif store.is_done(cell.stage, cell.id):  # finished by another runner while we looked
+                outcome[cell.id] = "skipped"
+            else:
+                mine.append(cell)
+        if not mine:
+            return outcome
+        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        directories = {}
+        for cell in mine:
+            store.journal("start", cell.stage, cell.id)
+            directories[cell.id] = store.prepare(cell.stage, cell.id)
+        with ExitStack() as logs:
+            for cell in mine:
+                logs.enter_context(_cell_log(directories[cell.id] / "log.txt"))
+            if len(mine) == 1:
+                log.info("start %s cell %s: %s", mine[0].stage, mine[0].id, mine[0].config)
+            else:
+                log.info("start %d stacked evaluate cells: %s", len(mine), [cell.id for cell in mine])
+            try:
+                t0 = time.perf_counter()
+                with provenance.PeakMemory() as memory:
+                    bodies = work(mine, directories)
+                wall = time.perf_counter() - t0
+            except Exception as exc:  # a failed cell is recorded; the rest of the grid goes on
+                log.exception("%s failed", f"cell {mine[0].id}" if len(mine) == 1 else f"stack of {len(mine)} cells")
+                for cell in mine:
+                    store.fail(cell.stage, cell.id, {**_header(cell, started), "error": f"{type(exc).__name__}: {exc}",
+                                                     "traceback": traceback.format_exc()})
+                    store.journal("failed", cell.stage, cell.id)
+                    outcome[cell.id] = "failed"
+                return outcome
+            metrics = bodies[0].get("metrics") if len(mine) == 1 else None
+            log.info("done in %.1f s%s", wall, f": {metrics}" if metrics else "")
+        finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        for cell, body in zip(mine, bodies):
+            store.finish(cell.stage, cell.id, {**_header(cell, started), **body, "wall_s": round(wall / len(mine), 3),
+                                               "memory": memory.as_dict(), "finished_at": finished})
+            store.journal("done", cell.stage, cell.id)
+            outcome[cell.id] = "done"
+    return outcome
 
 
 def _header(cell, started: str) -> dict:
@@ -130,65 +160,22 @@ def _evaluate_body(cell: EvalCell, task, distilled, learner, predictions, second
             "train_predict_s": round(seconds, 3), **({"learner_details": details} if details else {})}
 
 
-def run_stack(cells: list[EvalCell], store: Store) -> dict[str, str]:
-    """Evaluate cells of one task and one learner (on text sets) trained together by the learner's
-    ``fit_predict_many``; each cell still gets its own record, log and predictions. Returns each cell's
-    outcome, like ``run_cell``; if the stack fails, each of its cells is recorded as failed."""
+def _stacked_bodies(cells: list[EvalCell], store: Store, directories: dict) -> list[dict]:
+    """The evaluate records' bodies of cells trained together (``fit_predict_many``), each with the stack it ran in."""
     from methods.base import load_distilled
 
-    outcome = {}
-    with ExitStack() as held:
-        mine = []
-        for cell in cells:
-            if store.is_done(cell.stage, cell.id):
-                outcome[cell.id] = "skipped"
-            elif not held.enter_context(store.claim(cell.stage, cell.id)):
-                outcome[cell.id] = "busy"
-            elif store.is_done(cell.stage, cell.id):
-                outcome[cell.id] = "skipped"
-            else:
-                mine.append(cell)
-        if not mine:
-            return outcome
-        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        directories = {}
-        for cell in mine:
-            store.journal("start", cell.stage, cell.id)
-            directories[cell.id] = store.prepare(cell.stage, cell.id)
-        with ExitStack() as logs:
-            for cell in mine:
-                logs.enter_context(_cell_log(directories[cell.id] / "log.txt"))
-            log.info("start %d stacked evaluate cells: %s", len(mine), [cell.id for cell in mine])
-            try:
-                t0 = time.perf_counter()
-                with provenance.PeakMemory() as memory:
-                    for cell in mine:
-                        _require_done(store, cell.distill)
-                    task = _task(mine[0])
-                    learner = LEARNERS.create(mine[0].learner.name, **mine[0].learner.kwargs).for_task(task)
-                    sets = [load_distilled(store.cell_dir("distill", cell.distill.id)) for cell in mine]
-                    predictions = learner.fit_predict_many([s.examples for s in sets], task.splits.test,
-                                                           task.num_classes, [cell.eval_seed for cell in mine])
-                    wall = time.perf_counter() - t0
-                    stack = {"cells": len(mine), "wall_s": round(wall, 3)}
-                    bodies = [{**_evaluate_body(cell, task, s, learner, p, wall / len(mine), directories[cell.id]),
-                               "stack": stack} for cell, s, p in zip(mine, sets, predictions)]
-            except Exception as exc:
-                log.exception("stack of %d cells failed", len(mine))
-                for cell in mine:
-                    store.fail(cell.stage, cell.id, {**_header(cell, started), "error": f"{type(exc).__name__}: {exc}",
-                                                     "traceback": traceback.format_exc()})
-                    store.journal("failed", cell.stage, cell.id)
-                    outcome[cell.id] = "failed"
-                return outcome
-            log.info("stack done in %.1f s", wall)
-        finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        for cell, body in zip(mine, bodies):
-            store.finish(cell.stage, cell.id, {**_header(cell, started), **body, "wall_s": round(wall / len(mine), 3),
-                                               "memory": memory.as_dict(), "finished_at": finished})
-            store.journal("done", cell.stage, cell.id)
-            outcome[cell.id] = "done"
-    return outcome
+    t0 = time.perf_counter()
+    for cell in cells:
+        _require_done(store, cell.distill)
+    task = _task(cells[0])
+    learner = LEARNERS.create(cells[0].learner.name, **cells[0].learner.kwargs).for_task(task)
+    sets = [load_distilled(store.cell_dir("distill", cell.distill.id)) for cell in cells]
+    predictions = learner.fit_predict_many([s.examples for s in sets], task.splits.test, task.num_classes,
+                                           [cell.eval_seed for cell in cells])
+    wall = time.perf_counter() - t0
+    stack = {"cells": len(cells), "wall_s": round(wall, 3)}
+    return [{**_evaluate_body(cell, task, s, learner, p, wall / len(cells), directories[cell.id]), "stack": stack}
+            for cell, s, p in zip(cells, sets, predictions)]
 
 
 def _require_done(store: Store, parent) -> None:
