@@ -58,7 +58,8 @@ def test_a_cancelled_job_is_run_again_by_the_next_run(tmp_path, slurm, rt_assets
     import submitit
 
     from benchmark.study.cells import expand
-    from benchmark.study.executors.slurm import CellJob
+    from benchmark.study.executors.slurm import UnitsJob
+    from benchmark.study.stacks import Unit
     from benchmark.study.grid import parse_grid
     import yaml
 
@@ -68,7 +69,7 @@ def test_a_cancelled_job_is_run_again_by_the_next_run(tmp_path, slurm, rt_assets
     executor = submitit.SlurmExecutor(folder=tmp_path / "manual")
     executor.update_parameters(time=5, partition="debug", cpus_per_task=1, mem="1G",
                                setup=["sleep 20"])  # the job is still starting when it is cancelled
-    job = executor.submit(CellJob(), fit, str(tmp_path / "runs"))
+    job = executor.submit(UnitsJob(), [Unit([fit], False)], str(tmp_path / "runs"))
     job._results_timeout_s = 0
     job.cancel()
     while not job.done(force_check=True):

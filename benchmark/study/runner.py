@@ -36,6 +36,16 @@ def run_stack(cells: list[EvalCell], store: Store) -> dict[str, str]:
     return _run_unit(cells, store, lambda mine, dirs: _stacked_bodies(mine, store, dirs))
 
 
+def run_units(units: list, store: Store) -> dict[str, str]:
+    """Each unit (``benchmark.study.stacks.Unit``) in turn: a stack through ``run_stack``, a single cell through
+    ``run_cell``; every cell's outcome."""
+    outcome: dict[str, str] = {}
+    for unit in units:
+        outcome.update(run_stack(unit.cells, store) if unit.stacked
+                       else {unit.cells[0].id: run_cell(unit.cells[0], store)})
+    return outcome
+
+
 def _run_unit(cells: list, store: Store, work) -> dict[str, str]:
     """The one lifecycle of a unit of cells (a single cell or a stack): claim each (done: skipped; held by another
     runner: busy), prepare its folder and log, run ``work(claimed, folders)`` once for all claimed cells under one

@@ -20,6 +20,12 @@ class Unit(NamedTuple):
     stacked: bool
 
 
+def stage_units(stage: str, cells: list, store: Store, cap: int, fit_here: bool = True) -> list[Unit]:
+    """The units of work of one stage, for every executor: evaluate cells in stacks (``stack_units``), every other
+    cell alone."""
+    return stack_units(cells, store, cap, fit_here) if stage == "evaluate" else [Unit([c], False) for c in cells]
+
+
 def stack_units(cells: list[EvalCell], store: Store, cap: int, fit_here: bool = True) -> list[Unit]:
     """The cells as units of work: stacks of up to ``cap`` cells (``cap`` 1: every cell alone), narrower where
     this machine's memory calls for it (``fit_here``; a Slurm job narrows its stack itself, on its node).

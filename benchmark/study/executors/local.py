@@ -11,8 +11,8 @@ from collections import Counter
 from tqdm.auto import tqdm
 
 from benchmark.study.cells import STAGES
-from benchmark.study.runner import run_cell, run_stack
-from benchmark.study.stacks import Unit, stack_units
+from benchmark.study.runner import run_cell, run_units
+from benchmark.study.stacks import stage_units
 from benchmark.study.store import Store
 
 
@@ -24,14 +24,13 @@ def run_local(cells: dict[str, list], store: Store, progress: bool = True, poll_
     for stage in STAGES:
         pending = [cell for cell in cells[stage] if not store.is_done(stage, cell.id)]
         counts = Counter(skipped=len(cells[stage]) - len(pending))
-        units = stack_units(pending, store, stack) if stage == "evaluate" else [Unit([c], False) for c in pending]
+        units = stage_units(stage, pending, store, stack)
         bar = tqdm(total=len(pending), desc=f"{stage:>8}", unit="cell", disable=not progress or not pending,
                    leave=True)
         busy = []
         for unit in units:
             bar.set_postfix_str(unit.cells[0].id[:60] + (f" +{len(unit.cells) - 1}" if len(unit.cells) > 1 else ""))
-            statuses = (run_stack(unit.cells, store) if unit.stacked
-                        else {unit.cells[0].id: run_cell(unit.cells[0], store)})
+            statuses = run_units([unit], store)
             for cell in unit.cells:
                 if statuses[cell.id] == "busy":
                     busy.append(cell)

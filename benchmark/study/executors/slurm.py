@@ -2,7 +2,7 @@
 
 Evaluate cells that train together (``benchmark.study.stacks``) go as one array task per stack. Arrays are
 split to the profile's ``max_array_size``; ``array_parallelism`` caps concurrency; each
-stage gets its resources from the profile. Jobs only call ``run_cell``: results are read from the
+stage gets its resources from the profile. Jobs only call ``run_units``: results are read from the
 store, never from Job objects, so a failed or cancelled job leaves its cell pending for the next run.
 Cells are Checkpointable: a timed-out or preempted job is requeued and the cell resumes from its
 method's checkpoints in ``work/``.
@@ -22,8 +22,8 @@ import yaml
 
 from benchmark.study.cells import STAGES
 from benchmark.core.errors import UsageError
-from benchmark.study.runner import run_cell, run_stack
-from benchmark.study.stacks import Unit, stack_units
+from benchmark.study.runner import run_units
+from benchmark.study.stacks import Unit, stage_units
 from benchmark.study.store import Store
 
 PROFILE_KEYS = {"max_array_size", "array_parallelism", "defaults", "stages", "min_task_s"}
@@ -88,34 +88,14 @@ def use_allocated_cpus() -> int | None:
     return int(cpus)
 
 
-class CellJob(submitit.helpers.Checkpointable):
-    """What one array task runs: one cell, into the store at ``root``. Requeued on timeout/preemption."""
-
-    def __call__(self, cell, root: str) -> str:
-        use_allocated_cpus()
-        return run_cell(cell, Store(Path(root)))
-
-
-class StackJob(submitit.helpers.Checkpointable):
-    """What one array task runs for a stack of evaluate cells trained together (``run_stack``)."""
-
-    def __call__(self, cells, root: str) -> dict:
-        use_allocated_cpus()
-        return run_stack(cells, Store(Path(root)))
-
-
-class BundleJob(submitit.helpers.Checkpointable):
-    """What one array task runs for a bundle of cheap units, one after the other (each a stack or a cell): a
-    task pays Python, torch and the task load once, not once per half-second cell. A requeued bundle skips the
-    cells it finished."""
+class UnitsJob(submitit.helpers.Checkpointable):
+    """What one array task runs: its units one after the other (each a stack or a single cell; cheap units are
+    bundled, so a task pays Python, torch and the task load once, not once per half-second cell). Requeued on
+    timeout or preemption; a requeued task skips the cells it finished."""
 
     def __call__(self, units, root: str) -> dict:
         use_allocated_cpus()
-        store, outcome = Store(Path(root)), {}
-        for unit in units:
-            outcome.update(run_stack(unit.cells, store) if unit.stacked
-                           else {unit.cells[0].id: run_cell(unit.cells[0], store)})
-        return outcome
+        return run_units(units, Store(Path(root)))
 
 
 def bundles(units: list[Unit], seconds, target_s: float) -> list[list[Unit]]:
@@ -183,14 +163,11 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
         executor.update_parameters(job_name=f"dilm-bench-{stage}", array_parallelism=profile.array_parallelism,
                                    **profile.for_stage(stage))
         jobs = []
-        units = ([Unit([cell], False) for cell in pending] if stage != "evaluate"
-                 else stack_units(pending, store, stack, fit_here=False))
+        units = stage_units(stage, pending, store, stack, fit_here=False)
         tasks = bundles(units, lambda unit: unit_seconds(store, stage, unit), profile.min_task_s)
         for chunk in chunks(tasks, profile.max_array_size):
             with executor.batch():
-                jobs += [executor.submit(BundleJob(), task, str(store.root)) if len(task) > 1
-                         else executor.submit(StackJob(), task[0].cells, str(store.root)) if task[0].stacked
-                         else executor.submit(CellJob(), task[0].cells[0], str(store.root)) for task in chunk]
+                jobs += [executor.submit(UnitsJob(), task, str(store.root)) for task in chunk]
             if progress:
                 print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} "
                       f"({sum(len(u.cells) for task in chunk for u in task)} cells in {len(chunk)} tasks)", flush=True)
