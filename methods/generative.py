@@ -8,13 +8,11 @@ hyper-parameter left at None comes from the preset (``cpu`` or ``paper``, see ``
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import shutil
 import time
 from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +21,11 @@ from benchmark.core.assets import pick_device, resolve_model
 from benchmark.core.cache import artifact_root, build_once
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
-from dilm.config import DiLMConfig, field_names, resolve
+from dilm.config import PRESETS, DiLMConfig, field_names, resolve
 from dilm.generator import FORMAT_VERSION, Generator
 from dilm.selection import label_consistent
 from methods import METHODS
-from methods.base import DistilledSet, FitContext, Method, MethodCard
+from methods.base import DistilledSet, FitContext, Method, MethodCard, config_constructor
 from methods.embeddings import EmbeddingSpace, cached_embeddings, encode
 
 log = logging.getLogger("methods.generative")
@@ -59,6 +57,7 @@ class GenerativeMethod(Method):
     """Shared by vanilla-lm and dilm: stage 1, then (dilm) stage 2; distill = over-sample + select."""
 
     stage2 = False
+    PRESETS = PRESETS  # dilm/config.py: the one place DiLM's hyper-parameters and presets are declared
 
     def config(self, task: str | None = None) -> DiLMConfig:
         """The preset's values for ``task`` (a task name), with this method's explicit parameters over them."""
@@ -225,29 +224,6 @@ def run_stage2(generator: Generator, task: Task, cfg: DiLMConfig, seed: int, dev
     return {**report, "wall_s": round(time.perf_counter() - t0, 1)}
 
 
-def config_constructor(names: tuple[str, ...]):
-    """An ``__init__(self, preset="cpu", <name>=None, ...)`` over the given DiLMConfig fields that stores each one
-    (None: the preset's value). Its signature lists them, so ``get_params`` and ``list --details`` see every one;
-    the dataclass stays the one place where DiLM's hyper-parameters are declared."""
-    parameter = inspect.Parameter
-    types = {f.name: f.type for f in dataclass_fields(DiLMConfig)}
-
-    def __init__(self, preset: str = "cpu", **params):
-        unknown = sorted(set(params) - set(names))
-        if unknown:
-            raise TypeError(f"unexpected hyper-parameter(s) {', '.join(unknown)}")
-        self.preset = preset
-        for name in names:
-            setattr(self, name, params.get(name))
-
-    __init__.__signature__ = inspect.Signature(
-        [parameter("self", parameter.POSITIONAL_OR_KEYWORD), parameter("preset", parameter.POSITIONAL_OR_KEYWORD,
-                                                                       default="cpu")]
-        + [parameter(name, parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=f"{types[name]} | None")
-           for name in names])
-    return __init__
-
-
 @METHODS.register("vanilla-lm")
 class VanillaLM(GenerativeMethod):
     """The paper's Vanilla LM baseline: stage 1 only (LM fine-tuning), then the same over-sampling and selection."""
@@ -261,7 +237,7 @@ class VanillaLM(GenerativeMethod):
     TEST_PARAMS = {"lm_steps": 2, "lm_batch_size": 4, "max_length": 12, "oversample_ratio": 2}
     MODEL_PARAMS = ("generator", "selection_encoder")
     REHEARSAL_PARAMS = {"lm_steps": 2, "oversample_ratio": 1}  # DPC candidates: one sampling chunk per class
-    __init__ = config_constructor(field_names(stage2=False))
+    __init__ = config_constructor(DiLMConfig, field_names(stage2=False))
 
 
 @METHODS.register("dilm")
@@ -284,4 +260,4 @@ class DiLM(VanillaLM):
     MODEL_PARAMS = (*VanillaLM.MODEL_PARAMS, "learner")
     REHEARSAL_PARAMS = {**VanillaLM.REHEARSAL_PARAMS, "outer_loops": 1, "inner_loops": 2, "n_coresets": 1,
                         "pool_size": 64}
-    __init__ = config_constructor(field_names())
+    __init__ = config_constructor(DiLMConfig, field_names())

@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 import time
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -25,7 +26,7 @@ from benchmark.core.classifiers import load_classifier
 from benchmark.tasks.base import Examples, Task
 from dilm import checkpoint
 from methods import METHODS
-from methods.base import DistilledSet, Method, MethodCard, check_dpc
+from methods.base import DistilledSet, Method, MethodCard, check_dpc, config_constructor, resolve_preset
 from methods.embedding_set import KIND, EmbeddingSet, inner_loss
 
 log = logging.getLogger("methods.tdd")
@@ -33,13 +34,38 @@ LABEL_TYPES = ("hard", "soft", "free")
 CITATION = ("Maekawa et al., Dataset Distillation with Attention Labels for Fine-tuning BERT, ACL 2023 "
             "(the embedding-level baseline of the DiLM paper)")
 CACHE_FORMAT = 2  # bumped when a cached set's content or its optimisation changes: older entries are never reused
-RUNTIME = ("device", "checkpoint_minutes")  # where and how often: never part of a cache key or cell id
+RUNTIME = {"runtime": True}  # field metadata: where and how often, never part of a cache key or cell id
+
+
+@dataclass(frozen=True)
+class TDDConfig:
+    """All of TDD's knobs; the defaults are the ``cpu`` preset (MiniLM's space, minutes on 2 cores)."""
+
+    model: str = "minilm"  # the learner whose embedding space the set lives in
+    seq_length: int = 24  # tokens of each synthetic sequence
+    inner_steps: int = 1  # unrolled SGD steps of the learner on the whole set
+    outer_steps: int = 150
+    real_batch_size: int = 32
+    label_type: str = "soft"  # hard, soft (learned logits) or free (learned vectors)
+    attention_labels: bool = True
+    attention_weight: float = 1.0
+    lr_embeddings: float = 1e-2
+    lr_labels: float = 1e-2
+    lr_lrs: float = 1e-2
+    init_lr: float = 1e-4  # the encoder's initial per-step rate
+    init_head_lr: float = 3.0  # the fresh classifier head's (it needs a far larger step)
+    eval_every: int = 50  # outer steps between validation checks (the best snapshot is kept)
+    validation_size: int = 300
+    device: str = field(default="auto", metadata=RUNTIME)
+    checkpoint_minutes: float = field(default=10.0, metadata=RUNTIME)
+
+
 PRESETS = {
-    "cpu": {"model": "minilm", "seq_length": 24, "inner_steps": 1, "outer_steps": 150, "real_batch_size": 32,
-            "eval_every": 50, "validation_size": 300},
-    "paper": {"model": "bert-base-uncased", "seq_length": 64, "inner_steps": 1, "outer_steps": 5000,
-              "real_batch_size": 64, "eval_every": 500, "validation_size": 1000},
+    "cpu": TDDConfig(),
+    "paper": replace(TDDConfig(), model="bert-base-uncased", seq_length=64, outer_steps=5000, real_batch_size=64,
+                     eval_every=500, validation_size=1000),
 }
+RUNTIME_FIELDS = tuple(f.name for f in fields(TDDConfig) if f.metadata.get("runtime"))
 
 
 @METHODS.register("tdd")
@@ -59,45 +85,20 @@ class TDD(Method):
     MODEL_PARAMS = ("model",)
     REHEARSAL_PARAMS = {"outer_steps": 2, "eval_every": 2, "validation_size": 128}
 
-    def __init__(self, preset: str = "cpu", model: str | None = None, seq_length: int | None = None,
-                 inner_steps: int | None = None, outer_steps: int | None = None, real_batch_size: int | None = None,
-                 label_type: str = "soft", attention_labels: bool = True, attention_weight: float = 1.0,
-                 lr_embeddings: float = 1e-2, lr_labels: float = 1e-2, lr_lrs: float = 1e-2, init_lr: float = 1e-4,
-                 init_head_lr: float = 3.0,
-                 eval_every: int | None = None, validation_size: int | None = None, device: str = "auto",
-                 checkpoint_minutes: float = 10.0):
-        self.preset = preset
-        self.model = model
-        self.seq_length = seq_length
-        self.inner_steps = inner_steps
-        self.outer_steps = outer_steps
-        self.real_batch_size = real_batch_size
-        self.label_type = label_type
-        self.attention_labels = attention_labels
-        self.attention_weight = attention_weight
-        self.lr_embeddings = lr_embeddings
-        self.lr_labels = lr_labels
-        self.lr_lrs = lr_lrs
-        self.init_lr = init_lr
-        self.init_head_lr = init_head_lr
-        self.eval_every = eval_every
-        self.validation_size = validation_size
-        self.device = device
-        self.checkpoint_minutes = checkpoint_minutes
+    PRESETS = PRESETS
+    __init__ = config_constructor(TDDConfig, tuple(f.name for f in fields(TDDConfig)))
 
     def config(self) -> dict:
         """The preset's values with every non-None hyper-parameter applied; checks the choices."""
         params = self.get_params()
-        preset = params.pop("preset")
-        if preset not in PRESETS:
-            raise ValueError(f"unknown TDD preset {preset!r}; presets: {', '.join(PRESETS)}")
-        if params["label_type"] not in LABEL_TYPES:
-            raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {params['label_type']!r}")
-        return {**PRESETS[preset], **{k: v for k, v in params.items() if v is not None}}
+        cfg = resolve_preset(PRESETS, params.pop("preset"), params, "TDD")
+        if cfg.label_type not in LABEL_TYPES:
+            raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {cfg.label_type!r}")
+        return asdict(cfg)
 
     @classmethod
     def resolved_config(cls, params: dict, task: str | None = None) -> dict:
-        return {k: v for k, v in cls(**params).config().items() if k not in RUNTIME}
+        return {k: v for k, v in cls(**params).config().items() if k not in RUNTIME_FIELDS}
 
     @property
     def embedding_space(self) -> str:
@@ -139,7 +140,7 @@ class TDDText(TDD):
 def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
     """The TDD set for (task, config, DPC, seed): loaded from the user cache, or distilled under a file lock."""
     key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
-           "format": CACHE_FORMAT, **{k: v for k, v in cfg.items() if k not in RUNTIME}}
+           "format": CACHE_FORMAT, **{k: v for k, v in cfg.items() if k not in RUNTIME_FIELDS}}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = artifact_root() / "tdd"
     final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
@@ -155,114 +156,34 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int, checkpoint_di
     """Learn the set by unrolled, second-order optimisation; keep the snapshot best on the validation split.
     With ``checkpoint_dir``, resumes from its checkpoint and writes one when ``schedule`` (default: every
     ``checkpoint_minutes``) says so."""
-    import torch
-    from torch.func import functional_call
-
     device = pick_device(cfg["device"])
-    num_classes, length = task.num_classes, cfg["seq_length"]
-    tokenizer, model = load_classifier(cfg["model"], num_classes, device, seed)
-    base = {k: v.detach() for k, v in model.named_parameters()}
     rng = np.random.default_rng(seed)
-    train = task.splits.train
-
-    # init: the word embeddings of DPC random real examples per class (padded/truncated to L), one-hot targets
-    chosen = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), dpc, replace=False)
-                             for c in range(num_classes)])
-    enc = tokenizer(*zip(*[train.texts[i] for i in chosen]), truncation=True, max_length=length,
-                    padding="max_length", return_tensors="pt").to(device)
-    with torch.no_grad():
-        embeds = model.get_input_embeddings()(enc["input_ids"]).clone()
-    classes = torch.as_tensor(train.labels[chosen], device=device)
-    learn = {"inputs_embeds": embeds.requires_grad_(True),
-             # per step: the encoder's rate and the classifier head's (a fresh head needs a far larger step)
-             "log_lrs": torch.log(torch.tensor([[cfg["init_lr"], cfg["init_head_lr"]]] * cfg["inner_steps"],
-                                               device=device)).requires_grad_(True)}
-    onehot = torch.nn.functional.one_hot(classes, num_classes).float()
-    if cfg["label_type"] != "hard":
-        learn["labels"] = (onehot * 5.0 if cfg["label_type"] == "soft" else onehot.clone()).requires_grad_(True)
-    if cfg["attention_labels"]:
-        with torch.no_grad():
-            attn = torch.stack(model(inputs_embeds=embeds, attention_mask=enc["attention_mask"],
-                                     output_attentions=True).attentions)
-        learn["attention_labels"] = torch.log(attn + 1e-6).requires_grad_(True)
-    lrs = {"inputs_embeds": cfg["lr_embeddings"], "labels": cfg["lr_labels"], "log_lrs": cfg["lr_lrs"],
-           "attention_labels": cfg["lr_embeddings"]}
-    optimizer = torch.optim.Adam([{"params": [v], "lr": lrs[k]} for k, v in learn.items()])
-    recipe = {"space": cfg["model"], "steps": cfg["inner_steps"], "order": "the whole set at every step",
-              "label_type": cfg["label_type"], "optimizer": "SGD with the learned per-step rates", "dropout": "off",
-              "seq_length": length, "attention_labels": cfg["attention_labels"],
-              "attention_weight": cfg["attention_weight"], "embedding_model": resolve_model(cfg["model"]),
-              "head_prefix": _head_prefix(model)}
-
-    def snapshot() -> EmbeddingSet:
-        tensors = {"inputs_embeds": learn["inputs_embeds"].detach().clone(),
-                   "attention_mask": enc["attention_mask"].detach().clone(),
-                   "targets": targets().detach().clone(), "lrs": learn["log_lrs"].detach().exp().clone(),
-                   "classes": classes.detach().clone().cpu()}
-        if "attention_labels" in learn:
-            tensors["attention_labels"] = learn["attention_labels"].detach().clone()
-        return EmbeddingSet(tensors, recipe, tuple(task.label_names))
-
-    def targets():
-        if cfg["label_type"] == "hard":
-            return onehot
-        return torch.softmax(learn["labels"], -1) if cfg["label_type"] == "soft" else learn["labels"]
-
-    def tensors_now() -> dict:
-        out = {"inputs_embeds": learn["inputs_embeds"], "attention_mask": enc["attention_mask"], "targets": targets()}
-        if "attention_labels" in learn:
-            out["attention_labels"] = learn["attention_labels"]
-        return out
-
-    head = [name for name in base if name.startswith(recipe["head_prefix"])]
+    run = _Optimisation.start(task, cfg, dpc, seed, rng, device)
     validation = task.splits.validation
     val_idx = rng.permutation(len(validation))[:cfg["validation_size"]]
     val_texts, val_labels = [validation.texts[i] for i in val_idx], validation.labels[val_idx]
-    best, best_acc, history, start = snapshot(), -1.0, [], 0
+    best, best_acc, history, start = run.snapshot(), -1.0, [], 0
     saved = checkpoint.load_state(checkpoint_dir, device) if checkpoint_dir is not None else None
-    if saved is not None:  # everything the loop reads: the learned tensors, Adam, the data order, the best so far
-        with torch.no_grad():
-            for name, tensor in learn.items():
-                tensor.copy_(saved["learn"][name])
-        optimizer.load_state_dict(saved["optimizer"])
-        rng.bit_generator.state = saved["numpy_rng"]
-        checkpoint.set_rng_state(saved["rng"])
-        best = EmbeddingSet(saved["best"], recipe, tuple(task.label_names))
-        best_acc, history, start = saved["best_acc"], saved["history"], saved["step"]
+    if saved is not None:
+        best, best_acc, history, start = run.restore(saved, rng)
         log.info("tdd: resuming after step %d of %d", start, cfg["outer_steps"])
     schedule = schedule or checkpoint.Schedule(cfg.get("checkpoint_minutes", 10.0))
     t0 = time.perf_counter()
     bar = tqdm(range(start, cfg["outer_steps"]), initial=start, total=cfg["outer_steps"], desc=f"tdd dpc {dpc}",
                unit="step", disable=None)
     for step in bar:
-        params = dict(base)
-        gen = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**31)))
-        std = getattr(model.config, "initializer_range", 0.02)
-        for name in head:  # a fresh head per outer step: the set must train any initialisation of it
-            params[name] = (torch.randn(base[name].shape, generator=gen) * std).to(device) \
-                if base[name].ndim > 1 else torch.zeros_like(base[name])
-        params = unroll(model, {k: v.requires_grad_(True) for k, v in params.items()}, tensors_now(),
-                        learn["log_lrs"].exp(), recipe)
-        idx = rng.choice(len(train), size=min(cfg["real_batch_size"], len(train)), replace=False)
-        real = tokenizer(*zip(*[train.texts[i] for i in idx]), truncation=True, max_length=64, padding=True,
-                         return_tensors="pt").to(device)
-        logits = functional_call(model, params, (), dict(real)).logits
-        outer = torch.nn.functional.cross_entropy(logits, torch.as_tensor(train.labels[idx], device=device))
-        for tensor, grad in zip(learn.values(), torch.autograd.grad(outer, list(learn.values()))):
-            tensor.grad = grad  # only the distilled data learns; the learner's start point stays fixed
-        optimizer.step()
-        history.append(outer.item())
+        history.append(run.outer_step(task.splits.train, rng))
         bar.set_postfix(loss=f"{history[-1]:.3f}")
         if (step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["outer_steps"]:
-            candidate = snapshot()
-            acc = validation_accuracy(candidate, cfg["model"], num_classes, device, val_texts, val_labels, seed)
+            candidate = run.snapshot()
+            acc = validation_accuracy(candidate, cfg["model"], task.num_classes, device, val_texts, val_labels, seed)
             log.info("tdd step %d: real-batch loss %.4f, validation accuracy %.4f", step + 1, history[-1], acc)
             if acc > best_acc:
                 best, best_acc = candidate, acc
         if checkpoint_dir is not None and schedule.due() and step + 1 < cfg["outer_steps"]:
             checkpoint.save_state(checkpoint_dir, {
-                "step": step + 1, "learn": {k: v.detach() for k, v in learn.items()},
-                "optimizer": optimizer.state_dict(), "numpy_rng": rng.bit_generator.state,
+                "step": step + 1, "learn": {k: v.detach() for k, v in run.learn.items()},
+                "optimizer": run.optimizer.state_dict(), "numpy_rng": rng.bit_generator.state,
                 "rng": checkpoint.rng_state(), "best": best.tensors, "best_acc": best_acc, "history": history})
             schedule.saved()
     best.provenance = {"selected_by": "validation accuracy (a slice of the validation split carved from train)",
@@ -270,6 +191,124 @@ def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int, checkpoint_di
                        "fit_s": round(time.perf_counter() - t0, 1), "resumed_after_step": start,
                        "checkpoints": schedule.saves}
     return best
+
+
+@dataclass
+class _Optimisation:
+    """One TDD optimisation in progress: the learned tensors (``learn``: input embeddings, per-step log rates,
+    labels, attention labels) with their Adam, the fixed parts they go with, and the learner they train."""
+
+    cfg: dict
+    model: object
+    tokenizer: object
+    device: str
+    attention_mask: object
+    classes: object
+    onehot: object
+    learn: dict
+    optimizer: object
+    recipe: dict
+    label_names: tuple
+    base: dict  # the pretrained parameters every outer step starts from (a fresh head each time)
+
+    @classmethod
+    def start(cls, task: Task, cfg: dict, dpc: int, seed: int, rng, device: str) -> "_Optimisation":
+        """The initial set: the word embeddings of DPC random real examples per class (padded or cut to the
+        sequence length), one-hot targets (learned logits or vectors unless hard), the learner's attention maps."""
+        import torch
+
+        num_classes, train = task.num_classes, task.splits.train
+        tokenizer, model = load_classifier(cfg["model"], num_classes, device, seed)
+        chosen = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), dpc, replace=False)
+                                 for c in range(num_classes)])
+        enc = tokenizer(*zip(*[train.texts[i] for i in chosen]), truncation=True, max_length=cfg["seq_length"],
+                        padding="max_length", return_tensors="pt").to(device)
+        with torch.no_grad():
+            embeds = model.get_input_embeddings()(enc["input_ids"]).clone()
+        classes = torch.as_tensor(train.labels[chosen], device=device)
+        learn = {"inputs_embeds": embeds.requires_grad_(True),
+                 # per step: the encoder's rate and the classifier head's (a fresh head needs a far larger step)
+                 "log_lrs": torch.log(torch.tensor([[cfg["init_lr"], cfg["init_head_lr"]]] * cfg["inner_steps"],
+                                                   device=device)).requires_grad_(True)}
+        onehot = torch.nn.functional.one_hot(classes, num_classes).float()
+        if cfg["label_type"] != "hard":
+            learn["labels"] = (onehot * 5.0 if cfg["label_type"] == "soft" else onehot.clone()).requires_grad_(True)
+        if cfg["attention_labels"]:
+            with torch.no_grad():
+                attn = torch.stack(model(inputs_embeds=embeds, attention_mask=enc["attention_mask"],
+                                         output_attentions=True).attentions)
+            learn["attention_labels"] = torch.log(attn + 1e-6).requires_grad_(True)
+        lrs = {"inputs_embeds": cfg["lr_embeddings"], "labels": cfg["lr_labels"], "log_lrs": cfg["lr_lrs"],
+               "attention_labels": cfg["lr_embeddings"]}
+        optimizer = torch.optim.Adam([{"params": [v], "lr": lrs[k]} for k, v in learn.items()])
+        recipe = {"space": cfg["model"], "steps": cfg["inner_steps"], "order": "the whole set at every step",
+                  "label_type": cfg["label_type"], "optimizer": "SGD with the learned per-step rates",
+                  "dropout": "off", "seq_length": cfg["seq_length"], "attention_labels": cfg["attention_labels"],
+                  "attention_weight": cfg["attention_weight"], "embedding_model": resolve_model(cfg["model"]),
+                  "head_prefix": _head_prefix(model)}
+        return cls(cfg, model, tokenizer, device, enc["attention_mask"], classes, onehot, learn, optimizer, recipe,
+                   tuple(task.label_names), {k: v.detach() for k, v in model.named_parameters()})
+
+    def targets(self):
+        if self.cfg["label_type"] == "hard":
+            return self.onehot
+        import torch
+
+        return torch.softmax(self.learn["labels"], -1) if self.cfg["label_type"] == "soft" else self.learn["labels"]
+
+    def tensors_now(self) -> dict:
+        out = {"inputs_embeds": self.learn["inputs_embeds"], "attention_mask": self.attention_mask,
+               "targets": self.targets()}
+        if "attention_labels" in self.learn:
+            out["attention_labels"] = self.learn["attention_labels"]
+        return out
+
+    def snapshot(self) -> EmbeddingSet:
+        tensors = {"inputs_embeds": self.learn["inputs_embeds"].detach().clone(),
+                   "attention_mask": self.attention_mask.detach().clone(), "targets": self.targets().detach().clone(),
+                   "lrs": self.learn["log_lrs"].detach().exp().clone(), "classes": self.classes.detach().clone().cpu()}
+        if "attention_labels" in self.learn:
+            tensors["attention_labels"] = self.learn["attention_labels"].detach().clone()
+        return EmbeddingSet(tensors, self.recipe, self.label_names)
+
+    def outer_step(self, train, rng) -> float:
+        """Unroll the learner's steps on the set from the pretrained weights and a fresh head, score the result on
+        a real batch, and take one Adam step on the learned tensors: the real batch's loss."""
+        import torch
+        from torch.func import functional_call
+
+        params = dict(self.base)
+        gen = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**31)))
+        std = getattr(self.model.config, "initializer_range", 0.02)
+        for name in (n for n in self.base if n.startswith(self.recipe["head_prefix"])):
+            # a fresh head per outer step: the set must train any initialisation of it
+            params[name] = (torch.randn(self.base[name].shape, generator=gen) * std).to(self.device) \
+                if self.base[name].ndim > 1 else torch.zeros_like(self.base[name])
+        params = unroll(self.model, {k: v.requires_grad_(True) for k, v in params.items()}, self.tensors_now(),
+                        self.learn["log_lrs"].exp(), self.recipe)
+        idx = rng.choice(len(train), size=min(self.cfg["real_batch_size"], len(train)), replace=False)
+        real = self.tokenizer(*zip(*[train.texts[i] for i in idx]), truncation=True, max_length=64, padding=True,
+                              return_tensors="pt").to(self.device)
+        logits = functional_call(self.model, params, (), dict(real)).logits
+        outer = torch.nn.functional.cross_entropy(logits, torch.as_tensor(train.labels[idx], device=self.device))
+        for tensor, grad in zip(self.learn.values(), torch.autograd.grad(outer, list(self.learn.values()))):
+            tensor.grad = grad  # only the distilled data learns; the learner's start point stays fixed
+        self.optimizer.step()
+        return outer.item()
+
+    def restore(self, saved: dict, rng) -> tuple:
+        """Everything the loop reads, from a checkpoint: the learned tensors, Adam, the data order and the RNGs;
+        returns (best snapshot, its validation accuracy, the loss history, the next step)."""
+        import torch
+
+        with torch.no_grad():
+            for name, tensor in self.learn.items():
+                tensor.copy_(saved["learn"][name])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        checkpoint.set_rng_state(saved["rng"])
+        best = EmbeddingSet(saved["best"], self.recipe, self.label_names)
+        return best, saved["best_acc"], saved["history"], saved["step"]
 
 
 def unroll(model, params: dict, tensors: dict, lrs, recipe: dict, create_graph: bool = True) -> dict:

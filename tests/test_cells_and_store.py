@@ -249,12 +249,13 @@ def test_a_damaged_record_is_set_aside_by_run_and_skipped_by_report(tmp_path, ca
 def test_writing_a_default_out_names_the_same_cells(tmp_path):
     """`minilm` and `{name: minilm, params: {steps: 200, lr: '1e-4'}}` (the defaults; YAML reads 1e-4 as text) are
     one learner: the same cells, so the same work never runs twice; a changed value is another learner."""
-    from benchmark.cli import load_grid, validate
+    from benchmark.study.checks import check_grid
+    from benchmark.study.grid import load_grid
 
     def eval_ids(learner: str) -> set[str]:
         (tmp_path / "g.yaml").write_text("name: g\ntasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\n"
                                          f"learners: [{learner}]\nn_sets: 1\nn_evals: 1\n")
-        return {c.id for c in expand(validate(load_grid(str(tmp_path / "g.yaml"), []), load_data=False))["evaluate"]}
+        return {c.id for c in expand(check_grid(load_grid(str(tmp_path / "g.yaml"), []), load_data=False))["evaluate"]}
 
     plain = eval_ids("minilm")
     assert eval_ids("{name: minilm, params: {steps: 200, lr: 1e-4, max_length: 64}}") == plain

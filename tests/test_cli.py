@@ -27,6 +27,45 @@ def test_list_shows_every_registry(capsys):
         assert name in out
 
 
+def test_list_details_shows_every_default_and_preset(capsys):
+    """One hyper-parameter story: every method's and learner's defaults, and each preset's values, from `list --details`."""
+    from dataclasses import asdict
+
+    from dilm.config import PRESETS as DILM_PRESETS
+    from methods.tdd import PRESETS as TDD_PRESETS
+
+    assert main(["list", "methods", "--details"]) == 0
+    methods = capsys.readouterr().out
+    cards = {block.split(":")[0]: block for block in re.split(r"\n  (?=\S)", methods)}
+    assert f"preset 'cpu': model='minilm', seq_length={TDD_PRESETS['cpu'].seq_length}" in cards["tdd"]
+    assert "preset 'paper': as 'cpu' but model='bert-base-uncased', seq_length=64, outer_steps=5000" in cards["tdd"]
+    assert f"lm_steps={DILM_PRESETS['paper'].lm_steps}" in cards["dilm"]
+    assert f"outer_loops={asdict(DILM_PRESETS['cpu'])['outer_loops']}" in cards["dilm"]
+    assert "lm_steps=" in cards["vanilla-lm"] and "outer_loops" not in cards["vanilla-lm"], "stage 2 is not vanilla-lm's"
+    assert main(["list", "learners", "--details"]) == 0
+    learners = capsys.readouterr().out
+    assert "minilm: " in learners and "family: fine-tuned; trains on: text, embedding sets" in learners
+    assert "recipe: model='minilm', steps=200, batch_size=64, lr=0.0001" in learners and "contract tests use: {'steps': 3}" in learners
+
+
+def test_command_line_flags_are_checked_as_the_grid_keys_they_override(tmp_path, capsys):
+    """--n-sets / --dpcs meet the grid's own checks (one place), naming the flag; --dpcs narrows a learner's own
+    DPCs and leaves out a learner left with none."""
+    from benchmark.api import open_grid
+
+    assert main(["run", "--n-sets", "0", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "with --n-sets 0: key 'n_sets' must be a positive integer, got 0" in err
+    assert main(["run", "--dpcs", "5", "0", "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "key 'dpcs[1]' must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    demo = open_grid("demo", overrides={"dpcs": [5, 10]}, load_data=False)  # minilm trains at DPC 5 only
+    assert {learner.name: demo.dpcs_of(learner) for learner in demo.learners} == {"minilm": [5], "tfidf-logreg": [5, 10]}
+    assert demo.name.startswith("demo-") and demo.source == "preset 'demo' with --dpcs 5 10"
+    wider = open_grid("demo", overrides={"dpcs": [10]}, load_data=False)
+    assert [learner.name for learner in wider.learners] == ["tfidf-logreg"]
+
+
 @pytest.mark.parametrize("flag, wrong, kind, right", [
     ("--tasks", "rt-polarty", "task", "rt-polarity"),
     ("--methods", "randm", "method", "random"),
@@ -118,13 +157,13 @@ def test_an_unknown_preset_is_a_grid_error_with_did_you_mean(tmp_path, capsys):
 
 def test_numbers_written_as_text_become_numbers(tmp_path):
     """`lr: 1e-4` is a string to PyYAML; the grid checks it against the constructor (a float) and makes it one."""
-    from benchmark.cli import validate
+    from benchmark.study.checks import check_grid
     from benchmark.study.grid import load_grid
 
     path = tmp_path / "g.yaml"
     path.write_text("name: g\ntasks: [rt-polarity]\ndpcs: [5]\nmethods: [{name: dilm, params: {generator_lr: 3e-7}}]\n"
                     "learners: [{name: minilm, params: {lr: 2e-4, steps: '50'}}]\n")
-    grid = validate(load_grid(str(path)), load_data=False)
+    grid = check_grid(load_grid(str(path)), load_data=False)
     assert grid.learners[0].kwargs == {"lr": 2e-4, "steps": 50}
     assert grid.methods[0].kwargs == {"generator_lr": 3e-7}
 

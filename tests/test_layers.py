@@ -19,7 +19,9 @@ RULES = {
     "benchmark.study": {"benchmark.core", "benchmark.tasks", "benchmark.learners", "methods", "dilm",
                         "benchmark.study"},
     "benchmark.report": {"benchmark.core", "benchmark.tasks", "benchmark.study.store", "benchmark.report"},
-    "benchmark.cli": {"benchmark", "methods", "dilm"},
+    "benchmark.api": {"benchmark.core", "benchmark.tasks", "benchmark.learners", "methods", "dilm", "benchmark.study",
+                      "benchmark.report"},
+    "benchmark.cli": {"benchmark.api", "benchmark.core", "benchmark.authoring"},
     "benchmark.__main__": {"benchmark.cli"},
     "benchmark": set(),  # the package itself and its data folders (grids)
 }
@@ -128,3 +130,12 @@ def test_the_checker_sees_circles_and_forbidden_arrows():
     assert allowed("benchmark.report.clean", "benchmark.study.store")
     assert not allowed("benchmark.report.clean", "benchmark.study.cells")
 
+
+
+def test_the_command_line_only_parses_and_prints():
+    """The CLI reaches the harness through ``benchmark.api`` (and the scaffold); it plans, runs and checks nothing itself."""
+    assert not allowed("benchmark.cli", "benchmark.study.cells")
+    assert not allowed("benchmark.cli", "benchmark.report.leaderboard")
+    assert not allowed("benchmark.study.runner", "benchmark.api")
+    assert {target.split(".")[1] if target.startswith("benchmark.") else target
+            for target in graph()["benchmark.cli"]} <= {"api", "core", "authoring"}

@@ -71,3 +71,16 @@ def batch_indices(n: int, batch_size: int, steps: int, seed: int):
 def join_fields(text: tuple[str, ...], separator: str = " ") -> str:
     """One string for learners that read a single text (sentence pairs joined by ``separator``)."""
     return separator.join(text)
+
+
+def learner_card_text(name: str, cls: type[Learner]) -> str:
+    """A learner's card as text: summary, family, the set kinds it trains on, its recipe's defaults."""
+    from benchmark.core.registry import init_parameters
+
+    summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+    params = ", ".join(f"{p.name}={p.default!r}" for p in init_parameters(cls)) or "none"
+    lines = [f"{name}: {summary}", f"  family: {cls.family}; trains on: {', '.join(cls.accepts)} sets",
+             f"  recipe: {params}"]
+    if cls.TEST_PARAMS:
+        lines.append(f"  contract tests use: {cls.TEST_PARAMS}")
+    return "\n".join(lines)

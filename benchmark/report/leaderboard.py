@@ -203,39 +203,8 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
         spread = [free[free["learner"].map(lambda name: d in dpcs_of(name))].assign(dpc=d) for d in all_dpcs]
         return pd.concat([fixed] + spread, ignore_index=True)
 
-    cells: dict[tuple, dict] = {}
-    if not records.empty:
-        scored = broadcast(records.assign(score=records.apply(lambda r: r[f"metric.{r['metric']}"], axis=1) * 100))
-        for key, group in scored.groupby(KEY):
-            key = (key[0], key[1], key[2], int(key[3]))
-            cells[key] = {"scores": group["score"].to_numpy(), "reference": bool(group["reference"].iloc[0]),
-                          "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"])),
-                          "family": group["learner_family"].iloc[0], "queries_cut": int(group["queries_cut"].sum())}
-    failed_counts = {}
-    if not failures.empty:
-        for key, group in broadcast(failures).groupby(KEY):
-            key = (key[0], key[1], key[2], int(key[3]))
-            failed_counts[key] = len(group)
-            cells.setdefault(key, {"scores": np.array([]), "reference": bool(group["reference"].iloc[0]),
-                                   "metric": None, "versions": []})
-    if expected:
-        for key, status in expected.cells.items():
-            cells.setdefault(key, {"scores": np.array([]), "reference": status == "reference", "metric": None,
-                                   "versions": [], "status": "n/a" if status == "n/a" else None})
-    # every method of a task is expected under each learner and DPC of that task: holes are "missing"
-    # (demonstration-free rows such as zero-shot only under in-context learners)
-    methods = {(k[0], k[2]): c["reference"] for k, c in cells.items()}
-    families = {k[1]: c["family"] for k, c in cells.items() if c.get("family")}
-    empty = _demonstration_free(records)
-    for task, learner in {(k[0], k[1]) for k in cells}:
-        for (method_task, method), reference in methods.items():
-            if method in empty and families.get(learner) != "icl":
-                continue
-            for dpc in dpcs_of(learner):
-                if method_task == task:
-                    cells.setdefault((task, learner, method, dpc), {"scores": np.array([]), "reference": reference,
-                                                                    "metric": None, "versions": []})
-
+    cells, failed_counts = _measured_cells(records, failures, broadcast)
+    _add_expected_cells(cells, expected, _demonstration_free(records), dpcs_of)
     rows = []
     for key, cell in cells.items():
         scores = cell["scores"]
@@ -252,6 +221,47 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
     summary = summary.sort_values(KEY).reset_index(drop=True)
     _add_tests(summary)
     return summary.drop(columns="_scores")
+
+
+def _measured_cells(records: pd.DataFrame, failures: pd.DataFrame, broadcast) -> tuple[dict, dict]:
+    """(task, learner, method, DPC) -> the cell's scores in % and what the rows say about it; and the number of
+    failed runs per cell (a cell with failures only gets an empty entry)."""
+    cells: dict[tuple, dict] = {}
+    if not records.empty:
+        scored = broadcast(records.assign(score=records.apply(lambda r: r[f"metric.{r['metric']}"], axis=1) * 100))
+        for key, group in scored.groupby(KEY):
+            key = (key[0], key[1], key[2], int(key[3]))
+            cells[key] = {"scores": group["score"].to_numpy(), "reference": bool(group["reference"].iloc[0]),
+                          "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"])),
+                          "family": group["learner_family"].iloc[0], "queries_cut": int(group["queries_cut"].sum())}
+    failed_counts = {}
+    if not failures.empty:
+        for key, group in broadcast(failures).groupby(KEY):
+            key = (key[0], key[1], key[2], int(key[3]))
+            failed_counts[key] = len(group)
+            cells.setdefault(key, {"scores": np.array([]), "reference": bool(group["reference"].iloc[0]),
+                                   "metric": None, "versions": []})
+    return cells, failed_counts
+
+
+def _add_expected_cells(cells: dict, expected: Expected | None, demonstration_free: set[str], dpcs_of) -> None:
+    """Empty entries for the cells the grid asked for (n/a where the pair cannot run) and for the holes: every
+    method of a task is expected under each learner and DPC of that task (demonstration-free rows such as
+    zero-shot only under in-context learners)."""
+    if expected:
+        for key, status in expected.cells.items():
+            cells.setdefault(key, {"scores": np.array([]), "reference": status == "reference", "metric": None,
+                                   "versions": [], "status": "n/a" if status == "n/a" else None})
+    methods = {(k[0], k[2]): c["reference"] for k, c in cells.items()}
+    families = {k[1]: c["family"] for k, c in cells.items() if c.get("family")}
+    for task, learner in {(k[0], k[1]) for k in cells}:
+        for (method_task, method), reference in methods.items():
+            if method in demonstration_free and families.get(learner) != "icl":
+                continue
+            for dpc in dpcs_of(learner):
+                if method_task == task:
+                    cells.setdefault((task, learner, method, dpc), {"scores": np.array([]), "reference": reference,
+                                                                    "metric": None, "versions": []})
 
 
 def _welch(a: np.ndarray, b: np.ndarray) -> float:
@@ -428,6 +438,12 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
 
 
 def render_markdown(tables: list[Table], notes: list[str]) -> str:
+    """The tables as GitHub markdown, a block title (reference, published) as a row of its own.
+
+    Rendered here, not by tabulate (measured with 0.10): its pipe format pads every column to one width, which
+    would rewrite every committed leaderboard and golden file without a change of content, and its
+    ``latex_booktabs`` escapes the cells' markup (``\\textbf``, ``$\\pm$``) while ``latex_raw`` has no booktabs
+    rules and neither has a spanning block-title row."""
     parts = []
     for table in tables:
         lines = [f"### {table.title}", "", "| method | " + " | ".join(table.columns) + " |",

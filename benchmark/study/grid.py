@@ -5,6 +5,7 @@ Presets ship in ``benchmark/grids/``; ``--grid PATH`` reads a user's file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.core.errors import UsageError
+from benchmark.core.errors import UsageError, did_you_mean
 
 GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "recipes", "n_sets", "n_evals",
              "executor", "slurm_profile"}
@@ -62,8 +63,14 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("benchmark.grids").iterdir() if p.name.endswith(".yaml"))
 
 
-def load_grid(name_or_path: str, sets: list[str] = ()) -> Grid:
-    """A preset by name (``demo``) or a grid YAML file by path, with ``--set KEY=VALUE`` overrides."""
+OVERRIDE_KEYS = ("tasks", "methods", "learners", "dpcs", "n_sets", "n_evals")  # the command line's named overrides
+
+
+def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = None) -> Grid:
+    """A preset by name (``demo``) or a grid YAML file by path, with ``--set KEY=VALUE`` assignments and the
+    command line's named ``overrides`` (``{"dpcs": [5], "learners": ["minilm"], ...}``) applied to its mapping
+    before it is checked, so a flag meets the same checks, and messages, as the file's key. An overridden grid
+    gets its own name (and results folder): an ad-hoc run never overwrites the preset's leaderboard."""
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.is_file():
@@ -85,7 +92,48 @@ def load_grid(name_or_path: str, sets: list[str] = ()) -> Grid:
         raise UsageError(f"grid {source}: not valid YAML: {exc}") from None
     for assignment in sets:
         data = apply_set(data, assignment, source)
-    return parse_grid(data, source + "".join(f" --set {s}" for s in sets))
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if given:
+        data = apply_overrides(data, given, source)
+    flags = [f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in given.items()]
+    grid = parse_grid(data, source + "".join(f" --set {s}" for s in sets) + (" with " + " ".join(flags) if flags else ""))
+    if given or sets:
+        digest = hashlib.sha256(json.dumps({**given, **({"set": list(sets)} if sets else {})},
+                                           sort_keys=True).encode()).hexdigest()[:6]
+        grid.name = f"{grid.name}-{digest}"
+    return grid
+
+
+def apply_overrides(data, given: dict, source: str):
+    """The named overrides on the grid mapping. A component named again keeps its entry (its params); a task
+    given as a .yaml spec is read relative to the working directory; a learner's own ``dpcs`` narrow to the
+    overridden ones, and a learner left with none is left out."""
+    if not isinstance(data, dict):
+        raise UsageError(f"grid {source}: expected a mapping to apply the command line's overrides to")
+    unknown = set(given) - set(OVERRIDE_KEYS)
+    if unknown:
+        raise UsageError(f"overrides {sorted(unknown)}: not overridable; overridable: {', '.join(OVERRIDE_KEYS)}")
+    data = {**data, **{k: v for k, v in given.items() if k not in ("tasks", "methods", "learners")}}
+    for key in ("tasks", "methods", "learners"):
+        if key in given:
+            entries = {(e if isinstance(e, str) else e.get("name")): e for e in data.get(key) or []
+                       if isinstance(e, (str, dict))}
+            data[key] = [str(Path(n).resolve()) if key == "tasks" and str(n).endswith((".yaml", ".yml"))
+                         else entries.get(n, n) for n in given[key]]
+    if "dpcs" in given and isinstance(given["dpcs"], list):
+        narrowed = []
+        for entry in data.get("learners") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("dpcs"), list):
+                own = [d for d in entry["dpcs"] if d in given["dpcs"]]
+                if not own:
+                    continue
+                entry = {**entry, "dpcs": own}
+            narrowed.append(entry)
+        if not narrowed:
+            raise UsageError(f"grid {source}: no learner trains at --dpcs {given['dpcs']} (each learner's own 'dpcs' "
+                             f"leaves it out); pass other DPCs or --learners")
+        data["learners"] = narrowed
+    return data
 
 
 def apply_set(data, assignment: str, source: str):
@@ -128,13 +176,6 @@ def apply_set(data, assignment: str, source: str):
         node = child
     node[parts[-1]] = value
     return data
-
-
-def did_you_mean(name: str, choices) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, [str(c) for c in choices], n=2)
-    return f". Did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
 def _assign(data, node: dict, rest: list[str], value, assignment: str):
