@@ -76,7 +76,7 @@ def test_load_records_is_one_row_per_run_with_flat_config():
 
 def test_empty_runs_folder_gives_an_empty_report(tmp_path):
     (tmp_path / "evaluate").mkdir()
-    assert build_report(tmp_path)["tables"] == []
+    assert build_report(tmp_path).tables == []
 
 
 def test_plots_are_written(tmp_path):

@@ -496,14 +496,27 @@ def render_latex(tables: list[Table], notes: list[str]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+@dataclass
+class Report:
+    """Everything a report writes, in memory: the long-form summary, the runs, costs and fidelity frames (empty
+    when there is nothing), the rendered tables and the notes under them."""
+
+    summary: pd.DataFrame
+    records: pd.DataFrame
+    costs: pd.DataFrame
+    fidelity: pd.DataFrame
+    tables: list[Table]
+    notes: list[str]
+
+
 def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
-                 expected: Expected | None = None) -> dict:
-    """Everything a report writes, in memory: summary and cost frames, tables, notes."""
+                 expected: Expected | None = None) -> Report:
+    """The report of the runs in ``runs_dir`` (only ``cell_ids`` when given), with the grid's DPCs and cells."""
     records = load_records(runs_dir, cell_ids)
     failures = load_failures(runs_dir, cell_ids)
     summary = summarise(records, failures, dpcs, expected)
     if summary.empty:
-        return {"summary": summary, "costs": pd.DataFrame(), "tables": [], "notes": ["No finished or failed runs."]}
+        return Report(summary, records, pd.DataFrame(), pd.DataFrame(), [], ["No finished or failed runs."])
     cited = pd.concat([frame[["method_name", "citation"]] for frame in (records, failures) if not frame.empty])
     citations = [f"{name}: {citation}" for name, citation in sorted(set(cited.dropna().itertuples(index=False)))]
     costs = load_costs(runs_dir, cell_ids)
@@ -526,8 +539,7 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
                      "the train split assigns to the set's label; test overlap = share of its texts that duplicate a "
                      "test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence). Per set in "
                      "fidelity.csv (with distinct bigrams and mean pairwise TF-IDF distance).")
-    return {"summary": summary, "costs": costs, "records": records, "tables": tables, "fidelity": fidelity,
-            "notes": notes}
+    return Report(summary, records, costs, fidelity, tables, notes)
 
 
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
@@ -540,19 +552,19 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
         return existing.read_text(encoding="utf-8")
     stamp.unlink(missing_ok=True)
     report = build_report(runs_dir, cell_ids, dpcs, expected)
-    markdown = render_markdown(report["tables"], report["notes"])
+    markdown = render_markdown(report.tables, report.notes)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.md", markdown)
-    atomic_write_text(out_dir / "leaderboard.tex", render_latex(report["tables"], report["notes"]))
-    atomic_write_text(out_dir / "leaderboard.csv", report["summary"].round(4).to_csv(index=False))
-    if len(report["costs"]):
-        atomic_write_text(out_dir / "costs.csv", report["costs"].round(3).to_csv(index=False))
-    if len(report.get("fidelity", ())):
-        atomic_write_text(out_dir / "fidelity.csv", report["fidelity"].round(4).to_csv(index=False))
-    if plots and len(report["summary"]):
+    atomic_write_text(out_dir / "leaderboard.tex", render_latex(report.tables, report.notes))
+    atomic_write_text(out_dir / "leaderboard.csv", report.summary.round(4).to_csv(index=False))
+    if len(report.costs):
+        atomic_write_text(out_dir / "costs.csv", report.costs.round(3).to_csv(index=False))
+    if len(report.fidelity):
+        atomic_write_text(out_dir / "fidelity.csv", report.fidelity.round(4).to_csv(index=False))
+    if plots and len(report.summary):
         from benchmark.report.plots import write_plots
 
-        write_plots(report["summary"], report["costs"], out_dir / "plots")
+        write_plots(report.summary, report.costs, out_dir / "plots")
     if fingerprint:
         atomic_write_text(stamp, fingerprint)
     return markdown
