@@ -132,11 +132,12 @@ class StudyRun:
 
 def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str | None = None,
              slurm_profile: str | None = None, force: bool = False, progress: bool = True, stack: int = 16,
-             echo: Callable[[str], None] = print, warn: Callable[[str], None] = print) -> StudyRun:
+             echo: Callable[[str], None] = print, warn: Callable[[str], None] = print, html: bool = True) -> StudyRun:
     """Run every cell of a checked ``grid`` that is not done (``force``: discard this grid's finished cells first),
     on ``executor`` (default: the grid's), then judge its text sets and write its leaderboard to
-    ``out/<grid name>`` (default: ``runs_dir/leaderboards``). ``echo`` and ``warn`` receive the progress lines."""
-    from benchmark.report.leaderboard import write_report
+    ``out/<grid name>`` (default: ``runs_dir/leaderboards``; with ``html``, its static site too). ``echo`` and
+    ``warn`` receive the progress lines."""
+    from benchmark.report.output import write_report
     from benchmark.study.cells import expand
     from benchmark.study.executors import EXECUTORS
     from benchmark.study.fidelity import judge_runs
@@ -166,19 +167,21 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     judge_runs(runs_dir, {c.id for c in cells["distill"]}, progress=progress)
     out_dir = (out or runs_dir / "leaderboards") / grid.name
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
-    markdown = write_report(runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid))
+    markdown = write_report(runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid), html=html)
     failures = [_failure(store, s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
     return StudyRun(grid, outcome, seconds, out_dir, markdown, failures)
 
 
-def report(runs_dir: Path, out: Path) -> str:
-    """Write the leaderboard of every finished run in a runs folder to ``out``; its markdown."""
-    from benchmark.report.leaderboard import expected_from_records, load_records, write_report
+def report(runs_dir: Path, out: Path, html: bool = False) -> str:
+    """Write the leaderboard of every finished run in a runs folder to ``out`` (with ``html``, the static site
+    ``out/index.html``); its markdown."""
+    from benchmark.report.leaderboard import expected_from_records, load_records
+    from benchmark.report.output import write_report
 
     if not (runs_dir / "evaluate").is_dir():
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
-    return write_report(runs_dir, out, expected=expected_from_records(load_records(runs_dir)))
+    return write_report(runs_dir, out, expected=expected_from_records(load_records(runs_dir)), html=html)
 
 
 @dataclass

@@ -43,6 +43,8 @@ def _run_arguments(run) -> None:
     run.add_argument("--dry-run", action="store_true",
                      help="print the cells that would run, per stage, with a time estimate; run nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--no-html", dest="html", action="store_false",
+                     help="skip the HTML leaderboard (index.html and a page per cell, written by default)")
     run.add_argument("--stack-runs", type=_positive_int, default=16, metavar="N",
                      help="train up to N learner runs of one task and learner together (fine-tuned transformers; "
                           "fewer when memory is short); 1 runs them one at a time, the reference path (default: 16)")
@@ -106,6 +108,9 @@ def _cache_arguments(cache) -> None:
 def _report_arguments(report) -> None:
     report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     report.add_argument("--out", type=Path, default=Path("results"))
+    report.add_argument("--html", action="store_true",
+                        help="also write OUT/index.html: sortable, filterable tables and a page per (task, method, DPC) "
+                             "with its distilled texts and runs; opens from file:// with no network")
 
 
 def _positive_int(text: str) -> int:
@@ -178,14 +183,14 @@ def cmd_run(args) -> int:
         print_plan(grid, api.plan(grid, args.runs_dir))
         return 0
     done = api.run_grid(grid, args.runs_dir, args.out, args.executor, args.slurm_profile, args.force,
-                        progress=not args.no_progress, stack=args.stack_runs,
+                        progress=not args.no_progress, stack=args.stack_runs, html=args.html,
                         echo=lambda line: print(line, flush=True), warn=lambda line: print(line, file=sys.stderr))
     print(f"finished in {done.seconds:.0f} s: " + ", ".join(
         f"{stage} {dict(counts)}" for stage, counts in done.outcome.items()), flush=True)
     if not args.quiet:
         print(done.markdown)
-    print(f"leaderboard written to {done.out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/); "
-          f"records in {args.runs_dir}/")
+    print(f"leaderboard written to {done.out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/"
+          f"{', index.html' if args.html else ''}); records in {args.runs_dir}/")
     for failure in done.failures:
         print(f"FAILED {failure.stage} {failure.cell_id}: {failure.error} (log: {failure.log})", file=sys.stderr)
     return 1 if done.failures else 0
@@ -260,8 +265,9 @@ def cmd_judge(args) -> int:
 
 
 def cmd_report(args) -> int:
-    print(api.report(args.runs_dir, args.out))
-    print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, costs.csv, plots/)")
+    print(api.report(args.runs_dir, args.out, html=args.html))
+    print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, costs.csv, plots/"
+          f"{', index.html, cells/' if args.html else ''})")
     return 0
 
 

@@ -85,6 +85,9 @@ def test_the_judge_reads_known_labels(rt_assets):
     assert judge.describe()["validation_accuracy"] > 0.7 and judge.c in (0.25, 1.0, 4.0, 16.0)
     own = fidelity(task.splits.test.texts[:10], task.splits.test.labels[:10], judge, SplitIndex(task.splits.test.texts))
     assert own["exact_test_duplicates"] == 10 and own["overlapped_test_rows"] == list(range(10))
+    # per text, for the HTML pages: the judge's label and the kind of test overlap
+    assert np.mean(np.array(right["verdicts"]) == labels) == pytest.approx(right["on_label_share"], abs=1e-4)
+    assert right["verdicts"] == wrong["verdicts"] and own["overlap_kinds"] == ["exact"] * 10
 
 
 @pytest.mark.real

@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.report.leaderboard import Expected, build_report, load_records, summarise, write_report
+from benchmark.report.leaderboard import Expected, build_report, load_records, summarise
+from benchmark.report.output import write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report_runs"
 GOLDEN = Path(__file__).parent / "golden"

@@ -18,7 +18,7 @@ import pandas as pd
 from benchmark.core.labels import component_label, pair_status
 from benchmark.report.published import SOURCE as PUBLISHED_SOURCE
 from benchmark.report.published import published
-from benchmark.study.store import ERROR, FIDELITY, Store, atomic_write_text
+from benchmark.study.store import ERROR, FIDELITY, Store
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
             rows.append((method, cells))
         judge = part["judge_validation_accuracy"].iloc[0]
         tables.append(Table(f"Fidelity of the text sets: {task} (judge: TF-IDF + logistic regression, "
-                            f"{100 * judge:.1f}% on the validation split)", columns, [("", rows)]))
+                            f"{100 * judge:.1f}% on the validation split)", columns, [("", rows)],
+                            [{"task": task, "dpc": int(d)} for d in dpcs for _ in range(2)]))
     return tables
 
 
@@ -301,11 +302,15 @@ class Cell:
     text: str
     bold: bool = False
     marks: str = ""
+    value: float | None = None  # the number it shows (sorting the HTML table); None for "-", "fail", "n/a"
+    key: tuple | None = None  # (task, learner, method, dpc) of a measured cell: its page in the HTML report
 
 
 def _cell(row) -> Cell:
+    key = (row["task"], row["learner"], row["method"], int(row["dpc"]))
     if row["status"] != "ok":
-        return Cell({"fail": "fail", "missing": "-", "n/a": "n/a (embedding-level)"}[row["status"]])
+        return Cell({"fail": "fail", "missing": "-", "n/a": "n/a (embedding-level)"}[row["status"]],
+                    key=key if row["status"] == "fail" else None)
     marks = ""
     if row["p_vs_random"] < ALPHA:
         marks += "*"
@@ -317,7 +322,7 @@ def _cell(row) -> Cell:
         marks += "§"
     if row["queries_cut"]:
         marks += "¶"
-    return Cell(f"{row['mean']:.1f} ± {row['std']:.1f} ({row['n']})", bool(row["best"]), marks)
+    return Cell(f"{row['mean']:.1f} ± {row['std']:.1f} ({row['n']})", bool(row["best"]), marks, float(row["mean"]), key)
 
 
 @dataclass
@@ -327,6 +332,8 @@ class Table:
     title: str
     columns: list[str]
     blocks: list[tuple[str, list[tuple[str, list[Cell]]]]]
+    column_keys: list[dict] = field(default_factory=list)  # per column: its task / dpc / learner (HTML filters)
+    learner: str | None = None  # a main table's learner
 
 
 def _demonstration_free(records: pd.DataFrame) -> set[str]:
@@ -360,9 +367,10 @@ def main_tables(summary: pd.DataFrame) -> list[Table]:
                        key=lambda r: list(["Random", "K-centers", "Herding", "Vanilla LM", "DiLM", "Full dataset"]).index(r))
         if paper and families.get(learner) != "icl":  # the published rows are fine-tuned BERT-base numbers
             blocks.append((f"published: {PUBLISHED_SOURCE}", [
-                (name, [Cell(_published_text(published(t, d).get(name))) for t, d in columns]) for name in paper]))
+                (name, [_published_cell(published(t, d).get(name)) for t, d in columns]) for name in paper]))
         title = f"In-context learning: {learner}" if families.get(learner) == "icl" else f"Learner: {learner}"
-        tables.append(Table(title, [f"{t} DPC {d}" for t, d in columns], blocks))
+        tables.append(Table(title, [f"{t} DPC {d}" for t, d in columns], blocks,
+                            [{"task": t, "dpc": int(d)} for t, d in columns], learner))
     return tables
 
 
@@ -371,11 +379,11 @@ def learner_families(summary: pd.DataFrame) -> dict[str, str]:
     return summary.dropna(subset=["learner_family"]).groupby("learner")["learner_family"].first().to_dict()
 
 
-def _published_text(value) -> str:
+def _published_cell(value) -> Cell:
     if value is None:
-        return "-"
+        return Cell("-")
     mean, std = value
-    return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+    return Cell(f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}", value=float(mean))
 
 
 def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
@@ -391,7 +399,8 @@ def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
         by_key = {(r["method"], r["learner"]): r for _, r in part.iterrows()}
         rows = [(m, [_cell(by_key[(m, l)]) if (m, l) in by_key else Cell("-") for l in learners])
                 for m in sorted(part["method"].unique())]
-        tables.append(Table(f"Cross-architecture: {task}, DPC {dpc}", learners, [("", rows)]))
+        tables.append(Table(f"Cross-architecture: {task}, DPC {dpc}", learners, [("", rows)],
+                            [{"task": task, "dpc": int(dpc), "learner": learner} for learner in learners]))
     return tables
 
 
@@ -540,51 +549,3 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
                      "test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence). Per set in "
                      "fidelity.csv (with distinct bigrams and mean pairwise TF-IDF distance).")
     return Report(summary, records, costs, fidelity, tables, notes)
-
-
-def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
-                 expected: Expected | None = None, plots: bool = True) -> str:
-    """Write leaderboard.{md,tex,csv}, costs.csv and the plots into ``out_dir``; return the markdown. When nothing
-    it reads has changed since it last wrote ``out_dir`` (``report_inputs``), the files are kept as they are."""
-    fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, plots)
-    stamp, existing = out_dir / INPUTS_STAMP, out_dir / "leaderboard.md"
-    if fingerprint and stamp.is_file() and existing.is_file() and stamp.read_text() == fingerprint:
-        return existing.read_text(encoding="utf-8")
-    stamp.unlink(missing_ok=True)
-    report = build_report(runs_dir, cell_ids, dpcs, expected)
-    markdown = render_markdown(report.tables, report.notes)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "leaderboard.md", markdown)
-    atomic_write_text(out_dir / "leaderboard.tex", render_latex(report.tables, report.notes))
-    atomic_write_text(out_dir / "leaderboard.csv", report.summary.round(4).to_csv(index=False))
-    if len(report.costs):
-        atomic_write_text(out_dir / "costs.csv", report.costs.round(3).to_csv(index=False))
-    if len(report.fidelity):
-        atomic_write_text(out_dir / "fidelity.csv", report.fidelity.round(4).to_csv(index=False))
-    if plots and len(report.summary):
-        from benchmark.report.plots import write_plots
-
-        write_plots(report.summary, report.costs, out_dir / "plots")
-    if fingerprint:
-        atomic_write_text(stamp, fingerprint)
-    return markdown
-
-
-INPUTS_STAMP = ".inputs.sha256"  # next to a leaderboard: the fingerprint of what it was built from
-
-
-def report_inputs(runs_dir: Path, cell_ids, dpcs, expected, plots: bool) -> str | None:
-    """A fingerprint of everything a report reads: each record's path, size and modification time, the cells and
-    DPCs asked for, and the code's commit. None when the code has uncommitted changes (always rebuilt then)."""
-    import hashlib
-
-    from benchmark.core.provenance import git_state
-
-    state = git_state()
-    if not state["commit"] or state["dirty"]:
-        return None
-    records = sorted((str(p.relative_to(runs_dir)), p.stat().st_size, p.stat().st_mtime_ns)
-                     for p in Path(runs_dir).glob("*/*/record.json"))
-    payload = json.dumps([state["commit"], records, sorted(cell_ids or ()), dpcs, repr(expected), plots],
-                         default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()

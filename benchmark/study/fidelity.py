@@ -126,7 +126,8 @@ def diversity(texts) -> dict:
 def fidelity(texts, labels, judge: Judge, index: SplitIndex) -> dict:
     """One set's measures (and the test rows it overlaps, for re-scoring on the rest)."""
     labels = np.asarray(labels)
-    on_label = judge.predict(texts) == labels
+    verdicts = np.asarray(judge.predict(texts))
+    on_label = verdicts == labels
     kinds, rows = [], set()
     for text in texts:
         kind, hit = index.matches(text)
@@ -137,7 +138,8 @@ def fidelity(texts, labels, judge: Judge, index: SplitIndex) -> dict:
             "on_label_per_class": {int(c): round(float(on_label[labels == c].mean()), 4) for c in np.unique(labels)},
             "exact_test_duplicates": kinds.count("exact"), "near_test_duplicates": kinds.count("near"),
             "overlap_share": round((n - kinds.count("")) / n, 4) if n else 0.0,
-            "overlapped_test_rows": sorted(rows), **diversity(texts), "judge": judge.describe()}
+            "overlapped_test_rows": sorted(rows), **diversity(texts), "judge": judge.describe(),
+            "verdicts": [int(v) for v in verdicts], "overlap_kinds": kinds}  # per text, for the HTML cell pages
 
 
 
@@ -161,9 +163,11 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
         distilled = DistilledSet.load(store.cell_dir("distill", record["cell_id"]))
         checksum = distilled.checksum()
         with store.claim(FIDELITY, record["cell_id"]) as claimed:  # another runner may be judging the same set
-            if not claimed or (store.is_done(FIDELITY, record["cell_id"])
-                               and store.record(FIDELITY, record["cell_id"]).get("set_checksum") == checksum):
-                continue  # being measured elsewhere, or measured and the set has not been made again since
+            measured_before = store.record(FIDELITY, record["cell_id"]) if store.is_done(FIDELITY, record["cell_id"]) \
+                else None
+            if not claimed or (measured_before and measured_before.get("set_checksum") == checksum
+                               and "verdicts" in measured_before):
+                continue  # being measured elsewhere, or measured (per text too) and the set has not been made again
             config = record["config"]
             key = json_key(config["task"])
             if key not in judges:

@@ -1,0 +1,251 @@
+"""The leaderboard as a static site: ``index.html`` (the tables of leaderboard.md, sortable and filterable, the
+plots, method cards, costs) and a page per (task, method, DPC) with its sets' texts and every run behind it.
+
+Built from the records alone (through the store), by Jinja2 templates with autoescaping (a dataset's texts are
+shown, never run); it opens from ``file://`` with no network: one inline script, no CDN.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.report.leaderboard import REFERENCE_LABELS, Cell, Report, Table
+from benchmark.study.store import FIDELITY, Store, atomic_write_text
+
+SHOWN_TEXTS = 200  # texts listed per set on a cell page; the rest stay in the set's distilled.jsonl
+KIND_LABELS = {"text": "text-level", "embedding": "embedding-level", "empty": "no examples (zero-shot)"}
+
+
+def slug(*parts) -> str:
+    """A file-name- and anchor-safe id for a key: readable, plus a short hash so distinct keys never collide."""
+    text = ".".join("all" if p is None else str(p) for p in parts)
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")[:80]
+    return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+
+
+def page_key(task: str, method: str, dpc) -> tuple:
+    """A cell page's key: DPC-independent sets (the Full dataset) have one page, whatever column links to it."""
+    return task, method, None if dpc is None or (isinstance(dpc, float) and math.isnan(dpc)) else int(dpc)
+
+
+@dataclass
+class SetView:
+    """One distilled set on a cell page: its texts (the first SHOWN_TEXTS), labels and, where measured, what the
+    judge said about each text."""
+
+    distill_cell: str
+    set_seed: int
+    n_examples: int
+    fields: list[str]
+    rows: list[dict]  # {"texts", "label", "train_index", "verdict", "overlap"}
+    kind: str
+    fidelity: dict | None = None
+    note: str = ""
+
+
+@dataclass
+class CellPage:
+    task: str
+    method: str
+    dpc: int | None
+    slug: str
+    kind: str
+    reference: bool
+    citation: str | None
+    method_params: dict
+    scores: list[dict] = field(default_factory=list)  # per learner: mean, std, n, status
+    sets: list[SetView] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+
+
+def write_site(report: Report, runs_dir: Path, out_dir: Path) -> Path:
+    """Write ``out_dir/index.html`` and ``out_dir/cells/*.html``; returns the index's path."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FunctionLoader(_template), autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["fmt"] = _fmt
+    store = Store(Path(runs_dir))
+    pages = cell_pages(report, store)
+    (out_dir / "cells").mkdir(parents=True, exist_ok=True)
+    stale = {p.name for p in (out_dir / "cells").glob("*.html")}
+    for page in pages.values():
+        atomic_write_text(out_dir / "cells" / f"{page.slug}.html", env.get_template("cell.html").render(
+            page=page, kinds=KIND_LABELS, style=_asset("site.css"), shown=SHOWN_TEXTS))
+        stale.discard(f"{page.slug}.html")
+    for name in stale:  # pages of cells no longer in the report
+        (out_dir / "cells" / name).unlink()
+    tables = [_table_view(i, table, pages, report) for i, table in enumerate(report.tables)]
+    filters = {"task": sorted({c["task"] for t in tables for c in t["columns"] if c.get("task")}),
+               "dpc": sorted({c["dpc"] for t in tables for c in t["columns"] if c.get("dpc") is not None}),
+               "learner": sorted({t["learner"] for t in tables if t["learner"]}),
+               "kind": sorted({r["kind"] for t in tables for b in t["blocks"] for r in b["rows"] if r["kind"]})}
+    plots = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "plots").glob("*.png")) \
+        if (out_dir / "plots").is_dir() else []
+    index = out_dir / "index.html"
+    atomic_write_text(index, env.get_template("index.html").render(
+        title=out_dir.name, tables=tables, notes=report.notes, filters=filters, plots=plots,
+        cards=method_cards(pages), kinds=KIND_LABELS, style=_asset("site.css"), script=_asset("site.js")))
+    return index
+
+
+def cell_pages(report: Report, store: Store) -> dict[tuple, CellPage]:
+    """One page per (task, method, DPC) that has finished runs, from the records of those runs."""
+    pages: dict[tuple, CellPage] = {}
+    records = report.records
+    if records.empty:
+        return pages
+    for cell_id in records["cell_id"]:
+        record = store.record("evaluate", cell_id)
+        if record is None:
+            continue
+        config, said = record["config"], record.get("described") or {}
+        method = said.get("method") or {}
+        label = method.get("label") or config["method"]["name"]
+        label = REFERENCE_LABELS.get(label, label)
+        key = page_key(record.get("task", {}).get("name", config["task"]["name"]), label, config["dpc"])
+        page = pages.get(key)
+        if page is None:
+            page = pages[key] = CellPage(*key, slug(*key), method.get("kind", "text"), bool(method.get("reference")),
+                                         method.get("citation"), {**config["method"]["params"],
+                                                                  **config.get("method_config", {})})
+            page.sets = []
+        if all(s.distill_cell != record["distill_cell"] for s in page.sets):
+            page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind))
+        page.runs.append(_run_view(record))
+    for page in pages.values():
+        page.sets.sort(key=lambda s: s.set_seed)
+        page.runs.sort(key=lambda r: (r["learner"], r["set_seed"], r["run"]))
+        page.scores = _scores(report.summary, page)
+    return pages
+
+
+def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str) -> SetView:
+    folder = store.cell_dir("distill", distill_cell)
+    meta_path = folder / "distilled.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    fidelity = store.record(FIDELITY, distill_cell) if store.is_done(FIDELITY, distill_cell) else None
+    view = SetView(distill_cell, set_seed, int(meta.get("n_examples", 0)), list(meta.get("text_fields", [])), [],
+                   kind, fidelity)
+    if kind == "embedding":
+        view.note = ("An embedding-level set: learned input-embedding sequences of one model's space, not text. "
+                     "Its nearest-token text is the method's text projection (e.g. the tdd-text row), where run.")
+        return view
+    rows_path = folder / "distilled.jsonl"
+    if not rows_path.is_file():
+        view.note = "The set's texts are not in the runs folder."
+        return view
+    verdicts = (fidelity or {}).get("verdicts") or []
+    overlaps = (fidelity or {}).get("overlap_kinds") or []
+    label_names = meta.get("label_names", [])
+    with rows_path.open(encoding="utf-8") as rows:
+        for i, line in enumerate(rows):
+            if i >= SHOWN_TEXTS:
+                view.note = (f"The first {SHOWN_TEXTS} of {view.n_examples} texts; the whole set is "
+                             f"distill/{distill_cell}/distilled.jsonl in the runs folder.")
+                break
+            row = json.loads(line)
+            verdict = verdicts[i] if i < len(verdicts) else None
+            view.rows.append({"texts": [row.get(f, "") for f in view.fields], "label": row.get("label_name"),
+                              "train_index": row.get("train_index"),
+                              "verdict": None if verdict is None else (label_names[verdict] if verdict < len(label_names)
+                                                                       else verdict),
+                              "on_label": None if verdict is None else verdict == row.get("label"),
+                              "overlap": overlaps[i] if i < len(overlaps) else None})
+    return view
+
+
+def _run_view(record: dict) -> dict:
+    config = record["config"]
+    metric = record["task"]["metric"]
+    learner = (record.get("described") or {}).get("learner", {}).get("label") or config["learner"]["name"]
+    return {"cell_id": record["cell_id"], "learner": learner, "set_seed": config["set_seed"], "run": config.get("run"),
+            "eval_seed": config.get("eval_seed"), "metric": metric, "score": 100 * record["metrics"][metric],
+            "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
+            "code_version": record["code_version"], "commit": record["git"]["commit"], "dirty": record["git"]["dirty"],
+            "host": record.get("host", {}), "versions": record.get("versions", {}), "seeds": record.get("seeds", {}),
+            "started_at": record.get("started_at"), "stack": record.get("stack"),
+            "config": json.dumps(config, indent=1, sort_keys=True),
+            "recipe": json.dumps(record.get("recipe", {}), sort_keys=True)}
+
+
+def _scores(summary: pd.DataFrame, page: CellPage) -> list[dict]:
+    rows = summary[(summary["task"] == page.task) & (summary["method"].map(lambda m: REFERENCE_LABELS.get(m, m))
+                                                     == page.method)]
+    if page.dpc is not None:
+        rows = rows[rows["dpc"] == page.dpc]
+    out = []
+    for (learner, dpc), row in rows.groupby(["learner", "dpc"]):
+        row = row.iloc[0]
+        out.append({"learner": learner, "dpc": int(dpc), "status": row["status"], "mean": row["mean"],
+                    "std": row["std"], "n": int(row["n"]), "metric": row["metric"]})
+    return out
+
+
+def method_cards(pages: dict[tuple, CellPage]) -> list[dict]:
+    """One card per method label: its kind, whether it is a reference row, its citation and parameters."""
+    cards: dict[str, dict] = {}
+    for page in pages.values():
+        card = cards.setdefault(page.method, {"method": page.method, "kind": page.kind, "reference": page.reference,
+                                              "citation": page.citation, "params": set()})
+        card["params"].add(json.dumps(page.method_params, sort_keys=True))
+    return [{**card, "params": sorted(card["params"])} for _, card in sorted(cards.items())]
+
+
+def _table_view(index: int, table: Table, pages: dict, report: Report) -> dict:
+    kinds = {}
+    if not report.records.empty:
+        for label, kind in zip(report.records["method"], report.records["method_kind"]):
+            kinds[REFERENCE_LABELS.get(label, label)] = kind
+    blocks = []
+    for block_title, rows in table.blocks:
+        kind_of_block = "reference" if block_title == "reference rows" else "published" if block_title else None
+        blocks.append({"title": block_title, "rows": [
+            {"label": label, "kind": kind_of_block or kinds.get(label, ""),
+             "cells": [_cell_view(cell, pages, anchored=table.learner is not None) for cell in cells]}
+            for label, cells in rows]})
+    columns = [{"label": label, **(table.column_keys[i] if i < len(table.column_keys) else {})}
+               for i, label in enumerate(table.columns)]
+    return {"id": f"table-{index}", "title": table.title, "learner": table.learner, "columns": columns,
+            "blocks": blocks}
+
+
+def _cell_view(cell: Cell, pages: dict, anchored: bool) -> dict:
+    """A table cell for the template; ``anchored`` (the main tables, where each cell appears once) gives it its
+    permanent id."""
+    view = {"text": cell.text, "bold": cell.bold, "marks": cell.marks,
+            "value": cell.value if cell.value is not None else _number(cell.text), "href": None, "id": None}
+    if cell.key is not None:
+        task, learner, method, dpc = cell.key
+        view["id"] = "cell-" + slug(task, learner, method, dpc) if anchored else None  # leaderboard.csv's key
+        label = REFERENCE_LABELS.get(method, method)
+        page = pages.get((task, label, dpc)) or pages.get((task, label, None))
+        if page is not None:
+            view["href"] = f"cells/{page.slug}.html"
+    return view
+
+
+def _number(text: str) -> float | None:
+    match = re.match(r"\s*(-?[0-9]+(?:\.[0-9]+)?)", text)
+    return float(match.group(1)) if match else None
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def _template(name: str) -> str:
+    return resources.files("benchmark.report").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _asset(name: str) -> str:
+    return _template(name)

@@ -1,0 +1,62 @@
+"""A report on disk: leaderboard.{md,tex,csv}, costs.csv, fidelity.csv, plots/ and the HTML site, written only when
+something it reads changed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmark.report.leaderboard import Expected, build_report, render_latex, render_markdown
+from benchmark.study.store import atomic_write_text
+
+
+def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
+                 expected: Expected | None = None, plots: bool = True, html: bool = False) -> str:
+    """Write leaderboard.{md,tex,csv}, costs.csv and the plots into ``out_dir`` (with ``html``, the static site:
+    index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
+    (``report_inputs``), the files are kept as they are."""
+    fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, (plots, html))
+    stamp, existing = out_dir / INPUTS_STAMP, out_dir / "leaderboard.md"
+    if fingerprint and stamp.is_file() and existing.is_file() and stamp.read_text() == fingerprint:
+        return existing.read_text(encoding="utf-8")
+    stamp.unlink(missing_ok=True)
+    report = build_report(runs_dir, cell_ids, dpcs, expected)
+    markdown = render_markdown(report.tables, report.notes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "leaderboard.md", markdown)
+    atomic_write_text(out_dir / "leaderboard.tex", render_latex(report.tables, report.notes))
+    atomic_write_text(out_dir / "leaderboard.csv", report.summary.round(4).to_csv(index=False))
+    if len(report.costs):
+        atomic_write_text(out_dir / "costs.csv", report.costs.round(3).to_csv(index=False))
+    if len(report.fidelity):
+        atomic_write_text(out_dir / "fidelity.csv", report.fidelity.round(4).to_csv(index=False))
+    if plots and len(report.summary):
+        from benchmark.report.plots import write_plots  # matplotlib: imported only when plotting
+
+        write_plots(report.summary, report.costs, out_dir / "plots")
+    if html:
+        from benchmark.report.html import write_site  # Jinja2
+
+        write_site(report, runs_dir, out_dir)
+    if fingerprint:
+        atomic_write_text(stamp, fingerprint)
+    return markdown
+
+
+INPUTS_STAMP = ".inputs.sha256"  # next to a leaderboard: the fingerprint of what it was built from
+
+
+def report_inputs(runs_dir: Path, cell_ids, dpcs, expected, plots) -> str | None:
+    """A fingerprint of everything a report reads: each record's path, size and modification time, the cells and
+    DPCs asked for, and the code's commit. None when the code has uncommitted changes (always rebuilt then)."""
+    import hashlib
+
+    from benchmark.core.provenance import git_state
+
+    state = git_state()
+    if not state["commit"] or state["dirty"]:
+        return None
+    records = sorted((str(p.relative_to(runs_dir)), p.stat().st_size, p.stat().st_mtime_ns)
+                     for p in Path(runs_dir).glob("*/*/record.json"))
+    payload = json.dumps([state["commit"], records, sorted(cell_ids or ()), dpcs, repr(expected), plots],
+                         default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
