@@ -3,6 +3,7 @@ style) with failed, missing and n/a cells, the statistics, and the records API."
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,7 +46,7 @@ def test_cells_show_their_status_and_the_footer_counts_them():
     assert "Cells: 20 with results, 1 failed (fail), 13 missing (-), 2 not applicable (n/a)." in markdown
     icl = markdown.split("### In-context learning: smollm2-icl")[1].split("###")[0]  # its own table, after the others
     assert markdown.index("### In-context learning") > markdown.index("### Learner: tfidf-logreg")
-    assert "| DiLM (released) | **71.0 ± 0.8 (3)**" in icl and "published" not in icl
+    assert "| DiLM (released) | **71.0 ± 0.8 (1×3)**" in icl and "published" not in icl
 
 
 def test_statistics():
@@ -170,3 +171,58 @@ def test_report_runs_where_torch_cannot_be_imported(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| DiLM (released) |" in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
     assert "blocked" not in done.stderr
+
+
+def hand_made(rows) -> pd.DataFrame:
+    """Evaluate records as load_records returns them: (method, dpc or None, set_seed, accuracy in [0, 1])."""
+    return pd.DataFrame([{"task": "t", "learner": "tfidf-logreg", "method": method, "dpc": dpc, "set_seed": seed,
+                          "metric": "accuracy", "metric.accuracy": accuracy, "reference": method in ("random", "full"),
+                          "code_version": "v", "learner_family": "non-neural", "queries_cut": 0, "method_kind": "text"}
+                         for method, dpc, seed, accuracy in rows])
+
+
+def test_significance_is_tested_on_per_set_means_against_scipy():
+    from scipy.stats import ttest_ind
+
+    method = {0: [0.70, 0.72], 1: [0.66, 0.64], 2: [0.69, 0.69]}  # 3 sets x 2 runs
+    random = {0: [0.60, 0.61], 1: [0.65, 0.63], 2: [0.58, 0.60], 3: [0.62, 0.62]}
+    records = hand_made([("m", 5, s, a) for s, runs in method.items() for a in runs]
+                        + [("random", 5, s, a) for s, runs in random.items() for a in runs])
+    row = summarise(records).set_index("method").loc["m"]
+    means = lambda sets: [100 * np.mean(runs) for runs in sets.values()]  # noqa: E731
+    assert row["p_vs_random"] == pytest.approx(ttest_ind(means(method), means(random), equal_var=False).pvalue)
+    assert (row["n"], row["n_sets"]) == (6, 3)
+    assert row["ci_low"] < np.mean(means(method)) < row["ci_high"]
+
+
+def test_repeating_the_runs_of_a_set_does_not_make_it_significant():
+    """Two sets with 5 identical runs each: pooled as 10 runs, Welch would call them different from Random
+    (p < 0.05); over the 2 sets they are not."""
+    from scipy.stats import ttest_ind
+
+    rows = [("m", 5, s, a) for s, a in ((0, 0.70), (1, 0.62)) for _ in range(5)]
+    rows += [("random", 5, s, a) for s, a in ((0, 0.60), (1, 0.64)) for _ in range(5)]
+    pooled = ttest_ind([100 * a for m, _, _, a in rows if m == "m"], [100 * a for m, _, _, a in rows if m == "random"],
+                       equal_var=False).pvalue
+    row = summarise(hand_made(rows)).set_index("method").loc["m"]
+    assert pooled < 0.05 and row["p_vs_random"] > 0.05 and row["n_sets"] == 2
+    one_set = summarise(hand_made([("h", 5, 0, a) for a in (0.70, 0.71, 0.69)]  # deterministic: over its runs
+                                  + [("random", 5, s, a) for s, a in enumerate((0.60, 0.62, 0.61))]))
+    assert one_set.set_index("method").loc["h", "p_vs_random"] < 0.05
+
+
+def test_published_rows_only_under_the_learner_that_measured_them(tmp_path):
+    markdown = write_report(FIXTURES, tmp_path, dpcs=[5, 10], expected=fixture_expected(), plots=False)
+    tables = {part.split("\n")[0]: part for part in markdown.split("### ")[1:]}
+    assert "published: Maekawa" in tables["Learner: bert-base-uncased"]
+    assert all("published" not in text for title, text in tables.items() if title != "Learner: bert-base-uncased")
+
+
+def test_a_full_data_study_labels_its_columns_without_a_dpc():
+    from benchmark.report.leaderboard import main_tables
+
+    records = hand_made([("full", None, 0, a) for a in (0.80, 0.82)])
+    tables = main_tables(summarise(records, dpcs=[5, 10, 20]))
+    assert tables[0].columns == ["t (no DPC)"]
+    mixed = main_tables(summarise(pd.concat([records, hand_made([("random", 5, 0, 0.6)])]), dpcs=[5]))
+    assert mixed[0].columns == ["t DPC 5"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.labels import component_label, pair_status
+from benchmark.report.published import LEARNER as PUBLISHED_LEARNER
 from benchmark.report.published import SOURCE as PUBLISHED_SOURCE
 from benchmark.report.published import published
 from benchmark.study.store import ERROR, FIDELITY, Store
@@ -200,8 +201,9 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
         return restricted.get(learner, all_dpcs)
 
     def broadcast(frame):
-        fixed, free = frame[frame["dpc"].notna()], frame[frame["dpc"].isna()]
-        spread = [free[free["learner"].map(lambda name: d in dpcs_of(name))].assign(dpc=d) for d in all_dpcs]
+        fixed, free = frame[frame["dpc"].notna()].assign(_free=False), frame[frame["dpc"].isna()]
+        spread = [free[free["learner"].map(lambda name: d in dpcs_of(name))].assign(dpc=d, _free=True)
+                  for d in all_dpcs]
         return pd.concat([fixed] + spread, ignore_index=True)
 
     cells, failed_counts = _measured_cells(records, failures, broadcast)
@@ -210,18 +212,44 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
     for key, cell in cells.items():
         scores = cell["scores"]
         status = cell.get("status") or ("ok" if len(scores) else "fail" if failed_counts.get(key) else "missing")
+        sample = replication_sample(scores, cell.get("sets", np.zeros(len(scores))))
         rows.append({**dict(zip(KEY, key)), "metric": cell["metric"], "reference": cell["reference"], "status": status,
                      "learner_family": cell.get("family"),
                      "mean": scores.mean() if len(scores) else np.nan,
                      "std": scores.std(ddof=0) if len(scores) else np.nan, "n": len(scores),
+                     "n_sets": len(np.unique(cell.get("sets", []))), **bootstrap_ci(sample),
+                     "dpc_independent": bool(cell.get("dpc_independent", False)),
                      "n_failed": failed_counts.get(key, 0), "mixed_versions": len(cell["versions"]) > 1,
-                     "queries_cut": cell.get("queries_cut", 0), "_scores": scores})
+                     "queries_cut": cell.get("queries_cut", 0), "_sample": sample})
     summary = pd.DataFrame(rows)
     if summary.empty:
         return summary
     summary = summary.sort_values(KEY).reset_index(drop=True)
     _add_tests(summary)
-    return summary.drop(columns="_scores")
+    return summary.drop(columns="_sample")
+
+
+def replication_sample(scores: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """The unit of replication of a cell: the mean score of each distilled set (its runs share its data, so they are
+    not independent); for a cell with one set (a deterministic method: Herding, Full dataset) its learner runs,
+    the only replication it has."""
+    scores, sets = np.asarray(scores, dtype=float), np.asarray(sets)
+    if len(np.unique(sets)) < 2:
+        return scores
+    return np.array([scores[sets == s].mean() for s in np.unique(sets)])
+
+
+def bootstrap_ci(sample: np.ndarray, level: float = 0.95) -> dict:
+    """A percentile bootstrap interval of the mean over the replication units (scipy, 2,000 resamples, seeded);
+    NaN with fewer than two units or no spread."""
+    if len(sample) < 2 or np.ptp(sample) == 0:
+        value = float(sample[0]) if len(sample) and np.ptp(sample) == 0 else np.nan
+        return {"ci_low": value, "ci_high": value}
+    from scipy.stats import bootstrap
+
+    result = bootstrap((sample,), np.mean, n_resamples=2000, confidence_level=level, method="percentile",
+                       random_state=np.random.default_rng(0))
+    return {"ci_low": float(result.confidence_interval.low), "ci_high": float(result.confidence_interval.high)}
 
 
 def _measured_cells(records: pd.DataFrame, failures: pd.DataFrame, broadcast) -> tuple[dict, dict]:
@@ -232,9 +260,11 @@ def _measured_cells(records: pd.DataFrame, failures: pd.DataFrame, broadcast) ->
         scored = broadcast(records.assign(score=records.apply(lambda r: r[f"metric.{r['metric']}"], axis=1) * 100))
         for key, group in scored.groupby(KEY):
             key = (key[0], key[1], key[2], int(key[3]))
-            cells[key] = {"scores": group["score"].to_numpy(), "reference": bool(group["reference"].iloc[0]),
+            cells[key] = {"scores": group["score"].to_numpy(), "sets": group["set_seed"].to_numpy(),
+                          "reference": bool(group["reference"].iloc[0]),
                           "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"])),
-                          "family": group["learner_family"].iloc[0], "queries_cut": int(group["queries_cut"].sum())}
+                          "family": group["learner_family"].iloc[0], "queries_cut": int(group["queries_cut"].sum()),
+                          "dpc_independent": bool(group["_free"].all())}
     failed_counts = {}
     if not failures.empty:
         for key, group in broadcast(failures).groupby(KEY):
@@ -279,8 +309,9 @@ def _welch(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _add_tests(summary: pd.DataFrame) -> None:
-    """p_vs_random: Welch's t-test of each row against the Random row of its column; best: the highest
-    mean in the column except Full dataset; p_vs_runner_up: the best row against the second best."""
+    """p_vs_random: Welch's t-test of each row's replication sample (per-set means; a one-set row's runs) against
+    the Random row's; best: the highest mean in the column except Full dataset; p_vs_runner_up: the best row
+    against the second best."""
     summary["p_vs_random"] = np.nan
     summary["best"] = False
     summary["p_vs_runner_up"] = np.nan
@@ -289,12 +320,12 @@ def _add_tests(summary: pd.DataFrame) -> None:
         if len(random):
             for index, row in column.iterrows():
                 if row["method"] not in ("random", "full") and row["n"]:
-                    summary.at[index, "p_vs_random"] = _welch(row["_scores"], random.iloc[0]["_scores"])
+                    summary.at[index, "p_vs_random"] = _welch(row["_sample"], random.iloc[0]["_sample"])
         ranked = column[(column["n"] > 0) & (column["method"] != "full")].sort_values("mean", ascending=False)
         if len(ranked):
             summary.at[ranked.index[0], "best"] = True
         if len(ranked) > 1:
-            summary.at[ranked.index[0], "p_vs_runner_up"] = _welch(ranked.iloc[0]["_scores"], ranked.iloc[1]["_scores"])
+            summary.at[ranked.index[0], "p_vs_runner_up"] = _welch(ranked.iloc[0]["_sample"], ranked.iloc[1]["_sample"])
 
 
 @dataclass
@@ -322,7 +353,14 @@ def _cell(row) -> Cell:
         marks += "§"
     if row["queries_cut"]:
         marks += "¶"
-    return Cell(f"{row['mean']:.1f} ± {row['std']:.1f} ({row['n']})", bool(row["best"]), marks, float(row["mean"]), key)
+    return Cell(f"{row['mean']:.1f} ± {row['std']:.1f} ({_replicates(row)})", bool(row["best"]), marks,
+                float(row["mean"]), key)
+
+
+def _replicates(row) -> str:
+    """``sets×runs`` when every set has the same number of learner runs, else ``N sets, M runs``."""
+    sets, runs = int(row["n_sets"]), int(row["n"])
+    return f"{sets}×{runs // sets}" if sets and runs % sets == 0 else f"{sets} sets, {runs} runs"
 
 
 @dataclass
@@ -350,7 +388,7 @@ def main_tables(summary: pd.DataFrame) -> list[Table]:
     tables = []
     families = learner_families(summary)
     for learner, part in sorted(summary.groupby("learner"), key=lambda item: (families.get(item[0]) == "icl", item[0])):
-        columns = sorted(set(zip(part["task"], part["dpc"])))
+        columns = _distinct_columns(part)
         by_key = {(r["method"], r["task"], r["dpc"]): r for _, r in part.iterrows()}
 
         def rows_for(methods):
@@ -365,13 +403,35 @@ def main_tables(summary: pd.DataFrame) -> list[Table]:
             blocks.append(("reference rows", [(REFERENCE_LABELS.get(m, m), cells) for m, cells in rows_for(references)]))
         paper = sorted({row for t, d in columns for row in published(t, d)},
                        key=lambda r: list(["Random", "K-centers", "Herding", "Vanilla LM", "DiLM", "Full dataset"]).index(r))
-        if paper and families.get(learner) != "icl":  # the published rows are fine-tuned BERT-base numbers
+        if paper and learner == PUBLISHED_LEARNER:  # the paper's numbers, beside the learner that measured them
             blocks.append((f"published: {PUBLISHED_SOURCE}", [
                 (name, [_published_cell(published(t, d).get(name)) for t, d in columns]) for name in paper]))
         title = f"In-context learning: {learner}" if families.get(learner) == "icl" else f"Learner: {learner}"
-        tables.append(Table(title, [f"{t} DPC {d}" for t, d in columns], blocks,
-                            [{"task": t, "dpc": int(d)} for t, d in columns], learner))
+        independent = _independent_columns(part)
+        tables.append(Table(title, [f"{t} (no DPC)" if (t, d) in independent else f"{t} DPC {d}" for t, d in columns],
+                            blocks, [{"task": t, "dpc": int(d)} for t, d in columns], learner))
     return tables
+
+
+def _independent_columns(part: pd.DataFrame) -> set[tuple]:
+    """(task, DPC) columns whose measured rows are all DPC-independent (the Full dataset): they have no DPC."""
+    measured = part[part["status"] == "ok"]
+    return {key for key, rows in measured.groupby(["task", "dpc"]) if rows["dpc_independent"].all()}
+
+
+def _distinct_columns(part: pd.DataFrame) -> list[tuple]:
+    """The table's (task, DPC) columns; a task whose every column is DPC-independent keeps one (the same numbers
+    repeated under each DPC say nothing)."""
+    columns = sorted(set(zip(part["task"], part["dpc"])))
+    independent = _independent_columns(part)
+    kept, seen = [], set()
+    for task, dpc in columns:
+        if all((task, d) in independent for t, d in columns if t == task):
+            if task in seen:
+                continue
+            seen.add(task)
+        kept.append((task, dpc))
+    return kept
 
 
 def learner_families(summary: pd.DataFrame) -> dict[str, str]:
@@ -424,10 +484,14 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
     counts = summary["status"].value_counts()
     metrics = ", ".join(sorted(m for m in summary["metric"].dropna().unique())) or "accuracy"
     notes = [
-        f"Test-split {metrics} (%), mean ± population std (n runs = distilled sets x learner runs). Bold: the best "
-        f"mean in the column (Full dataset excluded).",
-        f"\\* differs from Random (Welch's two-sided t-test, p < {ALPHA}); † the best row differs from the runner-up "
-        f"(same test); ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
+        f"Test-split {metrics} (%), mean ± population std over all runs (sets×runs: distilled sets × learner runs "
+        f"per set). Bold: the best mean in the column (Full dataset excluded). \"no DPC\": a column whose rows do not "
+        f"depend on DPC (the whole train split).",
+        f"\\* differs from Random (Welch's two-sided t-test, p < {ALPHA}) on per-set means: the distilled set is the "
+        f"unit of replication, since a set's runs share its data; a row with one set (a deterministic method such as "
+        f"Herding, or the Full dataset) is compared over its learner runs, its only replication. † the best row "
+        f"differs from the runner-up (same test). 95% bootstrap intervals over the same units are in leaderboard.csv "
+        f"(ci_low, ci_high). ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
             f" ¶ in-context learning cut test queries longer than the model's context ({int(summary['queries_cut'].sum())} "
             f"query scorings in all; each kept its label: line): the scores are on shortened queries."
             if summary["queries_cut"].sum() else ""),
@@ -436,8 +500,10 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
             ("random", "Random (reference row) = DPC real examples per class drawn uniformly."),
             ("zero-shot", "Zero-shot (reference row of ICL tables) = the query alone, no demonstrations."))
             if method in set(summary["method"])) + (
-            " Published rows are the paper's numbers (BERT-base learner, GLUE validation as test), not re-run here."
-            if any(published(t, d) for t, d in zip(summary["task"], summary["dpc"])) else ""),
+            " Published rows are the paper's numbers (BERT-base learner, GLUE validation as test), not re-run here; "
+            f"they sit only under {PUBLISHED_LEARNER}, the learner that measured them."
+            if any(published(t, d) for t, d, learner in zip(summary["task"], summary["dpc"], summary["learner"])
+                   if learner == PUBLISHED_LEARNER) else ""),
         f"Cells: {counts.get('ok', 0)} with results, {counts.get('fail', 0)} failed (fail), "
         f"{counts.get('missing', 0)} missing (-), {counts.get('n/a', 0)} not applicable (n/a).",
     ]
