@@ -10,13 +10,14 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root
+from benchmark.core.cache import artifact_root, file_build_seconds, note_artifact
 from benchmark.tasks.base import Examples, Task
 from benchmark.core.tokenization import length_sorted_batches, tokenize
 
@@ -83,15 +84,20 @@ def cached_embeddings(task: Task, space: EmbeddingSpace) -> tuple[np.ndarray, Pa
     if path.exists():
         embeddings = np.load(path)
         if embeddings.shape[0] == len(train):
+            note_artifact(path, False, file_build_seconds(path))  # its build is shared by the cells that reuse it
             return embeddings, path
         log.warning("embedding cache %s has %d rows, expected %d: recomputing", path, embeddings.shape[0], len(train))
     log.info("embedding %d train examples of %s with %s", len(train), task.name, space)
+    t0 = time.perf_counter()
     embeddings = encode(train.texts, space)
+    seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "wb") as f:
         np.save(f, embeddings)
     os.replace(tmp, path)
+    file_build_seconds(path, seconds)
+    note_artifact(path, True, seconds)
     return embeddings, path
 
 

@@ -63,7 +63,7 @@ def run_tiny(tmp_path, *extra):
 
 RECORD_KEYS = {"schema", "stage", "cell_id", "config", "started_at", "finished_at", "versions", "git", "code_version",
                "host", "task", "fit_cell", "distill_cell", "recipe", "seeds", "distilled", "metrics",
-               "train_predict_s", "wall_s", "memory", "learner_family", "described"}
+               "train_predict_s", "wall_s", "memory", "learner_family", "described", "artifacts"}
 
 
 def test_record_schema(tmp_path, capsys):

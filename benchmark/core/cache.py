@@ -4,10 +4,14 @@ Everything else builds on these three functions; they import nothing of ours.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import fcntl
+import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -25,25 +29,99 @@ def artifact_root() -> Path:
     return Path(os.environ["DILM_BENCH_ARTIFACTS"]) if os.environ.get("DILM_BENCH_ARTIFACTS") else cache_root()
 
 
+BUILD_COST = ".build.json"  # in a built artifact: how long its build took, for the cells that reuse it
+_LEDGER: contextvars.ContextVar[list | None] = contextvars.ContextVar("artifact_ledger", default=None)
+_BUILDING: contextvars.ContextVar[str | None] = contextvars.ContextVar("artifact_building", default=None)
+
+
+@contextlib.contextmanager
+def artifact_ledger():
+    """Collect, while it is open, every artifact that ``build_once`` (or ``note_artifact``) built or reused: the
+    runner stores the list in the cell's record, so a reused artifact's cost can be shared by every method that
+    needs it, not charged to whichever cell happened to build it."""
+    entries: list[dict] = []
+    token = _LEDGER.set(entries)
+    try:
+        yield entries
+    finally:
+        _LEDGER.reset(token)
+
+
+def _artifact_name(path: Path) -> tuple[str, str]:
+    """(kind, name) of an artifact: its cache kind (dilm, tdd, embeddings, models...) and ``kind/folder-or-file``."""
+    path = Path(path)
+    try:
+        kind = path.relative_to(artifact_root()).parts[0]
+    except ValueError:
+        kind = path.parent.name
+    return kind, f"{kind}/{path.name}"
+
+
+def note_artifact(path: Path, built: bool, build_s: float | None) -> None:
+    """Add an artifact to the open ledger (if any): its cache kind and name, whether this cell built it, the
+    seconds its build took (whoever built it; None when unknown, e.g. built before builds were timed) and, for a
+    build inside another build (DiLM's stage 2 embedding its teacher), the outer one, whose seconds include it."""
+    entries = _LEDGER.get()
+    if entries is None:
+        return
+    kind, name = _artifact_name(path)
+    if all(entry["artifact"] != name for entry in entries):
+        entries.append({"artifact": name, "kind": kind, "built": built,
+                        "build_s": None if build_s is None else round(build_s, 3),
+                        "within": _BUILDING.get() if built else None})
+
+
+def file_build_seconds(path: Path, seconds: float | None = None) -> float | None:
+    """The build seconds of a single-file artifact (a cached embedding matrix), kept beside the cache kinds in
+    ``<artifact root>/.builds/`` so the kind's folder holds only artifacts; with ``seconds``, stores them."""
+    kind, name = _artifact_name(path)
+    record = artifact_root() / ".builds" / f"{name}.json"
+    if seconds is not None:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"build_s": round(seconds, 3)}))
+        return seconds
+    try:
+        return json.loads(record.read_text())["build_s"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _build_seconds(target: Path) -> float | None:
+    try:
+        return json.loads((target / BUILD_COST).read_text())["build_s"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def build_once(target: Path, marker: str, build) -> Path:
     """``target`` (a folder holding ``marker`` when complete), made at most once across processes: under a
     file lock beside it, ``build(staging)`` fills a fresh staging folder, which then lands by an atomic
-    rename. Concurrent callers wait and reuse it; a killed build leaves no partial ``target``."""
+    rename. Concurrent callers wait and reuse it; a killed build leaves no partial ``target``. The build's
+    seconds are kept in it (``BUILD_COST``) and every call is noted in the open artifact ledger."""
     if (target / marker).exists():
+        note_artifact(target, False, _build_seconds(target))
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / marker).exists():  # built by another process while we waited
+            note_artifact(target, False, _build_seconds(target))
             return target
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging."))
+        building = _BUILDING.set(_artifact_name(target)[1])
         try:
+            t0 = time.perf_counter()
             build(staging)
+            seconds = time.perf_counter() - t0
+            (staging / BUILD_COST).write_text(json.dumps({"build_s": round(seconds, 3)}))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        finally:
+            _BUILDING.reset(building)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
+    note_artifact(target, True, seconds)
     return target
 
 

@@ -152,29 +152,71 @@ def expected_from_records(records: pd.DataFrame) -> Expected:
     return expected
 
 
+SHARED_KINDS = ("dilm", "tdd", "embeddings")  # artifacts methods build and share (model conversions are set-up)
+COST_COLUMNS = ["task", "method", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib", "built_s", "shared_s", "full_s",
+                "gpu_s", "peak_cuda_mib"]
+
+
 def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
-    """Wall time and peak memory per (task, method): fit (total), distill (mean per set), evaluate (mean per run)."""
+    """Per (task, method): wall time of the fit (total), distill (mean per set) and evaluate (mean per run) cells and
+    their peak memory; ``built_s``, the seconds its fit and distill cells spent building shared artifacts (generators,
+    embeddings, TDD sets); ``shared_s``, its share of every shared artifact it used, whoever built it (each build
+    split evenly among the methods of the task that used it); ``full_s`` = fit + every distill cell - built_s +
+    shared_s, the method's whole cost; ``gpu_s`` and ``peak_cuda_mib`` where a GPU ran."""
     store = Store(Path(runs_dir))
-    rows = []
+    rows, uses = [], []
     for stage in ("fit", "distill", "evaluate"):
         for record in store.done_records(stage):
             if cell_ids is not None and record["cell_id"] not in cell_ids:
                 continue
-            config = record["config"]
-            rows.append({"task": record.get("task", {}).get("name", config["task"]["name"]), "stage": stage,
-                         "wall_s": record["wall_s"],
-                         "method": described(record)[0]["label"],
-                         "peak_rss_mib": record["memory"]["peak_rss_mib"]})
-    columns = ["task", "method", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib"]
-    frame = pd.DataFrame(rows, columns=["task", "method", "stage", "wall_s", "peak_rss_mib"])
+            config, memory = record["config"], record["memory"]
+            key = {"task": record.get("task", {}).get("name", config["task"]["name"]),
+                   "method": described(record)[0]["label"]}
+            rows.append({**key, "stage": stage, "wall_s": record["wall_s"], "peak_rss_mib": memory["peak_rss_mib"],
+                         "gpu_s": record["wall_s"] if memory.get("peak_cuda_mib") else 0.0,
+                         "peak_cuda_mib": memory.get("peak_cuda_mib")})
+            if stage != "evaluate":
+                uses += [{**key, **artifact} for artifact in record.get("artifacts", [])
+                         if artifact["kind"] in SHARED_KINDS]
+    frame = pd.DataFrame(rows, columns=["task", "method", "stage", "wall_s", "peak_rss_mib", "gpu_s", "peak_cuda_mib"])
     if frame.empty:
-        return pd.DataFrame(columns=columns)
-    by_stage = {stage: frame[frame["stage"] == stage].groupby(["task", "method"])["wall_s"]
-                 for stage in ("fit", "distill", "evaluate")}
+        return pd.DataFrame(columns=COST_COLUMNS)
+    groups = ["task", "method"]
+    by_stage = {stage: frame[frame["stage"] == stage].groupby(groups)["wall_s"] for stage in ("fit", "distill", "evaluate")}
     costs = pd.DataFrame({"fit_s": by_stage["fit"].sum(), "distill_s": by_stage["distill"].mean(),
                           "evaluate_s": by_stage["evaluate"].mean(),
-                          "peak_rss_mib": frame.groupby(["task", "method"])["peak_rss_mib"].max()})
-    return costs.reset_index()[columns]
+                          "peak_rss_mib": frame.groupby(groups)["peak_rss_mib"].max(),
+                          "gpu_s": frame.groupby(groups)["gpu_s"].sum(),
+                          "peak_cuda_mib": frame.groupby(groups)["peak_cuda_mib"].max()}).reset_index()
+    built, shared = _artifact_shares(pd.DataFrame(uses, columns=[*groups, "artifact", "kind", "built", "build_s",
+                                                                 "within"]))
+    costs = costs.merge(built, on=groups, how="left").merge(shared, on=groups, how="left")
+    costs[["built_s", "shared_s"]] = costs[["built_s", "shared_s"]].fillna(0.0)
+    own = frame[frame["stage"] != "evaluate"].groupby(groups)["wall_s"].sum().rename("own_s").reset_index()
+    costs = costs.merge(own, on=groups, how="left")
+    costs["full_s"] = costs["own_s"].fillna(0.0) - costs["built_s"] + costs["shared_s"]
+    return costs[COST_COLUMNS]
+
+
+def _artifact_shares(uses: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(task, method) -> seconds its cells spent building shared artifacts, and its share of the builds of all it
+    used (an artifact's build time, less the builds nested in it, split evenly among the distinct methods of the
+    task that used it)."""
+    groups = ["task", "method"]
+    if uses.empty:
+        return pd.DataFrame(columns=[*groups, "built_s"]), pd.DataFrame(columns=[*groups, "shared_s"])
+    seconds = uses.groupby(["task", "artifact"])["build_s"].max().fillna(0.0)  # the same build for every user
+    inner = uses.dropna(subset=["within"]).drop_duplicates(["task", "artifact"])
+    for row in inner.itertuples():  # a build inside another build: the outer one's seconds include it, count it once
+        if (row.task, row.within) in seconds.index:
+            seconds[(row.task, row.within)] -= seconds[(row.task, row.artifact)]
+    seconds = seconds.rename("seconds")
+    distinct = uses.drop_duplicates([*groups, "artifact"]).join(seconds, on=["task", "artifact"])
+    users = distinct.groupby(["task", "artifact"])["method"].transform("nunique")
+    distinct = distinct.assign(share=distinct["seconds"].fillna(0.0) / users)
+    builders = uses[uses["built"]].drop_duplicates([*groups, "artifact"]).join(seconds, on=["task", "artifact"])
+    built = builders.groupby(groups)["seconds"].sum().rename("built_s").reset_index()
+    return built, distinct.groupby(groups)["share"].sum().rename("shared_s").reset_index()
 
 
 @dataclass
@@ -465,11 +507,16 @@ def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
 
 
 def cost_table(costs: pd.DataFrame) -> Table:
+    gpu = bool(costs["gpu_s"].fillna(0).sum())
     rows = [(f"{r['task']}: {r['method']}", [Cell(_fmt_s(r["fit_s"])), Cell(_fmt_s(r["distill_s"])),
-                                              Cell(_fmt_s(r["evaluate_s"])), Cell(_fmt_mib(r["peak_rss_mib"]))])
+                                              Cell(_fmt_s(r["full_s"])), Cell(_fmt_s(r["evaluate_s"])),
+                                              Cell(_fmt_mib(r["peak_rss_mib"]))]
+             + ([Cell(_fmt_s(r["gpu_s"])), Cell(_fmt_mib(r["peak_cuda_mib"]))] if gpu else []))
             for _, r in costs.iterrows()]
-    return Table("Cost (wall time on the machines that ran the cells)",
-                 ["fit (total)", "distill (per set)", "evaluate (per run)", "peak RSS"], [("", rows)])
+    return Table("Cost (wall time on the machines that ran the cells; full = fit + every set, with shared builds "
+                 "split among the methods that use them)",
+                 ["fit (total)", "distill (per set)", "full cost", "evaluate (per run)", "peak RSS"]
+                 + (["GPU time", "peak GPU memory"] if gpu else []), [("", rows)])
 
 
 def _fmt_s(value) -> str:

@@ -59,13 +59,13 @@ def write_plots(summary: pd.DataFrame, costs: pd.DataFrame, directory: Path) -> 
 
     if len(costs):
         merged = ok.merge(costs, on=["task", "method"])
-        merged = merged.assign(cost=merged["fit_s"].fillna(0) + merged["distill_s"].fillna(0))
+        merged = merged.assign(cost=merged["full_s"].fillna(0))
         if len(merged):
             fig, ax = plt.subplots(figsize=(6, 4))
             for method, rows in merged.groupby("method"):
                 ax.scatter(rows["cost"] + 1e-3, rows["mean"], label=method, s=12 + 2 * rows["dpc"])
             ax.set_xscale("log")
-            ax.set_xlabel("distillation cost: fit + distill per set (s, log)")
+            ax.set_xlabel("method's full cost: fit + every set, shared builds split (s, log)")
             ax.set_ylabel("test accuracy (%)")
             ax.set_title("accuracy vs distillation cost (all tasks, learners, DPCs; size = DPC)")
             ax.legend(fontsize=8)

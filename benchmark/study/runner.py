@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core import provenance
+from benchmark.core.cache import artifact_ledger
 from benchmark.study.cells import DistillCell, EvalCell, FitCell
 from benchmark.study.describe import describe
 from benchmark.learners import LEARNERS
@@ -79,7 +80,7 @@ def _run_unit(cells: list, store: Store, work) -> dict[str, str]:
                 log.info("start %d stacked evaluate cells: %s", len(mine), [cell.id for cell in mine])
             try:
                 t0 = time.perf_counter()
-                with provenance.PeakMemory() as memory:
+                with provenance.PeakMemory() as memory, artifact_ledger() as artifacts:
                     bodies = work(mine, directories)
                 wall = time.perf_counter() - t0
             except Exception as exc:  # a failed cell is recorded; the rest of the grid goes on
@@ -95,7 +96,8 @@ def _run_unit(cells: list, store: Store, work) -> dict[str, str]:
         finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         for cell, body in zip(mine, bodies):
             store.finish(cell.stage, cell.id, {**_header(cell, started), **body, "wall_s": round(wall / len(mine), 3),
-                                               "memory": memory.as_dict(), "finished_at": finished})
+                                               "memory": memory.as_dict(), "artifacts": artifacts,
+                                               "finished_at": finished})
             store.journal("done", cell.stage, cell.id)
             outcome[cell.id] = "done"
     return outcome
