@@ -97,3 +97,28 @@ def test_split_asset_missing_names_the_fetch_command(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["assets", "fetch", "mpnet-bas"])
     assert exit_info.value.code == 2
+
+
+def test_balanced_class_weights_match_scikit_learn_and_lift_the_minority_class():
+    """Imbalanced data (about 7% positives): `class_weight: balanced` weighs classes as scikit-learn's rule does, and
+    TF-IDF + logistic regression then finds the minority class that the unweighted model never predicts."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from benchmark.learners import LEARNERS
+    from benchmark.learners.base import class_weights
+    from benchmark.tasks.base import Examples
+
+    labels = np.array([0] * 40 + [1] * 3 + [2] * 7)
+    assert np.allclose(class_weights(labels, 3, "balanced"), compute_class_weight("balanced", classes=np.arange(3), y=labels))
+    assert class_weights(labels, 3, "none") is None
+    assert class_weights(np.array([0, 0, 2]), 3, "balanced")[1] == 1.0  # an absent class
+    with pytest.raises(ValueError, match="class_weight must be one of none, balanced"):
+        class_weights(labels, 3, "weighted")
+    rng = np.random.default_rng(0)
+    words = ["plot", "scene", "actor", "film", "story", "music", "camera", "script"]
+    texts = [(" ".join(rng.choice(words, 6)) + (" superb" if i % 14 == 0 else ""),) for i in range(420)]
+    train_labels = np.array([int(i % 14 == 0) for i in range(420)])  # the positives carry a weak cue
+    train, test = Examples(tuple(texts[:300]), train_labels[:300]), Examples(tuple(texts[300:]), train_labels[300:])
+    plain = LEARNERS.create("tfidf-logreg", C=0.05).fit_predict(train, test, 2, seed=0)
+    weighted = LEARNERS.create("tfidf-logreg", C=0.05, class_weight="balanced").fit_predict(train, test, 2, seed=0)
+    assert plain.sum() == 0 and (weighted[test.labels == 1] == 1).all()

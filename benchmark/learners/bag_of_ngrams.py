@@ -7,7 +7,7 @@ import numpy as np
 
 from benchmark.core.assets import minilm_path
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import Learner, batch_indices
+from benchmark.learners.base import Learner, batch_indices, class_weights
 from benchmark.tasks.base import Examples
 
 
@@ -19,7 +19,7 @@ class BagOfNgrams(Learner):
     TEST_PARAMS = {"steps": 30}
 
     def __init__(self, dim: int = 64, buckets: int = 2**18, steps: int = 200, batch_size: int = 64,
-                 lr: float = 0.05, weight_decay: float = 0.0, max_length: int = 128):
+                 lr: float = 0.05, weight_decay: float = 0.0, max_length: int = 128, class_weight: str = "none"):
         self.dim = dim
         self.buckets = buckets
         self.steps = steps
@@ -27,6 +27,7 @@ class BagOfNgrams(Learner):
         self.lr = lr
         self.weight_decay = weight_decay
         self.max_length = max_length
+        self.class_weight = class_weight  # "balanced" for imbalanced data: classes weighted by n / (k x count)
 
     def _features(self, texts) -> list[list[int]]:
         from transformers import AutoTokenizer
@@ -58,9 +59,11 @@ class BagOfNgrams(Learner):
         optimizers = [torch.optim.SparseAdam(embed.parameters(), lr=self.lr),
                       torch.optim.Adam(head.parameters(), lr=self.lr, weight_decay=self.weight_decay)]
         features, labels = self._features(train.texts), torch.as_tensor(train.labels)
+        weights = class_weights(train.labels, num_labels, self.class_weight)
+        weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         for idx in batch_indices(len(features), self.batch_size, self.steps, seed):
             tokens, offsets = self._bags(features, idx)
-            loss = torch.nn.functional.cross_entropy(head(embed(tokens, offsets)), labels[idx])
+            loss = torch.nn.functional.cross_entropy(head(embed(tokens, offsets)), labels[idx], weight=weights)
             for optimizer in optimizers:
                 optimizer.zero_grad()
             loss.backward()

@@ -84,3 +84,20 @@ def learner_card_text(name: str, cls: type[Learner]) -> str:
     if cls.TEST_PARAMS:
         lines.append(f"  contract tests use: {cls.TEST_PARAMS}")
     return "\n".join(lines)
+
+
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+def class_weights(labels: np.ndarray, num_labels: int, mode: str) -> np.ndarray | None:
+    """Per-class loss weights for imbalanced training data: ``balanced`` weighs each class by n / (k x its count)
+    (scikit-learn's rule; a class absent from the set gets weight 1); ``none``: None, every example counts once."""
+    if mode not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weight must be one of {', '.join(CLASS_WEIGHTS)}, got {mode!r}")
+    if mode == "none":
+        return None
+    counts = np.bincount(np.asarray(labels), minlength=num_labels).astype(float)
+    present = counts > 0
+    weights = np.ones(num_labels)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights

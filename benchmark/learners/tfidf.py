@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import Learner, join_fields
+from benchmark.learners.base import Learner, class_weights, join_fields
 from benchmark.tasks.base import Examples
 
 
@@ -17,10 +17,11 @@ class TfidfLogReg(Learner):
 
     family = "non-neural"
 
-    def __init__(self, ngram_max: int = 2, C: float = 1.0, max_iter: int = 1000):
+    def __init__(self, ngram_max: int = 2, C: float = 1.0, max_iter: int = 1000, class_weight: str = "none"):
         self.ngram_max = ngram_max
         self.C = C
         self.max_iter = max_iter
+        self.class_weight = class_weight  # "balanced" for imbalanced data: classes weighted by n / (k x count)
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -29,7 +30,12 @@ class TfidfLogReg(Learner):
 
         model = make_pipeline(
             TfidfVectorizer(ngram_range=(1, self.ngram_max), sublinear_tf=True),
-            LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed),
+            LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed,
+                               class_weight=_sklearn_weights(class_weights(train.labels, num_labels, self.class_weight))),
         )
         model.fit([join_fields(t, " [SEP] ") for t in train.texts], train.labels)
         return model.predict([join_fields(t, " [SEP] ") for t in test.texts])
+
+
+def _sklearn_weights(weights: np.ndarray | None) -> dict | None:
+    return None if weights is None else {c: float(w) for c, w in enumerate(weights)}
