@@ -1,0 +1,52 @@
+"""examples/dilm_curve.py: the curve table from a runs folder (records only) and its plot."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "report_runs" / "evaluate" / "sst2.external.dpc10.s0.bert-base-uncased.r0-fixture"
+
+
+def write_run(runs: Path, method: str, params: dict, label: str, set_seed: int, accuracy: float) -> None:
+    record = json.loads((FIXTURE / "record.json").read_text())
+    cell = f"sst2.{method}.{params.get('lm_steps', 0)}.dpc5.s{set_seed}.minilm.r0-test"
+    record["cell_id"] = cell
+    record["config"].update(dpc=5, set_seed=set_seed, method={"name": method, "params": params},
+                            learner={"name": "minilm", "params": {}})
+    record["described"]["method"].update(label=label, reference=method == "random")
+    record["described"]["learner"]["label"] = "minilm"
+    record["metrics"]["accuracy"] = accuracy
+    folder = runs / "evaluate" / cell
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps(record))
+    (folder / "done").touch()
+    fidelity = runs / "fidelity" / cell
+    fidelity.mkdir(parents=True)
+    (fidelity / "record.json").write_text(json.dumps({
+        "distill_cell": cell, "config": record["config"], "described": record["described"], "n_texts": 10,
+        "on_label_share": accuracy - 0.1, "exact_test_duplicates": 0, "near_test_duplicates": 0, "overlap_share": 0.0,
+        "distinct_2": 0.9, "mean_pairwise_distance": 0.9, "judge": {"validation_accuracy": 0.76}}))
+    (fidelity / "done").touch()
+
+
+def test_the_curve_table_and_plot(tmp_path):
+    runs = tmp_path / "runs"
+    for steps, accuracies in ((150, (0.55, 0.57)), (600, (0.60, 0.62))):
+        params = {"preset": "cpu", "lm_steps": steps, "class_prompt": "words"}
+        for seed, accuracy in enumerate(accuracies):
+            write_run(runs, "dilm", params, f"dilm ({steps})", seed, accuracy)
+    for seed, accuracy in enumerate((0.58, 0.60)):
+        write_run(runs, "random", {}, "random", seed, accuracy)
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "dilm_curve.py"), str(runs), str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "out" / "curve.csv")
+    dilm = table[table["family"] == "dilm"].set_index("lm_steps")
+    assert dilm.loc[150, "score"] == 56.0 and dilm.loc[600, "score"] == 61.0 and dilm.loc[600, "runs"] == 2
+    assert dilm.loc[600, "on_label"] == 51.0 and dilm.loc[150, "prompt"] == "words"
+    assert table[table["family"] == "random"]["lm_steps"].isna().all()
+    assert (tmp_path / "out" / "curve.png").stat().st_size > 10_000
