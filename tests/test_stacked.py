@@ -116,6 +116,36 @@ def test_every_packed_architecture_matches_its_one_at_a_time_run(model_type, tmp
 
 
 @pytest.mark.real
+def test_balanced_class_weights_stack_like_one_at_a_time(tmp_path, tiny_task, minilm_assets):
+    """`class_weight: balanced` on imbalanced sets (each copy weighs its own set's classes): a stack predicts what the
+    one-at-a-time runs predict, and the weights change what a run learns (the check has teeth)."""
+    import shutil
+
+    import transformers
+
+    from benchmark.core.assets import resolve_model
+
+    name, extra = TINY["bert"]
+    config = getattr(transformers, name)(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
+                                         num_attention_heads=2, intermediate_size=64, **extra)
+    __import__("torch").manual_seed(0)
+    transformers.AutoModelForSequenceClassification.from_config(config).save_pretrained(tmp_path)
+    for file in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(Path(resolve_model("minilm")) / file, tmp_path / file)
+    train, test = tiny_task.splits.train, tiny_task.splits.test
+    positives, negatives = np.flatnonzero(train.labels == 1), np.flatnonzero(train.labels == 0)
+    sets = [train.subset(np.concatenate([negatives, positives[:k]])) for k in (2, 4)]  # few positives
+    weighted = LEARNERS.create("hf-classifier", model=str(tmp_path), steps=30, lr=3e-3, class_weight="balanced")
+    alone = [weighted.fit_predict(s, test, 2, seed=i) for i, s in enumerate(sets)]
+    together = weighted.fit_predict_many(sets, test, 2, [0, 1])
+    for one, copy in zip(alone, together):
+        assert np.array_equal(one, copy)
+    plain = LEARNERS.create("hf-classifier", model=str(tmp_path), steps=30, lr=3e-3)
+    assert any(not np.array_equal(plain.fit_predict(s, test, 2, seed=i), one)
+               for i, (s, one) in enumerate(zip(sets, alone)))
+
+
+@pytest.mark.real
 @pytest.mark.parametrize("name", ["minilm", "mpnet-base", "smollm2-clf"])
 def test_each_stacked_copy_equals_its_one_at_a_time_run_without_dropout(name, tmp_path, rt_assets, minilm_assets):
     """Dropout off, each copy of a stack (sets of different sizes, own seeds) predicts exactly what the

@@ -23,7 +23,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from benchmark.core.tokenization import tokenize
-from benchmark.learners.base import batch_indices
+from benchmark.learners.base import batch_indices, class_weights
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,7 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(recipe.warmup_ratio * recipe.steps), recipe.steps)
     train_features = [[{**f, "input_ids": remap[f["input_ids"]].tolist()} for f in fs] for fs in features]
     labels = [torch.as_tensor(train.labels, dtype=torch.long) for train in trains]
+    weights = [class_weights(train.labels, num_labels, recipe.class_weight) for train in trains]  # per copy's set
     pad = int(remap[tokenizer.pad_token_id])
     step_loss = vmap(_weighted_loss(template), randomness="different")
     orders = [batch_indices(len(fs), recipe.batch_size, recipe.steps, seed) for fs, seed in zip(features, seeds)]
@@ -164,6 +165,8 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
         targets = torch.zeros(batch["weight"].shape, dtype=torch.long)
         for m, idx in enumerate(indices):
             targets[m, :len(idx)] = labels[m][idx]
+            if weights[m] is not None:  # the loss is sum(w x l) / sum(w): weighted cross-entropy, as one at a time
+                batch["weight"][m, :len(idx)] *= torch.as_tensor(weights[m], dtype=torch.float32)[labels[m][idx]]
         batch = {k: _to(v, device) for k, v in batch.items()}
         losses = step_loss(params, buffers, batch["inputs"], batch["positions"], batch["mask"], batch["read"],
                            targets.to(device), batch["weight"])

@@ -14,7 +14,7 @@ from benchmark.core.assets import OFFLINE_MODELS, pick_device, resolve_model
 from benchmark.core.classifiers import load_classifier, load_tokenizer, pretrained_classifier
 from benchmark.core.errors import MissingAssetError
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import Learner, batch_indices
+from benchmark.learners.base import Learner, batch_indices, class_weights
 from benchmark.core.tokenization import length_sorted_batches, tokenize
 from benchmark.tasks.base import Examples
 
@@ -29,7 +29,7 @@ class TransformerClassifier(Learner):
 
     def __init__(self, model: str, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
-                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto"):
+                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "none"):
         self.model = model
         self.steps = steps
         self.batch_size = batch_size
@@ -40,6 +40,7 @@ class TransformerClassifier(Learner):
         self.max_length = max_length
         self.eval_batch_size = eval_batch_size
         self.device = device
+        self.class_weight = class_weight  # "balanced" for imbalanced data: the loss weighs classes by n / (k x count)
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         device = pick_device(self.device)
@@ -116,6 +117,8 @@ class TransformerClassifier(Learner):
 
         features = self._encode(tokenizer, train.texts)
         labels = torch.as_tensor(train.labels, dtype=torch.long)
+        weights = class_weights(train.labels, model.config.num_labels, self.class_weight)
+        weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
         optimizer = torch.optim.AdamW(_param_groups(model, self.weight_decay), lr=self.lr,
                                       **({"fused": True} if device == "cpu" else {}))
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(self.warmup_ratio * self.steps), self.steps)
@@ -123,7 +126,10 @@ class TransformerClassifier(Learner):
         steps = batch_indices(len(features), self.batch_size, self.steps, seed)
         for idx in tqdm(steps, total=self.steps, desc="train", unit="step", leave=False, disable=None):
             inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
-            loss = model(**inputs, labels=labels[idx].to(device)).loss
+            if weights is None:
+                loss = model(**inputs, labels=labels[idx].to(device)).loss
+            else:
+                loss = torch.nn.functional.cross_entropy(model(**inputs).logits, labels[idx].to(device), weight=weights)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.max_grad_norm)
             optimizer.step()
@@ -177,9 +183,9 @@ def _named_learner(name: str, doc: str, checkpoint: str | None = None):
 
     def __init__(self, model: str = checkpoint or name, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
-                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto"):
+                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "none"):
         TransformerClassifier.__init__(self, model, steps, batch_size, lr, weight_decay, warmup_ratio,
-                                       max_grad_norm, max_length, eval_batch_size, device)
+                                       max_grad_norm, max_length, eval_batch_size, device, class_weight)
 
     cls = type(name.replace("-", "_"), (TransformerClassifier,), {"__init__": __init__, "__doc__": doc,
                                                                   "__module__": __name__})
