@@ -102,7 +102,8 @@ def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
             continue
         config = record["config"]
         method = described(record)[0]["label"]
-        rows.append({"task": config["task"].get("name"), "method": REFERENCE_LABELS.get(method, method),
+        task = record.get("task", {}).get("name", config["task"].get("name"))  # a custom task's own name
+        rows.append({"task": task, "method": REFERENCE_LABELS.get(method, method),
                      "dpc": config["dpc"], "set_seed": config["set_seed"], "distill_cell": record["distill_cell"],
                      **{k: record[k] for k in ("n_texts", "on_label_share", "exact_test_duplicates",
                                                "near_test_duplicates", "overlap_share", "distinct_2",
@@ -116,7 +117,7 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
     split (%), over the cell's sets."""
     tables = []
     for task, part in (fidelity.groupby("task") if not fidelity.empty else ()):
-        dpcs = sorted({d for d in part["dpc"] if pd.notna(d)})
+        dpcs = sorted({int(d) for d in part["dpc"] if pd.notna(d)})
         columns = [f"DPC {d} {what}" for d in dpcs for what in ("on-label", "test overlap")]
         rows = []
         for method, rows_m in sorted(part.groupby("method")):

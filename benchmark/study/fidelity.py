@@ -177,6 +177,7 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
             measures = fidelity(distilled.examples.texts, distilled.labels, judge, index)
             store.prepare(FIDELITY, record["cell_id"])
             store.finish(FIDELITY, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
+                                                       "task": {"name": judges[key][0].task.record_name},
                                                        "described": record.get("described"),
                                                        "set_checksum": checksum, **measures})
             measured += 1
