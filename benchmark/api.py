@@ -172,7 +172,7 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     return StudyRun(grid, outcome, seconds, out_dir, markdown, failures)
 
 
-def report(runs_dir: Path, out: Path, html: bool = False) -> str:
+def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True) -> str:
     """Write the leaderboard of every finished run in a runs folder to ``out`` (with ``html``, the static site
     ``out/index.html``); its markdown."""
     from benchmark.report.leaderboard import expected_from_records, load_records
@@ -181,7 +181,8 @@ def report(runs_dir: Path, out: Path, html: bool = False) -> str:
     if not (runs_dir / "evaluate").is_dir():
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
-    return write_report(runs_dir, out, expected=expected_from_records(load_records(runs_dir)), html=html)
+    return write_report(runs_dir, out, expected=expected_from_records(load_records(runs_dir)), html=html,
+                        texts=texts)
 
 
 @dataclass

@@ -111,6 +111,9 @@ def _report_arguments(report) -> None:
     report.add_argument("--html", action="store_true",
                         help="also write OUT/index.html: sortable, filterable tables and a page per (task, method, DPC) "
                              "with its distilled texts and runs; opens from file:// with no network")
+    report.add_argument("--no-texts", dest="texts", action="store_false",
+                        help="with --html: leave the sets' texts out of the pages (a public copy of a study on "
+                             "third-party sets that may not be redistributed)")
 
 
 def _positive_int(text: str) -> int:
@@ -265,7 +268,7 @@ def cmd_judge(args) -> int:
 
 
 def cmd_report(args) -> int:
-    print(api.report(args.runs_dir, args.out, html=args.html))
+    print(api.report(args.runs_dir, args.out, html=args.html, texts=args.texts))
     print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, costs.csv, plots/"
           f"{', index.html, cells/' if args.html else ''})")
     return 0

@@ -82,7 +82,8 @@ def test_the_page_shows_the_numbers_of_leaderboard_csv(site):
     assert len(ok) == 2 * 2 * 4 * 2  # tasks x learners x methods x DPCs
     for row in ok.itertuples():
         value, text = parser.cells["cell-" + slug(row.task, row.learner, row.method, int(row.dpc))]
-        assert abs(float(value) - row.mean) < 1e-3 and text.startswith(f"{row.mean:.1f} ± {row.std:.1f} ({row.n})")
+        replicates = f"({row.n_sets}×{row.n // row.n_sets})"  # distilled sets × learner runs per set
+        assert abs(float(value) - row.mean) < 1e-3 and text.startswith(f"{row.mean:.1f} ± {row.std:.1f} {replicates}")
     markdown = (out / "leaderboard.md").read_text(encoding="utf-8")
     shown = sorted(re.sub(r"[*†‡§¶\\]", "", text).strip() for _, text in parser.cells.values())
     assert all(text in markdown for text in shown)  # one source of truth: every number is the markdown's
@@ -176,3 +177,18 @@ def test_in_headless_chromium_sort_filter_follow_and_nothing_runs(site, tmp_path
         assert driver.execute_script("return typeof window.__pwned") == "undefined"  # and never run
     finally:
         driver.quit()
+
+
+@pytest.mark.real
+def test_no_texts_leaves_every_text_out(site, tmp_path):
+    """`report --html --no-texts`: the pages keep scores and runs, and no set's text (third-party sets that may not be
+    copied into a committed study)."""
+    from benchmark.cli import main
+
+    _, runs = site
+    assert main(["report", str(runs), "--out", str(tmp_path / "public"), "--html", "--no-texts"]) == 0
+    pages = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "public" / "cells").glob("*.html"))
+    distilled = {json.loads(line)["sentence"] for d in (runs / "distill").glob("tiny-sentiment.*")
+                 for line in (d / "distilled.jsonl").read_text().splitlines()}
+    assert distilled and not any(text in pages for text in distilled)
+    assert "left out of this copy of the page" in pages and 'id="runs"' in pages

@@ -65,15 +65,16 @@ class CellPage:
     runs: list[dict] = field(default_factory=list)
 
 
-def write_site(report: Report, runs_dir: Path, out_dir: Path) -> Path:
-    """Write ``out_dir/index.html`` and ``out_dir/cells/*.html``; returns the index's path."""
+def write_site(report: Report, runs_dir: Path, out_dir: Path, texts: bool = True) -> Path:
+    """Write ``out_dir/index.html`` and ``out_dir/cells/*.html``; returns the index's path. ``texts=False`` leaves
+    the sets' texts out of the pages (e.g. a public copy of a study on third-party sets that may not be copied)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_template), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
     store = Store(Path(runs_dir))
-    pages = cell_pages(report, store)
+    pages = cell_pages(report, store, texts)
     (out_dir / "cells").mkdir(parents=True, exist_ok=True)
     stale = {p.name for p in (out_dir / "cells").glob("*.html")}
     for page in pages.values():
@@ -96,7 +97,7 @@ def write_site(report: Report, runs_dir: Path, out_dir: Path) -> Path:
     return index
 
 
-def cell_pages(report: Report, store: Store) -> dict[tuple, CellPage]:
+def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, CellPage]:
     """One page per (task, method, DPC) that has finished runs, from the records of those runs."""
     pages: dict[tuple, CellPage] = {}
     records = report.records
@@ -118,7 +119,7 @@ def cell_pages(report: Report, store: Store) -> dict[tuple, CellPage]:
                                                                   **config.get("method_config", {})})
             page.sets = []
         if all(s.distill_cell != record["distill_cell"] for s in page.sets):
-            page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind))
+            page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind, texts))
         page.runs.append(_run_view(record))
     for page in pages.values():
         page.sets.sort(key=lambda s: s.set_seed)
@@ -127,7 +128,7 @@ def cell_pages(report: Report, store: Store) -> dict[tuple, CellPage]:
     return pages
 
 
-def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str) -> SetView:
+def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: bool = True) -> SetView:
     folder = store.cell_dir("distill", distill_cell)
     meta_path = folder / "distilled.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
@@ -139,6 +140,10 @@ def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str) -> SetV
                      "Its nearest-token text is the method's text projection (e.g. the tdd-text row), where run.")
         return view
     rows_path = folder / "distilled.jsonl"
+    if not texts:
+        view.note = (f"The texts are left out of this copy of the page (report --no-texts); the set is "
+                     f"distill/{distill_cell}/distilled.jsonl in the runs folder.")
+        return view
     if not rows_path.is_file():
         view.note = "The set's texts are not in the runs folder."
         return view

@@ -10,11 +10,11 @@ from benchmark.study.store import atomic_write_text
 
 
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
-                 expected: Expected | None = None, plots: bool = True, html: bool = False) -> str:
+                 expected: Expected | None = None, plots: bool = True, html: bool = False, texts: bool = True) -> str:
     """Write leaderboard.{md,tex,csv}, costs.csv and the plots into ``out_dir`` (with ``html``, the static site:
     index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
     (``report_inputs``), the files are kept as they are."""
-    fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, (plots, html))
+    fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, (plots, html, texts))
     stamp, existing = out_dir / INPUTS_STAMP, out_dir / "leaderboard.md"
     if fingerprint and stamp.is_file() and existing.is_file() and stamp.read_text() == fingerprint:
         return existing.read_text(encoding="utf-8")
@@ -36,7 +36,7 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     if html:
         from benchmark.report.html import write_site  # Jinja2
 
-        write_site(report, runs_dir, out_dir)
+        write_site(report, runs_dir, out_dir, texts)
     if fingerprint:
         atomic_write_text(stamp, fingerprint)
     return markdown
