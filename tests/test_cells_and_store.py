@@ -83,7 +83,7 @@ def test_record_schema(tmp_path, capsys):
         assert record["versions"]["torch"] and record["versions"]["scikit-learn"] and record["versions"]["python"]
         assert set(record["git"]) == {"commit", "dirty"}
         assert record["wall_s"] >= 0 and record["memory"]["peak_rss_mib"] > 0
-        assert record["recipe"] == {"ngram_max": 2, "C": 1.0, "max_iter": 1000}
+        assert record["recipe"] == {"ngram_max": 2, "C": 1.0, "max_iter": 1000, "class_weight": "none"}
         cell_dir = store.cell_dir("evaluate", record["cell_id"])
         assert (cell_dir / "done").exists() and (cell_dir / "log.txt").exists()
     out = capsys.readouterr().out
@@ -133,7 +133,7 @@ def test_a_failing_cell_is_recorded_and_the_rest_goes_on(tmp_path, capsys):
      "key 'dpcs[0]' must be a positive integer"),
     ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [{nme: random}]\nlearners: [tfidf-logreg]\n", "methods[0] must be"),
     ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\nlearners: [{name: tfidf-logreg, params: {Cee: 1}}]\n",
-     "learner 'tfidf-logreg': unknown parameter 'Cee'. Parameters: C, max_iter, ngram_max"),
+     "learner 'tfidf-logreg': unknown parameter 'Cee'. Parameters: C, class_weight, max_iter, ngram_max"),
     ("tasks: [tiny-sentiment\n", "not valid YAML"),
 ])
 def test_malformed_grid_files_fail_with_the_file_and_key(tmp_path, capsys, content, message):
