@@ -192,3 +192,13 @@ def test_no_texts_leaves_every_text_out(site, tmp_path):
                  for line in (d / "distilled.jsonl").read_text().splitlines()}
     assert distilled and not any(text in pages for text in distilled)
     assert "left out of this copy of the page" in pages and 'id="runs"' in pages
+
+
+def test_pages_name_no_folder_of_the_machine():
+    from benchmark.report.html import _shown
+
+    record = {"host": {"executable": "/home/me/project/.venv/bin/python", "hostname": "vm"},
+              "config": {"task": {"name": "custom", "params": {"spec": "/home/me/data/reviews.yaml"}}, "dpc": 5}}
+    assert _shown(record) == {"host": {"executable": ".../bin/python", "hostname": "vm"},
+                              "config": {"task": {"name": "custom", "params": {"spec": ".../data/reviews.yaml"}},
+                                         "dpc": 5}}

@@ -115,8 +115,8 @@ def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, 
         page = pages.get(key)
         if page is None:
             page = pages[key] = CellPage(*key, slug(*key), method.get("kind", "text"), bool(method.get("reference")),
-                                         method.get("citation"), {**config["method"]["params"],
-                                                                  **config.get("method_config", {})})
+                                         method.get("citation"), _shown({**config["method"]["params"],
+                                                                         **config.get("method_config", {})}))
             page.sets = []
         if all(s.distill_cell != record["distill_cell"] for s in page.sets):
             page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind, texts))
@@ -167,7 +167,20 @@ def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: 
     return view
 
 
+def _shown(value):
+    """A record's value as a page shows it: absolute paths (a custom task's spec, the interpreter) cut to their last
+    two parts, so a published page names no folder of the machine that ran it."""
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    if isinstance(value, str) and value.startswith("/") and "/" in value[1:]:
+        return ".../" + "/".join(Path(value).parts[-2:])
+    return value
+
+
 def _run_view(record: dict) -> dict:
+    record = _shown(record)
     config = record["config"]
     metric = record["task"]["metric"]
     learner = (record.get("described") or {}).get("learner", {}).get("label") or config["learner"]["name"]
