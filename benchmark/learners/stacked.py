@@ -162,11 +162,7 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     for indices in bar:
         batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, offset,
                              pad, TRAIN_ROW)
-        targets = torch.zeros(batch["weight"].shape, dtype=torch.long)
-        for m, idx in enumerate(indices):
-            targets[m, :len(idx)] = labels[m][idx]
-            if weights[m] is not None:  # the loss is sum(w x l) / sum(w): weighted cross-entropy, as one at a time
-                batch["weight"][m, :len(idx)] *= torch.as_tensor(weights[m], dtype=torch.float32)[labels[m][idx]]
+        targets = _targets(batch, indices, labels, weights)
         batch = {k: _to(v, device) for k, v in batch.items()}
         losses = step_loss(params, buffers, batch["inputs"], batch["positions"], batch["mask"], batch["read"],
                            targets.to(device), batch["weight"])
@@ -206,6 +202,17 @@ def _compact_vocabulary(features: list[list[dict]], embedding, pad_id: int):
     remap = np.full(embedding.num_embeddings, -1, dtype=np.int64)
     remap[vocab.numpy()] = np.arange(len(vocab))
     return vocab, remap
+
+
+def _targets(batch: dict, indices, labels: list, weights: list):
+    """Each copy's labels in its batch's sequence slots; with class weights, each sequence's loss weight times its
+    class's (the loss is sum(w x l) / sum(w): weighted cross-entropy, as one at a time)."""
+    targets = torch.zeros(batch["weight"].shape, dtype=torch.long)
+    for m, idx in enumerate(indices):
+        targets[m, :len(idx)] = labels[m][idx]
+        if weights[m] is not None:
+            batch["weight"][m, :len(idx)] *= torch.as_tensor(weights[m], dtype=torch.float32)[labels[m][idx]]
+    return targets
 
 
 def _weighted_loss(template: PackedClassifier):
