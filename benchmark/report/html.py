@@ -77,9 +77,10 @@ def write_site(report: Report, runs_dir: Path, out_dir: Path, texts: bool = True
     pages = cell_pages(report, store, texts)
     (out_dir / "cells").mkdir(parents=True, exist_ok=True)
     stale = {p.name for p in (out_dir / "cells").glob("*.html")}
+    style, cell_template = _template("site.css"), env.get_template("cell.html")  # read once for every page
     for page in pages.values():
-        atomic_write_text(out_dir / "cells" / f"{page.slug}.html", env.get_template("cell.html").render(
-            page=page, kinds=KIND_LABELS, style=_asset("site.css"), shown=SHOWN_TEXTS))
+        atomic_write_text(out_dir / "cells" / f"{page.slug}.html", cell_template.render(
+            page=page, kinds=KIND_LABELS, style=style, shown=SHOWN_TEXTS))
         stale.discard(f"{page.slug}.html")
     for name in stale:  # pages of cells no longer in the report
         (out_dir / "cells" / name).unlink()
@@ -93,7 +94,7 @@ def write_site(report: Report, runs_dir: Path, out_dir: Path, texts: bool = True
     index = out_dir / "index.html"
     atomic_write_text(index, env.get_template("index.html").render(
         title=out_dir.name, tables=tables, notes=report.notes, filters=filters, plots=plots,
-        cards=method_cards(pages), kinds=KIND_LABELS, style=_asset("site.css"), script=_asset("site.js")))
+        cards=method_cards(pages), kinds=KIND_LABELS, style=style, script=_template("site.js")))
     return index
 
 
@@ -117,7 +118,6 @@ def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, 
             page = pages[key] = CellPage(*key, slug(*key), method.get("kind", "text"), bool(method.get("reference")),
                                          method.get("citation"), _shown({**config["method"]["params"],
                                                                          **config.get("method_config", {})}))
-            page.sets = []
         if all(s.distill_cell != record["distill_cell"] for s in page.sets):
             page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind, texts))
         page.runs.append(_run_view(record))
@@ -263,7 +263,3 @@ def _fmt(value, digits: int = 1) -> str:
 
 def _template(name: str) -> str:
     return resources.files("benchmark.report").joinpath("templates", name).read_text(encoding="utf-8")
-
-
-def _asset(name: str) -> str:
-    return _template(name)
