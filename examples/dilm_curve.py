@@ -1,7 +1,8 @@
-"""DiLM's curve against the stage-1 budget, from a runs folder of examples/grids/dilm-curve-rt-polarity.yaml:
-per generative method (vanilla LM or DiLM, class written as words or as a token), stage-1 steps and DPC, the judge's
-on-label share of its sets and each learner's score, beside the Random and K-centers rows; a table (CSV and markdown)
-and a plot (score and on-label share against stage-1 steps). Reads records only.
+"""DiLM's levers and its curve against the stage-1 budget, from a runs folder of examples/grids/dilm-curve-rt-polarity.yaml
+or dilm-levers-rt-polarity.yaml: per generative method (vanilla LM or DiLM), class prompt (words or a token), label
+filter (on or off), stage-1 steps and DPC, the judge's on-label share of its sets and each learner's score, beside the
+Random and K-centers rows; a table (CSV and markdown) and a plot (score and on-label share against stage-1 steps).
+Values a grid left to the preset are read from the preset. Reads records only.
 
     python examples/dilm_curve.py runs/dilm-curve results/dilm-curve-rt-polarity
 """
@@ -14,23 +15,21 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.report.leaderboard import load_fidelity, load_records
+from dilm.config import resolve
 
 GENERATIVE = ("vanilla-lm", "dilm")
 
 
 def curve(runs_dir: Path) -> pd.DataFrame:
-    """One row per (method, prompt, stage-1 steps, DPC, learner): mean and std of the score (%) over runs, runs,
-    and the mean on-label share (%) of the cell's sets; baselines (no stage 1) have no steps."""
+    """One row per (method, prompt, label filter, stage-1 steps, DPC, learner): mean and std of the score (%) over
+    runs, runs, and the mean on-label share (%) of the cell's sets; baselines (no generator) have none of the levers."""
     records = load_records(runs_dir)
     if records.empty:
         raise SystemExit(f"{runs_dir}: no finished evaluate records")
-    params = records["method_params"].map(json.loads)
-    records = records.assign(
-        score=records.apply(lambda r: 100 * r[f"metric.{r['metric']}"], axis=1),
-        family=records["method_name"],
-        prompt=[p.get("class_prompt", "") if n in GENERATIVE else "" for n, p in zip(records["method_name"], params)],
-        lm_steps=[p.get("lm_steps") if n in GENERATIVE else None for n, p in zip(records["method_name"], params)])
-    keys = ["family", "prompt", "lm_steps", "dpc", "learner"]
+    levers = [_levers(name, json.loads(params)) for name, params in zip(records["method_name"], records["method_params"])]
+    records = records.assign(score=records.apply(lambda r: 100 * r[f"metric.{r['metric']}"], axis=1),
+                             family=records["method_name"], **pd.DataFrame(levers, index=records.index))
+    keys = ["family", "prompt", "label_filter", "lm_steps", "dpc", "learner"]
     table = records.groupby(keys, dropna=False).agg(score=("score", "mean"), std=("score", lambda s: s.std(ddof=0)),
                                                     runs=("score", "size"), method=("method", "first")).reset_index()
     fidelity = load_fidelity(runs_dir)
@@ -38,6 +37,18 @@ def curve(runs_dir: Path) -> pd.DataFrame:
         on_label = fidelity.groupby(["method", "dpc"], dropna=False)["on_label_share"].mean().mul(100).rename("on_label")
         table = table.join(on_label, on=["method", "dpc"])
     return table.sort_values(keys).reset_index(drop=True)
+
+
+def _levers(method: str, params: dict) -> dict:
+    """A generative method's class prompt, label filter and stage-1 steps, its preset filling what the grid left out."""
+    if method not in GENERATIVE:
+        return {"prompt": "", "label_filter": None, "lm_steps": None}
+    cfg = resolve(params.get("preset", "cpu"), {k: v for k, v in params.items() if k != "preset"})
+    return {"prompt": cfg.class_prompt, "label_filter": cfg.label_filter, "lm_steps": cfg.lm_steps}
+
+
+def _variant(family: str, prompt: str, label_filter) -> str:
+    return f"{family} ({prompt}{', filtered' if label_filter else ''})"
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
@@ -50,17 +61,19 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, len(learners) + 1, figsize=(5 * (len(learners) + 1), 4), squeeze=False)
     generated = table[table["family"].isin(GENERATIVE)]
     for ax, learner in zip(axes[0], learners):
-        for (family, prompt, dpc), rows in generated[generated["learner"] == learner].groupby(["family", "prompt", "dpc"]):
+        for (family, prompt, kept, dpc), rows in generated[generated["learner"] == learner].groupby(
+                ["family", "prompt", "label_filter", "dpc"]):
             ax.errorbar(rows["lm_steps"], rows["score"], yerr=rows["std"], marker="o", capsize=3,
-                        label=f"{family} ({prompt}) DPC {dpc}")
+                        label=f"{_variant(family, prompt, kept)} DPC {dpc}")
         for _, row in table[(table["learner"] == learner) & ~table["family"].isin(GENERATIVE)].iterrows():
             ax.axhline(row["score"], linestyle=":", linewidth=1, color="grey")
             ax.annotate(f"{row['family']} DPC {row['dpc']}", (generated["lm_steps"].min(), row["score"]), fontsize=7)
         ax.set(xscale="log", xlabel="stage-1 LM steps", ylabel="score (%)", title=learner)
     ax = axes[0][-1]
-    for (family, prompt, dpc), rows in generated.drop_duplicates(["method", "dpc"]).groupby(["family", "prompt", "dpc"]):
+    for (family, prompt, kept, dpc), rows in generated.drop_duplicates(["method", "dpc"]).groupby(
+            ["family", "prompt", "label_filter", "dpc"]):
         if "on_label" in rows:
-            ax.plot(rows["lm_steps"], rows["on_label"], marker="o", label=f"{family} ({prompt}) DPC {dpc}")
+            ax.plot(rows["lm_steps"], rows["on_label"], marker="o", label=f"{_variant(family, prompt, kept)} DPC {dpc}")
     ax.set(xscale="log", xlabel="stage-1 LM steps", ylabel="on-label share (%)", title="judge")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()

@@ -13,7 +13,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "report_runs" / "evaluate" / "sst2.exter
 
 def write_run(runs: Path, method: str, params: dict, label: str, set_seed: int, accuracy: float) -> None:
     record = json.loads((FIXTURE / "record.json").read_text())
-    cell = f"sst2.{method}.{params.get('lm_steps', 0)}.dpc5.s{set_seed}.minilm.r0-test"
+    cell = f"sst2.{method}.{abs(hash(json.dumps(params, sort_keys=True)))}.dpc5.s{set_seed}.minilm.r0-test"
     record["cell_id"] = cell
     record["config"].update(dpc=5, set_seed=set_seed, method={"name": method, "params": params},
                             learner={"name": "minilm", "params": {}})
@@ -41,11 +41,17 @@ def test_the_curve_table_and_plot(tmp_path):
             write_run(runs, "dilm", params, f"dilm ({steps})", seed, accuracy)
     for seed, accuracy in enumerate((0.58, 0.60)):
         write_run(runs, "random", {}, "random", seed, accuracy)
+    for seed, accuracy in enumerate((0.63, 0.65)):  # the steps left to the preset (cpu: 150), the label filter on
+        write_run(runs, "vanilla-lm", {"preset": "cpu", "class_prompt": "words", "label_filter": True}, "filtered", seed,
+                  accuracy)
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "dilm_curve.py"), str(runs), str(tmp_path / "out")],
                           capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(tmp_path / "out" / "curve.csv")
+    filtered = table[table["family"] == "vanilla-lm"].iloc[0]
+    assert (filtered["lm_steps"], filtered["label_filter"], filtered["prompt"], filtered["score"]) == (150, True, "words", 64.0)
     dilm = table[table["family"] == "dilm"].set_index("lm_steps")
+    assert not dilm["label_filter"].any()
     assert dilm.loc[150, "score"] == 56.0 and dilm.loc[600, "score"] == 61.0 and dilm.loc[600, "runs"] == 2
     assert dilm.loc[600, "on_label"] == 51.0 and dilm.loc[150, "prompt"] == "words"
     assert table[table["family"] == "random"]["lm_steps"].isna().all()
