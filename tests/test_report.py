@@ -226,3 +226,30 @@ def test_a_full_data_study_labels_its_columns_without_a_dpc():
     assert tables[0].columns == ["t (no DPC)"]
     mixed = main_tables(summarise(pd.concat([records, hand_made([("random", 5, 0, 0.6)])]), dpcs=[5]))
     assert mixed[0].columns == ["t DPC 5"]
+
+
+def test_a_shared_build_that_was_not_timed_makes_the_full_cost_a_lower_bound(tmp_path):
+    """Embeddings built before builds were timed (``build_s`` None in the users' records): both users' full costs say
+    so (untimed_builds, and "≥" in the cost table) instead of passing the unknown off as zero seconds."""
+    import json
+    import shutil
+
+    from benchmark.report.leaderboard import cost_table, load_costs
+
+    runs = tmp_path / "runs"
+    shutil.copytree(FIXTURES, runs)
+    for record_path in (runs / "fit").glob("*/record.json"):
+        record = json.loads(record_path.read_text())
+        for artifact in record.get("artifacts", []):
+            artifact["build_s"] = None
+        record_path.write_text(json.dumps(record))
+    costs = load_costs(runs).set_index("method")
+    assert costs.loc["herding", "untimed_builds"] == costs.loc["kmeans-centers", "untimed_builds"] == 1
+    assert costs.loc["random", "untimed_builds"] == 0
+    assert costs.loc["kmeans-centers", "full_s"] == pytest.approx(0.05 + 0.505)  # its own fit and set only
+    table = cost_table(costs.reset_index())
+    shown = {label: [cell.text for cell in cells] for label, cells in table.blocks[0][1]}
+    assert shown["sst2: kmeans-centers"][2].startswith("≥ ") and not shown["sst2: random"][2].startswith("≥")
+    assert "not timed" in table.title
+    timed = cost_table(load_costs(FIXTURES))
+    assert "not timed" not in timed.title

@@ -155,7 +155,7 @@ def expected_from_records(records: pd.DataFrame) -> Expected:
 
 SHARED_KINDS = ("dilm", "tdd", "embeddings")  # artifacts methods build and share (model conversions are set-up)
 COST_COLUMNS = ["task", "method", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib", "built_s", "shared_s", "full_s",
-                "gpu_s", "peak_cuda_mib"]
+                "untimed_builds", "gpu_s", "peak_cuda_mib"]
 
 
 def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
@@ -163,7 +163,9 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
     their peak memory; ``built_s``, the seconds its fit and distill cells spent building shared artifacts (generators,
     embeddings, TDD sets); ``shared_s``, its share of every shared artifact it used, whoever built it (each build
     split evenly among the methods of the task that used it); ``full_s`` = fit + every distill cell - built_s +
-    shared_s, the method's whole cost; ``gpu_s`` and ``peak_cuda_mib`` where a GPU ran."""
+    shared_s, the method's whole cost, a lower bound when ``untimed_builds`` > 0 (shared artifacts it used whose build
+    was not timed, e.g. built by an older version; clear the cache kind to time them); ``gpu_s`` and ``peak_cuda_mib``
+    where a GPU ran."""
     store = Store(Path(runs_dir))
     rows, uses = [], []
     for stage in ("fit", "distill", "evaluate"):
@@ -192,7 +194,8 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
     built, shared = _artifact_shares(pd.DataFrame(uses, columns=[*groups, "artifact", "kind", "built", "build_s",
                                                                  "within"]))
     costs = costs.merge(built, on=groups, how="left").merge(shared, on=groups, how="left")
-    costs[["built_s", "shared_s"]] = costs[["built_s", "shared_s"]].fillna(0.0)
+    costs[["built_s", "shared_s", "untimed_builds"]] = costs[["built_s", "shared_s", "untimed_builds"]].fillna(0.0)
+    costs["untimed_builds"] = costs["untimed_builds"].astype(int)
     own = frame[frame["stage"] != "evaluate"].groupby(groups)["wall_s"].sum().rename("own_s").reset_index()
     costs = costs.merge(own, on=groups, how="left")
     costs["full_s"] = costs["own_s"].fillna(0.0) - costs["built_s"] + costs["shared_s"]
@@ -202,11 +205,13 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
 def _artifact_shares(uses: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(task, method) -> seconds its cells spent building shared artifacts, and its share of the builds of all it
     used (an artifact's build time, less the builds nested in it, split evenly among the distinct methods of the
-    task that used it)."""
+    task that used it) with the number of those whose build was not timed."""
     groups = ["task", "method"]
     if uses.empty:
-        return pd.DataFrame(columns=[*groups, "built_s"]), pd.DataFrame(columns=[*groups, "shared_s"])
-    seconds = uses.groupby(["task", "artifact"])["build_s"].max().fillna(0.0)  # the same build for every user
+        return pd.DataFrame(columns=[*groups, "built_s"]), pd.DataFrame(columns=[*groups, "shared_s", "untimed_builds"])
+    timed = uses.groupby(["task", "artifact"])["build_s"].max()  # the same build for every user
+    untimed = set(timed[timed.isna()].index)
+    seconds = timed.fillna(0.0)
     inner = uses.dropna(subset=["within"]).drop_duplicates(["task", "artifact"])
     for row in inner.itertuples():  # a build inside another build: the outer one's seconds include it, count it once
         if (row.task, row.within) in seconds.index:
@@ -214,10 +219,12 @@ def _artifact_shares(uses: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     seconds = seconds.rename("seconds")
     distinct = uses.drop_duplicates([*groups, "artifact"]).join(seconds, on=["task", "artifact"])
     users = distinct.groupby(["task", "artifact"])["method"].transform("nunique")
-    distinct = distinct.assign(share=distinct["seconds"].fillna(0.0) / users)
+    distinct = distinct.assign(share=distinct["seconds"].fillna(0.0) / users,
+                               untimed=[key in untimed for key in zip(distinct["task"], distinct["artifact"])])
     builders = uses[uses["built"]].drop_duplicates([*groups, "artifact"]).join(seconds, on=["task", "artifact"])
     built = builders.groupby(groups)["seconds"].sum().rename("built_s").reset_index()
-    return built, distinct.groupby(groups)["share"].sum().rename("shared_s").reset_index()
+    shared = distinct.groupby(groups).agg(shared_s=("share", "sum"), untimed_builds=("untimed", "sum")).reset_index()
+    return built, shared
 
 
 @dataclass
@@ -510,12 +517,14 @@ def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
 def cost_table(costs: pd.DataFrame) -> Table:
     gpu = bool(costs["gpu_s"].fillna(0).sum())
     rows = [(f"{r['task']}: {r['method']}", [Cell(_fmt_s(r["fit_s"])), Cell(_fmt_s(r["distill_s"])),
-                                              Cell(_fmt_s(r["full_s"])), Cell(_fmt_s(r["evaluate_s"])),
+                                              Cell(("≥ " if r["untimed_builds"] else "") + _fmt_s(r["full_s"])),
+                                              Cell(_fmt_s(r["evaluate_s"])),
                                               Cell(_fmt_mib(r["peak_rss_mib"]))]
              + ([Cell(_fmt_s(r["gpu_s"])), Cell(_fmt_mib(r["peak_cuda_mib"]))] if gpu else []))
             for _, r in costs.iterrows()]
     return Table("Cost (wall time on the machines that ran the cells; full = fit + every set, with shared builds "
-                 "split among the methods that use them)",
+                 "split among the methods that use them" + ("; ≥: it used a shared build that was not timed, a lower "
+                 "bound" if costs["untimed_builds"].any() else "") + ")",
                  ["fit (total)", "distill (per set)", "full cost", "evaluate (per run)", "peak RSS"]
                  + (["GPU time", "peak GPU memory"] if gpu else []), [("", rows)])
 
