@@ -434,6 +434,17 @@ def _demonstration_free(records: pd.DataFrame) -> set[str]:
 REFERENCE_LABELS = {"full": "Full dataset", "random": "Random", "zero-shot": "Zero-shot"}
 
 
+def _method_blocks(part: pd.DataFrame, rows_for) -> list[tuple[str, list]]:
+    """The methods' rows, then the reference block (Full dataset, Random, then any other reference row, by label)."""
+    methods = sorted(part.loc[~part["reference"], "method"].unique())
+    references = [m for m in ("full", "random") if m in set(part["method"])] + sorted(
+        set(part.loc[part["reference"], "method"]) - {"full", "random"})
+    blocks = [("", rows_for(methods))] if methods else []
+    if references:
+        blocks.append(("reference rows", [(REFERENCE_LABELS.get(m, m), cells) for m, cells in rows_for(references)]))
+    return blocks
+
+
 def main_tables(summary: pd.DataFrame) -> list[Table]:
     tables = []
     families = learner_families(summary)
@@ -445,12 +456,7 @@ def main_tables(summary: pd.DataFrame) -> list[Table]:
             return [(m, [_cell(by_key[(m, t, d)]) if (m, t, d) in by_key else Cell("-") for t, d in columns])
                     for m in methods]
 
-        methods = sorted(part.loc[~part["reference"], "method"].unique())
-        references = [m for m in ("full", "random") if m in set(part["method"])] + sorted(
-            set(part.loc[part["reference"], "method"]) - {"full", "random"})
-        blocks = [("", rows_for(methods))] if methods else []
-        if references:
-            blocks.append(("reference rows", [(REFERENCE_LABELS.get(m, m), cells) for m, cells in rows_for(references)]))
+        blocks = _method_blocks(part, rows_for)
         paper = sorted({row for t, d in columns for row in published(t, d)},
                        key=lambda r: list(["Random", "K-centers", "Herding", "Vanilla LM", "DiLM", "Full dataset"]).index(r))
         if paper and learner == PUBLISHED_LEARNER:  # the paper's numbers, beside the learner that measured them
@@ -507,9 +513,11 @@ def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
         if len(learners) < 2:
             continue
         by_key = {(r["method"], r["learner"]): r for _, r in part.iterrows()}
-        rows = [(m, [_cell(by_key[(m, l)]) if (m, l) in by_key else Cell("-") for l in learners])
-                for m in sorted(part["method"].unique())]
-        tables.append(Table(f"Cross-architecture: {task}, DPC {dpc}", learners, [("", rows)],
+
+        def rows_for(methods):
+            return [(m, [_cell(by_key[(m, l)]) if (m, l) in by_key else Cell("-") for l in learners]) for m in methods]
+
+        tables.append(Table(f"Cross-architecture: {task}, DPC {dpc}", learners, _method_blocks(part, rows_for),
                             [{"task": task, "dpc": int(dpc), "learner": learner} for learner in learners]))
     return tables
 
