@@ -253,3 +253,16 @@ def test_a_shared_build_that_was_not_timed_makes_the_full_cost_a_lower_bound(tmp
     assert "not timed" in table.title
     timed = cost_table(load_costs(FIXTURES))
     assert "not timed" not in timed.title
+
+
+def test_the_footnote_names_the_split_the_numbers_score():
+    """A study scored on the validation split (choosing settings) must not call its numbers test accuracy (the golden
+    files show the test-split wording)."""
+    import pandas as pd
+
+    from benchmark.report.leaderboard import _scored_split
+
+    assert _scored_split(pd.DataFrame({"task": ["rt-polarity", "sst2"]})) == "Test-split"
+    assert _scored_split(pd.DataFrame({"task": ["rt-polarity (validation)"]})) == "Validation-split"
+    assert _scored_split(pd.DataFrame({"task": ["rt-polarity (validation)", "sst2"]})).startswith(
+        "Test-split (validation-split for the tasks named so)")

@@ -545,11 +545,18 @@ def _fmt_mib(value) -> str:
     return "-" if pd.isna(value) else f"{value:.0f} MiB"
 
 
+def _scored_split(summary: pd.DataFrame) -> str:
+    """Which split the numbers score: tasks scored on validation (choosing settings) are named "<task> (validation)"."""
+    on_validation = summary["task"].astype(str).str.endswith(" (validation)")
+    return ("Validation-split" if on_validation.all() else
+            "Test-split (validation-split for the tasks named so)" if on_validation.any() else "Test-split")
+
+
 def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
     counts = summary["status"].value_counts()
     metrics = ", ".join(sorted(m for m in summary["metric"].dropna().unique())) or "accuracy"
     notes = [
-        f"Test-split {metrics} (%), mean ± population std over all runs (sets×runs: distilled sets × learner runs "
+        f"{_scored_split(summary)} {metrics} (%), mean ± population std over all runs (sets×runs: distilled sets × learner runs "
         f"per set). Bold: the best mean in the column (Full dataset excluded). \"no DPC\": a column whose rows do not "
         f"depend on DPC (the whole train split).",
         f"\\* differs from Random (Welch's two-sided t-test, p < {ALPHA}) on per-set means: the distilled set is the "
