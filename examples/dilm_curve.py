@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.report.leaderboard import load_fidelity, load_records
+from benchmark.report.leaderboard import REFERENCE_LABELS, load_fidelity, load_records
 from dilm.config import resolve
 
 GENERATIVE = ("vanilla-lm", "dilm")
@@ -35,7 +35,8 @@ def curve(runs_dir: Path) -> pd.DataFrame:
     fidelity = load_fidelity(runs_dir)
     if not fidelity.empty:
         on_label = fidelity.groupby(["method", "dpc"], dropna=False)["on_label_share"].mean().mul(100).rename("on_label")
-        table = table.join(on_label, on=["method", "dpc"])
+        labels = table["method"].map(lambda m: REFERENCE_LABELS.get(m, m))  # the judge's rows say "Random"
+        table = table.assign(on_label=[on_label.get((m, d)) for m, d in zip(labels, table["dpc"])])
     return table.sort_values(keys).reset_index(drop=True)
 
 

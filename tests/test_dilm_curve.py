@@ -54,5 +54,6 @@ def test_the_curve_table_and_plot(tmp_path):
     assert not dilm["label_filter"].any()
     assert dilm.loc[150, "score"] == 56.0 and dilm.loc[600, "score"] == 61.0 and dilm.loc[600, "runs"] == 2
     assert dilm.loc[600, "on_label"] == 51.0 and dilm.loc[150, "prompt"] == "words"
-    assert table[table["family"] == "random"]["lm_steps"].isna().all()
+    random = table[table["family"] == "random"]
+    assert random["lm_steps"].isna().all() and random["on_label"].iloc[0] == 49.0  # the judge names it "Random"
     assert (tmp_path / "out" / "curve.png").stat().st_size > 10_000
