@@ -210,17 +210,16 @@ def _artifact_shares(uses: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if uses.empty:
         return pd.DataFrame(columns=[*groups, "built_s"]), pd.DataFrame(columns=[*groups, "shared_s", "untimed_builds"])
     timed = uses.groupby(["task", "artifact"])["build_s"].max()  # the same build for every user
-    untimed = set(timed[timed.isna()].index)
     seconds = timed.fillna(0.0)
     inner = uses.dropna(subset=["within"]).drop_duplicates(["task", "artifact"])
     for row in inner.itertuples():  # a build inside another build: the outer one's seconds include it, count it once
         if (row.task, row.within) in seconds.index:
             seconds[(row.task, row.within)] -= seconds[(row.task, row.artifact)]
     seconds = seconds.rename("seconds")
-    distinct = uses.drop_duplicates([*groups, "artifact"]).join(seconds, on=["task", "artifact"])
+    distinct = uses.drop_duplicates([*groups, "artifact"]).join(seconds, on=["task", "artifact"]).join(
+        timed.isna().rename("untimed"), on=["task", "artifact"])
     users = distinct.groupby(["task", "artifact"])["method"].transform("nunique")
-    distinct = distinct.assign(share=distinct["seconds"].fillna(0.0) / users,
-                               untimed=[key in untimed for key in zip(distinct["task"], distinct["artifact"])])
+    distinct = distinct.assign(share=distinct["seconds"].fillna(0.0) / users)
     builders = uses[uses["built"]].drop_duplicates([*groups, "artifact"]).join(seconds, on=["task", "artifact"])
     built = builders.groupby(groups)["seconds"].sum().rename("built_s").reset_index()
     shared = distinct.groupby(groups).agg(shared_s=("share", "sum"), untimed_builds=("untimed", "sum")).reset_index()
