@@ -35,7 +35,9 @@ class DistilledSet:
     """Text examples + labels, with provenance (method, params, task, split checksum, DPC, seed, version).
 
     ``source_indices`` are the train-split indices of selected real examples (coresets), else None.
-    Saved as JSON Lines (the rows) beside a JSON file (the provenance); never pickled.
+    ``pool``: the candidates the set was chosen from, when a method draws more than it keeps (generators
+    over-sample, then select), so the judge can tell the generator's fidelity from the selection's.
+    Saved as JSON Lines (the rows, and the pool beside them) with a JSON file (the provenance); never pickled.
     """
 
     examples: Examples
@@ -43,8 +45,10 @@ class DistilledSet:
     label_names: tuple[str, ...]
     provenance: dict = field(default_factory=dict)
     source_indices: np.ndarray | None = None
+    pool: Examples | None = None
 
     ROWS: ClassVar[str] = "distilled.jsonl"
+    POOL: ClassVar[str] = "candidates.jsonl"
     META: ClassVar[str] = "distilled.json"
     kind: ClassVar[str] = "text"
 
@@ -63,34 +67,45 @@ class DistilledSet:
         return {name: int(c) for name, c in zip(self.label_names, counts)}
 
     def save(self, directory: Path) -> None:
-        """Write rows and provenance into ``directory`` (the caller makes the write atomic)."""
+        """Write rows, pool and provenance into ``directory`` (the caller makes the write atomic)."""
         directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / self.ROWS, "w", encoding="utf-8") as f:
-            for i, (text, label) in enumerate(zip(self.examples.texts, self.examples.labels.tolist())):
-                row = dict(zip(self.text_fields, text))
-                row["label"] = label
-                row["label_name"] = self.label_names[label]
-                if self.source_indices is not None:
-                    row["train_index"] = int(self.source_indices[i])
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._write_rows(directory / self.ROWS, self.examples, self.source_indices)
+        if self.pool is not None:
+            self._write_rows(directory / self.POOL, self.pool, None)
         meta = {"text_fields": list(self.text_fields), "label_names": list(self.label_names),
                 "n_examples": len(self), "per_class": self.per_class(), "provenance": self.provenance}
+        if self.pool is not None:
+            meta["n_candidates"] = len(self.pool)
         (directory / self.META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    def _write_rows(self, path: Path, examples: Examples, indices: np.ndarray | None) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            for i, (text, label) in enumerate(zip(examples.texts, examples.labels.tolist())):
+                row = {**dict(zip(self.text_fields, text)), "label": label, "label_name": self.label_names[label]}
+                if indices is not None:
+                    row["train_index"] = int(indices[i])
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, directory: Path) -> "DistilledSet":
         meta = json.loads((directory / cls.META).read_text(encoding="utf-8"))
         fields = tuple(meta["text_fields"])
-        texts, labels, indices = [], [], []
-        with open(directory / cls.ROWS, encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                texts.append(tuple(row[name] for name in fields))
-                labels.append(row["label"])
-                indices.append(row.get("train_index"))
+        examples, indices = _read_rows(directory / cls.ROWS, fields)
         source = np.asarray(indices, dtype=np.int64) if indices and all(i is not None for i in indices) else None
-        return cls(Examples(tuple(texts), np.asarray(labels, dtype=np.int64)), fields,
-                   tuple(meta["label_names"]), meta["provenance"], source)
+        pool = _read_rows(directory / cls.POOL, fields)[0] if (directory / cls.POOL).is_file() else None
+        return cls(examples, fields, tuple(meta["label_names"]), meta["provenance"], source, pool)
+
+
+def _read_rows(path: Path, fields: tuple[str, ...]) -> tuple[Examples, list]:
+    """A JSON Lines file of a set: its examples and each row's train index (None where it has none)."""
+    texts, labels, indices = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(tuple(row[name] for name in fields))
+            labels.append(row["label"])
+            indices.append(row.get("train_index"))
+    return Examples(tuple(texts), np.asarray(labels, dtype=np.int64)), indices
 
 
 def load_distilled(directory: Path):
@@ -174,14 +189,15 @@ class Method:
         raise NotImplementedError
 
     def make_set(self, task: Task, examples: Examples, dpc: int | None, seed: int,
-                 source_indices: np.ndarray | None = None) -> DistilledSet:
-        """Wrap ``examples`` as a DistilledSet with this method's provenance."""
+                 source_indices: np.ndarray | None = None, pool: Examples | None = None) -> DistilledSet:
+        """Wrap ``examples`` (and the ``pool`` of candidates they were chosen from) as a DistilledSet with this
+        method's provenance."""
         provenance = {"method": getattr(type(self), "registry_name", type(self).__name__),
                       "params": self.get_params(), "task": task.name,
                       "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
                       "code_version": code_version()}
         return DistilledSet(examples, tuple(task.text_fields), tuple(task.label_names), provenance,
-                            None if source_indices is None else np.asarray(source_indices, dtype=np.int64))
+                            None if source_indices is None else np.asarray(source_indices, dtype=np.int64), pool)
 
 
 def card_text(name: str, cls: type[Method]) -> str:

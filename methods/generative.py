@@ -101,9 +101,11 @@ class GenerativeMethod(Method):
         n = dpc * cfg.oversample_ratio if cfg.test_time_selection or cfg.label_filter else dpc
         space = EmbeddingSpace(cfg.selection_encoder, cfg.selection_pooling, cfg.selection_max_length)
         texts: list[tuple[str, ...]] = []
+        drawn: list[tuple[str, ...]] = []
         for label in range(task.num_classes):
             candidates = candidate_texts(state.generator, label, n, cfg.max_length, cfg.top_p, seed,
                                          cfg.max_retries, state.cache_dir)
+            drawn.extend(candidates)
             if cfg.test_time_selection or cfg.label_filter:
                 embeddings = encode(tuple(candidates), space)
                 if cfg.label_filter:
@@ -114,7 +116,8 @@ class GenerativeMethod(Method):
                 candidates = [candidates[i] for i in keep]
             texts.extend(candidates)
         labels = np.repeat(np.arange(task.num_classes), dpc)
-        return self.make_set(task, Examples(tuple(texts), labels), dpc, seed)
+        pool = Examples(tuple(drawn), np.repeat(np.arange(task.num_classes), n)) if n > dpc else None
+        return self.make_set(task, Examples(tuple(texts), labels), dpc, seed, pool=pool)
 
 
 def candidates_dir(report: dict, cfg: DiLMConfig) -> Path:

@@ -419,6 +419,11 @@ def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, m
     distilled = dilm.distill(state_d, 2, seed=0)
     assert distilled.per_class() == {"negative": 2, "positive": 2}
     assert distilled.provenance["params"]["preset"] == "cpu"
+    # the set keeps the pool it was selected from: oversample_ratio x DPC candidates per class, the set among them
+    ratio = METHODS.get("dilm").TEST_PARAMS["oversample_ratio"]
+    assert distilled.pool.labels.tolist() == [0] * 2 * ratio + [1] * 2 * ratio
+    pooled = set(zip(distilled.pool.texts, distilled.pool.labels.tolist()))
+    assert set(zip(distilled.examples.texts, distilled.labels.tolist())) <= pooled
     filtering = METHODS.create("dilm", **METHODS.get("dilm").TEST_PARAMS, label_filter=True)
     state_f = filtering.fit(task, FitContext(tmp_path / "f"))  # a distill-time switch: both stages come from the cache
     assert state_f.report["stage2"]["reused"] and state_f.report["stage2"]["cache"] == state_d.report["stage2"]["cache"]

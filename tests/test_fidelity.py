@@ -88,6 +88,12 @@ def test_the_judge_reads_known_labels(rt_assets):
     # per text, for the HTML pages: the judge's label and the kind of test overlap
     assert np.mean(np.array(right["verdicts"]) == labels) == pytest.approx(right["on_label_share"], abs=1e-4)
     assert right["verdicts"] == wrong["verdicts"] and own["overlap_kinds"] == ["exact"] * 10
+    # a pool of candidates is judged as a whole: the pool of known labels scores as the set of the same texts does
+    assert "candidate_on_label_share" not in right
+    pooled = fidelity(texts[:10], labels[:10], judge, SplitIndex(task.splits.test.texts), validation.subset(range(400)))
+    assert pooled["n_candidates"] == 400 and pooled["candidate_on_label_share"] == right["on_label_share"]
+    per_class = [np.mean(np.array(right["verdicts"])[labels == c] == c) for c in (0, 1)]
+    assert [pooled["candidate_on_label_per_class"][c] for c in (0, 1)] == pytest.approx(per_class, abs=1e-4)
 
 
 @pytest.mark.real

@@ -49,6 +49,20 @@ def test_distilled_set_round_trips_with_provenance(tiny_task, tmp_path):
     assert loaded.provenance["train_checksum"] == tiny_task.splits.train.checksum()
     first = (tmp_path / "distilled.jsonl").read_text().splitlines()[0]
     assert '"sentence":' in first and '"label_name":' in first
+    assert loaded.pool is None and not (tmp_path / DistilledSet.POOL).exists()
+
+
+def test_a_set_keeps_the_pool_it_was_chosen_from(tiny_task, tmp_path):
+    """A generator's set carries its candidates (texts and labels) to disk and back, beside the set's rows."""
+    distilled = METHODS.create("random").distill(tiny_task, 2, seed=0)
+    pool = tiny_task.splits.train.subset([0, 1, 2, 3, 4, 5])
+    distilled.pool = pool
+    distilled.save(tmp_path)
+    loaded = DistilledSet.load(tmp_path)
+    assert loaded.pool.texts == pool.texts and loaded.pool.labels.tolist() == pool.labels.tolist()
+    assert loaded.examples.checksum() == distilled.examples.checksum()
+    assert np.array_equal(loaded.source_indices, distilled.source_indices)
+    assert len((tmp_path / DistilledSet.POOL).read_text().splitlines()) == 6
 
 
 def test_get_params_reads_the_constructor():

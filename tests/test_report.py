@@ -266,3 +266,20 @@ def test_the_footnote_names_the_split_the_numbers_score():
     assert _scored_split(pd.DataFrame({"task": ["rt-polarity (validation)"]})) == "Validation-split"
     assert _scored_split(pd.DataFrame({"task": ["rt-polarity (validation)", "sst2"]})).startswith(
         "Test-split (validation-split for the tasks named so)")
+
+
+def test_the_fidelity_table_shows_the_candidates_column_only_where_sets_kept_their_pools():
+    from benchmark.report.leaderboard import fidelity_tables
+
+    def rows(method, on_label, pooled):
+        return [{"task": "rt-polarity", "method": method, "dpc": 5, "set_seed": s, "on_label_share": on_label[s],
+                 "overlap_share": 0.0, "candidate_on_label_share": pooled[s], "judge_validation_accuracy": 0.786}
+                for s in range(2)]
+
+    sets = pd.DataFrame(rows("Random", [1.0, 0.9], [np.nan, np.nan]) + rows("dilm", [0.6, 0.5], [0.52, 0.5]))
+    table = fidelity_tables(sets)[0]
+    assert table.columns == ["DPC 5 on-label", "DPC 5 test overlap", "DPC 5 candidates on-label"]
+    shown = {method: [c.text for c in cells] for method, cells in table.blocks[0][1]}
+    assert shown == {"Random": ["95%", "0.0%", "-"], "dilm": ["55%", "0.0%", "51%"]}
+    without = fidelity_tables(sets.assign(candidate_on_label_share=np.nan))[0]
+    assert without.columns == ["DPC 5 on-label", "DPC 5 test overlap"]

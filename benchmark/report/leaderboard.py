@@ -108,29 +108,39 @@ def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
                      **{k: record[k] for k in ("n_texts", "on_label_share", "exact_test_duplicates",
                                                "near_test_duplicates", "overlap_share", "distinct_2",
                                                "mean_pairwise_distance")},
+                     "candidate_on_label_share": record.get("candidate_on_label_share", np.nan),
                      "judge_validation_accuracy": record["judge"]["validation_accuracy"]})
     return pd.DataFrame(rows)
 
 
 def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
     """Per task: rows = methods, per DPC the mean on-label share (%) and the share of texts overlapping the test
-    split (%), over the cell's sets."""
+    split (%), over the cell's sets; where sets kept their candidate pools, the pools' on-label share too."""
     tables = []
     for task, part in (fidelity.groupby("task") if not fidelity.empty else ()):
         dpcs = sorted({int(d) for d in part["dpc"] if pd.notna(d)})
-        columns = [f"DPC {d} {what}" for d in dpcs for what in ("on-label", "test overlap")]
+        measures = ["on-label", "test overlap"] + (["candidates on-label"]
+                                                   if part.get("candidate_on_label_share", pd.Series()).notna().any()
+                                                   else [])
+        columns = [f"DPC {d} {what}" for d in dpcs for what in measures]
         rows = []
         for method, rows_m in sorted(part.groupby("method")):
             cells = []
             for d in dpcs:
                 at = rows_m[(rows_m["dpc"] == d) | rows_m["dpc"].isna()]
-                cells += ([Cell(f"{100 * at['on_label_share'].mean():.0f}%"),
-                           Cell(f"{100 * at['overlap_share'].mean():.1f}%")] if len(at) else [Cell("-"), Cell("-")])
+                if not len(at):
+                    cells += [Cell("-")] * len(measures)
+                    continue
+                cells += [Cell(f"{100 * at['on_label_share'].mean():.0f}%"),
+                          Cell(f"{100 * at['overlap_share'].mean():.1f}%")]
+                if len(measures) == 3:
+                    pooled = at["candidate_on_label_share"].dropna()
+                    cells.append(Cell(f"{100 * pooled.mean():.0f}%" if len(pooled) else "-"))
             rows.append((method, cells))
         judge = part["judge_validation_accuracy"].iloc[0]
         tables.append(Table(f"Fidelity of the text sets: {task} (judge: TF-IDF + logistic regression, "
                             f"{100 * judge:.1f}% on the validation split)", columns, [("", rows)],
-                            [{"task": task, "dpc": int(d)} for d in dpcs for _ in range(2)]))
+                            [{"task": task, "dpc": int(d)} for d in dpcs for _ in measures]))
     return tables
 
 
@@ -683,6 +693,9 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     if not fidelity.empty:
         notes.append("Fidelity: on-label = share of a set's texts that a TF-IDF + logistic-regression judge trained on "
                      "the train split assigns to the set's label; test overlap = share of its texts that duplicate a "
-                     "test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence). Per set in "
-                     "fidelity.csv (with distinct bigrams and mean pairwise TF-IDF distance).")
+                     "test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence)"
+                     + ("; candidates on-label (generators) = the same judge on every candidate a set was selected "
+                        "from: the generator's conditioning before selection"
+                        if fidelity["candidate_on_label_share"].notna().any() else "")
+                     + ". Per set in fidelity.csv (with distinct bigrams and mean pairwise TF-IDF distance).")
     return Report(summary, records, costs, fidelity, tables, notes)

@@ -123,11 +123,19 @@ def diversity(texts) -> dict:
     return {"distinct_2": round(distinct, 4), "mean_pairwise_distance": round(1 - similarity / pairs, 4)}
 
 
-def fidelity(texts, labels, judge: Judge, index: SplitIndex) -> dict:
-    """One set's measures (and the test rows it overlaps, for re-scoring on the rest)."""
+def fidelity(texts, labels, judge: Judge, index: SplitIndex, pool=None) -> dict:
+    """One set's measures (and the test rows it overlaps, for re-scoring on the rest); with the ``pool`` of
+    candidates it was chosen from (Examples), the judge's on-label share of the whole pool too: the generator's
+    conditioning, apart from what the selection kept."""
     labels = np.asarray(labels)
     verdicts = np.asarray(judge.predict(texts))
     on_label = verdicts == labels
+    candidates = {}
+    if pool is not None and len(pool):
+        kept = np.asarray(judge.predict(pool.texts)) == pool.labels
+        candidates = {"n_candidates": len(pool), "candidate_on_label_share": round(float(kept.mean()), 4),
+                      "candidate_on_label_per_class": {int(c): round(float(kept[pool.labels == c].mean()), 4)
+                                                       for c in np.unique(pool.labels)}}
     kinds, rows = [], set()
     for text in texts:
         kind, hit = index.matches(text)
@@ -138,7 +146,7 @@ def fidelity(texts, labels, judge: Judge, index: SplitIndex) -> dict:
             "on_label_per_class": {int(c): round(float(on_label[labels == c].mean()), 4) for c in np.unique(labels)},
             "exact_test_duplicates": kinds.count("exact"), "near_test_duplicates": kinds.count("near"),
             "overlap_share": round((n - kinds.count("")) / n, 4) if n else 0.0,
-            "overlapped_test_rows": sorted(rows), **diversity(texts), "judge": judge.describe(),
+            "overlapped_test_rows": sorted(rows), **diversity(texts), **candidates, "judge": judge.describe(),
             "verdicts": [int(v) for v in verdicts], "overlap_kinds": kinds}  # per text, for the HTML cell pages
 
 
@@ -174,7 +182,7 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
                 task = load_task(config["task"]["name"], tuple(sorted(config["task"]["params"].items())))
                 judges[key] = (Judge(task), SplitIndex(task.splits.test.texts))
             judge, index = judges[key]
-            measures = fidelity(distilled.examples.texts, distilled.labels, judge, index)
+            measures = fidelity(distilled.examples.texts, distilled.labels, judge, index, distilled.pool)
             store.prepare(FIDELITY, record["cell_id"])
             store.finish(FIDELITY, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
                                                        "task": {"name": judges[key][0].task.record_name},
