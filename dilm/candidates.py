@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +21,27 @@ CHUNK = 64
 
 
 def candidate_texts(generator: Generator, label: int, n: int, max_length: int, top_p: float, seed: int,
-                    max_retries: int, cache_dir: Path | None = None) -> list[tuple[str, ...]]:
-    """The first ``n`` valid samples of class ``label`` in the stream of ``seed``."""
+                    max_retries: int, cache_dir: Path | None = None, on_chunk=None) -> list[tuple[str, ...]]:
+    """The first ``n`` valid samples of class ``label`` in the stream of ``seed``. ``on_chunk(path, seconds)`` is
+    told of every cached chunk used: the seconds it took to sample, or None when it was already there."""
     out: list[tuple[str, ...]] = []
     for k in tqdm(range(-(-n // CHUNK)), desc=f"candidates of class {label}", unit="chunk", leave=False, disable=None):
         path = None if cache_dir is None else cache_dir / f"seed{seed}" / f"class{label}" / f"chunk{k:05d}.json"
+        seconds = None
         if path is not None and path.exists():
             texts = [tuple(t) for t in json.loads(path.read_text(encoding="utf-8"))]
         else:
+            t0 = time.perf_counter()
             texts, _ = generator.sample_texts(label, CHUNK, max_length, top_p, seeds_for((seed, label, k), 1)[0],
                                               max_retries)
+            seconds = time.perf_counter() - t0
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
                 tmp.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
                 os.replace(tmp, path)
+        if path is not None and on_chunk is not None:
+            on_chunk(path, seconds)
         out.extend(texts)
     return out[:n]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root, build_once
+from benchmark.core.cache import artifact_root, build_once, file_build_seconds, note_artifact
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import PRESETS, DiLMConfig, field_names, resolve
@@ -104,7 +104,7 @@ class GenerativeMethod(Method):
         drawn: list[tuple[str, ...]] = []
         for label in range(task.num_classes):
             candidates = candidate_texts(state.generator, label, n, cfg.max_length, cfg.top_p, seed,
-                                         cfg.max_retries, state.cache_dir)
+                                         cfg.max_retries, state.cache_dir, note_chunk)
             drawn.extend(candidates)
             if cfg.test_time_selection or cfg.label_filter:
                 embeddings = encode(tuple(candidates), space)
@@ -118,6 +118,14 @@ class GenerativeMethod(Method):
         labels = np.repeat(np.arange(task.num_classes), dpc)
         pool = Examples(tuple(drawn), np.repeat(np.arange(task.num_classes), n)) if n > dpc else None
         return self.make_set(task, Examples(tuple(texts), labels), dpc, seed, pool=pool)
+
+
+def note_chunk(path: Path, seconds: float | None) -> None:
+    """A candidate chunk in the cell's artifact ledger: sampled here (its seconds kept beside the cache) or reused
+    (with the seconds its sampling took), so the sets of every DPC and variant that share it share its cost."""
+    if seconds is not None:
+        file_build_seconds(path, seconds)
+    note_artifact(path, seconds is not None, seconds if seconds is not None else file_build_seconds(path))
 
 
 def candidates_dir(report: dict, cfg: DiLMConfig) -> Path:

@@ -260,3 +260,22 @@ def test_writing_a_default_out_names_the_same_cells(tmp_path):
     plain = eval_ids("minilm")
     assert eval_ids("{name: minilm, params: {steps: 200, lr: 1e-4, max_length: 64}}") == plain
     assert eval_ids("{name: minilm, params: {steps: 201}}") != plain
+
+
+def test_artifact_names_are_unique_below_their_kind(tmp_path, monkeypatch):
+    """A shared build is named by its cache kind and its folder or file; candidate chunks, deeper down, keep their
+    path below the kind's sub-folder, so two generators' chunk00000.json never share a name (nor their seconds)."""
+    from benchmark.core.cache import artifact_ledger, file_build_seconds, note_artifact
+
+    monkeypatch.setenv("DILM_BENCH_ARTIFACTS", str(tmp_path))
+    stage1 = tmp_path / "dilm" / "stage1" / "rt-polarity.smollm2.abc"
+    embeddings = tmp_path / "embeddings" / "rt-polarity.minilm.npy"
+    chunks = [tmp_path / "dilm" / "candidates" / f"{g}.d1" / "seed0" / "class1" / "chunk00000.json" for g in "ab"]
+    file_build_seconds(chunks[0], 12.5)
+    with artifact_ledger() as entries:
+        for path in (stage1, embeddings, *chunks):
+            note_artifact(path, False, file_build_seconds(path))
+    assert [e["artifact"] for e in entries] == ["dilm/rt-polarity.smollm2.abc", "embeddings/rt-polarity.minilm.npy",
+                                                "dilm/a.d1/seed0/class1/chunk00000.json",
+                                                "dilm/b.d1/seed0/class1/chunk00000.json"]
+    assert [e["build_s"] for e in entries] == [None, None, 12.5, None]

@@ -390,7 +390,7 @@ def test_representative_coresets_are_kmeans_centres_per_class():
 def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, minilm_assets):
     """Real SmolLM2 + MiniLM, tiny budgets: stage 1 is trained once under its lock and reused by dilm,
     whose fit report then carries both stages; the distilled texts come from the generator."""
-    from benchmark.core.cache import cache_root
+    from benchmark.core.cache import artifact_ledger, cache_root
     from benchmark.authoring.testing import TinySentiment
     from conftest import require_assets
     from methods import METHODS
@@ -416,7 +416,9 @@ def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, m
     changed = any(not torch.equal(a, b) for a, b in zip(state_v.generator.model.state_dict().values(),
                                                         state_d.generator.model.state_dict().values()))
     assert changed, "stage 2 must move the generator away from the stage-1 one"
-    distilled = dilm.distill(state_d, 2, seed=0)
+    dilm.save_state(state_d, tmp_path / "saved-d")  # a distill cell's state: it caches its candidate chunks
+    with artifact_ledger() as sampled:
+        distilled = dilm.distill(dilm.load_state(tmp_path / "saved-d", task), 2, seed=0)
     assert distilled.per_class() == {"negative": 2, "positive": 2}
     assert distilled.provenance["params"]["preset"] == "cpu"
     # the set keeps the pool it was selected from: oversample_ratio x DPC candidates per class, the set among them
@@ -427,7 +429,14 @@ def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, m
     filtering = METHODS.create("dilm", **METHODS.get("dilm").TEST_PARAMS, label_filter=True)
     state_f = filtering.fit(task, FitContext(tmp_path / "f"))  # a distill-time switch: both stages come from the cache
     assert state_f.report["stage2"]["reused"] and state_f.report["stage2"]["cache"] == state_d.report["stage2"]["cache"]
-    assert filtering.distill(state_f, 2, seed=0).per_class() == {"negative": 2, "positive": 2}
+    filtering.save_state(state_f, tmp_path / "saved-f")
+    with artifact_ledger() as reused:
+        filtered = filtering.distill(filtering.load_state(tmp_path / "saved-f", task), 2, seed=0)
+    assert filtered.per_class() == {"negative": 2, "positive": 2}
+    # the candidate chunks (one per class here) are shared builds: sampled by the first set, reused with their seconds
+    chunks = [e for e in sampled if "/seed0/class" in e["artifact"]]
+    assert len(chunks) == 2 and all(e["built"] and e["build_s"] > 0 and e["kind"] == "dilm" for e in chunks)
+    assert [{**e, "built": True, "within": None} for e in reused if "/seed0/class" in e["artifact"]] == chunks
 
 
 # ---- the paper's generator format: GPT-2's real tokenizer (BOS = EOS, no prefix) on a tiny random GPT-2 ----------

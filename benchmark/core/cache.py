@@ -48,13 +48,14 @@ def artifact_ledger():
 
 
 def _artifact_name(path: Path) -> tuple[str, str]:
-    """(kind, name) of an artifact: its cache kind (dilm, tdd, embeddings, models...) and ``kind/folder-or-file``."""
+    """(kind, name) of an artifact: its cache kind (dilm, tdd, embeddings, models...) and ``kind/folder-or-file``;
+    a file deeper in its kind (a candidate chunk) keeps the path below its kind's sub-folder, so names stay unique."""
     path = Path(path)
     try:
-        kind = path.relative_to(artifact_root()).parts[0]
+        parts = path.relative_to(artifact_root()).parts
     except ValueError:
-        kind = path.parent.name
-    return kind, f"{kind}/{path.name}"
+        return path.parent.name, f"{path.parent.name}/{path.name}"
+    return parts[0], "/".join([parts[0], *(parts[2:] or parts[-1:])])
 
 
 def note_artifact(path: Path, built: bool, build_s: float | None) -> None:
