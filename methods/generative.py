@@ -123,9 +123,7 @@ class GenerativeMethod(Method):
 def note_chunk(path: Path, seconds: float | None) -> None:
     """A candidate chunk in the cell's artifact ledger: sampled here (its seconds kept beside the cache) or reused
     (with the seconds its sampling took), so the sets of every DPC and variant that share it share its cost."""
-    if seconds is not None:
-        file_build_seconds(path, seconds)
-    note_artifact(path, seconds is not None, seconds if seconds is not None else file_build_seconds(path))
+    note_artifact(path, seconds is not None, file_build_seconds(path, seconds))  # stores new seconds, reads old ones
 
 
 def candidates_dir(report: dict, cfg: DiLMConfig) -> Path:

@@ -119,9 +119,8 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
     tables = []
     for task, part in (fidelity.groupby("task") if not fidelity.empty else ()):
         dpcs = sorted({int(d) for d in part["dpc"] if pd.notna(d)})
-        measures = ["on-label", "test overlap"] + (["candidates on-label"]
-                                                   if part.get("candidate_on_label_share", pd.Series()).notna().any()
-                                                   else [])
+        pooled = part["candidate_on_label_share"].notna().any()  # some sets kept the candidates they came from
+        measures = ["on-label", "test overlap"] + (["candidates on-label"] if pooled else [])
         columns = [f"DPC {d} {what}" for d in dpcs for what in measures]
         rows = []
         for method, rows_m in sorted(part.groupby("method")):
@@ -133,9 +132,9 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
                     continue
                 cells += [Cell(f"{100 * at['on_label_share'].mean():.0f}%"),
                           Cell(f"{100 * at['overlap_share'].mean():.1f}%")]
-                if len(measures) == 3:
-                    pooled = at["candidate_on_label_share"].dropna()
-                    cells.append(Cell(f"{100 * pooled.mean():.0f}%" if len(pooled) else "-"))
+                if pooled:
+                    shares = at["candidate_on_label_share"].dropna()
+                    cells.append(Cell(f"{100 * shares.mean():.0f}%" if len(shares) else "-"))
             rows.append((method, cells))
         judge = part["judge_validation_accuracy"].iloc[0]
         tables.append(Table(f"Fidelity of the text sets: {task} (judge: TF-IDF + logistic regression, "

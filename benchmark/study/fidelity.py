@@ -123,27 +123,31 @@ def diversity(texts) -> dict:
     return {"distinct_2": round(distinct, 4), "mean_pairwise_distance": round(1 - similarity / pairs, 4)}
 
 
+def on_label_shares(verdicts: np.ndarray, labels: np.ndarray) -> tuple[float, dict[int, float]]:
+    """The share of texts whose verdict is their label, overall and per class."""
+    hits = verdicts == labels
+    return round(float(hits.mean()), 4), {int(c): round(float(hits[labels == c].mean()), 4) for c in np.unique(labels)}
+
+
 def fidelity(texts, labels, judge: Judge, index: SplitIndex, pool=None) -> dict:
     """One set's measures (and the test rows it overlaps, for re-scoring on the rest); with the ``pool`` of
     candidates it was chosen from (Examples), the judge's on-label share of the whole pool too: the generator's
     conditioning, apart from what the selection kept."""
     labels = np.asarray(labels)
     verdicts = np.asarray(judge.predict(texts))
-    on_label = verdicts == labels
+    share, per_class = on_label_shares(verdicts, labels)
     candidates = {}
     if pool is not None and len(pool):
-        kept = np.asarray(judge.predict(pool.texts)) == pool.labels
-        candidates = {"n_candidates": len(pool), "candidate_on_label_share": round(float(kept.mean()), 4),
-                      "candidate_on_label_per_class": {int(c): round(float(kept[pool.labels == c].mean()), 4)
-                                                       for c in np.unique(pool.labels)}}
+        pool_share, pool_per_class = on_label_shares(np.asarray(judge.predict(pool.texts)), pool.labels)
+        candidates = {"n_candidates": len(pool), "candidate_on_label_share": pool_share,
+                      "candidate_on_label_per_class": pool_per_class}
     kinds, rows = [], set()
     for text in texts:
         kind, hit = index.matches(text)
         kinds.append(kind)
         rows |= hit
     n = len(texts)
-    return {"n_texts": n, "on_label_share": round(float(on_label.mean()), 4),
-            "on_label_per_class": {int(c): round(float(on_label[labels == c].mean()), 4) for c in np.unique(labels)},
+    return {"n_texts": n, "on_label_share": share, "on_label_per_class": per_class,
             "exact_test_duplicates": kinds.count("exact"), "near_test_duplicates": kinds.count("near"),
             "overlap_share": round((n - kinds.count("")) / n, 4) if n else 0.0,
             "overlapped_test_rows": sorted(rows), **diversity(texts), **candidates, "judge": judge.describe(),
