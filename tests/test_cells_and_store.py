@@ -176,7 +176,7 @@ def test_set_overrides_reach_the_cells_and_name_the_problem(tmp_path, capsys):
     grid = load_grid("demo", ["learners.minilm.params.steps=7", "n_sets=3", "dpcs=[5, 10]",
                               "methods.random.params={}"])
     assert grid.n_sets == 3 and grid.dpcs == [5, 10]
-    assert [c.kwargs for c in grid.learners] == [{"steps": 7}, {}]
+    assert [c.kwargs for c in grid.learners] == [{"precision": "auto", "steps": 7}, {}]
     assert "--set learners.minilm.params.steps=7" in grid.source
     for bad, message in [("nsets=3", "unknown grid key 'nsets'. Did you mean 'n_sets'?"),
                          ("learners.minilmm.params.steps=3", "no entry named 'minilmm' in learners. Did you mean 'minilm'?"),

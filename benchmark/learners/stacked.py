@@ -23,7 +23,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from benchmark.core.tokenization import tokenize
-from benchmark.learners.base import batch_indices, class_weights
+from benchmark.learners.base import batch_indices, cast_floats, class_weights, compute_dtype
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,8 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     weights = [class_weights(train.labels, num_labels, recipe.class_weight) for train in trains]  # per copy's set
     pad = int(remap[tokenizer.pad_token_id])
     step_loss = vmap(_weighted_loss(template), randomness="different")
+    dtype = compute_dtype(recipe.precision, device)
+    low_buffers = cast_floats(buffers, dtype)
     orders = [batch_indices(len(fs), recipe.batch_size, recipe.steps, seed) for fs, seed in zip(features, seeds)]
     shrink = 1.0  # what weight decay alone did to the embedding rows no training set uses
     template.train()
@@ -164,8 +166,8 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
                              pad, TRAIN_ROW)
         targets = _targets(batch, indices, labels, weights)
         batch = {k: _to(v, device) for k, v in batch.items()}
-        losses = step_loss(params, buffers, batch["inputs"], batch["positions"], batch["mask"], batch["read"],
-                           targets.to(device), batch["weight"])
+        losses = step_loss(cast_floats(params, dtype), low_buffers, batch["inputs"], batch["positions"],
+                           batch["mask"].to(dtype), batch["read"], targets.to(device), batch["weight"])
         losses.sum().backward()
         _clip_per_copy(list(params.values()), recipe.max_grad_norm)
         shrink *= 1.0 - optimizer.param_groups[0]["lr"] * recipe.weight_decay
@@ -177,8 +179,8 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     full_embedding.mul_(shrink)
     full_embedding[:, vocab.to(device)] = trained[embedding_name]
     trained[embedding_name] = full_embedding
-    return _predict(template, trained, buffers, tokenize(tokenizer, test.texts, recipe.max_length), arch, offset,
-                    tokenizer.pad_token_id, recipe.eval_batch_size, device)
+    return _predict(template, cast_floats(trained, dtype), low_buffers, tokenize(tokenizer, test.texts,
+                    recipe.max_length), arch, offset, tokenizer.pad_token_id, recipe.eval_batch_size, device)
 
 
 def _load_copies(path: str, num_labels: int, seeds: list[int]):
@@ -218,7 +220,7 @@ def _targets(batch: dict, indices, labels: list, weights: list):
 def _weighted_loss(template: PackedClassifier):
     def loss(params, buffers, inputs, positions, mask, read, targets, weight):
         logits = functional_call(template, (params, buffers), (inputs, positions, mask, read))
-        per_sequence = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+        per_sequence = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")
         return (per_sequence * weight).sum() / weight.sum()
     return loss
 
@@ -234,12 +236,16 @@ def _clip_per_copy(params: list, max_norm: float) -> None:
 
 def _predict(template, params, buffers, features, arch, offset, pad_id, batch_size, device):
     """Every copy's predicted labels for the test features: chunks (shortest first) packed once and scored by
-    one copy after the other with fused attention (scoring has no small batches for stacking to fill)."""
+    one copy after the other with fused attention (scoring has no small batches for stacking to fill), in the
+    dtype of ``params``."""
+    dtype = next(iter(params.values())).dtype
     order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
     chunks = [(order[start:start + batch_size],
                _to(packed_batch([[features[i] for i in order[start:start + batch_size]]], arch, offset, pad_id),
                    device, first=True))
               for start in range(0, len(order), batch_size)]
+    for _, batch in chunks:
+        batch["mask"] = batch["mask"].to(dtype)
     copies = len(next(iter(params.values())))
     predictions = np.empty((copies, len(features)), dtype=np.int64)
     template.eval()

@@ -14,7 +14,8 @@ from benchmark.core.assets import OFFLINE_MODELS, pick_device, resolve_model
 from benchmark.core.classifiers import load_classifier, load_tokenizer, pretrained_classifier
 from benchmark.core.errors import MissingAssetError
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import Learner, batch_indices, class_weights
+from benchmark.learners.base import (Learner, batch_indices, cast_floats, class_weights, compute_dtype,
+                                     resolve_precision)
 from benchmark.core.tokenization import length_sorted_batches, tokenize
 from benchmark.tasks.base import Examples
 
@@ -29,7 +30,8 @@ class TransformerClassifier(Learner):
 
     def __init__(self, model: str, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
-                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "none"):
+                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "none",
+                 precision: str = "fp32"):
         self.model = model
         self.steps = steps
         self.batch_size = batch_size
@@ -41,6 +43,7 @@ class TransformerClassifier(Learner):
         self.eval_batch_size = eval_batch_size
         self.device = device
         self.class_weight = class_weight  # "balanced" for imbalanced data: the loss weighs classes by n / (k x count)
+        self.precision = precision  # "bf16"/"auto": steps on bfloat16 copies of the weights (``resolve_precision``)
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         device = pick_device(self.device)
@@ -50,7 +53,7 @@ class TransformerClassifier(Learner):
             model = pretrained_classifier(path, num_labels, seed, tokenizer.pad_token_id)
         model.to(device)
         self._train(model, tokenizer, train, seed, device)
-        return self._predict(model, tokenizer, test, device)
+        return self._recorded(self._predict(model, tokenizer, test, device), device)
 
     stackable = True
 
@@ -66,8 +69,9 @@ class TransformerClassifier(Learner):
         if not stacked.supports(config):
             return super().fit_predict_many(trains, test, num_labels, seeds)
         width = self.stack_width(len(trains), max(map(len, trains)))
-        return [p for i in range(0, len(trains), width) for p in stacked.fit_predict_stacked(
-            self, path, trains[i:i + width], test, num_labels, seeds[i:i + width], pick_device(self.device))]
+        device = pick_device(self.device)
+        return [self._recorded(p, device) for i in range(0, len(trains), width) for p in stacked.fit_predict_stacked(
+            self, path, trains[i:i + width], test, num_labels, seeds[i:i + width], device)]
 
     def stack_width(self, cap: int, train_size: int) -> int:
         """As many runs as fit in half the free memory of the device (CPU RAM or GPU), at most ``cap``."""
@@ -106,7 +110,13 @@ class TransformerClassifier(Learner):
         device = pick_device(self.device)
         tokenizer, model = load_classifier(self.model, num_labels, device, seed)
         artifact.train(model)
-        return self._predict(model, tokenizer, test, device)
+        return self._recorded(self._predict(model, tokenizer, test, device), device)
+
+    def _recorded(self, predictions: np.ndarray, device: str):
+        """With ``precision: auto``, the predictions and the precision it resolved to here (for the run's record)."""
+        if self.precision != "auto":
+            return predictions
+        return predictions, {"precision": resolve_precision(self.precision, device)}
 
     def _encode(self, tokenizer, texts) -> list[dict]:
         return tokenize(tokenizer, texts, self.max_length)
@@ -122,14 +132,13 @@ class TransformerClassifier(Learner):
         optimizer = torch.optim.AdamW(_param_groups(model, self.weight_decay), lr=self.lr,
                                       **({"fused": True} if device == "cpu" else {}))
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(self.warmup_ratio * self.steps), self.steps)
+        dtype = compute_dtype(self.precision, device)
         model.train()
         steps = batch_indices(len(features), self.batch_size, self.steps, seed)
         for idx in tqdm(steps, total=self.steps, desc="train", unit="step", leave=False, disable=None):
             inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
-            if weights is None:
-                loss = model(**inputs, labels=labels[idx].to(device)).loss
-            else:
-                loss = torch.nn.functional.cross_entropy(model(**inputs).logits, labels[idx].to(device), weight=weights)
+            logits = _forward(model, inputs, dtype)
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels[idx].to(device), weight=weights)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.max_grad_norm)
             optimizer.step()
@@ -141,11 +150,22 @@ class TransformerClassifier(Learner):
 
         features = self._encode(tokenizer, test.texts)
         predictions = np.empty(len(features), dtype=np.int64)
-        model.eval()
+        model.to(compute_dtype(self.precision, device)).eval()
         with torch.inference_mode():
             for idx, inputs in length_sorted_batches(tokenizer, features, self.eval_batch_size, device):
                 predictions[idx] = model(**inputs).logits.argmax(-1).cpu().numpy()
         return predictions
+
+
+def _forward(model, inputs, dtype):
+    """The model's logits for a batch; in a lower ``dtype``, computed on cast copies of its fp32 weights (the
+    gradients reach the fp32 weights through the casts)."""
+    import torch
+
+    if dtype == torch.float32:
+        return model(**inputs).logits
+    weights = cast_floats({**dict(model.named_parameters()), **dict(model.named_buffers())}, dtype)
+    return torch.func.functional_call(model, weights, args=(), kwargs=dict(inputs)).logits
 
 
 def _config(path: str):
@@ -183,9 +203,10 @@ def _named_learner(name: str, doc: str, checkpoint: str | None = None):
 
     def __init__(self, model: str = checkpoint or name, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
-                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "none"):
+                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "none",
+                 precision: str = "fp32"):
         TransformerClassifier.__init__(self, model, steps, batch_size, lr, weight_decay, warmup_ratio,
-                                       max_grad_norm, max_length, eval_batch_size, device, class_weight)
+                                       max_grad_norm, max_length, eval_batch_size, device, class_weight, precision)
 
     cls = type(name.replace("-", "_"), (TransformerClassifier,), {"__init__": __init__, "__doc__": doc,
                                                                   "__module__": __name__})
