@@ -114,3 +114,27 @@ def test_a_datasetdict_folder_names_its_splits_and_numeric_labels_sort_as_number
         TASKS.create("custom", spec=spec(tmp_path, path="plain")).splits
     task = TASKS.create("custom", spec=spec(tmp_path, path="dd/train"))
     assert task.label_names == ("1", "2", "10") and sum(task.splits.sizes().values()) == 60
+
+
+def test_a_custom_tasks_cells_are_its_files_not_their_path(tmp_path):
+    """The same spec and data in two folders (a clone, a cluster's mount) make the same cell ids, named after the
+    task; changed data makes new ones. A grid's own spec stays relative to the grid file under overrides."""
+    import shutil
+
+    from benchmark.study.cells import expand
+    from benchmark.study.grid import load_grid
+
+    def ids(folder):
+        grid = folder / "grid.yaml"
+        grid.write_text("name: g\ntasks: [task.yaml]\ndpcs: [2]\nmethods: [random]\nlearners: [tfidf-logreg]\n")
+        cells = expand(load_grid(str(grid), overrides={"learners": ["tfidf-logreg"]}))
+        return [c.id for stage in ("fit", "distill", "evaluate") for c in cells[stage]]
+
+    here, there = tmp_path / "a", tmp_path / "b" / "c"
+    here.mkdir()
+    write_csv(here / "reviews.csv", sample_rows())
+    spec(here)
+    shutil.copytree(here, there)
+    assert ids(here) == ids(there) and ids(here)[0].startswith("my-reviews.random.f0-")
+    write_csv(there / "reviews.csv", sample_rows(31))
+    assert not set(ids(here)) & set(ids(there))

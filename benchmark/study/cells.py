@@ -9,6 +9,7 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchmark.core import labels
 from benchmark.study.describe import describe_learner, describe_method
@@ -24,7 +25,10 @@ def derive_seed(*coordinates) -> int:
 
 
 def _cell_id(readable: str, config: dict) -> str:
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+    """The readable name and a hash of the config, in which a custom task counts by its files' content
+    (``_task_identity``), not by where they lie."""
+    identity = {**config, "task": _task_identity(json.dumps(config["task"], sort_keys=True))}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return f"{readable}-{digest}"
 
 
@@ -51,7 +55,7 @@ class FitCell:
 
     @property
     def id(self) -> str:
-        return _cell_id(f"{self.task.name}.{self.method.name}.f{self.fit_seed}", self.config)
+        return _cell_id(f"{_task_label(self.task.key)}.{self.method.name}.f{self.fit_seed}", self.config)
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class DistillCell:
     @property
     def id(self) -> str:
         dpc = "all" if self.dpc is None else self.dpc
-        return _cell_id(f"{self.fit.task.name}.{self.fit.method.name}.dpc{dpc}.s{self.set_seed}", self.config)
+        return _cell_id(f"{_task_label(self.fit.task.key)}.{self.fit.method.name}.dpc{dpc}.s{self.set_seed}", self.config)
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,45 @@ class EvalCell:
     def id(self) -> str:
         d = self.distill
         dpc = "all" if d.dpc is None else d.dpc
-        return _cell_id(f"{d.fit.task.name}.{d.fit.method.name}.dpc{dpc}.s{d.set_seed}.{self.learner.name}.r{self.run}",
+        return _cell_id(f"{_task_label(d.fit.task.key)}.{d.fit.method.name}.dpc{dpc}.s{d.set_seed}.{self.learner.name}.r{self.run}",
                         self.config)
+
+
+def _task_identity(task_key: str) -> dict:
+    """A task as its cell ids see it: its registry name and parameters; a custom task's spec path replaced by the
+    digest of its spec and data (``CustomTask.content_digest``), so the same files at another path (a clone, a
+    cluster's mount) make the same cells and resume, and changed files make new ones."""
+    task = json.loads(task_key)
+    if task["name"] != "custom":
+        return task
+    return {"name": "custom", "params": {"content": _custom_task(task["params"]["spec"])[1]}}
+
+
+def _task_label(task_key: str) -> str:
+    """The task's name in cell ids: the registry name, or a custom task's own name from its spec."""
+    task = json.loads(task_key)
+    return task["name"] if task["name"] != "custom" else _custom_task(task["params"]["spec"])[0]
+
+
+def _custom_task(spec: str) -> tuple[str, str]:
+    """A custom task's (name, content digest), read once per version of its files (spec and data) in a process."""
+    from benchmark.tasks import TASKS
+
+    files = [Path(spec), *TASKS.create("custom", spec=spec).data_paths] if Path(spec).is_file() else []
+    return _read_custom_task(spec, tuple(_stamp(f) for f in files))
+
+
+def _stamp(path: Path):
+    stat = path.stat() if path.exists() else None
+    return stat and (stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _read_custom_task(spec: str, stamps) -> tuple[str, str]:
+    from benchmark.tasks import TASKS
+
+    task = TASKS.create("custom", spec=spec)
+    return task.name, task.content_digest
 
 
 @functools.lru_cache(maxsize=None)

@@ -90,6 +90,8 @@ def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UsageError(f"grid {source}: not valid YAML: {exc}") from None
+    if path.is_file():
+        data = _anchor_task_specs(data, path)
     for assignment in sets:
         data = apply_set(data, assignment, source)
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
@@ -102,6 +104,17 @@ def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
                                            sort_keys=True).encode()).hexdigest()[:6]
         grid.name = f"{grid.name}-{digest}"
     return grid
+
+
+def _anchor_task_specs(data, grid_file: Path):
+    """The grid file's own task specs (``tasks: [my_task.yaml]``) as absolute paths, relative to the grid file, so
+    they stay the file's when overrides rename the grid's source (a spec given on the command line is the working
+    directory's)."""
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
+        return data
+    anchored = [str((grid_file.parent / t).resolve()) if isinstance(t, str) and t.endswith((".yaml", ".yml"))
+                and not Path(t).is_absolute() else t for t in data["tasks"]]
+    return {**data, "tasks": anchored}
 
 
 def apply_overrides(data, given: dict, source: str):
@@ -247,7 +260,7 @@ def _components(value, key: str, source: str) -> list[Component]:
     out = []
     for i, item in enumerate(value):
         if key == "tasks" and isinstance(item, str) and item.endswith((".yaml", ".yml")):
-            out.append(task_component(item, source))
+            out.append(task_component(item))
             continue
         if isinstance(item, str):
             out.append(Component(item))
@@ -269,13 +282,10 @@ def _choice(value, choices: tuple, key: str, source: str) -> str:
     return value
 
 
-def task_component(spec: str, source: str = "") -> Component:
-    """A task given as a YAML spec of your own data: the ``custom`` task with that file (a path relative
-    to the grid file when given from one)."""
-    path = Path(spec)
-    if not path.is_absolute() and source and Path(source).is_file():
-        path = Path(source).parent / path
-    return Component("custom", (("spec", str(path.resolve())),))
+def task_component(spec: str) -> Component:
+    """A task given as a YAML spec of your own data: the ``custom`` task with that file (a grid file's own specs
+    are already anchored to it, ``_anchor_task_specs``; any other relative path is the working directory's)."""
+    return Component("custom", (("spec", str(Path(spec).resolve())),))
 
 
 def _positive_int(value, key: str, source: str) -> int:

@@ -13,6 +13,8 @@ or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or c
 """
 from __future__ import annotations
 
+import hashlib
+
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -124,6 +126,23 @@ class CustomTask(Task):
 
     def get_params(self) -> dict:
         return {**super().get_params(), "spec": self.spec}
+
+    @cached_property
+    def content_digest(self) -> str:
+        """sha256 of the spec and the data it names (files, or every file of a save_to_disk folder): what the task
+        is, wherever its files lie (cell ids use it instead of the spec's path)."""
+        digest = hashlib.sha256(Path(self.spec).read_bytes())
+        for path in self.data_paths:
+            for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+                if file.is_file():
+                    digest.update(str(file.relative_to(path) if path.is_dir() else path.name).encode())
+                    digest.update(file.read_bytes())
+        return digest.hexdigest()
+
+    @property
+    def data_paths(self) -> list[Path]:
+        """The data the spec names: its ``path`` and, when given, its ``test_path``."""
+        return [self._path(key) for key in ("path", "test_path") if self._spec.get(key)]
 
     def _path(self, key: str) -> Path:
         return self._spec["_dir"] / self._spec[key]
