@@ -138,3 +138,22 @@ def test_a_custom_tasks_cells_are_its_files_not_their_path(tmp_path):
     assert ids(here) == ids(there) and ids(here)[0].startswith("my-reviews.random.f0-")
     write_csv(there / "reviews.csv", sample_rows(31))
     assert not set(ids(here)) & set(ids(there))
+
+
+def test_overrides_keep_every_entry_of_a_name_and_the_grid_files_own_task_paths(tmp_path, monkeypatch):
+    """``--learners tfidf-logreg`` on a grid listing it twice (with and without class weights) keeps both; the grid's
+    own ``tasks: [sub/task.yaml]`` still resolves next to the grid file when run from elsewhere with overrides."""
+    from benchmark.study.grid import load_grid
+
+    (tmp_path / "sub").mkdir()
+    write_csv(tmp_path / "sub" / "reviews.csv", sample_rows())
+    spec(tmp_path / "sub")
+    (tmp_path / "grid.yaml").write_text(
+        "name: g\ntasks: [sub/task.yaml]\ndpcs: [2]\nmethods: [random]\nlearners: [tfidf-logreg, "
+        "{name: tfidf-logreg, params: {class_weight: balanced}}, bow-ngrams]\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    grid = load_grid(str(tmp_path / "grid.yaml"), overrides={"learners": ["tfidf-logreg"], "dpcs": [2]})
+    assert [c.kwargs for c in grid.learners] == [{}, {"class_weight": "balanced"}]
+    assert grid.tasks[0].kwargs["spec"] == str((tmp_path / "sub" / "task.yaml").resolve())

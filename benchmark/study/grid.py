@@ -118,7 +118,8 @@ def _anchor_task_specs(data, grid_file: Path):
 
 
 def apply_overrides(data, given: dict, source: str):
-    """The named overrides on the grid mapping. A component named again keeps its entry (its params); a task
+    """The named overrides on the grid mapping. A component named again keeps its entries (its params; every entry
+    of that name, e.g. a learner with and without class weights); a task
     given as a .yaml spec is read relative to the working directory; a learner's own ``dpcs`` narrow to the
     overridden ones, and a learner left with none is left out."""
     if not isinstance(data, dict):
@@ -129,10 +130,13 @@ def apply_overrides(data, given: dict, source: str):
     data = {**data, **{k: v for k, v in given.items() if k not in ("tasks", "methods", "learners")}}
     for key in ("tasks", "methods", "learners"):
         if key in given:
-            entries = {(e if isinstance(e, str) else e.get("name")): e for e in data.get(key) or []
-                       if isinstance(e, (str, dict))}
-            data[key] = [str(Path(n).resolve()) if key == "tasks" and str(n).endswith((".yaml", ".yml"))
-                         else entries.get(n, n) for n in given[key]]
+            entries: dict[str, list] = {}
+            for e in data.get(key) or []:
+                if isinstance(e, (str, dict)):
+                    entries.setdefault(e if isinstance(e, str) else e.get("name"), []).append(e)
+            data[key] = [entry for n in given[key] for entry in (
+                [str(Path(n).resolve())] if key == "tasks" and str(n).endswith((".yaml", ".yml"))
+                else entries.get(n, [n]))]
     if "dpcs" in given and isinstance(given["dpcs"], list):
         narrowed = []
         for entry in data.get("learners") or []:
