@@ -125,15 +125,20 @@ def _task_label(task_key: str) -> str:
 
 def _custom_task(spec: str) -> tuple[str, str]:
     """A custom task's (name, content digest), read once per version of its files (spec and data) in a process."""
-    from benchmark.tasks import TASKS
-
-    files = [Path(spec), *TASKS.create("custom", spec=spec).data_paths] if Path(spec).is_file() else []
-    return _read_custom_task(spec, tuple(_stamp(f) for f in files))
+    data = _data_paths(spec, _stamp(Path(spec))) if Path(spec).is_file() else ()
+    return _read_custom_task(spec, (_stamp(Path(spec)), *map(_stamp, data)))
 
 
 def _stamp(path: Path):
     stat = path.stat() if path.exists() else None
     return stat and (stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _data_paths(spec: str, stamp) -> tuple[Path, ...]:
+    from benchmark.tasks import TASKS
+
+    return tuple(TASKS.create("custom", spec=spec).data_paths)
 
 
 @functools.lru_cache(maxsize=None)
