@@ -76,7 +76,8 @@ class DistillCell:
     @property
     def id(self) -> str:
         dpc = "all" if self.dpc is None else self.dpc
-        return _cell_id(f"{_task_label(self.fit.task.key)}.{self.fit.method.name}.dpc{dpc}.s{self.set_seed}", self.config)
+        readable = f"{_task_label(self.fit.task.key)}.{self.fit.method.name}.dpc{dpc}.s{self.set_seed}"
+        return _cell_id(readable, self.config)
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,8 @@ class EvalCell:
     def id(self) -> str:
         d = self.distill
         dpc = "all" if d.dpc is None else d.dpc
-        return _cell_id(f"{_task_label(d.fit.task.key)}.{d.fit.method.name}.dpc{dpc}.s{d.set_seed}.{self.learner.name}.r{self.run}",
-                        self.config)
+        readable = f"{_task_label(d.fit.task.key)}.{d.fit.method.name}.dpc{dpc}.s{d.set_seed}.{self.learner.name}"
+        return _cell_id(f"{readable}.r{self.run}", self.config)
 
 
 def _task_identity(task_key: str) -> dict:
