@@ -114,3 +114,27 @@ def test_run_measures_its_sets_and_the_leaderboard_shows_them(tmp_path, rt_asset
     assert set(fidelity["method"]) == {"Random", "kmeans-centers"} and len(fidelity) == 4
     assert main(["judge", str(runs), "--clean-against", "Random"]) == 0  # a real set overlaps nothing, or little
     assert "re-scored on the" in capsys.readouterr().out
+
+
+@pytest.mark.real
+def test_a_set_that_gained_its_candidate_pool_is_judged_again(tmp_path, rt_assets):
+    """A fidelity record made before the set had a pool (same rows, same checksum) is measured again once the pool
+    is there, and then left alone."""
+    from benchmark.cli import main
+    from benchmark.study.fidelity import judge_runs
+    from benchmark.study.store import FIDELITY, Store
+    from methods.base import DistilledSet
+
+    runs = tmp_path / "runs"
+    assert main(["run", "--methods", "random", "--learners", "tfidf-logreg", "--dpcs", "5", "--n-sets", "1",
+                 "--runs-dir", str(runs), "--out", str(tmp_path / "out"), "--no-progress", "--no-html"]) == 0
+    store = Store(runs)
+    cell = sorted(r["cell_id"] for r in store.done_records("distill"))[0]
+    assert "candidate_on_label_share" not in store.record(FIDELITY, cell)
+    directory = store.cell_dir("distill", cell)
+    distilled = DistilledSet.load(directory)
+    distilled.pool = distilled.examples
+    distilled.save(directory)
+    assert judge_runs(runs) == 1
+    assert store.record(FIDELITY, cell)["candidate_on_label_share"] == 1.0
+    assert judge_runs(runs) == 0

@@ -156,8 +156,8 @@ def fidelity(texts, labels, judge: Judge, index: SplitIndex, pool=None) -> dict:
 
 
 def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = False) -> int:
-    """Measure every finished text set of the runs folder (or of ``distill_ids``) that has no fidelity record yet;
-    returns how many were measured. Judges and test indexes are built once per task."""
+    """Measure every finished text set of the runs folder (or of ``distill_ids``) that has no fidelity record yet, or
+    one that misses its candidate pool's measure; returns how many were measured. Judges and test indexes are built once per task."""
     from pathlib import Path
 
     from tqdm.auto import tqdm
@@ -178,8 +178,9 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
             measured_before = store.record(FIDELITY, record["cell_id"]) if store.is_done(FIDELITY, record["cell_id"]) \
                 else None
             if not claimed or (measured_before and measured_before.get("set_checksum") == checksum
-                               and "verdicts" in measured_before):
-                continue  # being measured elsewhere, or measured (per text too) and the set has not been made again
+                               and "verdicts" in measured_before
+                               and (distilled.pool is None or "candidate_on_label_share" in measured_before)):
+                continue  # being measured elsewhere, or measured (per text, and its pool) and not made again
             config = record["config"]
             key = json_key(config["task"])
             if key not in judges:
