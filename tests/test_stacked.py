@@ -369,7 +369,7 @@ def test_an_auto_precision_run_records_what_it_resolved_to(tiny_task, minilm_ass
 
 
 @pytest.mark.real
-def test_a_bf16_step_runs_in_bfloat16_and_trains_the_fp32_weights(tmp_path, minilm_assets):
+def test_a_bf16_step_runs_in_bfloat16_and_trains_the_fp32_weights(minilm_assets):
     """``precision: bf16``: the forward pass computes in bfloat16 on cast copies of the weights (logits close to fp32's)
     and the gradients land on the fp32 weights, which stay fp32."""
     import torch

@@ -104,8 +104,8 @@ def class_weights(labels: np.ndarray, num_labels: int, mode: str) -> np.ndarray 
 
 
 
-PRECISIONS = ("fp32", "bf16", "auto")
 DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
+PRECISIONS = (*DTYPES, "auto")
 
 
 def resolve_precision(precision: str, device: str) -> str:

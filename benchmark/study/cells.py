@@ -9,7 +9,6 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from benchmark.core import labels
 from benchmark.study.describe import describe_learner, describe_method
@@ -27,7 +26,7 @@ def derive_seed(*coordinates) -> int:
 def _cell_id(readable: str, config: dict) -> str:
     """The readable name and a hash of the config, in which a custom task counts by its files' content
     (``_task_identity``), not by where they lie."""
-    identity = {**config, "task": _task_identity(json.dumps(config["task"], sort_keys=True))}
+    identity = {**config, "task": _task_identity(config["task"])}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return f"{readable}-{digest}"
 
@@ -55,7 +54,7 @@ class FitCell:
 
     @property
     def id(self) -> str:
-        return _cell_id(f"{_task_label(self.task.key)}.{self.method.name}.f{self.fit_seed}", self.config)
+        return _cell_id(f"{_task_label(self.task)}.{self.method.name}.f{self.fit_seed}", self.config)
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ class DistillCell:
     @property
     def id(self) -> str:
         dpc = "all" if self.dpc is None else self.dpc
-        readable = f"{_task_label(self.fit.task.key)}.{self.fit.method.name}.dpc{dpc}.s{self.set_seed}"
+        readable = f"{_task_label(self.fit.task)}.{self.fit.method.name}.dpc{dpc}.s{self.set_seed}"
         return _cell_id(readable, self.config)
 
 
@@ -104,50 +103,28 @@ class EvalCell:
     def id(self) -> str:
         d = self.distill
         dpc = "all" if d.dpc is None else d.dpc
-        readable = f"{_task_label(d.fit.task.key)}.{d.fit.method.name}.dpc{dpc}.s{d.set_seed}.{self.learner.name}"
+        readable = f"{_task_label(d.fit.task)}.{d.fit.method.name}.dpc{dpc}.s{d.set_seed}.{self.learner.name}"
         return _cell_id(f"{readable}.r{self.run}", self.config)
 
 
-def _task_identity(task_key: str) -> dict:
+def _task_identity(task: dict) -> dict:
     """A task as its cell ids see it: its registry name and parameters; a custom task's spec path replaced by the
-    digest of its spec and data (``CustomTask.content_digest``), so the same files at another path (a clone, a
-    cluster's mount) make the same cells and resume, and changed files make new ones."""
-    task = json.loads(task_key)
+    digest of its spec and data (``custom.spec_identity``), so the same files at another path (a clone, a cluster's
+    mount) make the same cells and resume, and changed files make new ones."""
     if task["name"] != "custom":
         return task
-    return {"name": "custom", "params": {"content": _custom_task(task["params"]["spec"])[1]}}
+    from benchmark.tasks.custom import spec_identity
+
+    return {"name": "custom", "params": {"content": spec_identity(task["params"]["spec"])[1]}}
 
 
-def _task_label(task_key: str) -> str:
+def _task_label(task: Component) -> str:
     """The task's name in cell ids: the registry name, or a custom task's own name from its spec."""
-    task = json.loads(task_key)
-    return task["name"] if task["name"] != "custom" else _custom_task(task["params"]["spec"])[0]
+    if task.name != "custom":
+        return task.name
+    from benchmark.tasks.custom import spec_identity
 
-
-def _custom_task(spec: str) -> tuple[str, str]:
-    """A custom task's (name, content digest), read once per version of its files (spec and data) in a process."""
-    data = _data_paths(spec, _stamp(Path(spec))) if Path(spec).is_file() else ()
-    return _read_custom_task(spec, (_stamp(Path(spec)), *map(_stamp, data)))
-
-
-def _stamp(path: Path):
-    stat = path.stat() if path.exists() else None
-    return stat and (stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=None)
-def _data_paths(spec: str, stamp) -> tuple[Path, ...]:
-    from benchmark.tasks import TASKS
-
-    return tuple(TASKS.create("custom", spec=spec).data_paths)
-
-
-@functools.lru_cache(maxsize=None)
-def _read_custom_task(spec: str, stamps) -> tuple[str, str]:
-    from benchmark.tasks import TASKS
-
-    task = TASKS.create("custom", spec=spec)
-    return task.name, task.content_digest
+    return spec_identity(task.kwargs["spec"])[0]
 
 
 @functools.lru_cache(maxsize=None)

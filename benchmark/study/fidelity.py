@@ -157,7 +157,8 @@ def fidelity(texts, labels, judge: Judge, index: SplitIndex, pool=None) -> dict:
 
 def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = False) -> int:
     """Measure every finished text set of the runs folder (or of ``distill_ids``) that has no fidelity record yet, or
-    one that misses its candidate pool's measure; returns how many were measured. Judges and test indexes are built once per task."""
+    one that misses its candidate pool's measure; returns how many were measured. Judges and test indexes are built
+    once per task."""
     from pathlib import Path
 
     from tqdm.auto import tqdm

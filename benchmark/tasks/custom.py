@@ -13,6 +13,7 @@ or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or c
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import json
@@ -176,3 +177,26 @@ class CustomTask(Task):
 
     def load_given_test(self) -> Examples | None:
         return self._examples("test_path") if self._spec.get("test_path") else None
+
+
+def spec_identity(spec: str) -> tuple[str, str]:
+    """A custom task's (name, ``content_digest``) for cell ids, read once per version of its files (spec and data,
+    by mtime and size) in a process."""
+    data = _data_paths(spec, _stamp(Path(spec))) if Path(spec).is_file() else ()
+    return _identity(spec, (_stamp(Path(spec)), *map(_stamp, data)))
+
+
+def _stamp(path: Path):
+    stat = path.stat() if path.exists() else None
+    return stat and (stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _data_paths(spec: str, stamp) -> tuple[Path, ...]:
+    return tuple(CustomTask(spec=spec).data_paths)
+
+
+@functools.lru_cache(maxsize=None)
+def _identity(spec: str, stamps) -> tuple[str, str]:
+    task = CustomTask(spec=spec)
+    return task.name, task.content_digest
