@@ -169,7 +169,9 @@ def add_grid_arguments(parser) -> None:
     parser.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
     parser.add_argument("--dpcs", nargs="+", type=int,
                         help="override the grid's data-per-class values (a learner's own dpcs narrow to these)")
-    parser.add_argument("--n-sets", type=int, help="override the number of distilled sets per cell")
+    parser.add_argument("--n-fits", type=int,
+                        help="override the number of fits (seeds) of each method whose fit is seeded (DiLM, vanilla LM)")
+    parser.add_argument("--n-sets", type=int, help="override the number of distilled sets per cell (per fit)")
     parser.add_argument("--n-evals", type=int, help="override the number of learner runs per distilled set")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
 

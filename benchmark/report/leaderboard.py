@@ -48,7 +48,7 @@ def _row(record: dict) -> dict:
         "method": method["label"], "reference": method["reference"],
         "method_name": config["method"]["name"], "method_params": json.dumps(config["method"]["params"], sort_keys=True),
         "method_kind": method["kind"], "method_space": method["embedding_space"], "citation": method["citation"],
-        "dpc": config["dpc"], "set_seed": config["set_seed"],
+        "dpc": config["dpc"], "set_seed": config["set_seed"], "fit_seed": config.get("fit_seed", 0),
         "learner": learner["label"], "learner_name": config["learner"]["name"],
         "learner_params": json.dumps(config["learner"]["params"], sort_keys=True),
         "learner_accepts": tuple(learner["accepts"]), "learner_space": learner["embedding_space"],
@@ -270,12 +270,13 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
     for key, cell in cells.items():
         scores = cell["scores"]
         status = cell.get("status") or ("ok" if len(scores) else "fail" if failed_counts.get(key) else "missing")
-        sample = replication_sample(scores, cell.get("sets", np.zeros(len(scores))))
+        sets, fits = cell.get("sets", np.zeros(len(scores))), cell.get("fits", np.zeros(len(scores)))
+        sample = replication_sample(scores, sets, fits)
         rows.append({**dict(zip(KEY, key)), "metric": cell["metric"], "reference": cell["reference"], "status": status,
                      "learner_family": cell.get("family"),
                      "mean": scores.mean() if len(scores) else np.nan,
                      "std": scores.std(ddof=0) if len(scores) else np.nan, "n": len(scores),
-                     "n_sets": len(np.unique(cell.get("sets", []))), **bootstrap_ci(sample),
+                     "n_sets": len(set(zip(fits, sets))), "n_fits": len(np.unique(fits)), **bootstrap_ci(sample),
                      "dpc_independent": bool(cell.get("dpc_independent", False)),
                      "n_failed": failed_counts.get(key, 0), "mixed_versions": len(cell["versions"]) > 1,
                      "queries_cut": cell.get("queries_cut", 0), "_sample": sample})
@@ -287,11 +288,15 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
     return summary.drop(columns="_sample")
 
 
-def replication_sample(scores: np.ndarray, sets: np.ndarray) -> np.ndarray:
+def replication_sample(scores: np.ndarray, sets: np.ndarray, fits: np.ndarray | None = None) -> np.ndarray:
     """The unit of replication of a cell: the mean score of each distilled set (its runs share its data, so they are
     not independent); for a cell with one set (a deterministic method: Herding, Full dataset) its learner runs,
-    the only replication it has."""
+    the only replication it has; for a cell whose sets come from several fits (``n_fits``), the mean of each fit's
+    set means (its sets share its generator)."""
     scores, sets = np.asarray(scores, dtype=float), np.asarray(sets)
+    fits = np.zeros(len(scores)) if fits is None else np.asarray(fits)
+    if len(np.unique(fits)) > 1:
+        return np.array([replication_sample(scores[fits == f], sets[fits == f]).mean() for f in np.unique(fits)])
     if len(np.unique(sets)) < 2:
         return scores
     return np.array([scores[sets == s].mean() for s in np.unique(sets)])
@@ -319,6 +324,7 @@ def _measured_cells(records: pd.DataFrame, failures: pd.DataFrame, broadcast) ->
         for key, group in scored.groupby(KEY):
             key = (key[0], key[1], key[2], int(key[3]))
             cells[key] = {"scores": group["score"].to_numpy(), "sets": group["set_seed"].to_numpy(),
+                          "fits": group["fit_seed"].to_numpy(),
                           "reference": bool(group["reference"].iloc[0]),
                           "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"])),
                           "family": group["learner_family"].iloc[0], "queries_cut": int(group["queries_cut"].sum()),
@@ -416,9 +422,11 @@ def _cell(row) -> Cell:
 
 
 def _replicates(row) -> str:
-    """``sets×runs`` when every set has the same number of learner runs, else ``N sets, M runs``."""
-    sets, runs = int(row["n_sets"]), int(row["n"])
-    return f"{sets}×{runs // sets}" if sets and runs % sets == 0 else f"{sets} sets, {runs} runs"
+    """``sets×runs`` when every set has the same number of learner runs, else ``N sets, M runs``; led by
+    ``N fits:`` when the sets come from more than one fit."""
+    sets, runs, fits = int(row["n_sets"]), int(row["n"]), int(row.get("n_fits", 1))
+    shown = f"{sets}×{runs // sets}" if sets and runs % sets == 0 else f"{sets} sets, {runs} runs"
+    return f"{fits} fits: {shown}" if fits > 1 else shown
 
 
 @dataclass
@@ -569,7 +577,10 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
         f"depend on DPC (the whole train split).",
         f"\\* differs from Random (Welch's two-sided t-test, p < {ALPHA}) on per-set means: the distilled set is the "
         f"unit of replication, since a set's runs share its data; a row with one set (a deterministic method such as "
-        f"Herding, or the Full dataset) is compared over its learner runs, its only replication. † the best row "
+        f"Herding, or the Full dataset) is compared over its learner runs, its only replication." + (
+            " A row marked \"N fits:\" holds sets from N fits of a seeded method (generators trained with other "
+            "seeds); its unit is the fit (the mean of its sets' means), since a fit's sets share its generator."
+            if (summary.get("n_fits", pd.Series(dtype=float)) > 1).any() else "") + f" † the best row "
         f"differs from the runner-up (same test). 95% bootstrap intervals over the same units are in leaderboard.csv "
         f"(ci_low, ci_high). ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
             f" ¶ in-context learning cut test queries longer than the model's context ({int(summary['queries_cut'].sum())} "

@@ -6,6 +6,7 @@ Each depends on the one before, so one fit serves every DPC and one distilled se
 from __future__ import annotations
 
 import functools
+import itertools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -56,6 +57,11 @@ class FitCell:
     def id(self) -> str:
         return _cell_id(f"{_task_label(self.task)}.{self.method.name}.f{self.fit_seed}", self.config)
 
+    @property
+    def tag(self) -> str:
+        """The fit in its sets' readable ids: nothing for the first fit (the ids before ``n_fits``), ``.f1``..."""
+        return f".f{self.fit_seed}" if self.fit_seed else ""
+
 
 @dataclass(frozen=True)
 class DistillCell:
@@ -75,7 +81,7 @@ class DistillCell:
     @property
     def id(self) -> str:
         dpc = "all" if self.dpc is None else self.dpc
-        readable = f"{_task_label(self.fit.task)}.{self.fit.method.name}.dpc{dpc}.s{self.set_seed}"
+        readable = f"{_task_label(self.fit.task)}.{self.fit.method.name}{self.fit.tag}.dpc{dpc}.s{self.set_seed}"
         return _cell_id(readable, self.config)
 
 
@@ -103,7 +109,7 @@ class EvalCell:
     def id(self) -> str:
         d = self.distill
         dpc = "all" if d.dpc is None else d.dpc
-        readable = f"{_task_label(d.fit.task)}.{d.fit.method.name}.dpc{dpc}.s{d.set_seed}.{self.learner.name}"
+        readable = f"{_task_label(d.fit.task)}.{d.fit.method.name}{d.fit.tag}.dpc{dpc}.s{d.set_seed}.{self.learner.name}"
         return _cell_id(f"{readable}.r{self.run}", self.config)
 
 
@@ -153,26 +159,26 @@ def pair_status(method: Component, learner: Component) -> str:
 
 
 def expand(grid: Grid) -> dict[str, list]:
-    """The grid's cells per stage, each once. A deterministic method (every seed gives the same set) gets
-    one set with n_evals learner runs; a DPC-independent method gets one set shown under every DPC."""
+    """The grid's cells per stage, each once. A method whose fit is seeded (a trained generator) gets n_fits fits
+    and n_sets sets from each; a deterministic method (every seed gives the same set) gets one set with n_evals
+    learner runs; a DPC-independent method gets one set shown under every DPC."""
     from methods import METHODS
 
     cells: dict[str, dict] = {stage: {} for stage in STAGES}
     for task in grid.tasks:
         for method in grid.methods:
             cls = METHODS.get(method.name)
-            fit = FitCell(task, method)
-            cells["fit"][fit.id] = fit
+            fits = [FitCell(task, method, seed) for seed in range(grid.n_fits if cls.seeded_fit else 1)]
+            cells["fit"].update((fit.id, fit) for fit in fits)
             dpcs = [None] if cls.dpc_independent else grid.dpcs
             set_seeds = [0] if cls.deterministic else range(grid.n_sets)
-            for dpc in dpcs:
-                for set_seed in set_seeds:
-                    distill = DistillCell(fit, dpc, set_seed)
-                    cells["distill"][distill.id] = distill
-                    for learner in grid.learners:
-                        if not applicable(method, learner) or dpc is not None and dpc not in grid.dpcs_of(learner):
-                            continue
-                        for run in range(grid.n_evals):
-                            cell = EvalCell(distill, learner, run)
-                            cells["evaluate"][cell.id] = cell
+            for fit, dpc, set_seed in itertools.product(fits, dpcs, set_seeds):
+                distill = DistillCell(fit, dpc, set_seed)
+                cells["distill"][distill.id] = distill
+                for learner in grid.learners:
+                    if not applicable(method, learner) or dpc is not None and dpc not in grid.dpcs_of(learner):
+                        continue
+                    for run in range(grid.n_evals):
+                        cell = EvalCell(distill, learner, run)
+                        cells["evaluate"][cell.id] = cell
     return {stage: list(by_id.values()) for stage, by_id in cells.items()}

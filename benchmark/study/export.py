@@ -1,6 +1,7 @@
 """``python -m benchmark export``: the distilled sets of finished distill cells, as JSON Lines and as
 ``datasets.Dataset`` folders, in the layout the ``external`` method reads back:
-``<out>/<source>/<task>/dpc_<D>/dataset_<seed>.jsonl`` and ``.../dataset_<seed>.hf/`` (save_to_disk)."""
+``<out>/<source>/<task>/dpc_<D>/dataset_<seed>.jsonl`` and ``.../dataset_<seed>.hf/`` (save_to_disk). The sets of a
+seeded method's later fits (``n_fits``) go to a source of their own, ``<source>-fit<k>``."""
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,9 @@ def export_sets(runs_dir: Path, out_dir: Path, methods: list[str] | None = None,
             skipped.append(f"{record['cell_id']}: the Full-data reference is the task's train split, not a set")
             continue
         source = store.cell_dir("distill", record["cell_id"])
-        folder = out_dir / source_name(config["method"]) / config["task"]["name"] / f"dpc_{config['dpc']}"
+        fit = config.get("fit_seed", 0)
+        source_folder = source_name(config["method"]) + (f"-fit{fit}" if fit else "")
+        folder = out_dir / source_folder / config["task"]["name"] / f"dpc_{config['dpc']}"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"dataset_{config['set_seed']}.jsonl"
         shutil.copyfile(source / DistilledSet.ROWS, target)

@@ -15,8 +15,8 @@ import yaml
 
 from benchmark.core.errors import UsageError, did_you_mean
 
-GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "recipes", "n_sets", "n_evals",
-             "executor", "slurm_profile"}
+GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "recipes", "n_fits", "n_sets",
+             "n_evals", "executor", "slurm_profile"}
 EXECUTOR_NAMES = ("local", "slurm")
 
 
@@ -48,6 +48,7 @@ class Grid:
     learners: list[Component]
     n_sets: int = 1
     n_evals: int = 1
+    n_fits: int = 1  # fits per method whose fit is seeded (a trained generator); n_sets sets from each
     executor: str = "local"
     slurm_profile: str = "local"
     description: str = ""
@@ -63,7 +64,7 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("benchmark.grids").iterdir() if p.name.endswith(".yaml"))
 
 
-OVERRIDE_KEYS = ("tasks", "methods", "learners", "dpcs", "n_sets", "n_evals")  # the command line's named overrides
+OVERRIDE_KEYS = ("tasks", "methods", "learners", "dpcs", "n_fits", "n_sets", "n_evals")  # the command line's named overrides
 
 
 def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = None) -> Grid:
@@ -232,6 +233,7 @@ def parse_grid(data, source: str) -> Grid:
         learners=learners,
         n_sets=_positive_int(data.get("n_sets", 1), "n_sets", source),
         n_evals=_positive_int(data.get("n_evals", 1), "n_evals", source),
+        n_fits=_positive_int(data.get("n_fits", 1), "n_fits", source),
         executor=_choice(data.get("executor", "local"), EXECUTOR_NAMES, "executor", source),
         slurm_profile=str(data.get("slurm_profile", "local")),
         description=str(data.get("description", "")),
