@@ -603,7 +603,7 @@ def test_a_shared_stage1_is_charged_to_both_methods_that_use_it(tmp_path, smollm
 def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fits(tmp_path, smollm2_fresh_cache,
                                                                                    minilm_assets):
     """n_fits 2 through the runner on the real SmolLM2: each fit seed trains its own stage-1 generator, its sets
-    are its own texts, the table cell counts the fits, and export keeps the second fit's sets apart."""
+    are its own texts, the table cell counts the fits, the cell page and export keep the second fit's sets apart."""
     import json
 
     from benchmark import api
@@ -615,7 +615,7 @@ def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fi
         "name: fits\ntasks: [tiny-sentiment]\ndpcs: [2]\nlearners: [tfidf-logreg]\n"
         f"methods: [random, {{name: vanilla-lm, params: {params}}}]\nn_fits: 2\nn_sets: 2\n")
     done = api.run_grid(api.open_grid(str(tmp_path / "grid.yaml")), tmp_path / "runs", out=tmp_path / "out",
-                        progress=False, echo=lambda line: None, html=False)
+                        progress=False, echo=lambda line: None, html=True)
     assert done.failures == []
     fits = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "fit").glob("*vanilla-lm*/record.json")]
     assert sorted(f["config"]["fit_seed"] for f in fits) == [0, 1]
@@ -634,5 +634,7 @@ def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fi
     row = table[table["method"].str.startswith("vanilla-lm")].iloc[0]
     assert (row["n_fits"], row["n_sets"], row["n"]) == (2, 4, 4)
     assert "(2 fits: 4×1)" in done.markdown and "its unit is the fit" in done.markdown
+    page = next(p for p in (done.out_dir / "cells").glob("*.html") if "vanilla" in p.name)
+    assert "Set 1 (fit 1)" in page.read_text(encoding="utf-8")  # the cell page names each set's fit
     written, _ = export_sets(tmp_path / "runs", tmp_path / "export", methods=["vanilla-lm"])
     assert len(written) == 4 and sum("-fit1/" in str(p) for p in written) == 2

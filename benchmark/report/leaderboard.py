@@ -104,7 +104,8 @@ def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
         method = described(record)[0]["label"]
         task = record.get("task", {}).get("name", config["task"].get("name"))  # a custom task's own name
         rows.append({"task": task, "method": REFERENCE_LABELS.get(method, method),
-                     "dpc": config["dpc"], "set_seed": config["set_seed"], "distill_cell": record["distill_cell"],
+                     "dpc": config["dpc"], "fit_seed": config.get("fit_seed", 0), "set_seed": config["set_seed"],
+                     "distill_cell": record["distill_cell"],
                      **{k: record[k] for k in ("n_texts", "on_label_share", "exact_test_duplicates",
                                                "near_test_duplicates", "overlap_share", "distinct_2",
                                                "mean_pairwise_distance")},
@@ -424,7 +425,7 @@ def _cell(row) -> Cell:
 def _replicates(row) -> str:
     """``sets×runs`` when every set has the same number of learner runs, else ``N sets, M runs``; led by
     ``N fits:`` when the sets come from more than one fit."""
-    sets, runs, fits = int(row["n_sets"]), int(row["n"]), int(row.get("n_fits", 1))
+    sets, runs, fits = int(row["n_sets"]), int(row["n"]), int(row["n_fits"])
     shown = f"{sets}×{runs // sets}" if sets and runs % sets == 0 else f"{sets} sets, {runs} runs"
     return f"{fits} fits: {shown}" if fits > 1 else shown
 
@@ -580,7 +581,7 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
         f"Herding, or the Full dataset) is compared over its learner runs, its only replication." + (
             " A row marked \"N fits:\" holds sets from N fits of a seeded method (generators trained with other "
             "seeds); its unit is the fit (the mean of its sets' means), since a fit's sets share its generator."
-            if (summary.get("n_fits", pd.Series(dtype=float)) > 1).any() else "") + f" † the best row "
+            if (summary["n_fits"] > 1).any() else "") + f" † the best row "
         f"differs from the runner-up (same test). 95% bootstrap intervals over the same units are in leaderboard.csv "
         f"(ci_low, ci_high). ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
             f" ¶ in-context learning cut test queries longer than the model's context ({int(summary['queries_cut'].sum())} "
