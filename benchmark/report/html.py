@@ -196,8 +196,9 @@ def _run_view(record: dict) -> dict:
     config = record["config"]
     metric = record["task"]["metric"]
     learner = (record.get("described") or {}).get("learner", {}).get("label") or config["learner"]["name"]
-    return {"cell_id": record["cell_id"], "learner": learner, "set_seed": config["set_seed"],
-            "fit_seed": config.get("fit_seed", 0), "set": set_label(config["set_seed"], config.get("fit_seed", 0)), "run": config.get("run"),
+    fit_seed = config.get("fit_seed", 0)
+    return {"cell_id": record["cell_id"], "learner": learner, "set_seed": config["set_seed"], "fit_seed": fit_seed,
+            "set": set_label(config["set_seed"], fit_seed), "run": config.get("run"),
             "eval_seed": config.get("eval_seed"), "metric": metric, "score": 100 * record["metrics"][metric],
             "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
             "code_version": record["code_version"], "commit": record["git"]["commit"], "dirty": record["git"]["dirty"],

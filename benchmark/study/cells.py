@@ -6,8 +6,8 @@ Each depends on the one before, so one fit serves every DPC and one distilled se
 from __future__ import annotations
 
 import functools
-import itertools
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -109,8 +109,8 @@ class EvalCell:
     def id(self) -> str:
         d = self.distill
         dpc = "all" if d.dpc is None else d.dpc
-        readable = f"{_task_label(d.fit.task)}.{d.fit.method.name}{d.fit.tag}.dpc{dpc}.s{d.set_seed}.{self.learner.name}"
-        return _cell_id(f"{readable}.r{self.run}", self.config)
+        readable = f"{_task_label(d.fit.task)}.{d.fit.method.name}{d.fit.tag}.dpc{dpc}.s{d.set_seed}"
+        return _cell_id(f"{readable}.{self.learner.name}.r{self.run}", self.config)
 
 
 def _task_identity(task: dict) -> dict:
