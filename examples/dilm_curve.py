@@ -22,7 +22,8 @@ GENERATIVE = ("vanilla-lm", "dilm")
 
 def curve(runs_dir: Path) -> pd.DataFrame:
     """One row per (method, prompt, label filter, stage-1 steps, DPC, learner): mean and std of the score (%) over
-    runs, runs, and the mean on-label share (%) of the cell's sets; baselines (no generator) have none of the levers."""
+    runs, runs, fits (generators trained with other seeds, ``n_fits``), and the mean on-label share (%) of the cell's
+    sets; baselines (no generator) have none of the levers."""
     records = load_records(runs_dir)
     if records.empty:
         raise SystemExit(f"{runs_dir}: no finished evaluate records")
@@ -31,7 +32,8 @@ def curve(runs_dir: Path) -> pd.DataFrame:
                              family=records["method_name"], **pd.DataFrame(levers, index=records.index))
     keys = ["family", "prompt", "label_filter", "lm_steps", "dpc", "learner"]
     table = records.groupby(keys, dropna=False).agg(score=("score", "mean"), std=("score", lambda s: s.std(ddof=0)),
-                                                    runs=("score", "size"), method=("method", "first")).reset_index()
+                                                    runs=("score", "size"), fits=("fit_seed", "nunique"),
+                                                    method=("method", "first")).reset_index()
     fidelity = load_fidelity(runs_dir)
     if not fidelity.empty:
         on_label = fidelity.groupby(["method", "dpc"], dropna=False)["on_label_share"].mean().mul(100).rename("on_label")
