@@ -213,6 +213,23 @@ def test_repeating_the_runs_of_a_set_does_not_make_it_significant():
     assert one_set.set_index("method").loc["h", "p_vs_random"] < 0.05
 
 
+def test_few_units_get_a_t_interval_and_many_a_bootstrap_inside_their_range():
+    """Two per-fit means bootstrap to their own min and max, an interval that claims far too much: below 5 units the
+    interval is Student's t (scipy); from 5 units, the percentile bootstrap."""
+    from scipy.stats import sem, t
+
+    from benchmark.report.leaderboard import bootstrap_ci
+
+    two = np.array([50.8, 58.3])
+    low, high = t.interval(0.95, 1, loc=two.mean(), scale=sem(two))
+    assert bootstrap_ci(two) == pytest.approx({"ci_low": low, "ci_high": high})
+    assert high - low > 10 * np.ptp(two)
+    many = np.array([56.0, 58.5, 54.2, 57.7, 55.1, 59.0])
+    ci = bootstrap_ci(many)
+    assert many.min() <= ci["ci_low"] < many.mean() < ci["ci_high"] <= many.max()
+    assert bootstrap_ci(np.array([60.0, 60.0])) == {"ci_low": 60.0, "ci_high": 60.0}
+
+
 def test_a_method_with_several_fits_is_tested_on_per_fit_means():
     """3 fits x 2 sets (the same set seeds in every fit): the unit is the fit, the mean of its sets' means
     (n = 3 against Random's 4 sets), and the cell says how many fits, sets and runs it holds."""

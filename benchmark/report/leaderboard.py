@@ -303,13 +303,21 @@ def replication_sample(scores: np.ndarray, sets: np.ndarray, fits: np.ndarray | 
     return np.array([scores[sets == s].mean() for s in np.unique(sets)])
 
 
+BOOTSTRAP_MIN_UNITS = 5  # below this a percentile bootstrap returns about the sample's range: Student's t instead
+
+
 def bootstrap_ci(sample: np.ndarray, level: float = 0.95) -> dict:
-    """A percentile bootstrap interval of the mean over the replication units (scipy, 2,000 resamples, seeded);
-    NaN with fewer than two units or no spread."""
+    """An interval of the mean over the replication units: a percentile bootstrap (scipy, 2,000 resamples, seeded)
+    from BOOTSTRAP_MIN_UNITS units, Student's t below (two per-fit means bootstrap to their own min and max); NaN
+    with fewer than two units or no spread."""
     if len(sample) < 2 or np.ptp(sample) == 0:
         value = float(sample[0]) if len(sample) and np.ptp(sample) == 0 else np.nan
         return {"ci_low": value, "ci_high": value}
-    from scipy.stats import bootstrap
+    from scipy.stats import bootstrap, sem, t
+
+    if len(sample) < BOOTSTRAP_MIN_UNITS:
+        low, high = t.interval(level, len(sample) - 1, loc=np.mean(sample), scale=sem(sample))
+        return {"ci_low": float(low), "ci_high": float(high)}
 
     result = bootstrap((sample,), np.mean, n_resamples=2000, confidence_level=level, method="percentile",
                        random_state=np.random.default_rng(0))
@@ -582,8 +590,8 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
             " A row marked \"N fits:\" holds sets from N fits of a seeded method (generators trained with other "
             "seeds); its unit is the fit (the mean of its sets' means), since a fit's sets share its generator."
             if (summary["n_fits"] > 1).any() else "") + f" † the best row "
-        f"differs from the runner-up (same test). 95% bootstrap intervals over the same units are in leaderboard.csv "
-        f"(ci_low, ci_high). ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
+        f"differs from the runner-up (same test). 95% intervals over the same units are in leaderboard.csv "
+        f"(ci_low, ci_high: a percentile bootstrap from {BOOTSTRAP_MIN_UNITS} units, Student's t below). ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
             f" ¶ in-context learning cut test queries longer than the model's context ({int(summary['queries_cut'].sum())} "
             f"query scorings in all; each kept its label: line): the scores are on shortened queries."
             if summary["queries_cut"].sum() else ""),
