@@ -607,6 +607,7 @@ def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fi
     import json
 
     from benchmark import api
+    from benchmark.report.leaderboard import load_costs
     from benchmark.study.export import export_sets
     from methods import METHODS
 
@@ -634,6 +635,9 @@ def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fi
     row = table[table["method"].str.startswith("vanilla-lm")].iloc[0]
     assert (row["n_fits"], row["n_sets"], row["n"]) == (2, 4, 4)
     assert "(2 fits: 4×1)" in done.markdown and "its unit is the fit" in done.markdown
+    costs = load_costs(tmp_path / "runs").set_index("method")["n_fits"]
+    assert sorted(costs.tolist()) == [1, 2] and costs.filter(like="vanilla-lm").tolist() == [2]
+    assert "(2 fits) |" in done.markdown  # the cost table: the total of both fits and their sets
     page = next(p for p in (done.out_dir / "cells").glob("*.html") if "vanilla" in p.name)
     assert "Set 1 (fit 1)" in page.read_text(encoding="utf-8")  # the cell page names each set's fit
     written, _ = export_sets(tmp_path / "runs", tmp_path / "export", methods=["vanilla-lm"])

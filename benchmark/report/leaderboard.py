@@ -164,12 +164,13 @@ def expected_from_records(records: pd.DataFrame) -> Expected:
 
 
 SHARED_KINDS = ("dilm", "tdd", "embeddings")  # artifacts methods build and share (model conversions are set-up)
-COST_COLUMNS = ["task", "method", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib", "built_s", "shared_s", "full_s",
-                "untimed_builds", "gpu_s", "peak_cuda_mib"]
+COST_COLUMNS = ["task", "method", "n_fits", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib", "built_s", "shared_s",
+                "full_s", "untimed_builds", "gpu_s", "peak_cuda_mib"]
 
 
 def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
-    """Per (task, method): wall time of the fit (total), distill (mean per set) and evaluate (mean per run) cells and
+    """Per (task, method): its fits (``n_fits``: seeded methods fitted more than once), wall time of the fit cells
+    (total over the fits), distill (mean per set) and evaluate (mean per run) cells and
     their peak memory; ``built_s``, the seconds its fit and distill cells spent building shared artifacts (generators,
     embeddings, TDD sets); ``shared_s``, its share of every shared artifact it used, whoever built it (each build
     split evenly among the methods of the task that used it); ``full_s`` = fit + every distill cell - built_s +
@@ -196,13 +197,15 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
         return pd.DataFrame(columns=COST_COLUMNS)
     groups = ["task", "method"]
     by_stage = {stage: frame[frame["stage"] == stage].groupby(groups)["wall_s"] for stage in ("fit", "distill", "evaluate")}
-    costs = pd.DataFrame({"fit_s": by_stage["fit"].sum(), "distill_s": by_stage["distill"].mean(),
+    costs = pd.DataFrame({"n_fits": by_stage["fit"].size(), "fit_s": by_stage["fit"].sum(),
+                          "distill_s": by_stage["distill"].mean(),
                           "evaluate_s": by_stage["evaluate"].mean(),
                           "peak_rss_mib": frame.groupby(groups)["peak_rss_mib"].max(),
                           "gpu_s": frame.groupby(groups)["gpu_s"].sum(),
                           "peak_cuda_mib": frame.groupby(groups)["peak_cuda_mib"].max()}).reset_index()
     built, shared = _artifact_shares(pd.DataFrame(uses, columns=[*groups, "artifact", "kind", "built", "build_s",
                                                                  "within"]))
+    costs["n_fits"] = costs["n_fits"].fillna(1).astype(int)
     costs = costs.merge(built, on=groups, how="left").merge(shared, on=groups, how="left")
     costs[["built_s", "shared_s", "untimed_builds"]] = costs[["built_s", "shared_s", "untimed_builds"]].fillna(0.0)
     costs["untimed_builds"] = costs["untimed_builds"].astype(int)
@@ -549,14 +552,15 @@ def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
 
 def cost_table(costs: pd.DataFrame) -> Table:
     gpu = bool(costs["gpu_s"].fillna(0).sum())
-    rows = [(f"{r['task']}: {r['method']}", [Cell(_fmt_s(r["fit_s"])), Cell(_fmt_s(r["distill_s"])),
+    rows = [(f"{r['task']}: {r['method']}" + (f" ({r['n_fits']} fits)" if r["n_fits"] > 1 else ""),
+             [Cell(_fmt_s(r["fit_s"])), Cell(_fmt_s(r["distill_s"])),
                                               Cell(("≥ " if r["untimed_builds"] else "") + _fmt_s(r["full_s"])),
                                               Cell(_fmt_s(r["evaluate_s"])),
                                               Cell(_fmt_mib(r["peak_rss_mib"]))]
              + ([Cell(_fmt_s(r["gpu_s"])), Cell(_fmt_mib(r["peak_cuda_mib"]))] if gpu else []))
             for _, r in costs.iterrows()]
     return Table("Cost (wall time on the machines that ran the cells; full = fit + every set, with shared builds "
-                 "split among the methods that use them" + ("; ≥: it used a shared build that was not timed, a lower "
+                 "split among the methods that use them; a method fitted N times: the total of its fits and sets" + ("; ≥: it used a shared build that was not timed, a lower "
                  "bound" if costs["untimed_builds"].any() else "") + ")",
                  ["fit (total)", "distill (per set)", "full cost", "evaluate (per run)", "peak RSS"]
                  + (["GPU time", "peak GPU memory"] if gpu else []), [("", rows)])

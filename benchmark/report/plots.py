@@ -58,14 +58,14 @@ def write_plots(summary: pd.DataFrame, costs: pd.DataFrame, directory: Path) -> 
             plt.close(fig)
 
     if len(costs):
-        merged = ok.merge(costs, on=["task", "method"])
-        merged = merged.assign(cost=merged["full_s"].fillna(0))
+        per_fit = costs.assign(cost=costs["full_s"].fillna(0) / costs["n_fits"].clip(lower=1))  # one fit + its sets
+        merged = ok.merge(per_fit[["task", "method", "cost"]], on=["task", "method"])
         if len(merged):
             fig, ax = plt.subplots(figsize=(6, 4))
             for method, rows in merged.groupby("method"):
                 ax.scatter(rows["cost"] + 1e-3, rows["mean"], label=method, s=12 + 2 * rows["dpc"])
             ax.set_xscale("log")
-            ax.set_xlabel("method's full cost: fit + every set, shared builds split (s, log)")
+            ax.set_xlabel("method's full cost: one fit + its sets, shared builds split (s, log)")
             ax.set_ylabel("test accuracy (%)")
             ax.set_title("accuracy vs distillation cost (all tasks, learners, DPCs; size = DPC)")
             ax.legend(fontsize=8)
