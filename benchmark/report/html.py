@@ -130,7 +130,7 @@ def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, 
                                                                          **config.get("method_config", {})}))
         if all(s.distill_cell != record["distill_cell"] for s in page.sets):
             page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind, texts,
-                                       config.get("fit_seed", 0)))
+                                       config["fit_seed"]))
         page.runs.append(_run_view(record))
     for page in pages.values():
         page.sets.sort(key=lambda s: (s.fit_seed, s.set_seed))
@@ -196,7 +196,7 @@ def _run_view(record: dict) -> dict:
     config = record["config"]
     metric = record["task"]["metric"]
     learner = (record.get("described") or {}).get("learner", {}).get("label") or config["learner"]["name"]
-    fit_seed = config.get("fit_seed", 0)
+    fit_seed = config["fit_seed"]
     return {"cell_id": record["cell_id"], "learner": learner, "set_seed": config["set_seed"], "fit_seed": fit_seed,
             "set": set_label(config["set_seed"], fit_seed), "run": config.get("run"),
             "eval_seed": config.get("eval_seed"), "metric": metric, "score": 100 * record["metrics"][metric],

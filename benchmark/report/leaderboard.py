@@ -48,7 +48,7 @@ def _row(record: dict) -> dict:
         "method": method["label"], "reference": method["reference"],
         "method_name": config["method"]["name"], "method_params": json.dumps(config["method"]["params"], sort_keys=True),
         "method_kind": method["kind"], "method_space": method["embedding_space"], "citation": method["citation"],
-        "dpc": config["dpc"], "set_seed": config["set_seed"], "fit_seed": config.get("fit_seed", 0),
+        "dpc": config["dpc"], "set_seed": config["set_seed"], "fit_seed": config["fit_seed"],
         "learner": learner["label"], "learner_name": config["learner"]["name"],
         "learner_params": json.dumps(config["learner"]["params"], sort_keys=True),
         "learner_accepts": tuple(learner["accepts"]), "learner_space": learner["embedding_space"],
@@ -104,7 +104,7 @@ def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
         method = described(record)[0]["label"]
         task = record.get("task", {}).get("name", config["task"].get("name"))  # a custom task's own name
         rows.append({"task": task, "method": REFERENCE_LABELS.get(method, method),
-                     "dpc": config["dpc"], "fit_seed": config.get("fit_seed", 0), "set_seed": config["set_seed"],
+                     "dpc": config["dpc"], "fit_seed": config["fit_seed"], "set_seed": config["set_seed"],
                      "distill_cell": record["distill_cell"],
                      **{k: record[k] for k in ("n_texts", "on_label_share", "exact_test_duplicates",
                                                "near_test_duplicates", "overlap_share", "distinct_2",

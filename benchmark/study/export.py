@@ -41,7 +41,7 @@ def export_sets(runs_dir: Path, out_dir: Path, methods: list[str] | None = None,
             skipped.append(f"{record['cell_id']}: the Full-data reference is the task's train split, not a set")
             continue
         source = store.cell_dir("distill", record["cell_id"])
-        fit = config.get("fit_seed", 0)
+        fit = config["fit_seed"]
         source_folder = source_name(config["method"]) + (f"-fit{fit}" if fit else "")
         folder = out_dir / source_folder / config["task"]["name"] / f"dpc_{config['dpc']}"
         folder.mkdir(parents=True, exist_ok=True)
