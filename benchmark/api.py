@@ -30,12 +30,13 @@ def open_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
 
 def expected_cells(grid: Grid):
     """Every (task, learner, method, DPC) the grid asks for, marked "n/a" where the pair cannot run (the report's
-    holes and n/a cells come from this)."""
+    holes and n/a cells come from this), and the fits asked of each seeded method (its cells are tested per fit)."""
     from benchmark.core.labels import component_label
     from benchmark.report.leaderboard import Expected
     from benchmark.study.cells import pair_status
     from benchmark.study.describe import describe_method
     from benchmark.tasks import TASKS
+    from methods import METHODS
 
     expected = Expected(learner_dpcs={component_label(learner.name, learner.kwargs): list(dpcs)
                                       for learner, dpcs in grid.learner_dpcs.items()})
@@ -43,6 +44,8 @@ def expected_cells(grid: Grid):
         task_name = TASKS.create(task.name, **task.kwargs).record_name  # a custom task's name is in its spec
         for method in grid.methods:
             described = describe_method(method.name, method.kwargs)
+            if METHODS.get(method.name).seeded_fit:
+                expected.fits[(task_name, described["label"])] = grid.n_fits
             for learner in grid.learners:
                 status = {"run": "expected", "n/a": "n/a"}.get(pair_status(method, learner))
                 if status is None:  # a zero-shot row under a learner that trains: not shown

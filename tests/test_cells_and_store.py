@@ -48,6 +48,13 @@ def test_a_seeded_method_gets_n_fits_fits_and_its_first_fit_keeps_its_ids():
     later = [c.id for c in three["evaluate"] if c.fit_cell.fit_seed == 2]
     assert later and all(i.startswith("tiny-sentiment.vanilla-lm.f2.dpc") for i in later)
 
+    from benchmark.api import expected_cells
+    from benchmark.core.labels import component_label
+
+    label = component_label("vanilla-lm", {"preset": "cpu"})  # the report tests this method's cells per fit
+    assert expected_cells(tiny_grid(methods=[Component("random"), generator], n_fits=3)).fits == {
+        ("tiny-sentiment", label): 3}
+
 
 def test_cell_ids_are_stable_readable_and_config_sensitive():
     a = expand(tiny_grid())["evaluate"]

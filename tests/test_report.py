@@ -253,6 +253,29 @@ def test_a_method_with_several_fits_is_tested_on_per_fit_means():
     assert "its unit is the fit" not in " ".join(footnotes(summarise(hand_made(rows[-4:] + rows[:2])), []))
 
 
+def test_a_cell_with_fewer_fits_than_its_method_has_elsewhere_is_still_tested_per_fit():
+    """DPC 5 has 3 fits, DPC 10 only fit 0 (10 sets): DPC 10's sets share one generator, so it is one unit, no test
+    (per set, 10 sets well above Random's would be "significant"), and says "1 of 3 fits"; a grid asking for 2 fits
+    does the same to a method whose every cell has one fit."""
+    from benchmark.report.leaderboard import Expected, _cell, footnotes
+
+    rows = [("m", 5, s, a, f) for f, base in enumerate((0.70, 0.58, 0.69)) for s, a in enumerate((base, base + 0.02))]
+    rows += [("m", 10, s, 0.75 + 0.001 * s, 0) for s in range(10)]
+    rows += [("random", d, s, 0.60 + 0.01 * (s % 3)) for d in (5, 10) for s in range(4)]
+    summary = summarise(hand_made(rows))
+    row = summary[(summary["method"] == "m") & (summary["dpc"] == 10)].iloc[0]
+    assert (row["n_sets"], row["n_fits"], row["fits_asked"]) == (10, 1, 3)
+    assert np.isnan(row["p_vs_random"]) and np.isnan(row["ci_low"])
+    per_set = summarise(hand_made([r for r in rows if r[1] == 10])).set_index("method").loc["m"]
+    assert per_set["p_vs_random"] < 0.05  # the same cell alone, read per set
+    assert _cell(row).text.endswith("(1 of 3 fits: 10×1)") and "*" not in _cell(row).marks
+    assert "only K of the N fits" in " ".join(footnotes(summary, []))
+
+    one_fit = hand_made([r for r in rows if r[1] == 10])
+    asked = summarise(one_fit, expected=Expected(fits={("t", "m"): 2})).query("method == 'm'").iloc[0]
+    assert np.isnan(asked["p_vs_random"]) and _cell(asked).text.endswith("(1 of 2 fits: 10×1)")
+
+
 def test_published_rows_only_under_the_learner_that_measured_them(tmp_path):
     markdown = write_report(FIXTURES, tmp_path, dpcs=[5, 10], expected=fixture_expected(), plots=False)
     tables = {part.split("\n")[0]: part for part in markdown.split("### ")[1:]}

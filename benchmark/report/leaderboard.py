@@ -246,6 +246,7 @@ class Expected:
 
     cells: dict[tuple, str] = field(default_factory=dict)
     learner_dpcs: dict[str, list[int]] = field(default_factory=dict)
+    fits: dict[tuple, int] = field(default_factory=dict)  # (task, method label) -> fits asked (n_fits, seeded methods)
 
 
 def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs: list[int] | None = None,
@@ -270,17 +271,20 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
 
     cells, failed_counts = _measured_cells(records, failures, broadcast)
     _add_expected_cells(cells, expected, _demonstration_free(records), dpcs_of)
+    fits_asked = _fits_asked(cells, expected)
     rows = []
     for key, cell in cells.items():
         scores = cell["scores"]
         status = cell.get("status") or ("ok" if len(scores) else "fail" if failed_counts.get(key) else "missing")
         sets, fits = cell.get("sets", np.zeros(len(scores))), cell.get("fits", np.zeros(len(scores)))
-        sample = replication_sample(scores, sets, fits)
+        asked = fits_asked.get((key[0], key[2]), 1)
+        sample = replication_sample(scores, sets, fits, by_fit=asked > 1)
         rows.append({**dict(zip(KEY, key)), "metric": cell["metric"], "reference": cell["reference"], "status": status,
                      "learner_family": cell.get("family"),
                      "mean": scores.mean() if len(scores) else np.nan,
                      "std": scores.std(ddof=0) if len(scores) else np.nan, "n": len(scores),
-                     "n_sets": len(set(zip(fits, sets))), "n_fits": len(np.unique(fits)), **bootstrap_ci(sample),
+                     "n_sets": len(set(zip(fits, sets))), "n_fits": len(np.unique(fits)), "fits_asked": asked,
+                     **bootstrap_ci(sample),
                      "dpc_independent": bool(cell.get("dpc_independent", False)),
                      "n_failed": failed_counts.get(key, 0), "mixed_versions": len(cell["versions"]) > 1,
                      "queries_cut": cell.get("queries_cut", 0), "_sample": sample})
@@ -292,14 +296,27 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
     return summary.drop(columns="_sample")
 
 
-def replication_sample(scores: np.ndarray, sets: np.ndarray, fits: np.ndarray | None = None) -> np.ndarray:
+def _fits_asked(cells: dict, expected: Expected | None) -> dict[tuple, int]:
+    """(task, method) -> the fits its cells are measured over: what the grid asks for (``n_fits`` of a seeded
+    method) or, for a runs folder read without its grid, the most fits any of the method's cells has."""
+    asked = dict(expected.fits) if expected else {}
+    for (task, _, method, _), cell in cells.items():
+        if len(cell["scores"]):
+            seen = len(np.unique(cell["fits"]))
+            asked[(task, method)] = max(asked.get((task, method), 1), seen)
+    return asked
+
+
+def replication_sample(scores: np.ndarray, sets: np.ndarray, fits: np.ndarray | None = None,
+                       by_fit: bool = False) -> np.ndarray:
     """The unit of replication of a cell: the mean score of each distilled set (its runs share its data, so they are
     not independent); for a cell with one set (a deterministic method: Herding, Full dataset) its learner runs,
-    the only replication it has; for a cell whose sets come from several fits (``n_fits``), the mean of each fit's
-    set means (its sets share its generator)."""
+    the only replication it has; for a cell whose sets come from several fits (``n_fits``) or of a method measured
+    over fits (``by_fit``: its other cells or its grid have several), the mean of each fit's set means (its sets
+    share its generator), so a cell with one of its fits so far has one unit and no test."""
     scores, sets = np.asarray(scores, dtype=float), np.asarray(sets)
     fits = np.zeros(len(scores)) if fits is None else np.asarray(fits)
-    if len(np.unique(fits)) > 1:
+    if len(scores) and (by_fit or len(np.unique(fits)) > 1):
         return np.array([replication_sample(scores[fits == f], sets[fits == f]).mean() for f in np.unique(fits)])
     if len(np.unique(sets)) < 2:
         return scores
@@ -312,10 +329,11 @@ BOOTSTRAP_MIN_UNITS = 5  # below this a percentile bootstrap returns about the s
 def bootstrap_ci(sample: np.ndarray, level: float = 0.95) -> dict:
     """An interval of the mean over the replication units: a percentile bootstrap (scipy, 2,000 resamples, seeded)
     from BOOTSTRAP_MIN_UNITS units, Student's t below (two per-fit means bootstrap to their own min and max); NaN
-    with fewer than two units or no spread."""
-    if len(sample) < 2 or np.ptp(sample) == 0:
-        value = float(sample[0]) if len(sample) and np.ptp(sample) == 0 else np.nan
-        return {"ci_low": value, "ci_high": value}
+    with fewer than two units (one fit, one run: no interval), the value itself when all units share it."""
+    if len(sample) < 2:
+        return {"ci_low": np.nan, "ci_high": np.nan}
+    if np.ptp(sample) == 0:
+        return {"ci_low": float(sample[0]), "ci_high": float(sample[0])}
     from scipy.stats import bootstrap, sem, t
 
     if len(sample) < BOOTSTRAP_MIN_UNITS:
@@ -435,9 +453,11 @@ def _cell(row) -> Cell:
 
 def _replicates(row) -> str:
     """``sets×runs`` when every set has the same number of learner runs, else ``N sets, M runs``; led by
-    ``N fits:`` when the sets come from more than one fit."""
-    sets, runs, fits = int(row["n_sets"]), int(row["n"]), int(row["n_fits"])
+    ``N fits:`` when the sets come from more than one fit, ``K of N fits:`` when fewer fits than asked have run."""
+    sets, runs, fits, asked = int(row["n_sets"]), int(row["n"]), int(row["n_fits"]), int(row["fits_asked"])
     shown = f"{sets}×{runs // sets}" if sets and runs % sets == 0 else f"{sets} sets, {runs} runs"
+    if fits < asked:
+        return f"{fits} of {asked} fits: {shown}"
     return f"{fits} fits: {shown}" if fits > 1 else shown
 
 
@@ -592,8 +612,10 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
         f"unit of replication, since a set's runs share its data; a row with one set (a deterministic method such as "
         f"Herding, or the Full dataset) is compared over its learner runs, its only replication." + (
             " A row marked \"N fits:\" holds sets from N fits of a seeded method (generators trained with other "
-            "seeds); its unit is the fit (the mean of its sets' means), since a fit's sets share its generator."
-            if (summary["n_fits"] > 1).any() else "") + f" † the best row "
+            "seeds); its unit is the fit (the mean of its sets' means), since a fit's sets share its generator." + (
+                " \"K of N fits:\" only K of the N fits asked for have run: still tested per fit, so a cell with one "
+                "fit has no test." if (summary["n_fits"] < summary["fits_asked"]).any() else "")
+            if (summary["fits_asked"] > 1).any() else "") + f" † the best row "
         f"differs from the runner-up (same test). 95% intervals over the same units are in leaderboard.csv "
         f"(ci_low, ci_high: a percentile bootstrap from {BOOTSTRAP_MIN_UNITS} units, Student's t below). ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
             f" ¶ in-context learning cut test queries longer than the model's context ({int(summary['queries_cut'].sum())} "
