@@ -70,3 +70,26 @@ def test_a_runner_killed_mid_grid_resumes_without_redoing_finished_cells(tmp_pat
     events = check_every_cell_done_once(tmp_path, 2 + 13 + 26)
     rerun = {e["cell_id"] for e in events if e["event"] == "start" and e["pid"] == again.pid}
     assert not rerun & finished_before  # nothing that had finished ran again
+
+
+def test_a_cached_build_killed_midway_leaves_no_target_and_its_staging_is_swept(tmp_path):
+    """A SIGKILL inside build_once's build leaves a staging folder beside the target (nothing can remove it then);
+    the next build of that target, under the same lock, removes it and lands a whole target."""
+    target = tmp_path / "kind" / "artifact.a1"
+    code = ("import sys, time\nfrom pathlib import Path\nfrom benchmark.core.cache import build_once\n"
+            "def build(staging):\n    (staging / 'half').write_text('x')\n    print('building', flush=True)\n"
+            "    time.sleep(60)\n"
+            f"build_once(Path({str(target)!r}), 'done', build)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "building"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    left = list(target.parent.glob(".artifact.a1.staging.*"))
+    assert len(left) == 1 and (left[0] / "half").exists() and not target.exists()
+
+    from benchmark.core.cache import build_once
+
+    build_once(target, "done", lambda staging: (staging / "done").write_text("ok"))
+    assert (target / "done").read_text() == "ok" and not (target / "half").exists()
+    assert not list(target.parent.glob(".artifact.a1.staging.*"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -97,7 +98,8 @@ def _build_seconds(target: Path) -> float | None:
 def build_once(target: Path, marker: str, build) -> Path:
     """``target`` (a folder holding ``marker`` when complete), made at most once across processes: under a
     file lock beside it, ``build(staging)`` fills a fresh staging folder, which then lands by an atomic
-    rename. Concurrent callers wait and reuse it; a killed build leaves no partial ``target``. The build's
+    rename. Concurrent callers wait and reuse it; a killed build leaves no partial ``target`` (its staging
+    folder is swept by the next build of the target). The build's
     seconds are kept in it (``BUILD_COST``) and every call is noted in the open artifact ledger."""
     if (target / marker).exists():
         note_artifact(target, False, _build_seconds(target))
@@ -108,6 +110,8 @@ def build_once(target: Path, marker: str, build) -> Path:
         if (target / marker).exists():  # built by another process while we waited
             note_artifact(target, False, _build_seconds(target))
             return target
+        for stale in target.parent.glob(f"{glob.escape('.' + target.name)}.staging.*"):  # left by a killed build
+            shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging."))
         building = _BUILDING.set(_artifact_name(target)[1])
         try:
