@@ -140,6 +140,8 @@ class Method:
     deterministic: every seed gives the same set (``full``, herding): one set is made instead of n_sets.
     seeded_fit: the fit depends on its seed (a trained generator): a grid's ``n_fits`` fits are made, n_sets sets each.
     reference: a reference row (Full dataset, Random), shown apart from the methods under test.
+    projection_of: the method whose set this text method maps to text (tdd-text: "tdd"; same params, task, DPC,
+    seed): the report shows these texts on that method's embedding-level set pages.
     CARD: the method card; TEST_PARAMS: cheap hyper-parameters for the contract tests.
     MODEL_PARAMS: the hyper-parameters that name a model (``rehearse`` swaps in a tiny one of its architecture);
     REHEARSAL_PARAMS: a few steps of each loop, at the real batch sizes and lengths (``rehearse``).
@@ -150,6 +152,7 @@ class Method:
     deterministic: ClassVar[bool] = False
     seeded_fit: ClassVar[bool] = False
     reference: ClassVar[bool] = False
+    projection_of: ClassVar[str | None] = None
     CARD: ClassVar[MethodCard | None] = None
     TEST_PARAMS: ClassVar[dict] = {}  # a cheap setting for the contract tests
     PRESETS: ClassVar[dict] = {}  # methods configured by a dataclass: preset name -> config (``config_constructor``)

@@ -119,6 +119,7 @@ class TDDText(TDD):
     """TDD's embeddings mapped to the nearest vocabulary tokens (cosine): text that trains any learner."""
 
     kind = "text"
+    projection_of = "tdd"
     CARD = MethodCard(
         summary="TDD to text: the tdd set's input embeddings replaced by their nearest vocabulary tokens (cosine), "
                 "decoded to text; the paper's evidence that embedding-level data does not transfer.",

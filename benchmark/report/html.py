@@ -49,6 +49,7 @@ class SetView:
     fidelity: dict | None = None
     note: str = ""
     fit_seed: int = 0  # the fit the set came from (a seeded method's n_fits)
+    projection: tuple[str, str] | None = None  # an embedding-level set's text projection: (its method, its page#set)
 
     @property
     def label(self) -> str:
@@ -114,6 +115,7 @@ def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, 
     records = report.records
     if records.empty:
         return pages
+    sets_at: dict[tuple, tuple[str, tuple]] = {}  # a set's coordinates -> (its distill cell, its page's key)
     for cell_id in records["cell_id"]:
         record = store.record("evaluate", cell_id)
         if record is None:
@@ -131,12 +133,53 @@ def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, 
         if all(s.distill_cell != record["distill_cell"] for s in page.sets):
             page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind, texts,
                                        config["fit_seed"]))
+            sets_at[_set_coordinates(key[0], config)] = (record["distill_cell"], key)
         page.runs.append(_run_view(record))
+    _add_projections(pages, sets_at, store, texts)
     for page in pages.values():
         page.sets.sort(key=lambda s: (s.fit_seed, s.set_seed))
         page.runs.sort(key=lambda r: (r["learner"], r["fit_seed"], r["set_seed"], r["run"]))
         page.scores = _scores(report.summary, page)
     return pages
+
+
+def _set_coordinates(task: str, config: dict, method: str | None = None) -> tuple:
+    """What identifies a set across methods: task, method (name and params), DPC, fit and set seed."""
+    return (task, method or config["method"]["name"], json.dumps(config["method"]["params"], sort_keys=True),
+            config["dpc"], config["fit_seed"], config["set_seed"])
+
+
+def _projectors() -> dict[str, list[str]]:
+    """Method name -> the registered text methods that project its sets to text (``projection_of``)."""
+    from methods import METHODS
+
+    out: dict[str, list[str]] = {}
+    for name in METHODS.names():
+        source = getattr(METHODS.get(name), "projection_of", None)
+        if source:
+            out.setdefault(source, []).append(name)
+    return out
+
+
+def _add_projections(pages: dict, sets_at: dict, store: Store, texts: bool) -> None:
+    """An embedding-level set's page shows its text projection (e.g. tdd's nearest tokens, the tdd-text set of the
+    same params and seeds) where that set ran in the same runs folder, with a link to its own page."""
+    projectors = _projectors()
+    for coordinates, (distill_cell, key) in sets_at.items():
+        page = pages[key]
+        if page.kind != "embedding":
+            continue
+        for name in projectors.get(coordinates[1], []):
+            found = sets_at.get((coordinates[0], name, *coordinates[2:]))
+            if found is None:
+                continue
+            view = next(s for s in page.sets if s.distill_cell == distill_cell)
+            text = _set_view(store, found[0], view.set_seed, "text", texts, view.fit_seed)
+            view.fields, view.rows = text.fields, text.rows
+            view.projection = (name, f"{pages[found[1]].slug}.html#{found[0]}")
+            view.note = (f"An embedding-level set: learned input-embedding sequences of one model's space, not text. "
+                         f"Shown: its text projection, the {name} set of the same seeds (the texts are not the set).")
+            break
 
 
 def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: bool = True,
