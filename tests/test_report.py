@@ -89,6 +89,26 @@ def test_plots_are_written(tmp_path):
     assert all((tmp_path / "plots" / n).stat().st_size > 1000 for n in names)
 
 
+def test_a_full_data_study_read_without_its_grid_has_a_no_dpc_column_and_no_dpc_plot(tmp_path):
+    """The Full-dataset runs of the fixtures alone (no set has a DPC), reported without a grid: one "(no DPC)"
+    column per task with their numbers, a cross-architecture heatmap, no accuracy-vs-DPC plot; and the plots an
+    earlier report of the same folder made that this one does not are removed."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    for stage in ("fit", "distill", "evaluate"):
+        for cell in (FIXTURES / stage).glob("sst2.full.*"):
+            shutil.copytree(cell, runs / stage / cell.name)
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "accuracy_vs_dpc_sst2.png").write_bytes(b"an earlier report's plot")
+    markdown = write_report(runs, out)
+    bert = markdown.split("### Learner: bert-base-uncased")[1].split("###")[0]
+    assert "| method | sst2 (no DPC) |" in bert and "| Full dataset | 91.5 ± 0.5 (1×2) |" in bert
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "accuracy_vs_cost.pdf", "accuracy_vs_cost.png", "cross_architecture_sst2.pdf", "cross_architecture_sst2.png"]
+
+
 def test_metrics_include_the_qqp_score_for_two_classes():
     import numpy as np
 

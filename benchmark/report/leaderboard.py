@@ -239,6 +239,9 @@ def _artifact_shares(uses: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return built, shared
 
 
+NO_DPC = 0  # the column of a study whose every set is DPC-independent (the Full dataset), read without its grid
+
+
 @dataclass
 class Expected:
     """The cells a grid asked for: (task, learner, method, dpc) -> "n/a" for pairs that cannot run; and the DPCs of
@@ -253,10 +256,13 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
               expected: Expected | None = None) -> pd.DataFrame:
     """Long form, one row per (task, learner, method, DPC): mean, population std and n of the task's
     metric in %, a status (ok / fail / missing / n/a), Welch p-values against Random and the runner-up,
-    best-in-column and mixed-code-version flags. DPC-independent rows (full) repeat under every DPC."""
+    best-in-column and mixed-code-version flags. DPC-independent rows (full) repeat under every DPC; a study of
+    DPC-independent sets alone, read without its grid, gets one column, DPC 0 (shown as "no DPC")."""
     failures = failures if failures is not None else pd.DataFrame(columns=KEY + ["reference"])
     all_dpcs = sorted(set(dpcs or []) | {int(d) for d in pd.concat([records.get("dpc", pd.Series(dtype=float)),
                                                                      failures["dpc"]]).dropna()})
+    if not all_dpcs and len(records) + len(failures):
+        all_dpcs = [NO_DPC]
 
     restricted = expected.learner_dpcs if expected else {}
 
