@@ -59,6 +59,7 @@ def test_jsonl_pairs_save_to_disk_and_a_given_test_split(tmp_path):
     ('review,stars\n"great",good\n"meh",okay\n', {"label_names": ["bad", "good"]},
      "reviews.csv:3: label 'okay' is not one of bad, good"),
     (b'review,stars\n"caf\xe9",good\n', {}, "reviews.csv:2: not UTF-8"),
+    ('review,stars\n"great",good\n"dull", \n', {}, "reviews.csv:3: empty label in column stars"),
 ])
 def test_bad_files_name_the_file_line_or_column(tmp_path, content, extra, message):
     target = tmp_path / "reviews.csv"
@@ -66,6 +67,19 @@ def test_bad_files_name_the_file_line_or_column(tmp_path, content, extra, messag
     with pytest.raises(UsageError) as info:
         TASKS.create("custom", spec=spec(tmp_path, **extra)).splits
     assert message in str(info.value)
+
+
+def test_a_spreadsheet_export_with_a_byte_order_mark_and_padded_labels_reads_as_written(tmp_path):
+    """Excel writes CSV with a UTF-8 byte-order mark (before the first column's name) and cells may carry spaces:
+    the columns are found and "good " is the class "good"."""
+    rows = [(t, label + (" " if i % 2 else "")) for i, (t, label) in enumerate(sample_rows())]
+    (tmp_path / "reviews.csv").write_text("review,stars\n" + "\n".join(f'"{t}",{label}' for t, label in rows) + "\n",
+                                          encoding="utf-8-sig")
+    assert (tmp_path / "reviews.csv").read_bytes().startswith(b"\xef\xbb\xbfreview")
+    task = TASKS.create("custom", spec=spec(tmp_path))
+    assert task.label_names == ("bad", "good")
+    examples = task.load_examples()
+    assert len(examples) == 60 and examples.class_counts(2).tolist() == [30, 30]
 
 
 def test_too_few_examples_for_the_dpc_and_bad_specs_fail_before_anything_is_written(tmp_path, capsys):

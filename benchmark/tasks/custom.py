@@ -51,7 +51,7 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
         return [(i + 1, row) for i, row in enumerate(data)]
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (spreadsheet exports) is not part of the first column's name
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise UsageError(f"{path}:{line}: not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
@@ -117,7 +117,7 @@ class CustomTask(Task):
     def label_names(self) -> tuple[str, ...]:
         if self._spec.get("label_names"):
             return tuple(str(n) for n in self._spec["label_names"])
-        labels = {str(row.get(self._spec["label_field"])) for _, row in read_rows(self._path("path"))}
+        labels = {_label(row, self._spec["label_field"]) for _, row in read_rows(self._path("path"))} - {""}
         numeric = all(label.lstrip("-").isdigit() for label in labels)
         return tuple(sorted(labels, key=int if numeric else str))  # numeric labels in number order: "2" before "10"
 
@@ -164,7 +164,9 @@ class CustomTask(Task):
             empty = [f for f, t in zip(self.text_fields, text) if not t]
             if empty:
                 raise UsageError(f"{path}:{number}: empty text in column {', '.join(empty)}")
-            label = str(row.get(label_field))
+            label = _label(row, label_field)
+            if not label:
+                raise UsageError(f"{path}:{number}: empty label in column {label_field}")
             if label not in index:
                 raise UsageError(f"{path}:{number}: label {label!r} is not one of {', '.join(self.label_names)} "
                                  f"(label_names in {self.spec})")
@@ -177,6 +179,12 @@ class CustomTask(Task):
 
     def load_given_test(self) -> Examples | None:
         return self._examples("test_path") if self._spec.get("test_path") else None
+
+
+def _label(row: dict, field: str) -> str:
+    """A row's label as text, without surrounding spaces ("pos " and "pos" are one class); "" when it has none."""
+    value = row.get(field)
+    return "" if value is None else str(value).strip()
 
 
 def spec_identity(spec: str) -> tuple[str, str]:
