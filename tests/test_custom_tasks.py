@@ -82,6 +82,23 @@ def test_a_spreadsheet_export_with_a_byte_order_mark_and_padded_labels_reads_as_
     assert len(examples) == 60 and examples.class_counts(2).tolist() == [30, 30]
 
 
+def test_a_tsv_file_and_a_json_array_read_like_a_csv(tmp_path):
+    """The same rows as TSV and as a JSON array of objects give the task the CSV gives; a JSON array holding a
+    non-object names its item."""
+    rows = sample_rows()
+    write_csv(tmp_path / "reviews.csv", rows)
+    (tmp_path / "reviews.tsv").write_text("review\tstars\n" + "".join(f"{t}\t{label}\n" for t, label in rows))
+    (tmp_path / "reviews.json").write_text(json.dumps([{"review": t, "stars": label} for t, label in rows], indent=1))
+    loaded = {}
+    for name in ("reviews.csv", "reviews.tsv", "reviews.json"):
+        task = TASKS.create("custom", spec=spec(tmp_path, path=name))
+        loaded[name] = (task.label_names, task.load_examples().checksum())
+    assert len(set(loaded.values())) == 1, loaded
+    (tmp_path / "reviews.json").write_text(json.dumps([{"review": "fine", "stars": "good"}, "a bare string"]))
+    with pytest.raises(UsageError, match=r"reviews.json:item 1: not a JSON object"):
+        TASKS.create("custom", spec=spec(tmp_path, path="reviews.json")).load_examples()
+
+
 def test_too_few_examples_for_the_dpc_and_bad_specs_fail_before_anything_is_written(tmp_path, capsys):
     write_csv(tmp_path / "reviews.csv", sample_rows(30))
     code = main(["run", "--tasks", spec(tmp_path), "--methods", "random", "--learners", "tfidf-logreg",

@@ -1,5 +1,5 @@
-"""Your own data as a task: a small YAML naming a local CSV, JSON Lines or ``datasets.save_to_disk``
-folder, its text field(s) and label field. Use it anywhere a task name goes (``--tasks my_task.yaml``,
+"""Your own data as a task: a small YAML naming a local CSV or TSV, JSON Lines, JSON array or
+``datasets.save_to_disk`` folder, its text field(s) and label field. Use it anywhere a task name goes (``--tasks my_task.yaml``,
 or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or column in the message.
 
     name: my-reviews              # the task's name in records and tables
@@ -32,8 +32,9 @@ SPEC_KEYS = {"name", "path", "text_fields", "label_field", "label_names", "label
 METRICS = ("accuracy", "macro_f1", "acc_and_f1")
 
 
-def read_rows(path: Path) -> list[tuple[int, dict]]:
-    """(line number, row) pairs from a CSV, a JSON Lines file or a save_to_disk folder; clear errors."""
+def read_rows(path: Path) -> list[tuple[int | str, dict]]:
+    """(where, row) pairs from a CSV or TSV, a JSON Lines file, a JSON array of objects or a save_to_disk folder:
+    where is a row's line number (its item index, ``item 3``, in a JSON array); clear errors."""
     if not path.exists():
         raise UsageError(f"{path}: no such file or folder")
     if path.is_dir():
@@ -56,12 +57,14 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
         line = raw[:exc.start].count(b"\n") + 1
         raise UsageError(f"{path}:{line}: not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
                          f"re-save the file as UTF-8") from None
-    if path.suffix == ".csv":
+    if path.suffix in (".csv", ".tsv"):
         import csv
         import io
 
-        reader = csv.DictReader(io.StringIO(text))
+        reader = csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ",")
         return [(reader.line_num, row) for row in reader]
+    if path.suffix == ".json" and text.lstrip().startswith("["):
+        return _json_array(path, text)
     if path.suffix in (".jsonl", ".json"):
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -71,7 +74,20 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
                 except json.JSONDecodeError as exc:
                     raise UsageError(f"{path}:{number}: not a JSON object: {exc}") from None
         return rows
-    raise UsageError(f"{path}: unknown format {path.suffix!r}; use .csv, .jsonl or a datasets save_to_disk folder")
+    raise UsageError(f"{path}: unknown format {path.suffix!r}; use .csv, .tsv, .jsonl, .json (JSON Lines or an array "
+                     f"of objects) or a datasets save_to_disk folder")
+
+
+def _json_array(path: Path, text: str) -> list[tuple[str, dict]]:
+    """The objects of a JSON array file, each named by its index."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not a JSON array of objects: {exc}") from None
+    bad = next((i for i, item in enumerate(items) if not isinstance(item, dict)), None)
+    if bad is not None:
+        raise UsageError(f"{path}:item {bad}: not a JSON object (a row needs its fields by name)")
+    return [(f"item {i}", item) for i, item in enumerate(items)]
 
 
 @TASKS.register("custom")
