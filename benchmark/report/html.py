@@ -143,9 +143,9 @@ def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, 
     return pages
 
 
-def _set_coordinates(task: str, config: dict, method: str | None = None) -> tuple:
+def _set_coordinates(task: str, config: dict) -> tuple:
     """What identifies a set across methods: task, method (name and params), DPC, fit and set seed."""
-    return (task, method or config["method"]["name"], json.dumps(config["method"]["params"], sort_keys=True),
+    return (task, config["method"]["name"], json.dumps(config["method"]["params"], sort_keys=True),
             config["dpc"], config["fit_seed"], config["set_seed"])
 
 
