@@ -105,8 +105,20 @@ def test_a_full_data_study_read_without_its_grid_has_a_no_dpc_column_and_no_dpc_
     markdown = write_report(runs, out)
     bert = markdown.split("### Learner: bert-base-uncased")[1].split("###")[0]
     assert "| method | sst2 (no DPC) |" in bert and "| Full dataset | 91.5 ± 0.5 (1×2) |" in bert
+    assert "### Cross-architecture: sst2, no DPC" in markdown and "DPC 0" not in markdown
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
         "accuracy_vs_cost.pdf", "accuracy_vs_cost.png", "cross_architecture_sst2.pdf", "cross_architecture_sst2.png"]
+
+
+def test_the_fidelity_of_dpc_independent_sets_alone_has_columns_without_a_dpc():
+    from benchmark.report.leaderboard import fidelity_tables
+
+    fidelity = pd.DataFrame([{"task": "t", "method": "Full dataset", "dpc": None, "on_label_share": 0.98,
+                              "overlap_share": 0.001, "candidate_on_label_share": np.nan,
+                              "judge_validation_accuracy": 0.786}])
+    (table,) = fidelity_tables(fidelity)
+    assert table.columns == ["on-label", "test overlap"]
+    assert [c.text for c in table.blocks[0][1][0][1]] == ["98%", "0.1%"]
 
 
 def test_metrics_include_the_qqp_score_for_two_classes():

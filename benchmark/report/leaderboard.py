@@ -119,15 +119,15 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
     split (%), over the cell's sets; where sets kept their candidate pools, the pools' on-label share too."""
     tables = []
     for task, part in (fidelity.groupby("task") if not fidelity.empty else ()):
-        dpcs = sorted({int(d) for d in part["dpc"] if pd.notna(d)})
+        dpcs = sorted({int(d) for d in part["dpc"] if pd.notna(d)}) or [None]  # None: DPC-independent sets only
         pooled = part["candidate_on_label_share"].notna().any()  # some sets kept the candidates they came from
         measures = ["on-label", "test overlap"] + (["candidates on-label"] if pooled else [])
-        columns = [f"DPC {d} {what}" for d in dpcs for what in measures]
+        columns = [what if d is None else f"DPC {d} {what}" for d in dpcs for what in measures]
         rows = []
         for method, rows_m in sorted(part.groupby("method")):
             cells = []
             for d in dpcs:
-                at = rows_m[(rows_m["dpc"] == d) | rows_m["dpc"].isna()]
+                at = rows_m if d is None else rows_m[(rows_m["dpc"] == d) | rows_m["dpc"].isna()]
                 if not len(at):
                     cells += [Cell("-")] * len(measures)
                     continue
@@ -140,7 +140,7 @@ def fidelity_tables(fidelity: pd.DataFrame) -> list[Table]:
         judge = part["judge_validation_accuracy"].iloc[0]
         tables.append(Table(f"Fidelity of the text sets: {task} (judge: TF-IDF + logistic regression, "
                             f"{100 * judge:.1f}% on the validation split)", columns, [("", rows)],
-                            [{"task": task, "dpc": int(d)} for d in dpcs for _ in measures]))
+                            [{"task": task, "dpc": d} for d in dpcs for _ in measures]))
     return tables
 
 
@@ -571,7 +571,9 @@ def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
         def rows_for(methods):
             return [(m, [_cell(by_key[(m, l)]) if (m, l) in by_key else Cell("-") for l in learners]) for m in methods]
 
-        tables.append(Table(f"Cross-architecture: {task}, DPC {dpc}", learners, _method_blocks(part, rows_for),
+        measured = part[part["status"] == "ok"]
+        where = "no DPC" if len(measured) and measured["dpc_independent"].all() else f"DPC {dpc}"
+        tables.append(Table(f"Cross-architecture: {task}, {where}", learners, _method_blocks(part, rows_for),
                             [{"task": task, "dpc": int(dpc), "learner": learner} for learner in learners]))
     return tables
 
