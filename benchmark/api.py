@@ -142,6 +142,7 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     ``warn`` receive the progress lines."""
     from benchmark.report.output import write_report
     from benchmark.study.cells import expand
+    from benchmark.study.describe import projections
     from benchmark.study.executors import EXECUTORS
     from benchmark.study.fidelity import judge_runs
     from benchmark.study.store import Store
@@ -170,7 +171,8 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     judge_runs(runs_dir, {c.id for c in cells["distill"]}, progress=progress)
     out_dir = (out or runs_dir / "leaderboards") / grid.name
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
-    markdown = write_report(runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid), html=html)
+    markdown = write_report(runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid), html=html,
+                            projections=projections() if html else None)
     failures = [_failure(store, s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
     return StudyRun(grid, outcome, seconds, out_dir, markdown, failures)
 
@@ -180,12 +182,13 @@ def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True) ->
     ``out/index.html``); its markdown."""
     from benchmark.report.leaderboard import expected_from_records, load_records
     from benchmark.report.output import write_report
+    from benchmark.study.describe import projections
 
     if not (runs_dir / "evaluate").is_dir():
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
     return write_report(runs_dir, out, expected=expected_from_records(load_records(runs_dir)), html=html,
-                        texts=texts)
+                        texts=texts, projections=projections() if html else None)
 
 
 @dataclass

@@ -76,16 +76,18 @@ class CellPage:
     runs: list[dict] = field(default_factory=list)
 
 
-def write_site(report: Report, runs_dir: Path, out_dir: Path, texts: bool = True) -> Path:
+def write_site(report: Report, runs_dir: Path, out_dir: Path, texts: bool = True,
+               projections: dict[str, list[str]] | None = None) -> Path:
     """Write ``out_dir/index.html`` and ``out_dir/cells/*.html``; returns the index's path. ``texts=False`` leaves
-    the sets' texts out of the pages (e.g. a public copy of a study on third-party sets that may not be copied)."""
+    the sets' texts out of the pages (e.g. a public copy of a study on third-party sets that may not be copied);
+    ``projections``: method name -> the text methods that map its embedding-level sets to text."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_template), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
     store = Store(Path(runs_dir))
-    pages = cell_pages(report, store, texts)
+    pages = cell_pages(report, store, texts, projections or {})
     (out_dir / "cells").mkdir(parents=True, exist_ok=True)
     stale = {p.name for p in (out_dir / "cells").glob("*.html")}
     style, cell_template = _template("site.css"), env.get_template("cell.html")  # read once for every page
@@ -109,7 +111,8 @@ def write_site(report: Report, runs_dir: Path, out_dir: Path, texts: bool = True
     return index
 
 
-def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, CellPage]:
+def cell_pages(report: Report, store: Store, texts: bool = True,
+               projections: dict[str, list[str]] | None = None) -> dict[tuple, CellPage]:
     """One page per (task, method, DPC) that has finished runs, from the records of those runs."""
     pages: dict[tuple, CellPage] = {}
     records = report.records
@@ -135,7 +138,7 @@ def cell_pages(report: Report, store: Store, texts: bool = True) -> dict[tuple, 
                                        config["fit_seed"]))
             sets_at[_set_coordinates(key[0], config)] = (record["distill_cell"], key)
         page.runs.append(_run_view(record))
-    _add_projections(pages, sets_at, store, texts)
+    _add_projections(pages, sets_at, store, texts, projections or {})
     for page in pages.values():
         page.sets.sort(key=lambda s: (s.fit_seed, s.set_seed))
         page.runs.sort(key=lambda r: (r["learner"], r["fit_seed"], r["set_seed"], r["run"]))
@@ -149,22 +152,10 @@ def _set_coordinates(task: str, config: dict) -> tuple:
             config["dpc"], config["fit_seed"], config["set_seed"])
 
 
-def _projectors() -> dict[str, list[str]]:
-    """Method name -> the registered text methods that project its sets to text (``projection_of``)."""
-    from methods import METHODS
-
-    out: dict[str, list[str]] = {}
-    for name in METHODS.names():
-        source = getattr(METHODS.get(name), "projection_of", None)
-        if source:
-            out.setdefault(source, []).append(name)
-    return out
-
-
-def _add_projections(pages: dict, sets_at: dict, store: Store, texts: bool) -> None:
+def _add_projections(pages: dict, sets_at: dict, store: Store, texts: bool, projectors: dict[str, list[str]]) -> None:
     """An embedding-level set's page shows its text projection (e.g. tdd's nearest tokens, the tdd-text set of the
-    same params and seeds) where that set ran in the same runs folder, with a link to its own page."""
-    projectors = _projectors()
+    same params and seeds) where that set ran in the same runs folder, with a link to its own page. ``projectors``:
+    method name -> the text methods that project its sets (given by the caller: the report imports no method)."""
     for coordinates, (distill_cell, key) in sets_at.items():
         page = pages[key]
         if page.kind != "embedding":

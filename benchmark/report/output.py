@@ -10,7 +10,8 @@ from benchmark.study.store import atomic_write_text
 
 
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
-                 expected: Expected | None = None, plots: bool = True, html: bool = False, texts: bool = True) -> str:
+                 expected: Expected | None = None, plots: bool = True, html: bool = False, texts: bool = True,
+                 projections: dict[str, list[str]] | None = None) -> str:
     """Write leaderboard.{md,tex,csv}, costs.csv and the plots into ``out_dir`` (with ``html``, the static site:
     index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
     (``report_inputs``), the files are kept as they are."""
@@ -36,7 +37,7 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     if html:
         from benchmark.report.html import write_site  # Jinja2
 
-        write_site(report, runs_dir, out_dir, texts)
+        write_site(report, runs_dir, out_dir, texts, projections)
     if fingerprint:
         atomic_write_text(stamp, fingerprint)
     return markdown

@@ -44,3 +44,16 @@ def _learner(name: str, params_json: str) -> str:
     learner = cls(**params)
     return json.dumps({"label": component_label(name, params), "family": cls.family, "accepts": list(cls.accepts),
                        "embedding_space": learner.embedding_space})
+
+
+def projections() -> dict[str, list[str]]:
+    """Method name -> the registered text methods whose sets are its sets mapped to text (``projection_of``, e.g.
+    tdd -> [tdd-text]): the report shows them on the embedding-level set's page."""
+    from methods import METHODS
+
+    out: dict[str, list[str]] = {}
+    for name in METHODS.names():
+        source = getattr(METHODS.get(name), "projection_of", None)
+        if source:
+            out.setdefault(source, []).append(name)
+    return out
