@@ -138,7 +138,7 @@ def cell_pages(report: Report, store: Store, texts: bool = True,
                                        config["fit_seed"]))
             sets_at[_set_coordinates(key[0], config)] = (record["distill_cell"], key)
         page.runs.append(_run_view(record))
-    _add_projections(pages, sets_at, store, texts, projections or {})
+    _add_projections(pages, sets_at, projections or {})
     for page in pages.values():
         page.sets.sort(key=lambda s: (s.fit_seed, s.set_seed))
         page.runs.sort(key=lambda r: (r["learner"], r["fit_seed"], r["set_seed"], r["run"]))
@@ -152,7 +152,7 @@ def _set_coordinates(task: str, config: dict) -> tuple:
             config["dpc"], config["fit_seed"], config["set_seed"])
 
 
-def _add_projections(pages: dict, sets_at: dict, store: Store, texts: bool, projectors: dict[str, list[str]]) -> None:
+def _add_projections(pages: dict, sets_at: dict, projectors: dict[str, list[str]]) -> None:
     """An embedding-level set's page shows its text projection (e.g. tdd's nearest tokens, the tdd-text set of the
     same params and seeds) where that set ran in the same runs folder, with a link to its own page. ``projectors``:
     method name -> the text methods that project its sets (given by the caller: the report imports no method)."""
@@ -165,7 +165,7 @@ def _add_projections(pages: dict, sets_at: dict, store: Store, texts: bool, proj
             if found is None:
                 continue
             view = next(s for s in page.sets if s.distill_cell == distill_cell)
-            text = _set_view(store, found[0], view.set_seed, "text", texts, view.fit_seed)
+            text = next(s for s in pages[found[1]].sets if s.distill_cell == found[0])  # read for its own page
             view.fields, view.rows = text.fields, text.rows
             view.projection = (name, f"{pages[found[1]].slug}.html#{found[0]}")
             view.note = (f"An embedding-level set: learned input-embedding sequences of one model's space, not text. "

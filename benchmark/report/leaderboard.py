@@ -571,8 +571,7 @@ def cross_architecture_tables(summary: pd.DataFrame) -> list[Table]:
         def rows_for(methods):
             return [(m, [_cell(by_key[(m, l)]) if (m, l) in by_key else Cell("-") for l in learners]) for m in methods]
 
-        measured = part[part["status"] == "ok"]
-        where = "no DPC" if len(measured) and measured["dpc_independent"].all() else f"DPC {dpc}"
+        where = "no DPC" if (task, dpc) in _independent_columns(part) else f"DPC {dpc}"
         tables.append(Table(f"Cross-architecture: {task}, {where}", learners, _method_blocks(part, rows_for),
                             [{"task": task, "dpc": int(dpc), "learner": learner} for learner in learners]))
     return tables
@@ -582,14 +581,14 @@ def cost_table(costs: pd.DataFrame) -> Table:
     gpu = bool(costs["gpu_s"].fillna(0).sum())
     rows = [(f"{r['task']}: {r['method']}" + (f" ({r['n_fits']} fits)" if r["n_fits"] > 1 else ""),
              [Cell(_fmt_s(r["fit_s"])), Cell(_fmt_s(r["distill_s"])),
-                                              Cell(("≥ " if r["untimed_builds"] else "") + _fmt_s(r["full_s"])),
-                                              Cell(_fmt_s(r["evaluate_s"])),
-                                              Cell(_fmt_mib(r["peak_rss_mib"]))]
+              Cell(("≥ " if r["untimed_builds"] else "") + _fmt_s(r["full_s"])),
+              Cell(_fmt_s(r["evaluate_s"])), Cell(_fmt_mib(r["peak_rss_mib"]))]
              + ([Cell(_fmt_s(r["gpu_s"])), Cell(_fmt_mib(r["peak_cuda_mib"]))] if gpu else []))
             for _, r in costs.iterrows()]
     return Table("Cost (wall time on the machines that ran the cells; full = fit + every set, with shared builds "
-                 "split among the methods that use them; a method fitted N times: the total of its fits and sets" + ("; ≥: it used a shared build that was not timed, a lower "
-                 "bound" if costs["untimed_builds"].any() else "") + ")",
+                 "split among the methods that use them; a method fitted N times: the total of its fits and sets"
+                 + ("; ≥: it used a shared build that was not timed, a lower bound" if costs["untimed_builds"].any()
+                    else "") + ")",
                  ["fit (total)", "distill (per set)", "full cost", "evaluate (per run)", "peak RSS"]
                  + (["GPU time", "peak GPU memory"] if gpu else []), [("", rows)])
 
@@ -625,7 +624,8 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
                 "fit has no test." if (summary["n_fits"] < summary["fits_asked"]).any() else "")
             if (summary["fits_asked"] > 1).any() else "") + f" † the best row "
         f"differs from the runner-up (same test). 95% intervals over the same units are in leaderboard.csv "
-        f"(ci_low, ci_high: a percentile bootstrap from {BOOTSTRAP_MIN_UNITS} units, Student's t below). ‡ the runs of this cell come from more than one code version; § some runs of this cell failed." + (
+        f"(ci_low, ci_high: a percentile bootstrap from {BOOTSTRAP_MIN_UNITS} units, Student's t below). ‡ the runs "
+        f"of this cell come from more than one code version; § some runs of this cell failed." + (
             f" ¶ in-context learning cut test queries longer than the model's context ({int(summary['queries_cut'].sum())} "
             f"query scorings in all; each kept its label: line): the scores are on shortened queries."
             if summary["queries_cut"].sum() else ""),

@@ -1,6 +1,6 @@
 """Your own data as a task: a small YAML naming a local CSV or TSV, JSON Lines, JSON array or
-``datasets.save_to_disk`` folder, its text field(s) and label field. Use it anywhere a task name goes (``--tasks my_task.yaml``,
-or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or column in the message.
+``datasets.save_to_disk`` folder, its text field(s) and label field. Use it anywhere a task name goes
+(``--tasks my_task.yaml``, or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or column in the message.
 
     name: my-reviews              # the task's name in records and tables
     path: reviews.csv             # relative to this YAML file
