@@ -99,6 +99,24 @@ def test_a_tsv_file_and_a_json_array_read_like_a_csv(tmp_path):
         TASKS.create("custom", spec=spec(tmp_path, path="reviews.json")).load_examples()
 
 
+def test_class_indices_read_as_the_named_classes_and_json_lines_may_end_in_json(tmp_path):
+    """Labels saved as datasets' ClassLabel ints (0..k-1) with label_names given read as those classes, from a
+    JSON Lines file named .json (what ``Dataset.to_json`` writes); digits that are themselves the names match by
+    name; an index out of range names both ways of giving labels."""
+    rows = sample_rows()
+    write_csv(tmp_path / "reviews.csv", rows)
+    named = TASKS.create("custom", spec=spec(tmp_path, label_names=["bad", "good"])).load_examples()
+    (tmp_path / "ints.json").write_text("".join(json.dumps({"review": t, "stars": ["bad", "good"].index(label)}) + "\n"
+                                                for t, label in rows))
+    indexed = TASKS.create("custom", spec=spec(tmp_path, path="ints.json", label_names=["bad", "good"]))
+    assert indexed.load_examples().checksum() == named.checksum()
+    stars = TASKS.create("custom", spec=spec(tmp_path, path="ints.json", label_names=["1", "0"]))
+    assert list(stars.load_examples().labels[:3]) == [1, 1, 1]  # "0" is a name: by name, not by position
+    (tmp_path / "ints.json").write_text(json.dumps({"review": "fine", "stars": 2}) + "\n")
+    with pytest.raises(UsageError, match=r"ints.json:1: label '2' is not one of bad, good .*an index 0..1"):
+        TASKS.create("custom", spec=spec(tmp_path, path="ints.json", label_names=["bad", "good"])).load_examples()
+
+
 def test_too_few_examples_for_the_dpc_and_bad_specs_fail_before_anything_is_written(tmp_path, capsys):
     write_csv(tmp_path / "reviews.csv", sample_rows(30))
     code = main(["run", "--tasks", spec(tmp_path), "--methods", "random", "--learners", "tfidf-logreg",

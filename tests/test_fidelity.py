@@ -99,6 +99,35 @@ def test_the_judge_reads_known_labels(rt_assets):
 
 
 @pytest.mark.real
+def test_a_train_split_text_is_judged_by_a_judge_that_never_saw_it(rt_assets):
+    """A coreset's real examples are judged out of sample, as generated text is: by the fold judge trained without
+    them (checked against a judge refitted here on the train split minus that fold), not by the judge that memorised
+    them; texts outside the train split (validation, generated) get the judge trained on the whole train split."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    from benchmark.study.fidelity import FOLDS, Judge, joined
+    from benchmark.tasks import load_task
+
+    task = load_task("rt-polarity")
+    judge, train, validation = Judge(task), task.splits.train, task.splits.validation
+    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(np.zeros(len(train.labels)), train.labels))
+    kept, held = folds[2]
+    reference = clone(judge.model).fit([joined(train.texts[i]) for i in kept], train.labels[kept])
+    rows = held[:300]
+    texts = [train.texts[i] for i in rows]
+    assert np.array_equal(judge.predict(texts), reference.predict([joined(t) for t in texts]))
+    shouted = [(t[0].upper() + " !",) for t in texts]  # the same words: the same text for the judge
+    assert np.array_equal(judge.predict(shouted), judge.predict(texts))
+    in_sample = float((judge.model.predict([joined(t) for t in texts]) == train.labels[rows]).mean())
+    out_of_fold = float((judge.predict(texts) == train.labels[rows]).mean())
+    assert in_sample > 0.95 and 0.6 < out_of_fold < 0.85  # memory vs what the judge reads in a text it never saw
+    outside = validation.texts[:300]
+    assert np.array_equal(judge.predict(outside), judge.model.predict([joined(t) for t in outside]))
+    assert judge.describe()["train_texts"] == "out of fold (5 folds)"
+
+
+@pytest.mark.real
 def test_run_measures_its_sets_and_the_leaderboard_shows_them(tmp_path, rt_assets, capsys):
     from benchmark.cli import main
 
@@ -107,7 +136,7 @@ def test_run_measures_its_sets_and_the_leaderboard_shows_them(tmp_path, rt_asset
                  "--n-sets", "2", "--runs-dir", str(runs), "--out", str(out), "--no-progress"]) == 0
     board = next(out.iterdir())
     text = (board / "leaderboard.md").read_text()
-    assert "### Fidelity of the text sets: rt-polarity" in text and "| Random | 100% | " in text
+    assert "### Fidelity of the text sets: rt-polarity" in text and "judge trained without it" in text
     import pandas as pd
 
     fidelity = pd.read_csv(board / "fidelity.csv")
@@ -118,8 +147,8 @@ def test_run_measures_its_sets_and_the_leaderboard_shows_them(tmp_path, rt_asset
 
 @pytest.mark.real
 def test_a_set_that_gained_its_candidate_pool_is_judged_again(tmp_path, rt_assets):
-    """A fidelity record made before the set had a pool (same rows, same checksum) is measured again once the pool
-    is there, and then left alone."""
+    """A fidelity record made before the set had a pool (same rows, same checksum), or by an older judge, is
+    measured again, and then left alone."""
     from benchmark.cli import main
     from benchmark.study.fidelity import judge_runs
     from benchmark.study.store import FIDELITY, Store
@@ -136,5 +165,13 @@ def test_a_set_that_gained_its_candidate_pool_is_judged_again(tmp_path, rt_asset
     distilled.pool = distilled.examples
     distilled.save(directory)
     assert judge_runs(runs) == 1
-    assert store.record(FIDELITY, cell)["candidate_on_label_share"] == 1.0
+    record = store.record(FIDELITY, cell)
+    assert record["candidate_on_label_share"] == record["on_label_share"]  # its pool: the set's own texts
+    assert judge_runs(runs) == 0
+    # a record of an older judge (version 1 judged train-split texts in sample) is measured again
+    import json
+
+    record["judge"]["version"] = 1
+    (store.cell_dir(FIDELITY, cell) / "record.json").write_text(json.dumps(record))
+    assert judge_runs(runs) == 1 and store.record(FIDELITY, cell)["judge"]["version"] == 2
     assert judge_runs(runs) == 0

@@ -3,6 +3,8 @@
 - Judge: TF-IDF (word 1-2 grams, sublinear tf) + logistic regression trained on the task's train split, its C
   chosen on the validation split (never the test split). A set's on-label share is the share of its texts the
   judge assigns to the set's own label: generated text that reads as the other class teaches the wrong label.
+  A text that is a train-split text (same word sequence) gets the verdict of a judge that did not train on it
+  (5-fold cross-fitting): real examples are then judged out of sample, like generated ones, not from memory.
 - Overlap (leakage): a set text is an exact duplicate of a test text (same lower-cased word sequence), or a near
   duplicate (token-set Jaccard >= 0.8, or a shared 8-word sequence). A generator trained on a pool that holds the
   test sentences (SST-2's train split and rt-polarity's test split share Pang & Lee's pool) can copy them.
@@ -22,7 +24,8 @@ import numpy as np
 JACCARD = 0.8
 NGRAM = 8
 C_GRID = (0.25, 1.0, 4.0, 16.0)
-VERSION = 1  # of the judge and the measures: part of every fidelity record
+FOLDS = 5
+VERSION = 2  # of the judge and the measures: part of every fidelity record (2: train-split texts judged out of fold)
 
 
 def words(text: str) -> list[str]:
@@ -31,6 +34,11 @@ def words(text: str) -> list[str]:
 
 def joined(text: tuple[str, ...]) -> str:
     return " | ".join(text)
+
+
+def key(text: tuple[str, ...]) -> str:
+    """A text's lower-cased word sequence: what makes two texts the same text (case and punctuation aside)."""
+    return " ".join(words(joined(text)))
 
 
 @dataclass
@@ -58,13 +66,36 @@ class Judge:
         self.validation_accuracy, self.c = best[0], best[1]
         return best[2]
 
+    @cached_property
+    def held_out(self) -> tuple[dict[str, int], list]:
+        """(a train text's word sequence -> its fold, the fold judges each trained without their fold's texts)."""
+        from sklearn.base import clone
+        from sklearn.model_selection import StratifiedKFold
+
+        train = self.task.splits.train
+        keys = [key(t) for t in train.texts]
+        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(np.zeros(len(keys)), train.labels)
+        fold_of, judges = {}, []
+        for fold, (kept, held) in enumerate(folds):
+            fold_of.update((keys[i], fold) for i in held)  # a text twice in train: the fold of its last copy
+            kept = [i for i in kept if fold_of.get(keys[i], -1) != fold]
+            judges.append(clone(self.model).fit([joined(train.texts[i]) for i in kept], train.labels[kept]))
+        return fold_of, judges
+
     def predict(self, texts) -> np.ndarray:
-        return self.model.predict([joined(t) for t in texts])
+        """The judge's label per text; a train-split text's from the fold judge that never saw it."""
+        verdicts = self.model.predict([joined(t) for t in texts])
+        fold_of, judges = self.held_out
+        folds = np.array([fold_of.get(key(t), -1) for t in texts])
+        for fold in set(folds.tolist()) - {-1}:
+            rows = np.flatnonzero(folds == fold)
+            verdicts[rows] = judges[fold].predict([joined(texts[i]) for i in rows])
+        return verdicts
 
     def describe(self) -> dict:
         self.model  # noqa: B018 (fits on first use)
         return {"kind": "tfidf-1-2gram+logreg", "C": self.c, "validation_accuracy": round(self.validation_accuracy, 4),
-                "version": VERSION}
+                "train_texts": f"out of fold ({FOLDS} folds)", "version": VERSION}
 
 
 class SplitIndex:
@@ -179,7 +210,7 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
             measured_before = store.record(FIDELITY, record["cell_id"]) if store.is_done(FIDELITY, record["cell_id"]) \
                 else None
             if not claimed or (measured_before and measured_before.get("set_checksum") == checksum
-                               and "verdicts" in measured_before
+                               and measured_before.get("judge", {}).get("version") == VERSION
                                and (distilled.pool is None or "candidate_on_label_share" in measured_before)):
                 continue  # being measured elsewhere, or measured (per text, and its pool) and not made again
             config = record["config"]

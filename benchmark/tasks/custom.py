@@ -6,7 +6,8 @@
     path: reviews.csv             # relative to this YAML file
     text_fields: [text]           # one field, or two for sentence pairs
     label_field: label
-    label_names: [negative, positive]   # optional: else the sorted distinct labels
+    label_names: [negative, positive]   # optional: else the sorted distinct labels; with names given, a file whose
+                                        # labels are all 0..k-1 (datasets' ClassLabel) reads them as indices
     label_words: [bad, good]      # optional: the words naming the classes in ICL prompts (else the names)
     test_path: reviews-test.csv   # optional: a given test split (else a seeded stratified one)
     metric: accuracy              # optional: accuracy (default), macro_f1 or acc_and_f1
@@ -173,7 +174,7 @@ class CustomTask(Task):
         missing = [c for c in needed if c not in rows[0][1]]
         if missing:
             raise UsageError(f"{path}: missing column(s) {', '.join(missing)}; the file has {', '.join(rows[0][1])}")
-        index = {name: i for i, name in enumerate(self.label_names)}
+        index = self._label_index([_label(row, label_field) for _, row in rows])
         texts, labels = [], []
         for number, row in rows:
             text = tuple("" if row.get(f) is None else str(row[f]).strip() for f in self.text_fields)
@@ -184,11 +185,23 @@ class CustomTask(Task):
             if not label:
                 raise UsageError(f"{path}:{number}: empty label in column {label_field}")
             if label not in index:
+                k = len(self.label_names)
                 raise UsageError(f"{path}:{number}: label {label!r} is not one of {', '.join(self.label_names)} "
-                                 f"(label_names in {self.spec})")
+                                 f"(label_names in {self.spec}); a file may also give every label as an index "
+                                 f"0..{k - 1} into label_names")
             texts.append(text)
             labels.append(index[label])
         return Examples(tuple(texts), np.asarray(labels, dtype=np.int64))
+
+    def _label_index(self, labels: list[str]) -> dict[str, int]:
+        """Label text -> class index: by name; or, when names are given and every label of the file is an index
+        0..k-1 that is not itself a name (labels saved as datasets' ClassLabel ints), by position."""
+        by_name = {name: i for i, name in enumerate(self.label_names)}
+        positions = {str(i): i for i in range(len(self.label_names))}
+        given = set(labels) - {""}
+        if self._spec.get("label_names") and given <= positions.keys() and not given & by_name.keys():
+            return positions
+        return by_name
 
     def load_examples(self) -> Examples:
         return self._examples("path")
