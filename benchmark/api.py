@@ -144,7 +144,7 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     from benchmark.study.cells import expand
     from benchmark.study.describe import projections
     from benchmark.study.executors import EXECUTORS
-    from benchmark.study.fidelity import judge_runs
+    from benchmark.study.fidelity import VERSION, judge_runs
     from benchmark.study.store import Store
 
     cells, store = expand(grid), Store(runs_dir)
@@ -172,7 +172,7 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     out_dir = (out or runs_dir / "leaderboards") / grid.name
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
     markdown = write_report(runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid), html=html,
-                            projections=projections() if html else None)
+                            projections=projections() if html else None, judge_version=VERSION)
     failures = [_failure(store, s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
     return StudyRun(grid, outcome, seconds, out_dir, markdown, failures)
 
@@ -187,8 +187,10 @@ def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True) ->
     if not (runs_dir / "evaluate").is_dir():
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
+    from benchmark.study.fidelity import VERSION
+
     return write_report(runs_dir, out, expected=expected_from_records(load_records(runs_dir)), html=html,
-                        texts=texts, projections=projections() if html else None)
+                        texts=texts, projections=projections() if html else None, judge_version=VERSION)
 
 
 @dataclass

@@ -173,5 +173,9 @@ def test_a_set_that_gained_its_candidate_pool_is_judged_again(tmp_path, rt_asset
 
     record["judge"]["version"] = 1
     (store.cell_dir(FIDELITY, cell) / "record.json").write_text(json.dumps(record))
+    from benchmark.api import report
+
+    stale = "1 of the 1 text sets were measured by an older judge (version 1; now 2)"
+    assert stale in report(runs, tmp_path / "report")  # the report says so, and how to measure them again
     assert judge_runs(runs) == 1 and store.record(FIDELITY, cell)["judge"]["version"] == 2
-    assert judge_runs(runs) == 0
+    assert judge_runs(runs) == 0 and stale not in report(runs, tmp_path / "report")

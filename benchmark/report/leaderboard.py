@@ -110,7 +110,8 @@ def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
                                                "near_test_duplicates", "overlap_share", "distinct_2",
                                                "mean_pairwise_distance")},
                      "candidate_on_label_share": record.get("candidate_on_label_share", np.nan),
-                     "judge_validation_accuracy": record["judge"]["validation_accuracy"]})
+                     "judge_validation_accuracy": record["judge"]["validation_accuracy"],
+                     "judge_version": record["judge"].get("version", 1)})
     return pd.DataFrame(rows)
 
 
@@ -719,8 +720,9 @@ class Report:
 
 
 def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
-                 expected: Expected | None = None) -> Report:
-    """The report of the runs in ``runs_dir`` (only ``cell_ids`` when given), with the grid's DPCs and cells."""
+                 expected: Expected | None = None, judge_version: int | None = None) -> Report:
+    """The report of the runs in ``runs_dir`` (only ``cell_ids`` when given), with the grid's DPCs and cells; with
+    the current ``judge_version``, a note counts the text sets an older judge measured."""
     records = load_records(runs_dir, cell_ids)
     failures = load_failures(runs_dir, cell_ids)
     summary = summarise(records, failures, dpcs, expected)
@@ -752,4 +754,9 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
                         "from: the generator's conditioning before selection"
                         if fidelity["candidate_on_label_share"].notna().any() else "")
                      + ". Per set in fidelity.csv (with distinct bigrams and mean pairwise TF-IDF distance).")
+        stale = fidelity[fidelity["judge_version"] != judge_version] if judge_version is not None else fidelity[:0]
+        if len(stale):
+            notes.append(f"{len(stale)} of the {len(fidelity)} text sets were measured by an older judge (version "
+                         f"{', '.join(map(str, sorted(set(stale['judge_version']))))}; now {judge_version}): "
+                         f"`python -m benchmark judge {runs_dir}` measures them again.")
     return Report(summary, records, costs, fidelity, tables, notes)

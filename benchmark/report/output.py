@@ -11,7 +11,7 @@ from benchmark.study.store import atomic_write_text
 
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
                  expected: Expected | None = None, plots: bool = True, html: bool = False, texts: bool = True,
-                 projections: dict[str, list[str]] | None = None) -> str:
+                 projections: dict[str, list[str]] | None = None, judge_version: int | None = None) -> str:
     """Write leaderboard.{md,tex,csv}, costs.csv and the plots into ``out_dir`` (with ``html``, the static site:
     index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
     (``report_inputs``), the files are kept as they are."""
@@ -20,7 +20,7 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     if fingerprint and stamp.is_file() and existing.is_file() and stamp.read_text() == fingerprint:
         return existing.read_text(encoding="utf-8")
     stamp.unlink(missing_ok=True)
-    report = build_report(runs_dir, cell_ids, dpcs, expected)
+    report = build_report(runs_dir, cell_ids, dpcs, expected, judge_version)
     markdown = render_markdown(report.tables, report.notes)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.md", markdown)
