@@ -70,6 +70,41 @@ def test_diversity_counts_distinct_bigrams():
     assert apart["distinct_2"] == 1.0 and apart["mean_pairwise_distance"] == pytest.approx(1.0)
 
 
+def test_fold_judges_each_miss_exactly_their_fold_and_a_tiny_class_falls_back_to_in_sample():
+    """With a class of 3 train texts there are 3 folds, so every fold judge still sees every class; each train
+    text's verdict is that of a judge refitted here without its fold. A class of one train text cannot be held out:
+    the judge says it judges in sample."""
+    from types import SimpleNamespace
+
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    from benchmark.study.fidelity import Judge, joined
+    from benchmark.tasks.base import Examples
+
+    def task(n_bad, n_good):
+        rng = np.random.default_rng(n_bad)
+        bad = ["dull", "awful", "boring", "flat", "weak"]
+        good = ["great", "fun", "lovely", "sharp", "warm"]
+        texts = [(" ".join(rng.choice(bad if i < n_bad else good, 3)) + f" film {i}",) for i in range(n_bad + n_good)]
+        train = Examples(tuple(texts), np.array([0] * n_bad + [1] * n_good))
+        validation = Examples((("dull boring",), ("great fun",)), np.array([0, 1]))
+        return SimpleNamespace(splits=SimpleNamespace(train=train, validation=validation),
+                               label_names=("bad", "good"))
+
+    judge = Judge(task(3, 12))
+    train = judge.task.splits.train
+    verdicts = judge.predict(train.texts)
+    assert judge.describe()["train_texts"] == "out of fold (3 folds)"
+    for kept, held in StratifiedKFold(3, shuffle=True, random_state=0).split(np.zeros(15), train.labels):
+        reference = clone(judge.model).fit([joined(train.texts[i]) for i in kept], train.labels[kept])
+        assert np.array_equal(verdicts[held], reference.predict([joined(train.texts[i]) for i in held]))
+    tiny = Judge(task(1, 12))
+    assert tiny.describe()["train_texts"] == "in sample (a class has fewer than 2 train texts)"
+    texts = tiny.task.splits.train.texts
+    assert np.array_equal(tiny.predict(texts), tiny.model.predict([joined(t) for t in texts]))
+
+
 @pytest.mark.real
 def test_the_judge_reads_known_labels(rt_assets):
     from benchmark.study.fidelity import Judge, fidelity

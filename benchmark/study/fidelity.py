@@ -72,14 +72,18 @@ class Judge:
         from sklearn.base import clone
         from sklearn.model_selection import StratifiedKFold
 
-        train = self.task.splits.train
+        model, train = self.model, self.task.splits.train
         keys = [key(t) for t in train.texts]
-        folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(np.zeros(len(keys)), train.labels)
+        counts = np.bincount(train.labels, minlength=len(self.task.label_names))
+        self.folds = min(FOLDS, int(counts.min()))  # every fold judge sees every class
+        if self.folds < 2:  # a class with one train text or none: no fold judge could see every class
+            return {}, []
+        folds = StratifiedKFold(self.folds, shuffle=True, random_state=0).split(np.zeros(len(keys)), train.labels)
         fold_of, judges = {}, []
         for fold, (kept, held) in enumerate(folds):
             fold_of.update((keys[i], fold) for i in held)  # a text twice in train: the fold of its last copy
             kept = [i for i in kept if fold_of.get(keys[i], -1) != fold]
-            judges.append(clone(self.model).fit([joined(train.texts[i]) for i in kept], train.labels[kept]))
+            judges.append(clone(model).fit([joined(train.texts[i]) for i in kept], train.labels[kept]))
         return fold_of, judges
 
     def predict(self, texts) -> np.ndarray:
@@ -93,9 +97,10 @@ class Judge:
         return verdicts
 
     def describe(self) -> dict:
-        self.model  # noqa: B018 (fits on first use)
+        self.held_out  # noqa: B018 (fits on first use)
         return {"kind": "tfidf-1-2gram+logreg", "C": self.c, "validation_accuracy": round(self.validation_accuracy, 4),
-                "train_texts": f"out of fold ({FOLDS} folds)", "version": VERSION}
+                "train_texts": f"out of fold ({self.folds} folds)" if self.folds >= 2 else "in sample (a class has fewer "
+                "than 2 train texts)", "version": VERSION}
 
 
 class SplitIndex:
