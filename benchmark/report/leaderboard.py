@@ -748,7 +748,8 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     if not fidelity.empty:
         notes.append("Fidelity: on-label = share of a set's texts that a TF-IDF + logistic-regression judge trained on "
                      "the train split assigns to the set's label (a train-split text, e.g. a coreset's, by a "
-                     "judge trained without it: 5-fold cross-fitting); test overlap = share of its texts that duplicate a "
+                     "judge trained without it: cross-fitting over 5 folds, fewer when a class has fewer train "
+                     "texts); test overlap = share of its texts that duplicate a "
                      "test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence)"
                      + ("; candidates on-label (generators) = the same judge on every candidate a set was selected "
                         "from: the generator's conditioning before selection"
