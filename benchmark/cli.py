@@ -97,6 +97,7 @@ def _judge_arguments(judge) -> None:
     judge.add_argument("--clean-against", metavar="METHOD",
                        help="re-score every run on the test rows that no set of METHOD (its row label, e.g. "
                             "'DiLM (released)') overlaps, from the saved predictions")
+    judge.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _cache_arguments(cache) -> None:
@@ -259,7 +260,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_judge(args) -> int:
-    judged = api.judge(args.runs_dir, args.out, args.clean_against)
+    judged = api.judge(args.runs_dir, args.out, args.clean_against, progress=not args.no_progress)
     print(f"measured {judged.measured} new set(s); judge validation accuracy {100 * judged.judge_accuracy:.1f}%")
     print(judged.summary.round(3).to_markdown(index=False))
     if judged.clean is not None:
