@@ -112,6 +112,14 @@ def test_class_indices_read_as_the_named_classes_and_json_lines_may_end_in_json(
     assert indexed.load_examples().checksum() == named.checksum()
     stars = TASKS.create("custom", spec=spec(tmp_path, path="ints.json", label_names=["1", "0"]))
     assert list(stars.load_examples().labels[:3]) == [1, 1, 1]  # "0" is a name: by name, not by position
+    # a given test split is read the same way as the train file: indices there and names here fail, naming the row
+    (tmp_path / "test.csv").write_text('review,stars\n"fine",good\n')
+    with pytest.raises(UsageError, match=r"ints.json:1: label '0' is not one of bad, good"):
+        TASKS.create("custom", spec=spec(tmp_path, path="ints.json", test_path="test.csv",
+                                         label_names=["bad", "good"])).load_examples()
+    (tmp_path / "test.json").write_text(json.dumps({"review": "fine", "stars": 1}) + "\n")
+    both = TASKS.create("custom", spec=spec(tmp_path, path="ints.json", test_path="test.json", label_names=["bad", "good"]))
+    assert both.load_given_test().labels.tolist() == [1]
     (tmp_path / "ints.json").write_text(json.dumps({"review": "fine", "stars": 2}) + "\n")
     with pytest.raises(UsageError, match=r"ints.json:1: label '2' is not one of bad, good .*an index 0..1"):
         TASKS.create("custom", spec=spec(tmp_path, path="ints.json", label_names=["bad", "good"])).load_examples()

@@ -74,23 +74,17 @@ def test_fold_judges_each_miss_exactly_their_fold_and_a_tiny_class_falls_back_to
     """With a class of 3 train texts there are 3 folds, so every fold judge still sees every class; each train
     text's verdict is that of a judge refitted here without its fold. A class of one train text cannot be held out:
     the judge says it judges in sample."""
-    from types import SimpleNamespace
-
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold
 
     from benchmark.study.fidelity import Judge, joined
-    from benchmark.tasks.base import Examples
 
     def task(n_bad, n_good):
         rng = np.random.default_rng(n_bad)
         bad = ["dull", "awful", "boring", "flat", "weak"]
         good = ["great", "fun", "lovely", "sharp", "warm"]
         texts = [(" ".join(rng.choice(bad if i < n_bad else good, 3)) + f" film {i}",) for i in range(n_bad + n_good)]
-        train = Examples(tuple(texts), np.array([0] * n_bad + [1] * n_good))
-        validation = Examples((("dull boring",), ("great fun",)), np.array([0, 1]))
-        return SimpleNamespace(splits=SimpleNamespace(train=train, validation=validation),
-                               label_names=("bad", "good"))
+        return _tiny_task(texts, [0] * n_bad + [1] * n_good)
 
     judge = Judge(task(3, 12))
     train = judge.task.splits.train
@@ -99,10 +93,60 @@ def test_fold_judges_each_miss_exactly_their_fold_and_a_tiny_class_falls_back_to
     for kept, held in StratifiedKFold(3, shuffle=True, random_state=0).split(np.zeros(15), train.labels):
         reference = clone(judge.model).fit([joined(train.texts[i]) for i in kept], train.labels[kept])
         assert np.array_equal(verdicts[held], reference.predict([joined(train.texts[i]) for i in held]))
+    outside = [("dull awful boring",), ("great lovely fun",)]  # not train texts: the judge trained on all of train
+    assert np.array_equal(judge.predict(outside), judge.model.predict([joined(t) for t in outside]))
     tiny = Judge(task(1, 12))
-    assert tiny.describe()["train_texts"] == "in sample (a class has fewer than 2 train texts)"
+    assert tiny.describe()["train_texts"] == "in sample (a class too small to hold out)"
     texts = tiny.task.splits.train.texts
     assert np.array_equal(tiny.predict(texts), tiny.model.predict([joined(t) for t in texts]))
+
+
+def _tiny_task(texts, labels):
+    from types import SimpleNamespace
+
+    from benchmark.tasks.base import Examples
+
+    validation = Examples((("dull boring",), ("great fun",)), np.array([0, 1]))
+    return SimpleNamespace(splits=SimpleNamespace(train=Examples(tuple(texts), np.array(labels)), validation=validation),
+                           label_names=("bad", "good"))
+
+
+def test_a_text_twice_in_train_is_judged_by_a_judge_that_saw_neither_copy():
+    """Two copies of one review in the train split (one shouted, with punctuation: the same words) fall in different
+    folds; the verdict comes from a judge trained without both, checked against one refitted here. Copies that
+    would leave a fold without a class make the judge judge in sample, and say so."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    from benchmark.study.fidelity import Judge, joined, key
+
+    rng = np.random.default_rng(3)
+    words_of = (["dull", "awful", "boring", "flat"], ["great", "fun", "lovely", "warm"])
+    labels = [i % 2 for i in range(40)]
+    texts = [(" ".join(rng.choice(words_of[c], 3)) + f" film {i}",) for i, c in enumerate(labels)]
+    texts[2] = ("great lovely warm film zz",)  # class 0 in positive words
+    texts[10] = ("GREAT, lovely warm film ZZ!",)  # row 10 copies row 2 (the same words)
+    judge = Judge(_tiny_task(texts, labels))
+    fold_of, judges = judge.held_out
+    copies = [i for i, t in enumerate(texts) if key(t) == key(texts[2])]
+    folds = list(StratifiedKFold(judge.folds, shuffle=True, random_state=0).split(np.zeros(40), labels))
+    held_in = {f for f, (_, held) in enumerate(folds) for i in copies if i in held}
+    assert copies == [2, 10] and len(held_in) == 2  # the copies sit in two folds
+    fold = fold_of[key(texts[2])]
+    trained_on = [i for i in folds[fold][0] if i not in copies]
+    reference = clone(judge.model).fit([joined(texts[i]) for i in trained_on], np.array(labels)[trained_on])
+    probe = [texts[2], texts[10]]
+    assert np.array_equal(judge.predict(probe), reference.predict([joined(t) for t in probe]))
+    def same(a, b):
+        return a[-1].coef_.shape == b[-1].coef_.shape and np.allclose(a[-1].coef_, b[-1].coef_)
+
+    assert same(judges[fold], reference)  # the very judge: the weights of the one refitted without both copies
+    one_copy_seen = clone(judge.model).fit([joined(texts[i]) for i in folds[fold][0]], np.array(labels)[folds[fold][0]])
+    assert not same(judges[fold], one_copy_seen)  # a judge that kept the other copy is another judge
+    # a class of two copies of one text, in 2 folds: each fold judge would lose the whole class
+    twins = Judge(_tiny_task([("dull film",), ("Dull film!",)] + [(f"great fun {i}",) for i in range(12)],
+                             [0, 0] + [1] * 12))
+    assert twins.describe()["train_texts"] == "in sample (a class too small to hold out)"
 
 
 @pytest.mark.real
@@ -210,7 +254,7 @@ def test_a_set_that_gained_its_candidate_pool_is_judged_again(tmp_path, rt_asset
     (store.cell_dir(FIDELITY, cell) / "record.json").write_text(json.dumps(record))
     from benchmark.api import report
 
-    stale = "1 of the 1 text sets were measured by an older judge (version 1; now 2)"
+    stale = "1 of the 1 text sets were measured by another judge (version 1; this code's: 2)"
     assert stale in report(runs, tmp_path / "report")  # the report says so, and how to measure them again
     assert judge_runs(runs) == 1 and store.record(FIDELITY, cell)["judge"]["version"] == 2
     assert judge_runs(runs) == 0 and stale not in report(runs, tmp_path / "report")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -749,7 +750,7 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
         notes.append("Fidelity: on-label = share of a set's texts that a TF-IDF + logistic-regression judge trained on "
                      "the train split assigns to the set's label (a train-split text, e.g. a coreset's, by a "
                      "judge trained without it: cross-fitting over 5 folds, fewer when a class has fewer train "
-                     "texts); test overlap = share of its texts that duplicate a "
+                     "texts, none when a class is too small to hold out); test overlap = share of its texts that duplicate a "
                      "test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence)"
                      + ("; candidates on-label (generators) = the same judge on every candidate a set was selected "
                         "from: the generator's conditioning before selection"
@@ -757,7 +758,7 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
                      + ". Per set in fidelity.csv (with distinct bigrams and mean pairwise TF-IDF distance).")
         stale = fidelity[fidelity["judge_version"] != judge_version] if judge_version is not None else fidelity[:0]
         if len(stale):
-            notes.append(f"{len(stale)} of the {len(fidelity)} text sets were measured by an older judge (version "
-                         f"{', '.join(map(str, sorted(set(stale['judge_version']))))}; now {judge_version}): "
-                         f"`python -m benchmark judge {runs_dir}` measures them again.")
+            notes.append(f"{len(stale)} of the {len(fidelity)} text sets were measured by another judge (version "
+                         f"{', '.join(map(str, sorted(set(stale['judge_version']))))}; this code's: {judge_version}): "
+                         f"`python -m benchmark judge {shlex.quote(str(runs_dir))}` measures them again.")
     return Report(summary, records, costs, fidelity, tables, notes)

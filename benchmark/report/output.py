@@ -15,7 +15,7 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     """Write leaderboard.{md,tex,csv}, costs.csv and the plots into ``out_dir`` (with ``html``, the static site:
     index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
     (``report_inputs``), the files are kept as they are."""
-    fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, (plots, html, texts))
+    fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, (plots, html, texts, judge_version))
     stamp, existing = out_dir / INPUTS_STAMP, out_dir / "leaderboard.md"
     if fingerprint and stamp.is_file() and existing.is_file() and stamp.read_text() == fingerprint:
         return existing.read_text(encoding="utf-8")

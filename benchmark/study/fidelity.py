@@ -4,7 +4,8 @@
   chosen on the validation split (never the test split). A set's on-label share is the share of its texts the
   judge assigns to the set's own label: generated text that reads as the other class teaches the wrong label.
   A text that is a train-split text (same word sequence) gets the verdict of a judge that did not train on it
-  (5-fold cross-fitting): real examples are then judged out of sample, like generated ones, not from memory.
+  (cross-fitting over 5 folds, fewer when a class has fewer train texts; in sample, and said so, when a class has
+  fewer than 2 or a fold would leave one out): real examples are judged out of sample, like generated ones.
 - Overlap (leakage): a set text is an exact duplicate of a test text (same lower-cased word sequence), or a near
   duplicate (token-set Jaccard >= 0.8, or a shared 8-word sequence). A generator trained on a pool that holds the
   test sentences (SST-2's train split and rt-polarity's test split share Pang & Lee's pool) can copy them.
@@ -74,17 +75,20 @@ class Judge:
 
         model, train = self.model, self.task.splits.train
         keys = [key(t) for t in train.texts]
-        counts = np.bincount(train.labels, minlength=len(self.task.label_names))
-        self.folds = min(FOLDS, int(counts.min()))  # every fold judge sees every class
+        n_classes = len(self.task.label_names)
+        self.folds = min(FOLDS, int(np.bincount(train.labels, minlength=n_classes).min()))
         if self.folds < 2:  # a class with one train text or none: no fold judge could see every class
             return {}, []
         folds = StratifiedKFold(self.folds, shuffle=True, random_state=0).split(np.zeros(len(keys)), train.labels)
-        fold_of, judges = {}, []
+        fold_of, kept_rows = {}, []
         for fold, (kept, held) in enumerate(folds):
             fold_of.update((keys[i], fold) for i in held)  # a text twice in train: the fold of its last copy
-            kept = [i for i in kept if fold_of.get(keys[i], -1) != fold]
-            judges.append(clone(model).fit([joined(train.texts[i]) for i in kept], train.labels[kept]))
-        return fold_of, judges
+            kept_rows.append([i for i in kept if fold_of.get(keys[i], -1) != fold])  # and no copy of it is kept
+        if any(len(np.unique(train.labels[kept])) < n_classes for kept in kept_rows):
+            self.folds = 1  # copies of a small class's texts filled one fold: judged in sample, and said so
+            return {}, []
+        return fold_of, [clone(model).fit([joined(train.texts[i]) for i in kept], train.labels[kept])
+                         for kept in kept_rows]
 
     def predict(self, texts) -> np.ndarray:
         """The judge's label per text; a train-split text's from the fold judge that never saw it."""
@@ -99,8 +103,8 @@ class Judge:
     def describe(self) -> dict:
         self.held_out  # noqa: B018 (fits on first use)
         return {"kind": "tfidf-1-2gram+logreg", "C": self.c, "validation_accuracy": round(self.validation_accuracy, 4),
-                "train_texts": f"out of fold ({self.folds} folds)" if self.folds >= 2 else "in sample (a class has fewer "
-                "than 2 train texts)", "version": VERSION}
+                "train_texts": f"out of fold ({self.folds} folds)" if self.folds >= 2 else "in sample (a class too small "
+                "to hold out)", "version": VERSION}
 
 
 class SplitIndex:
@@ -219,15 +223,15 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
                                and (distilled.pool is None or "candidate_on_label_share" in measured_before)):
                 continue  # being measured elsewhere, or measured (per text, and its pool) and not made again
             config = record["config"]
-            key = json_key(config["task"])
-            if key not in judges:
+            task_key = json_key(config["task"])
+            if task_key not in judges:
                 task = load_task(config["task"]["name"], tuple(sorted(config["task"]["params"].items())))
-                judges[key] = (Judge(task), SplitIndex(task.splits.test.texts))
-            judge, index = judges[key]
+                judges[task_key] = (Judge(task), SplitIndex(task.splits.test.texts))
+            judge, index = judges[task_key]
             measures = fidelity(distilled.examples.texts, distilled.labels, judge, index, distilled.pool)
             store.prepare(FIDELITY, record["cell_id"])
             store.finish(FIDELITY, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
-                                                       "task": {"name": judges[key][0].task.record_name},
+                                                       "task": {"name": judge.task.record_name},
                                                        "described": record.get("described"),
                                                        "set_checksum": checksum, **measures})
             measured += 1

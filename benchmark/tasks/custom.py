@@ -174,7 +174,7 @@ class CustomTask(Task):
         missing = [c for c in needed if c not in rows[0][1]]
         if missing:
             raise UsageError(f"{path}: missing column(s) {', '.join(missing)}; the file has {', '.join(rows[0][1])}")
-        index = self._label_index([_label(row, label_field) for _, row in rows])
+        index = self._label_index
         texts, labels = [], []
         for number, row in rows:
             text = tuple("" if row.get(f) is None else str(row[f]).strip() for f in self.text_fields)
@@ -193,15 +193,18 @@ class CustomTask(Task):
             labels.append(index[label])
         return Examples(tuple(texts), np.asarray(labels, dtype=np.int64))
 
-    def _label_index(self, labels: list[str]) -> dict[str, int]:
-        """Label text -> class index: by name; or, when names are given and every label of the file is an index
-        0..k-1 that is not itself a name (labels saved as datasets' ClassLabel ints), by position."""
+    @cached_property
+    def _label_index(self) -> dict[str, int]:
+        """Label text -> class index: by name; or, when names are given and every label of every file the spec names
+        (train and test read the same way) is an index 0..k-1 that is not itself a name (datasets' ClassLabel ints),
+        by position."""
         by_name = {name: i for i, name in enumerate(self.label_names)}
+        if not self._spec.get("label_names"):
+            return by_name
         positions = {str(i): i for i in range(len(self.label_names))}
-        given = set(labels) - {""}
-        if self._spec.get("label_names") and given <= positions.keys() and not given & by_name.keys():
-            return positions
-        return by_name
+        given = {_label(row, self._spec["label_field"]) for path in self.data_paths for _, row in read_rows(path)}
+        given -= {""}
+        return positions if given <= positions.keys() and not given & by_name.keys() else by_name
 
     def load_examples(self) -> Examples:
         return self._examples("path")
