@@ -183,12 +183,11 @@ def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True) ->
     from benchmark.report.leaderboard import expected_from_records, load_records
     from benchmark.report.output import write_report
     from benchmark.study.describe import projections
+    from benchmark.study.fidelity import VERSION
 
     if not (runs_dir / "evaluate").is_dir():
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
-    from benchmark.study.fidelity import VERSION
-
     return write_report(runs_dir, out, expected=expected_from_records(load_records(runs_dir)), html=html,
                         texts=texts, projections=projections() if html else None, judge_version=VERSION)
 

@@ -750,8 +750,8 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
         notes.append("Fidelity: on-label = share of a set's texts that a TF-IDF + logistic-regression judge trained on "
                      "the train split assigns to the set's label (a train-split text, e.g. a coreset's, by a "
                      "judge trained without it: cross-fitting over 5 folds, fewer when a class has fewer train "
-                     "texts, none when a class is too small to hold out); test overlap = share of its texts that duplicate a "
-                     "test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence)"
+                     "texts, none when a class is too small to hold out); test overlap = share of its texts that "
+                     "duplicate a test text (same words, token-set Jaccard >= 0.8, or a shared 8-word sequence)"
                      + ("; candidates on-label (generators) = the same judge on every candidate a set was selected "
                         "from: the generator's conditioning before selection"
                         if fidelity["candidate_on_label_share"].notna().any() else "")

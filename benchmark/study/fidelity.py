@@ -69,26 +69,31 @@ class Judge:
 
     @cached_property
     def held_out(self) -> tuple[dict[str, int], list]:
-        """(a train text's word sequence -> its fold, the fold judges each trained without their fold's texts)."""
+        """(a train text's word sequence -> its fold, the fold judges each trained without their fold's texts); no
+        fold judges when a class is too small to hold out (then train texts are judged in sample)."""
         from sklearn.base import clone
         from sklearn.model_selection import StratifiedKFold
 
         model, train = self.model, self.task.splits.train
         keys = [key(t) for t in train.texts]
         n_classes = len(self.task.label_names)
-        self.folds = min(FOLDS, int(np.bincount(train.labels, minlength=n_classes).min()))
-        if self.folds < 2:  # a class with one train text or none: no fold judge could see every class
+        n_folds = min(FOLDS, int(np.bincount(train.labels, minlength=n_classes).min()))
+        if n_folds < 2:  # a class with one train text or none: no fold judge could see every class
             return {}, []
-        folds = StratifiedKFold(self.folds, shuffle=True, random_state=0).split(np.zeros(len(keys)), train.labels)
+        splits = StratifiedKFold(n_folds, shuffle=True, random_state=0).split(np.zeros(len(keys)), train.labels)
         fold_of, kept_rows = {}, []
-        for fold, (kept, held) in enumerate(folds):
+        for fold, (kept, held) in enumerate(splits):
             fold_of.update((keys[i], fold) for i in held)  # a text twice in train: the fold of its last copy
             kept_rows.append([i for i in kept if fold_of.get(keys[i], -1) != fold])  # and no copy of it is kept
         if any(len(np.unique(train.labels[kept])) < n_classes for kept in kept_rows):
-            self.folds = 1  # copies of a small class's texts filled one fold: judged in sample, and said so
-            return {}, []
+            return {}, []  # copies of a small class's texts filled one fold: judged in sample, and said so
         return fold_of, [clone(model).fit([joined(train.texts[i]) for i in kept], train.labels[kept])
                          for kept in kept_rows]
+
+    @property
+    def folds(self) -> int:
+        """How many fold judges read the train texts (0: judged in sample)."""
+        return len(self.held_out[1])
 
     def predict(self, texts) -> np.ndarray:
         """The judge's label per text; a train-split text's from the fold judge that never saw it."""
@@ -101,10 +106,9 @@ class Judge:
         return verdicts
 
     def describe(self) -> dict:
-        self.held_out  # noqa: B018 (fits on first use)
+        held = f"out of fold ({self.folds} folds)" if self.folds else "in sample (a class too small to hold out)"
         return {"kind": "tfidf-1-2gram+logreg", "C": self.c, "validation_accuracy": round(self.validation_accuracy, 4),
-                "train_texts": f"out of fold ({self.folds} folds)" if self.folds >= 2 else "in sample (a class too small "
-                "to hold out)", "version": VERSION}
+                "train_texts": held, "version": VERSION}
 
 
 class SplitIndex:

@@ -1,6 +1,7 @@
 """Your own data as a task: a small YAML naming a local CSV or TSV, JSON Lines, JSON array or
 ``datasets.save_to_disk`` folder, its text field(s) and label field. Use it anywhere a task name goes
-(``--tasks my_task.yaml``, or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or column in the message.
+(``--tasks my_task.yaml``, or ``tasks: [my_task.yaml]`` in a grid). Bad files fail with the file, line or column
+in the message.
 
     name: my-reviews              # the task's name in records and tables
     path: reviews.csv             # relative to this YAML file
@@ -134,7 +135,7 @@ class CustomTask(Task):
     def label_names(self) -> tuple[str, ...]:
         if self._spec.get("label_names"):
             return tuple(str(n) for n in self._spec["label_names"])
-        labels = {_label(row, self._spec["label_field"]) for _, row in read_rows(self._path("path"))} - {""}
+        labels = set(self._files["path"][1])
         numeric = all(label.lstrip("-").isdigit() for label in labels)
         return tuple(sorted(labels, key=int if numeric else str))  # numeric labels in number order: "2" before "10"
 
@@ -165,33 +166,21 @@ class CustomTask(Task):
     def _path(self, key: str) -> Path:
         return self._spec["_dir"] / self._spec[key]
 
+    @cached_property
+    def _files(self) -> dict[str, tuple[list, list[str], list]]:
+        """Each file the spec names, by its key (``path``, ``test_path``), read and checked once."""
+        return {key: read_labelled(self._path(key), self.text_fields, self._spec["label_field"])
+                for key in ("path", "test_path") if self._spec.get(key)}
+
     def _examples(self, key: str) -> Examples:
-        path, label_field = self._path(key), self._spec["label_field"]
-        rows = read_rows(path)
-        if not rows:
-            raise UsageError(f"{path}: no rows")
-        needed = [*self.text_fields, label_field]
-        missing = [c for c in needed if c not in rows[0][1]]
-        if missing:
-            raise UsageError(f"{path}: missing column(s) {', '.join(missing)}; the file has {', '.join(rows[0][1])}")
+        texts, labels, numbers = self._files[key]
         index = self._label_index
-        texts, labels = [], []
-        for number, row in rows:
-            text = tuple("" if row.get(f) is None else str(row[f]).strip() for f in self.text_fields)
-            empty = [f for f, t in zip(self.text_fields, text) if not t]
-            if empty:
-                raise UsageError(f"{path}:{number}: empty text in column {', '.join(empty)}")
-            label = _label(row, label_field)
-            if not label:
-                raise UsageError(f"{path}:{number}: empty label in column {label_field}")
+        for label, number in zip(labels, numbers):
             if label not in index:
-                k = len(self.label_names)
-                raise UsageError(f"{path}:{number}: label {label!r} is not one of {', '.join(self.label_names)} "
-                                 f"(label_names in {self.spec}); a file may also give every label as an index "
-                                 f"0..{k - 1} into label_names")
-            texts.append(text)
-            labels.append(index[label])
-        return Examples(tuple(texts), np.asarray(labels, dtype=np.int64))
+                raise UsageError(f"{self._path(key)}:{number}: label {label!r} is not one of "
+                                 f"{', '.join(self.label_names)} (label_names in {self.spec}); a file may also give "
+                                 f"every label as an index 0..{len(self.label_names) - 1} into label_names")
+        return Examples(tuple(texts), np.asarray([index[label] for label in labels], dtype=np.int64))
 
     @cached_property
     def _label_index(self) -> dict[str, int]:
@@ -202,8 +191,7 @@ class CustomTask(Task):
         if not self._spec.get("label_names"):
             return by_name
         positions = {str(i): i for i in range(len(self.label_names))}
-        given = {_label(row, self._spec["label_field"]) for path in self.data_paths for _, row in read_rows(path)}
-        given -= {""}
+        given = {label for _, labels, _ in self._files.values() for label in labels}
         return positions if given <= positions.keys() and not given & by_name.keys() else by_name
 
     def load_examples(self) -> Examples:
@@ -211,6 +199,30 @@ class CustomTask(Task):
 
     def load_given_test(self) -> Examples | None:
         return self._examples("test_path") if self._spec.get("test_path") else None
+
+
+def read_labelled(path: Path, text_fields: tuple[str, ...], label_field: str) -> tuple[list, list[str], list]:
+    """A file's texts, label texts and row numbers (for messages), every row checked: no missing column, no empty
+    text or label."""
+    rows = read_rows(path)
+    if not rows:
+        raise UsageError(f"{path}: no rows")
+    missing = [c for c in [*text_fields, label_field] if c not in rows[0][1]]
+    if missing:
+        raise UsageError(f"{path}: missing column(s) {', '.join(missing)}; the file has {', '.join(rows[0][1])}")
+    texts, labels, numbers = [], [], []
+    for number, row in rows:
+        text = tuple("" if row.get(f) is None else str(row[f]).strip() for f in text_fields)
+        empty = [f for f, t in zip(text_fields, text) if not t]
+        if empty:
+            raise UsageError(f"{path}:{number}: empty text in column {', '.join(empty)}")
+        label = _label(row, label_field)
+        if not label:
+            raise UsageError(f"{path}:{number}: empty label in column {label_field}")
+        texts.append(text)
+        labels.append(label)
+        numbers.append(number)
+    return texts, labels, numbers
 
 
 def _label(row: dict, field: str) -> str:
