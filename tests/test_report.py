@@ -89,6 +89,29 @@ def test_plots_are_written(tmp_path):
     assert all((tmp_path / "plots" / n).stat().st_size > 1000 for n in names)
 
 
+def test_plots_name_reference_rows_as_the_tables_do_and_mark_them(tmp_path, monkeypatch):
+    """A plot is a claim like a table: the Full dataset and Random carry their table labels and say they are
+    reference rows, in every plot's legend or axis; the other methods keep their names."""
+    from benchmark.report import plots
+
+    texts = {}
+
+    def keep_texts(fig, directory, name):
+        ax = fig.axes[0] if name == "cross_architecture_sst2" else fig.axes[-1]
+        legend = ax.get_legend()
+        texts[name] = ([t.get_text() for t in ax.get_yticklabels()] if name == "cross_architecture_sst2"
+                       else [t.get_text() for t in legend.get_texts()])
+        return []
+
+    monkeypatch.setattr(plots, "_save", keep_texts)
+    write_report(FIXTURES, tmp_path, dpcs=[5, 10])
+    assert set(texts) == {"accuracy_vs_dpc_sst2", "cross_architecture_sst2", "accuracy_vs_cost"}
+    for name, labels in texts.items():
+        assert "Random (reference)" in labels and "random" not in labels, (name, labels)
+        assert "herding" in labels and not any(label.startswith("herding (") for label in labels), (name, labels)
+    assert "Full dataset (reference)" in texts["accuracy_vs_dpc_sst2"] + texts["cross_architecture_sst2"]
+
+
 def test_a_full_data_study_read_without_its_grid_has_a_no_dpc_column_and_no_dpc_plot(tmp_path):
     """The Full-dataset runs of the fixtures alone (no set has a DPC), reported without a grid: one "(no DPC)"
     column per task with their numbers, a cross-architecture heatmap, no accuracy-vs-DPC plot; and the plots an

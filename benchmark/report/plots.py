@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.report.leaderboard import REFERENCE_LABELS
+
 
 def _save(fig, directory: Path, name: str) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -14,6 +16,13 @@ def _save(fig, directory: Path, name: str) -> list[Path]:
     for path in paths:  # no creation date in the PDF: the same results give the same file
         fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
     return paths
+
+
+def _labels(part: pd.DataFrame) -> dict[str, str]:
+    """Each method's name in a plot, as in the tables: a reference row (Full dataset, Random) by its table label,
+    marked as a reference."""
+    references = set(part.loc[part["reference"], "method"])
+    return {m: f"{REFERENCE_LABELS.get(m, m)} (reference)" if m in references else m for m in part["method"].unique()}
 
 
 def write_plots(summary: pd.DataFrame, costs: pd.DataFrame, directory: Path) -> list[Path]:
@@ -38,12 +47,13 @@ def write_plots(summary: pd.DataFrame, costs: pd.DataFrame, directory: Path) -> 
 
 def _accuracy_vs_dpc(plt, task: str, part: pd.DataFrame, metric: str, directory: Path) -> list[Path]:
     learners = sorted(part["learner"].unique())
+    labels = _labels(part)
     fig, axes = plt.subplots(1, len(learners), figsize=(5 * len(learners), 4), squeeze=False, sharey=True)
     for ax, learner in zip(axes[0], learners):
         for method, rows in part[part["learner"] == learner].groupby("method"):
             rows = rows.sort_values("dpc")
             style = {"linestyle": "--", "marker": None} if method == "full" else {"marker": "o"}
-            ax.errorbar(rows["dpc"], rows["mean"], yerr=rows["std"], capsize=3, label=method, **style)
+            ax.errorbar(rows["dpc"], rows["mean"], yerr=rows["std"], capsize=3, label=labels[method], **style)
         ax.set_title(f"{task} - {learner}")
         ax.set_xlabel("data per class (DPC)")
         ax.set_xticks(sorted(part["dpc"].unique()))
@@ -65,7 +75,7 @@ def _cross_architecture(plt, task: str, part: pd.DataFrame, metric: str, directo
     fig, ax = plt.subplots(figsize=(1.6 * grid.shape[1] + 3, 0.5 * grid.shape[0] + 1.5))
     image = ax.imshow(grid.to_numpy(), cmap="viridis", aspect="auto")
     ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=30, ha="right")
-    ax.set_yticks(range(grid.shape[0]), grid.index)
+    ax.set_yticks(range(grid.shape[0]), [_labels(at)[m] for m in grid.index])
     middle = (grid.min().min() + grid.max().max()) / 2
     for (i, j), value in pd.DataFrame(grid.to_numpy()).stack().items():
         ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
@@ -85,9 +95,10 @@ def _accuracy_vs_cost(plt, ok: pd.DataFrame, costs: pd.DataFrame, directory: Pat
     merged = ok.merge(per_fit[["task", "method", "cost"]], on=["task", "method"])
     if not len(merged):
         return []
+    labels = _labels(merged)
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, rows in merged.groupby("method"):
-        ax.scatter(rows["cost"] + 1e-3, rows["mean"], label=method, s=12 + 2 * rows["dpc"])
+        ax.scatter(rows["cost"] + 1e-3, rows["mean"], label=labels[method], s=12 + 2 * rows["dpc"])
     ax.set_xscale("log")
     ax.set_xlabel("method's full cost: one fit + its sets, shared builds split (s, log)")
     ax.set_ylabel("test score (%, each task's metric)")
