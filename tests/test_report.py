@@ -268,6 +268,21 @@ def test_repeating_the_runs_of_a_set_does_not_make_it_significant():
     assert one_set.set_index("method").loc["h", "p_vs_random"] < 0.05
 
 
+def test_a_row_alone_beside_the_full_dataset_is_not_bold():
+    """A Full-vs-Random study has one competing row per column: bolding Random there would call it the winner of a
+    race it ran alone. With a second method in the column, the best is bold again and tested against the other."""
+    from benchmark.report.leaderboard import _cell
+
+    rows = [("full", 5, 0, a) for a in (0.95, 0.96)] + [("random", 5, s, a) for s, a in enumerate((0.5, 0.6, 0.55))]
+    alone = summarise(hand_made(rows))
+    assert not alone["best"].any() and alone["p_vs_runner_up"].isna().all()
+    assert not _cell(alone[alone["method"] == "random"].iloc[0]).bold
+    rows += [("m", 5, s, a) for s, a in enumerate((0.70, 0.72, 0.71))]
+    raced = summarise(hand_made(rows)).set_index("method")
+    assert list(raced.index[raced["best"]]) == ["m"] and raced.loc["m", "p_vs_runner_up"] < 0.05
+    assert not raced.loc["full", "best"]
+
+
 def test_few_units_get_a_t_interval_and_many_a_bootstrap_inside_their_range():
     """Two per-fit means bootstrap to their own min and max, an interval that claims far too much: below 5 units the
     interval is Student's t (scipy); from 5 units, the percentile bootstrap."""

@@ -412,8 +412,8 @@ def _welch(a: np.ndarray, b: np.ndarray) -> float:
 
 def _add_tests(summary: pd.DataFrame) -> None:
     """p_vs_random: Welch's t-test of each row's replication sample (per-set means; a one-set row's runs) against
-    the Random row's; best: the highest mean in the column except Full dataset; p_vs_runner_up: the best row
-    against the second best."""
+    the Random row's; best: the highest mean in the column except Full dataset, when two or more rows compete;
+    p_vs_runner_up: the best row against the second best."""
     summary["p_vs_random"] = np.nan
     summary["best"] = False
     summary["p_vs_runner_up"] = np.nan
@@ -424,9 +424,8 @@ def _add_tests(summary: pd.DataFrame) -> None:
                 if row["method"] not in ("random", "full") and row["n"]:
                     summary.at[index, "p_vs_random"] = _welch(row["_sample"], random.iloc[0]["_sample"])
         ranked = column[(column["n"] > 0) & (column["method"] != "full")].sort_values("mean", ascending=False)
-        if len(ranked):
+        if len(ranked) > 1:  # a row alone in its column (Random beside the Full dataset) is best of nothing
             summary.at[ranked.index[0], "best"] = True
-        if len(ranked) > 1:
             summary.at[ranked.index[0], "p_vs_runner_up"] = _welch(ranked.iloc[0]["_sample"], ranked.iloc[1]["_sample"])
 
 
