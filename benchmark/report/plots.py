@@ -75,7 +75,8 @@ def _cross_architecture(plt, task: str, part: pd.DataFrame, metric: str, directo
     fig, ax = plt.subplots(figsize=(1.6 * grid.shape[1] + 3, 0.5 * grid.shape[0] + 1.5))
     image = ax.imshow(grid.to_numpy(), cmap="viridis", aspect="auto")
     ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=30, ha="right")
-    ax.set_yticks(range(grid.shape[0]), [_labels(at)[m] for m in grid.index])
+    labels = _labels(at)
+    ax.set_yticks(range(grid.shape[0]), [labels[m] for m in grid.index])
     middle = (grid.min().min() + grid.max().max()) / 2
     for (i, j), value in pd.DataFrame(grid.to_numpy()).stack().items():
         ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
