@@ -170,6 +170,23 @@ def test_numbers_written_as_text_become_numbers(tmp_path):
     assert grid.methods[0].kwargs == {"generator_lr": 3e-7}
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "examples" / "grids").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_grid_passes_the_checks_a_run_makes(path):
+    """The grids the README and the results name are checked as `run` checks them (names, hyper-parameters,
+    presets per task), so a renamed parameter or learner breaks a test, not a researcher's week-long run."""
+    from benchmark.study.checks import check_grid
+    from benchmark.study.grid import load_grid
+
+    grid = check_grid(load_grid(str(path)), load_data=False)
+    assert grid.tasks and grid.methods and grid.learners and grid.dpcs
+
+
+def test_the_example_grids_are_found():
+    """The parametrised check above is not vacuous: the shipped grids are where it looks."""
+    names = {p.stem for p in (ROOT / "examples" / "grids").glob("*.yaml")}
+    assert {"dilm-rt-polarity", "dilm-release-sst2", "imbalanced-full-vs-random"} <= names
+
+
 def test_cache_list_and_clear_name_what_they_touch(tmp_path, monkeypatch, capsys):
     """`run --force` keeps user-cache artifacts; `cache clear KIND` removes exactly those folders, and cache keys
     carry a format version (an artifact of an older format is never reused)."""
