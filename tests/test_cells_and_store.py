@@ -150,6 +150,27 @@ def test_a_failing_cell_is_recorded_and_the_rest_goes_on(tmp_path, capsys):
     assert len(list(store.done_records("distill"))) == 1  # the parents finished
 
 
+def test_a_failed_fit_is_one_failure_and_its_sets_and_runs_wait_for_the_next_run(tmp_path, capsys, monkeypatch):
+    """The sets and runs below a fit that failed are not run (no cascade of "parent not done" failures hiding the
+    cause): the run names the one failure, exits 1, and the next run does the rest."""
+    from methods.random_subset import RandomSubset
+
+    def broken(self, task, ctx):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(RandomSubset, "fit", broken)
+    assert run_tiny(tmp_path) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("FAILED") == 1 and "FAILED fit tiny-sentiment.random.f0-" in captured.err
+    assert "OSError: disk full" in captured.err
+    assert "distill {'skipped': 0, 'parent not done': 4, 'done': 1}" in captured.out  # random: 2 DPCs x 2 sets
+    assert "evaluate {'skipped': 0, 'parent not done': 4, 'done': 1}" in captured.out
+    assert sorted(p.name.split(".")[1] for p in (tmp_path / "runs" / "distill").iterdir()) == ["full"]
+    monkeypatch.undo()
+    assert run_tiny(tmp_path) == 0
+    assert "evaluate {'skipped': 1, 'done': 4}" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("content, message", [
     ("tasks: [tiny-sentiment]\nmethods: [random]\nlearners: [tfidf-logreg]\n", "missing key 'dpcs'"),
     ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\nlearners: [tfidf-logreg]\nn_set: 3\n",

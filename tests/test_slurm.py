@@ -81,6 +81,36 @@ def test_a_cancelled_job_is_run_again_by_the_next_run(tmp_path, slurm, rt_assets
 
 
 @pytest.mark.real
+def test_a_job_cancelled_during_a_run_is_reported_with_its_state_and_log_and_sends_no_children(tmp_path, slurm,
+                                                                                                 rt_assets):
+    """scancel of the fit array while `run` waits on it: its cells are recorded as failed with the job's state and
+    log (exit 1), no job is sent for their sets and runs, and the next run finishes the grid."""
+    (tmp_path / "g.yaml").write_text(GRID)
+    (tmp_path / "p.yaml").write_text("min_task_s: 0\ndefaults: {partition: debug, time: 10, cpus_per_task: 1, mem: 1G}\n"
+                                     "stages:\n  fit: {setup: ['sleep 60']}\n")  # long enough to be cancelled
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen([sys.executable, "-m", "benchmark", "run", "--grid", "g.yaml", "--executor", "slurm",
+                            "--slurm-profile", "p.yaml", "--no-progress"], cwd=tmp_path, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (jobs := subprocess.run(["squeue", "-h", "-n", "dilm-bench-fit", "-t", "RUNNING", "-o", "%i"],
+                                      capture_output=True, text=True).stdout.split()) and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs, "the fit array never started"
+    subprocess.run(["scancel", *jobs], check=True)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 1, err[-2000:]
+    assert err.count("FAILED fit") == 2 and err.count("ended CANCELLED before the cell finished") == 2
+    logs = [line.split("job log: ")[1].split(")")[0] for line in err.splitlines() if "job log: " in line]
+    assert len(logs) == 2 and all(Path(log).is_file() for log in logs)
+    assert "distill {'skipped': 0, 'parent not done': 5}" in out and "evaluate {'skipped': 0, 'parent not done': 5}" in out
+    assert not (tmp_path / "runs" / "_submitit" / "distill").exists()  # no job was sent for them
+    result = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(scores(tmp_path / "runs")) == 5
+
+
+@pytest.mark.real
 def test_arrays_larger_than_the_maximum_are_split(tmp_path, slurm, rt_assets):
     (tmp_path / "g.yaml").write_text(GRID)
     (tmp_path / "small.yaml").write_text("max_array_size: 2\narray_parallelism: 2\nmin_task_s: 0\n"

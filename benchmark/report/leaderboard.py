@@ -728,8 +728,9 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     summary = summarise(records, failures, dpcs, expected)
     if summary.empty:
         return Report(summary, records, pd.DataFrame(), pd.DataFrame(), [], ["No finished or failed runs."])
-    cited = pd.concat([frame[["method_name", "citation"]] for frame in (records, failures) if not frame.empty])
-    citations = [f"{name}: {citation}" for name, citation in sorted(set(cited.dropna().itertuples(index=False)))]
+    cited = [frame[["method_name", "citation"]] for frame in (records, failures) if not frame.empty]  # none: all missing
+    citations = [f"{name}: {citation}" for name, citation in
+                 sorted(set(pd.concat(cited).dropna().itertuples(index=False)))] if cited else []
     costs = load_costs(runs_dir, cell_ids)
     costs = costs[costs["method"].isin(summary["method"])] if not costs.empty else costs
     fidelity = load_fidelity(runs_dir, cell_ids)

@@ -38,6 +38,7 @@ class FitCell:
     method: Component
     fit_seed: int = 0
     stage = "fit"
+    parent = None  # the cell whose record this one reads (none for a fit)
 
     @property
     def fit_cell(self) -> "FitCell":
@@ -71,6 +72,10 @@ class DistillCell:
     stage = "distill"
 
     @property
+    def parent(self) -> FitCell:
+        return self.fit
+
+    @property
     def fit_cell(self) -> FitCell:
         return self.fit
 
@@ -92,6 +97,10 @@ class EvalCell:
     run: int  # index of the learner run on this set; its training seed is derived from the coordinates
 
     stage = "evaluate"
+
+    @property
+    def parent(self) -> DistillCell:
+        return self.distill
 
     @property
     def fit_cell(self) -> FitCell:

@@ -190,6 +190,23 @@ def _stacked_bodies(cells: list[EvalCell], store: Store, directories: dict) -> l
             for cell, s, p in zip(cells, sets, predictions)]
 
 
+def split_ready(cells: list, store: Store) -> tuple[list, list]:
+    """The cells whose parent is done (or that have none), and those whose parent is not: executors run only the
+    first, so a failed fit is one failure, not also a failure of every set and run below it."""
+    ready, blocked = [], []
+    for cell in cells:
+        (ready if cell.parent is None or store.is_done(cell.parent.stage, cell.parent.id) else blocked).append(cell)
+    return ready, blocked
+
+
+def record_failure(cell, store: Store, error: str) -> None:
+    """Record ``cell`` as failed for a cause outside its own code (its Slurm job ended first): the next run retries
+    it, and ``status`` and the run's summary show the cause."""
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    store.fail(cell.stage, cell.id, {**_header(cell, started), "error": error, "traceback": ""})
+    store.journal("failed", cell.stage, cell.id)
+
+
 def _require_done(store: Store, parent) -> None:
     if not store.is_done(parent.stage, parent.id):
         raise RuntimeError(f"parent {parent.stage} cell {parent.id} is not done "

@@ -11,21 +11,22 @@ from collections import Counter
 from tqdm.auto import tqdm
 
 from benchmark.study.cells import STAGES
-from benchmark.study.runner import run_cell, run_units
+from benchmark.study.runner import run_cell, run_units, split_ready
 from benchmark.study.stacks import stage_units
 from benchmark.study.store import Store
 
 
 def run_local(cells: dict[str, list], store: Store, progress: bool = True, poll_s: float = 0.5,
               stack: int = 1) -> dict[str, Counter]:
-    """Run the cells not yet done (evaluate cells in stacks of up to ``stack``); returns per stage the count
-    of done / skipped / failed cells."""
+    """Run the cells not yet done whose parent is done (evaluate cells in stacks of up to ``stack``); returns per
+    stage the count of done / skipped / failed cells and of those left for a parent that did not finish."""
     outcome = {}
     for stage in STAGES:
         pending = [cell for cell in cells[stage] if not store.is_done(stage, cell.id)]
-        counts = Counter(skipped=len(cells[stage]) - len(pending))
-        units = stage_units(stage, pending, store, stack)
-        bar = tqdm(total=len(pending), desc=f"{stage:>8}", unit="cell", disable=not progress or not pending,
+        ready, blocked = split_ready(pending, store)
+        counts = Counter(skipped=len(cells[stage]) - len(pending), **({"parent not done": len(blocked)} if blocked else {}))
+        units = stage_units(stage, ready, store, stack)
+        bar = tqdm(total=len(ready), desc=f"{stage:>8}", unit="cell", disable=not progress or not pending,
                    leave=True)
         busy = []
         for unit in units:

@@ -3,7 +3,9 @@
 Evaluate cells that train together (``benchmark.study.stacks``) go as one array task per stack. Arrays are
 split to the profile's ``max_array_size``; ``array_parallelism`` caps concurrency; each
 stage gets its resources from the profile. Jobs only call ``run_units``: results are read from the
-store, never from Job objects, so a failed or cancelled job leaves its cell pending for the next run.
+store; a job that ended before its cells did (cancelled, out of time or memory, a failed node) has them
+recorded as failed with its state, the setting to change and its log, and the next run runs them again. Cells
+whose parent did not finish send no job.
 Cells are Checkpointable: a timed-out or preempted job is requeued and the cell resumes from its
 method's checkpoints in ``work/``.
 """
@@ -22,7 +24,7 @@ import yaml
 
 from benchmark.study.cells import STAGES
 from benchmark.core.errors import UsageError
-from benchmark.study.runner import run_units
+from benchmark.study.runner import record_failure, run_units, split_ready
 from benchmark.study.stacks import Unit, stage_units
 from benchmark.study.store import Store
 
@@ -146,9 +148,26 @@ def wait(jobs: list, stage: str, poll_s: float, progress: bool) -> None:
 
 def _state(job) -> str:
     if job.done():
-        return "failed" if job.state in ("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL") \
-            or job.state.startswith("CANCELLED") else "done"
+        return "done" if job.state in ("COMPLETED", "UNKNOWN") else "failed"  # UNKNOWN: gone from sacct, result kept
     return "running" if job.state in ("RUNNING", "COMPLETING") else "pending"
+
+
+ENDINGS = {  # why a job that ended before its cells finished did, and what to change
+    "TIMEOUT": "it ran out of time: raise `time` under stages.{stage} in {profile}",
+    "OUT_OF_MEMORY": "it ran out of memory: raise `mem` under stages.{stage} in {profile}",
+    "CANCELLED": "it was cancelled (scancel, or the cluster)",
+    "NODE_FAIL": "its node failed",
+    "PREEMPTED": "it was preempted",
+}
+
+
+def job_ended(job, stage: str, profile: "SlurmProfile") -> str:
+    """The error recorded for a cell whose Slurm job ended before the cell did: the job, its state, the likely
+    cause with the setting to change, and the job's own log."""
+    state = job.state.split()[0] if job.state else "UNKNOWN"
+    why = ENDINGS.get(state, "its process failed outside the cell's code").format(stage=stage, profile=profile.source)
+    return (f"SlurmJobEnded: Slurm job {job.job_id} ended {state} before the cell finished: {why}; the next run of "
+            f"the same command runs the cell again (job log: {job.paths.stderr})")
 
 
 def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progress: bool = True,
@@ -158,22 +177,28 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
     outcome = {}
     for stage in STAGES:
         pending = [c for c in cells[stage] if not store.is_done(stage, c.id)]
-        counts = Counter(skipped=len(cells[stage]) - len(pending))
+        ready, blocked = split_ready(pending, store)  # a parent that did not finish sends no job for its cells
+        counts = Counter(skipped=len(cells[stage]) - len(pending), **({"parent not done": len(blocked)} if blocked else {}))
         executor = submitit.SlurmExecutor(folder=store.root / "_submitit" / stage)
         executor.update_parameters(job_name=f"dilm-bench-{stage}", array_parallelism=profile.array_parallelism,
                                    **profile.for_stage(stage))
-        jobs = []
-        units = stage_units(stage, pending, store, stack, fit_here=False)
+        jobs, job_of = [], {}
+        units = stage_units(stage, ready, store, stack, fit_here=False)
         tasks = bundles(units, lambda unit: unit_seconds(store, stage, unit), profile.min_task_s)
         for chunk in chunks(tasks, profile.max_array_size):
             with executor.batch():
-                jobs += [executor.submit(UnitsJob(), task, str(store.root)) for task in chunk]
+                submitted = [executor.submit(UnitsJob(), task, str(store.root)) for task in chunk]
+            job_of.update({cell.id: job for job, task in zip(submitted, chunk) for unit in task for cell in unit.cells})
+            jobs += submitted
             if progress:
                 print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} "
                       f"({sum(len(u.cells) for task in chunk for u in task)} cells in {len(chunk)} tasks)", flush=True)
         wait(jobs, stage, poll_s, progress)
-        for cell in pending:  # the store, not the Job objects, says what happened
+        for cell in ready:  # the store says what the cells did; the job, why a cell it held did not finish
+            if not (store.is_done(stage, cell.id) or store.is_failed(stage, cell.id)) \
+                    and _state(job_of[cell.id]) == "failed":
+                record_failure(cell, store, job_ended(job_of[cell.id], stage, profile))
             counts["done" if store.is_done(stage, cell.id) else "failed" if store.is_failed(stage, cell.id)
-                   else "not finished"] += 1
+                   else "not finished"] += 1  # not finished: another runner holds it
         outcome[stage] = counts
     return outcome

@@ -256,7 +256,8 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
             os.environ["DILM_BENCH_ARTIFACTS"] = previous
     unfinished = [(s, c.id) for s, cs in cells.items() for c in cs if not store.is_done(s, c.id)]
     if unfinished:
-        stage, cell_id = unfinished[0]
+        failed = [(s, c) for s, c in unfinished if store.is_failed(s, c)]  # a cause before the cells waiting on it
+        stage, cell_id = (failed or unfinished)[0]
         if store.is_failed(stage, cell_id):
             why = f"{store.error(stage, cell_id)['error'].splitlines()[0]} (log: {store.cell_dir(stage, cell_id) / 'log.txt'})"
         else:  # a job that died before the cell ran leaves no error record of the cell
