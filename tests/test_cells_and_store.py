@@ -171,6 +171,24 @@ def test_a_failed_fit_is_one_failure_and_its_sets_and_runs_wait_for_the_next_run
     assert "evaluate {'skipped': 1, 'done': 4}" in capsys.readouterr().out
 
 
+def test_a_grid_whose_every_fit_failed_still_writes_a_leaderboard_of_holes(tmp_path, capsys, monkeypatch):
+    """Nothing below the fits ran, so there is no evaluate record or failure at all: the report shows every cell as
+    missing instead of crashing."""
+    from methods.random_subset import RandomSubset
+
+    def broken(self, task, ctx):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(RandomSubset, "fit", broken)
+    grid_file = tmp_path / "g.yaml"
+    grid_file.write_text("name: g\ntasks: [tiny-sentiment]\ndpcs: [2, 4]\nmethods: [random]\n"
+                         "learners: [tfidf-logreg]\nn_sets: 2\nn_evals: 1\n")
+    assert main(["run", "--grid", str(grid_file), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                 "--no-progress"]) == 1
+    markdown = (tmp_path / "out" / "g" / "leaderboard.md").read_text()
+    assert "Cells: 0 with results, 0 failed (fail), 2 missing (-), 0 not applicable (n/a)." in markdown
+
+
 @pytest.mark.parametrize("content, message", [
     ("tasks: [tiny-sentiment]\nmethods: [random]\nlearners: [tfidf-logreg]\n", "missing key 'dpcs'"),
     ("tasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\nlearners: [tfidf-logreg]\nn_set: 3\n",
