@@ -107,12 +107,18 @@ def status(grid: Grid, runs_dir: Path) -> list[StageStatus]:
         row = StageStatus(stage, {"done": 0, "running": 0, "failed": 0, "pending": 0})
         for cell in stage_cells:
             state = ("done" if store.is_done(stage, cell.id) else "running" if store.is_running(stage, cell.id)
-                     else "failed" if store.is_failed(stage, cell.id) else "pending")
+                     else "failed" if _failed(store, cell) else "pending")
             row.counts[state] += 1
             if state == "failed":
                 row.failures.append(_failure(store, stage, cell.id))
         out.append(row)
     return out
+
+
+def _failed(store, cell) -> bool:
+    """Failed, not merely below a parent that is not done (such a cell waits; an error it holds is of an older run)."""
+    return store.is_failed(cell.stage, cell.id) and (cell.parent is None
+                                                     or store.is_done(cell.parent.stage, cell.parent.id))
 
 
 def _failure(store, stage: str, cell_id: str) -> Failure:
@@ -173,7 +179,7 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
     markdown = write_report(runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid), html=html,
                             projections=projections() if html else None, judge_version=VERSION)
-    failures = [_failure(store, s, c.id) for s, cs in cells.items() for c in cs if store.is_failed(s, c.id)]
+    failures = [_failure(store, s, c.id) for s, cs in cells.items() for c in cs if _failed(store, c)]
     return StudyRun(grid, outcome, seconds, out_dir, markdown, failures)
 
 

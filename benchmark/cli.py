@@ -199,6 +199,10 @@ def cmd_run(args) -> int:
           f"{', index.html' if args.html else ''}); records in {args.runs_dir}/")
     for failure in done.failures:
         print(f"FAILED {failure.stage} {failure.cell_id}: {failure.error} (log: {failure.log})", file=sys.stderr)
+    left = sum(counts.get("parent not done", 0) + counts.get("not finished", 0) for counts in done.outcome.values())
+    if left and not done.failures:
+        print(f"{left} cell(s) not finished: another runner holds them or their parents; run the same command again "
+              f"once it is done to complete the grid", file=sys.stderr)
     return 1 if done.failures else 0
 
 

@@ -143,6 +143,10 @@ class Store:
     def fail(self, stage: str, cell_id: str, record: dict) -> None:
         atomic_write_json(self.cell_dir(stage, cell_id) / ERROR, record)
 
+    def clear_failure(self, stage: str, cell_id: str) -> None:
+        """Forget an earlier failure of a cell about to be tried again (its log and work stay)."""
+        (self.cell_dir(stage, cell_id) / ERROR).unlink(missing_ok=True)
+
     def record(self, stage: str, cell_id: str) -> dict:
         return json.loads((self.cell_dir(stage, cell_id) / RECORD).read_text(encoding="utf-8"))
 

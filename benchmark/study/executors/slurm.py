@@ -146,10 +146,28 @@ def wait(jobs: list, stage: str, poll_s: float, progress: bool) -> None:
     bar.close()
 
 
+ENDED_EARLY = {"FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"}
+
+
 def _state(job) -> str:
+    """For the progress line: a job that ended without a result and in a failing state is "failed"."""
     if job.done():
-        return "done" if job.state in ("COMPLETED", "UNKNOWN") else "failed"  # UNKNOWN: gone from sacct, result kept
+        failed = not job.paths.result_pickle.exists() and _slurm_state(job, "standard") in ENDED_EARLY
+        return "failed" if failed else "done"
     return "running" if job.state in ("RUNNING", "COMPLETING") else "pending"
+
+
+def _ended_early(job) -> bool:
+    """Whether the job ended before its cells did: Slurm ended it (no result file; a failing state such as
+    ``CANCELLED by 0``, as last read from sacct) or its own code raised outside any cell (a cell's error is
+    recorded by the cell)."""
+    if job.paths.result_pickle.exists():
+        return job.exception() is not None
+    return _slurm_state(job) in ENDED_EARLY
+
+
+def _slurm_state(job, mode: str = "cache") -> str:
+    return (job.get_info(mode=mode).get("State") or "UNKNOWN").split(" ")[0]
 
 
 ENDINGS = {  # why a job that ended before its cells finished did, and what to change
@@ -157,15 +175,17 @@ ENDINGS = {  # why a job that ended before its cells finished did, and what to c
     "OUT_OF_MEMORY": "it ran out of memory: raise `mem` under stages.{stage} in {profile}",
     "CANCELLED": "it was cancelled (scancel, or the cluster)",
     "NODE_FAIL": "its node failed",
-    "PREEMPTED": "it was preempted",
+    "BOOT_FAIL": "its node failed to boot",
+    "DEADLINE": "it reached its deadline",
 }
 
 
 def job_ended(job, stage: str, profile: "SlurmProfile") -> str:
     """The error recorded for a cell whose Slurm job ended before the cell did: the job, its state, the likely
     cause with the setting to change, and the job's own log."""
-    state = job.state.split()[0] if job.state else "UNKNOWN"
-    why = ENDINGS.get(state, "its process failed outside the cell's code").format(stage=stage, profile=profile.source)
+    state = _slurm_state(job)
+    why = ENDINGS.get(state, "its process failed outside the cell's code (see the job log)").format(
+        stage=stage, profile=profile.source)
     return (f"SlurmJobEnded: Slurm job {job.job_id} ended {state} before the cell finished: {why}; the next run of "
             f"the same command runs the cell again (job log: {job.paths.stderr})")
 
@@ -183,6 +203,8 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
         executor.update_parameters(job_name=f"dilm-bench-{stage}", array_parallelism=profile.array_parallelism,
                                    **profile.for_stage(stage))
         jobs, job_of = [], {}
+        for cell in ready:  # a failure of an earlier run is superseded by this attempt (or by this job's ending)
+            store.clear_failure(stage, cell.id)
         units = stage_units(stage, ready, store, stack, fit_here=False)
         tasks = bundles(units, lambda unit: unit_seconds(store, stage, unit), profile.min_task_s)
         for chunk in chunks(tasks, profile.max_array_size):
@@ -194,10 +216,13 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
                 print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} "
                       f"({sum(len(u.cells) for task in chunk for u in task)} cells in {len(chunk)} tasks)", flush=True)
         wait(jobs, stage, poll_s, progress)
+        if jobs and not all(store.is_done(stage, c.id) or store.is_failed(stage, c.id) for c in ready):
+            jobs[0].watcher.update()  # one sacct call now for every job, not the state cached up to a minute ago
         for cell in ready:  # the store says what the cells did; the job, why a cell it held did not finish
-            if not (store.is_done(stage, cell.id) or store.is_failed(stage, cell.id)) \
-                    and _state(job_of[cell.id]) == "failed":
-                record_failure(cell, store, job_ended(job_of[cell.id], stage, profile))
+            if not (store.is_done(stage, cell.id) or store.is_failed(stage, cell.id)) and _ended_early(job_of[cell.id]):
+                with store.claim(stage, cell.id) as mine:  # held: a runner still has the cell (not this job's)
+                    if mine and not store.is_done(stage, cell.id):
+                        record_failure(cell, store, job_ended(job_of[cell.id], stage, profile))
             counts["done" if store.is_done(stage, cell.id) else "failed" if store.is_failed(stage, cell.id)
                    else "not finished"] += 1  # not finished: another runner holds it
         outcome[stage] = counts
