@@ -117,8 +117,7 @@ def status(grid: Grid, runs_dir: Path) -> list[StageStatus]:
 
 def _failed(store, cell) -> bool:
     """Failed, not merely below a parent that is not done (such a cell waits; an error it holds is of an older run)."""
-    return store.is_failed(cell.stage, cell.id) and (cell.parent is None
-                                                     or store.is_done(cell.parent.stage, cell.parent.id))
+    return store.is_failed(cell.stage, cell.id) and store.parent_done(cell)
 
 
 def _failure(store, stage: str, cell_id: str) -> Failure:

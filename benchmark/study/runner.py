@@ -195,7 +195,7 @@ def split_ready(cells: list, store: Store) -> tuple[list, list]:
     first, so a failed fit is one failure, not also a failure of every set and run below it."""
     ready, blocked = [], []
     for cell in cells:
-        (ready if cell.parent is None or store.is_done(cell.parent.stage, cell.parent.id) else blocked).append(cell)
+        (ready if store.parent_done(cell) else blocked).append(cell)
     return ready, blocked
 
 

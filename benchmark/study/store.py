@@ -75,6 +75,11 @@ class Store:
     def is_done(self, stage: str, cell_id: str) -> bool:
         return (self.cell_dir(stage, cell_id) / DONE).exists()
 
+    def parent_done(self, cell) -> bool:
+        """Whether ``cell``'s parent is done (a fit cell has none): only then can the cell run, or have failed in
+        this round (an error below an unfinished parent is of an older run)."""
+        return cell.parent is None or self.is_done(cell.parent.stage, cell.parent.id)
+
     def is_failed(self, stage: str, cell_id: str) -> bool:
         return (self.cell_dir(stage, cell_id) / ERROR).exists() and not self.is_done(stage, cell_id)
 

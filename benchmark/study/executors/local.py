@@ -26,7 +26,7 @@ def run_local(cells: dict[str, list], store: Store, progress: bool = True, poll_
         ready, blocked = split_ready(pending, store)
         counts = Counter(skipped=len(cells[stage]) - len(pending), **({"parent not done": len(blocked)} if blocked else {}))
         units = stage_units(stage, ready, store, stack)
-        bar = tqdm(total=len(ready), desc=f"{stage:>8}", unit="cell", disable=not progress or not pending,
+        bar = tqdm(total=len(ready), desc=f"{stage:>8}", unit="cell", disable=not progress or not ready,
                    leave=True)
         busy = []
         for unit in units:

@@ -216,13 +216,19 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
                 print(f"{stage}: submitted array {jobs[-1].job_id.split('_')[0]} "
                       f"({sum(len(u.cells) for task in chunk for u in task)} cells in {len(chunk)} tasks)", flush=True)
         wait(jobs, stage, poll_s, progress)
-        if jobs and not all(store.is_done(stage, c.id) or store.is_failed(stage, c.id) for c in ready):
+        unfinished = [c for c in ready if not (store.is_done(stage, c.id) or store.is_failed(stage, c.id))]
+        if jobs and unfinished:
             jobs[0].watcher.update()  # one sacct call now for every job, not the state cached up to a minute ago
-        for cell in ready:  # the store says what the cells did; the job, why a cell it held did not finish
-            if not (store.is_done(stage, cell.id) or store.is_failed(stage, cell.id)) and _ended_early(job_of[cell.id]):
+        ended_early = {}  # per job: a bundled job's result file is read once, not once per cell it held
+        for cell in unfinished:  # the store says what the cells did; the job, why a cell it held did not finish
+            job = job_of[cell.id]
+            if job.job_id not in ended_early:
+                ended_early[job.job_id] = _ended_early(job)
+            if ended_early[job.job_id]:
                 with store.claim(stage, cell.id) as mine:  # held: a runner still has the cell (not this job's)
                     if mine and not store.is_done(stage, cell.id):
-                        record_failure(cell, store, job_ended(job_of[cell.id], stage, profile))
+                        record_failure(cell, store, job_ended(job, stage, profile))
+        for cell in ready:
             counts["done" if store.is_done(stage, cell.id) else "failed" if store.is_failed(stage, cell.id)
                    else "not finished"] += 1  # not finished: another runner holds it
         outcome[stage] = counts
