@@ -418,3 +418,19 @@ def test_the_fidelity_table_shows_the_candidates_column_only_where_sets_kept_the
     assert shown == {"Random": ["95%", "0.0%", "-"], "dilm": ["55%", "0.0%", "51%"]}
     without = fidelity_tables(sets.assign(candidate_on_label_share=np.nan))[0]
     assert without.columns == ["DPC 5 on-label", "DPC 5 test overlap"]
+
+
+def test_a_learner_whose_full_dataset_scores_no_higher_than_random_is_named_in_a_warning():
+    from benchmark.report.leaderboard import NO_DPC, full_not_above_random
+
+    rows = [("t", "tfidf-logreg", "full", 5, "ok", 27.8), ("t", "tfidf-logreg", "random", 5, "ok", 28.5),
+            ("t", "tfidf-logreg", "full", 20, "ok", 27.8), ("t", "tfidf-logreg", "random", 20, "ok", 26.0),
+            ("t", "bow-ngrams", "full", 5, "ok", 51.6), ("t", "bow-ngrams", "random", 5, "ok", 17.9),
+            ("t", "minilm", "full", 5, "ok", 10.0), ("t", "minilm", "random", 5, "fail", np.nan),
+            ("u", "bow-ngrams", "full", NO_DPC, "ok", 40.0), ("u", "bow-ngrams", "random", NO_DPC, "ok", 40.0)]
+    summary = pd.DataFrame(rows, columns=["task", "learner", "method", "dpc", "status", "mean"])
+    warning = full_not_above_random(summary)
+    assert "tfidf-logreg on t: Full 27.8 vs Random 28.5 at DPC 5" in warning
+    assert "DPC 20" not in warning and "bow-ngrams on t" not in warning and "minilm" not in warning  # above / no pair
+    assert "bow-ngrams on u: Full 40.0 vs Random 40.0)" in warning  # a tie counts; no DPC named for a DPC-free column
+    assert full_not_above_random(summary[summary["learner"] == "bow-ngrams"].iloc[:2]) is None

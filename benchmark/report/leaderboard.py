@@ -647,6 +647,26 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
     return notes
 
 
+def full_not_above_random(summary: pd.DataFrame) -> str | None:
+    """A warning for each (task, learner) where the Full dataset scores no higher than Random at some DPC: the
+    learner's recipe fails on the whole train split (e.g. TF-IDF's default regularisation on many rare classes), so
+    the comparisons under it say little."""
+    done = summary[summary["status"] == "ok"]
+    full, random = (done[done["method"] == name].set_index(["task", "learner", "dpc"])["mean"]
+                    for name in ("full", "random"))
+    pairs = pd.concat({"full": full, "random": random}, axis=1).dropna()
+    low = pairs[pairs["full"] <= pairs["random"]]
+    if low.empty:
+        return None
+    cases = "; ".join(f"{learner} on {task}: Full {row.full:.1f} vs Random {row.random:.1f}"
+                      + (f" at DPC {dpc}" if dpc != NO_DPC else "")
+                      for (task, learner, dpc), row in low.iterrows())
+    return (f"Warning: the Full dataset scores no higher than Random ({cases}). The learner fails on the whole "
+            f"train split, so its rows say little about the methods: on imbalanced or many-class data give it "
+            f"`class_weight: balanced` (tfidf-logreg, bow-ngrams and the fine-tuned learners take it) or, for "
+            f"tfidf-logreg, a larger `C`, chosen on the validation split (`score_on: validation`), never on the test split.")
+
+
 def render_markdown(tables: list[Table], notes: list[str]) -> str:
     """The tables as GitHub markdown, a block title (reference, published) as a row of its own.
 
@@ -740,6 +760,8 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     if not costs.empty:
         tables.append(cost_table(costs))
     notes = footnotes(summary, citations)
+    if warning := full_not_above_random(summary):
+        notes.append(warning)
     if not records.empty and not records["described"].all():
         notes.append(f"{int((~records['described']).sum())} run(s) were recorded before records described their method "
                      "and learner (schema 1): their rows show plain names, without reference flags or n/a cells.")
