@@ -434,3 +434,17 @@ def test_a_learner_whose_full_dataset_scores_no_higher_than_random_is_named_in_a
     assert "DPC 20" not in warning and "bow-ngrams on t" not in warning and "minilm" not in warning  # above / no pair
     assert "bow-ngrams on u: Full 40.0 vs Random 40.0)" in warning  # a tie counts; no DPC named for a DPC-free column
     assert full_not_above_random(summary[summary["learner"] == "bow-ngrams"].iloc[:2]) is None
+
+
+def test_macro_f1_counts_the_classes_the_test_labels_or_predictions_hold():
+    """A rare class with no test example that nothing predicts is left out; one that is predicted though absent
+    from the test labels counts (F1 0), as does one the test labels hold that is never predicted."""
+    from benchmark.core.metrics import compute_metrics
+
+    labels, predictions = np.array([0, 0, 1, 1, 2]), np.array([0, 0, 1, 0, 2])
+    f1 = {0: 2 * 2 / (2 * 2 + 1), 1: 2 / 3, 2: 1.0}  # 2TP / (2TP + FP + FN) per class
+    assert compute_metrics(labels, predictions, 5)["macro_f1"] == pytest.approx(sum(f1.values()) / 3)  # 3, 4: absent
+    assert compute_metrics(labels, np.array([0, 0, 1, 4, 2]), 5)["macro_f1"] == pytest.approx(
+        (1.0 + 2 / 3 + 1.0 + 0.0) / 4)  # class 4 predicted once, never true
+    assert compute_metrics(labels, np.array([0, 0, 0, 0, 2]), 3)["macro_f1"] == pytest.approx(
+        (2 * 2 / (2 * 2 + 2) + 0.0 + 1.0) / 3)  # class 1 true twice, never predicted
