@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from dilm import checkpoint
+from dilm import checkpoint, weight_drift
 from dilm.config import DiLMConfig
 from dilm.generator import Generator, seeds_for
 from dilm.learner import MatchingLearner
@@ -185,6 +185,7 @@ class GradientMatching:
         total = cfg.outer_loops * cfg.inner_loops
         optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.generator_lr)
         scheduler = lr_schedule(optimizer, cfg.generator_schedule, cfg.generator_warmup_ratio, total)
+        initial = weight_drift.snapshot(model)  # before a checkpoint loads: the stage-1 weights either way
         done_outer, extra = checkpoint.load(checkpoint_dir, model, optimizer, scheduler)
         schedule = schedule or checkpoint.Schedule(cfg.checkpoint_minutes)
         if done_outer:
@@ -237,4 +238,5 @@ class GradientMatching:
         return {"outer_loops": cfg.outer_loops, "generator_steps": total, "resumed_after_outer": done_outer,
                 "checkpoints": schedule.saves,
                 "matching_loss_per_outer": [round(x, 5) for x in history],
+                "weight_drift": weight_drift.drift(initial, weight_drift.parameters(model)),
                 **{k: round(v, 1) for k, v in self.timings.items()}}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from dilm import checkpoint
+from dilm import checkpoint, weight_drift
 from dilm.config import DiLMConfig
 from dilm.generator import Generator
 
@@ -53,6 +53,7 @@ def train_lm(generator: Generator, texts, labels, cfg: DiLMConfig, seed: int, ch
     model = generator.model
     optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.lm_lr)
     scheduler = lr_schedule(optimizer, "cosine", cfg.lm_warmup_ratio, cfg.lm_steps)
+    initial = weight_drift.snapshot(model)  # before a checkpoint loads: the pretrained weights either way
     start, _ = checkpoint.load(checkpoint_dir, model, optimizer, scheduler)
     schedule = schedule or checkpoint.Schedule(cfg.checkpoint_minutes)
     if start:
@@ -79,7 +80,8 @@ def train_lm(generator: Generator, texts, labels, cfg: DiLMConfig, seed: int, ch
             log.info("stage 1: step %d/%d, loss %.4f (checkpoint saved)", step + 1, cfg.lm_steps, losses[-1])
     model.eval()
     return {"steps": cfg.lm_steps, "resumed_from": start, "checkpoints": schedule.saves,
-            "final_loss": losses[-1] if losses else None}
+            "final_loss": losses[-1] if losses else None,
+            "weight_drift": weight_drift.drift(initial, weight_drift.parameters(model))}
 
 
 def _batches(n: int, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:

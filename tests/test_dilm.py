@@ -2,6 +2,7 @@
 weighting, the learner reset, label conditioning, pair decoding, and resuming stage 1 and stage 2."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -13,6 +14,7 @@ from dilm.generator import SEP, GenerationError, Generator, class_token
 from dilm.gradient_matching import GradientMatching, head_gradient, matching_loss, sample_weights
 from dilm.learner import MatchingLearner
 from dilm.lm_training import train_lm
+from dilm.weight_drift import drift, main as drift_main, snapshot
 
 TEXTS = [("a fine , warm film",), ("dull and lifeless",), ("a joy to watch",), ("a tedious mess",),
          ("smart and funny",), ("boring from start to end",), ("moving and honest",), ("flat , stale jokes",)]
@@ -300,6 +302,10 @@ def test_stage1_resumes_from_its_last_wall_clock_checkpoint(tiny_generator_dir, 
     again = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
     report = train_lm(again, TEXTS, LABELS, cfg, seed=0, checkpoint_dir=tmp_path / "b")
     assert report["resumed_from"] == 2
+    straight_drift = drift(snapshot(Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False).model),
+                           snapshot(straight.model))
+    assert report["weight_drift"] == pytest.approx(straight_drift)  # measured from the pretrained weights, resumed or not
+    assert straight_drift["relative_l2"] > 0
     for (name, a), b in zip(straight.model.state_dict().items(), again.model.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
 
@@ -353,6 +359,8 @@ def test_stage2_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(tin
     resumed = make()
     report_b = resumed.run(tmp_path / "b")
     assert report_b["resumed_after_outer"] == 1
+    assert report["weight_drift"]["relative_l2"] > 0  # from the stage-1 weights, resumed or not
+    assert report_b["weight_drift"] == pytest.approx(report["weight_drift"])
     assert report_b["matching_loss_per_outer"] == report["matching_loss_per_outer"]
     for (name, a), b in zip(straight.generator.model.state_dict().items(),
                             resumed.generator.model.state_dict().values()):
@@ -642,3 +650,22 @@ def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fi
     assert "Set 1 (fit 1)" in page.read_text(encoding="utf-8")  # the cell page names each set's fit
     written, _ = export_sets(tmp_path / "runs", tmp_path / "export", methods=["vanilla-lm"])
     assert len(written) == 4 and sum("-fit1/" in str(p) for p in written) == 2
+
+
+def test_weight_drift_is_the_relative_l2_change_over_the_tensors_both_models_hold(tmp_path, capsys):
+    """||(3, 5) - (3, 4)|| / ||(3, 4)|| = 1/5; a tensor of another shape (a resized embedding) is left out."""
+    from safetensors.torch import save_file
+
+    before = {"w": torch.tensor([3.0, 4.0]), "emb": torch.zeros(2, 2)}
+    after = {"w": torch.tensor([3.0, 5.0]), "emb": torch.ones(3, 2)}
+    assert drift(before, after) == pytest.approx({"relative_l2": 0.2, "max_abs": 1.0, "tensors": 1})
+    assert drift(before, before)["relative_l2"] == 0.0
+    with pytest.raises(ValueError, match="share no parameter"):
+        drift(before, {"other": torch.ones(2)})
+    for name, state in (("a", before), ("b", after)):
+        (tmp_path / name).mkdir()
+        save_file(state, str(tmp_path / name / "model.safetensors"))
+    drift_main([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert json.loads(capsys.readouterr().out)["relative_l2"] == pytest.approx(0.2)
+    with pytest.raises(SystemExit, match="model.safetensors"):
+        drift_main([str(tmp_path / "a"), str(tmp_path / "missing")])
