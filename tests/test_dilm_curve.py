@@ -39,6 +39,9 @@ def test_the_curve_table_and_plot(tmp_path):
         params = {"preset": "cpu", "lm_steps": steps, "class_prompt": "words"}
         for seed, accuracy in enumerate(accuracies):
             write_run(runs, "dilm", params, f"dilm ({steps})", seed, accuracy)
+    for seed, accuracy in enumerate((0.70, 0.72)):  # another stage-2 setting at 150 steps: a row of its own
+        write_run(runs, "dilm", {"preset": "cpu", "lm_steps": 150, "class_prompt": "words", "generator_lr": 1e-4,
+                                 "checkpoint_minutes": 5}, "dilm (150, lr)", seed, accuracy)
     for seed, accuracy in enumerate((0.58, 0.60)):
         write_run(runs, "random", {}, "random", seed, accuracy)
     for seed, accuracy in enumerate((0.63, 0.65)):  # the steps left to the preset (cpu: 150), the label filter on
@@ -50,7 +53,9 @@ def test_the_curve_table_and_plot(tmp_path):
     table = pd.read_csv(tmp_path / "out" / "curve.csv")
     filtered = table[table["family"] == "vanilla-lm"].iloc[0]
     assert (filtered["lm_steps"], filtered["label_filter"], filtered["prompt"], filtered["score"]) == (150, True, "words", 64.0)
-    dilm = table[table["family"] == "dilm"].set_index("lm_steps")
+    faster = table[(table["family"] == "dilm") & (table["other"] == "generator_lr=0.0001")]
+    assert (faster["lm_steps"].tolist(), faster["score"].tolist()) == ([150], [71.0])  # checkpoint_minutes: runtime
+    dilm = table[(table["family"] == "dilm") & table["other"].isna()].set_index("lm_steps")
     assert not dilm["label_filter"].any()
     assert dilm.loc[150, "score"] == 56.0 and dilm.loc[600, "score"] == 61.0 and dilm.loc[600, "runs"] == 2
     assert dilm.loc[600, "on_label"] == 51.0 and dilm.loc[150, "prompt"] == "words"
