@@ -1,8 +1,9 @@
 """DiLM's levers and its curve against the stage-1 budget, from a runs folder of examples/grids/dilm-curve-rt-polarity.yaml
 or dilm-levers-rt-polarity.yaml: per generative method (vanilla LM or DiLM), class prompt (words or a token), label
-filter (on or off), any other setting the grid gave it (e.g. stage 2's generator_lr), stage-1 steps and DPC, the judge's on-label share of its sets and each learner's score, beside the
-Random and K-centers rows; a table (CSV and markdown) and a plot (score and on-label share against stage-1 steps).
-Values a grid left to the preset are read from the preset. Reads records only.
+filter (on or off), any other setting the grid gave it (e.g. stage 2's generator_lr), stage-1 steps and DPC, the
+judge's on-label share of its sets and each learner's score, beside the Random and K-centers rows; a table (CSV and
+markdown) and a plot (score and on-label share against stage-1 steps). Values a grid left to the preset are read from
+the preset. Reads records only.
 
     python examples/dilm_curve.py runs/dilm-curve results/dilm-curve-rt-polarity
 """
@@ -49,7 +50,8 @@ def _levers(method: str, params: dict) -> dict:
     if method not in GENERATIVE:
         return {"prompt": "", "label_filter": None, "lm_steps": None, "other": ""}
     cfg = resolve(params.get("preset", "cpu"), {k: v for k, v in params.items() if k != "preset"})
-    other = ", ".join(f"{k}={params[k]}" for k in sorted(params) if k in field_names(runtime=False) and k not in LEVERS)
+    settings = set(field_names(runtime=False)) - set(LEVERS)
+    other = ", ".join(f"{k}={params[k]}" for k in sorted(params) if k in settings)
     return {"prompt": cfg.class_prompt, "label_filter": cfg.label_filter, "lm_steps": cfg.lm_steps, "other": other}
 
 
