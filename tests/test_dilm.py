@@ -431,6 +431,15 @@ def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, smollm2_fresh_
     changed = any(not torch.equal(a, b) for a, b in zip(state_v.generator.model.state_dict().values(),
                                                         state_d.generator.model.state_dict().values()))
     assert changed, "stage 2 must move the generator away from the stage-1 one"
+    # the recorded drift of each stage is the move measured between the real SmolLM2 generators themselves
+    from dilm import weight_drift
+    measured = weight_drift.drift(weight_drift.parameters(state_v.generator.model),
+                                  weight_drift.parameters(state_d.generator.model))
+    recorded = state_d.report["stage2"]["weight_drift"]
+    assert recorded["tensors"] == measured["tensors"] > 0
+    assert recorded["relative_l2"] == pytest.approx(measured["relative_l2"], rel=1e-6) and recorded["relative_l2"] > 0
+    assert recorded["max_abs"] == pytest.approx(measured["max_abs"], rel=1e-6)
+    assert 0 < state_v.report["stage1"]["weight_drift"]["relative_l2"] < 1
     dilm.save_state(state_d, tmp_path / "saved-d")  # a distill cell's state: it caches its candidate chunks
     with artifact_ledger() as sampled:
         distilled = dilm.distill(dilm.load_state(tmp_path / "saved-d", task), 2, seed=0)
