@@ -24,8 +24,9 @@ LEVERS = ("class_prompt", "label_filter", "lm_steps")  # columns of their own; o
 
 def curve(runs_dir: Path) -> pd.DataFrame:
     """One row per (method, prompt, label filter, other settings, stage-1 steps, DPC, learner): mean and std of the score (%) over
-    runs, runs, fits (generators trained with other seeds, ``n_fits``), and the mean on-label share (%) of the cell's
-    sets; baselines (no generator) have none of the levers."""
+    runs, runs, fits (generators trained with other seeds, ``n_fits``) and the std of the fits' mean scores
+    (``fit_std``: how much the generator's seed moves the row), and the mean on-label share (%) of the cell's sets;
+    baselines (no generator) have none of the levers."""
     records = load_records(runs_dir)
     if records.empty:
         raise SystemExit(f"{runs_dir}: no finished evaluate records")
@@ -36,6 +37,10 @@ def curve(runs_dir: Path) -> pd.DataFrame:
     table = records.groupby(keys, dropna=False).agg(score=("score", "mean"), std=("score", lambda s: s.std(ddof=0)),
                                                     runs=("score", "size"), fits=("fit_seed", "nunique"),
                                                     method=("method", "first")).reset_index()
+    per_fit = records.groupby(keys + ["fit_seed"], dropna=False)["score"].mean()
+    fit_std = per_fit.groupby(level=list(range(len(keys))), dropna=False).std(ddof=0).rename("fit_std")
+    table = table.merge(fit_std.reset_index(), on=keys, how="left")
+    table.loc[table["fits"] < 2, "fit_std"] = float("nan")  # one generator: no spread between fits to show
     fidelity = load_fidelity(runs_dir)
     if not fidelity.empty:
         on_label = fidelity.groupby(["method", "dpc"], dropna=False)["on_label_share"].mean().mul(100).rename("on_label")

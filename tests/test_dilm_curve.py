@@ -11,11 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "report_runs" / "evaluate" / "sst2.external.dpc10.s0.bert-base-uncased.r0-fixture"
 
 
-def write_run(runs: Path, method: str, params: dict, label: str, set_seed: int, accuracy: float) -> None:
+def write_run(runs: Path, method: str, params: dict, label: str, set_seed: int, accuracy: float,
+              fit_seed: int = 0) -> None:
     record = json.loads((FIXTURE / "record.json").read_text())
-    cell = f"sst2.{method}.{abs(hash(json.dumps(params, sort_keys=True)))}.dpc5.s{set_seed}.minilm.r0-test"
+    cell = f"sst2.{method}.{abs(hash(json.dumps(params, sort_keys=True)))}.f{fit_seed}.dpc5.s{set_seed}.minilm.r0-test"
     record["cell_id"] = cell
-    record["config"].update(dpc=5, set_seed=set_seed, method={"name": method, "params": params},
+    record["config"].update(dpc=5, set_seed=set_seed, fit_seed=fit_seed, method={"name": method, "params": params},
                             learner={"name": "minilm", "params": {}})
     record["described"]["method"].update(label=label, reference=method == "random")
     record["described"]["learner"]["label"] = "minilm"
@@ -39,9 +40,10 @@ def test_the_curve_table_and_plot(tmp_path):
         params = {"preset": "cpu", "lm_steps": steps, "class_prompt": "words"}
         for seed, accuracy in enumerate(accuracies):
             write_run(runs, "dilm", params, f"dilm ({steps})", seed, accuracy)
-    for seed, accuracy in enumerate((0.70, 0.72)):  # another stage-2 setting at 150 steps: a row of its own
-        write_run(runs, "dilm", {"preset": "cpu", "lm_steps": 150, "class_prompt": "words", "generator_lr": 1e-4,
-                                 "checkpoint_minutes": 5}, "dilm (150, lr)", seed, accuracy)
+    for fit, accuracies in enumerate(((0.70, 0.72), (0.64, 0.66))):  # another stage-2 setting: a row of its own, 2 fits
+        for seed, accuracy in enumerate(accuracies):
+            write_run(runs, "dilm", {"preset": "cpu", "lm_steps": 150, "class_prompt": "words", "generator_lr": 1e-4,
+                                     "checkpoint_minutes": 5}, "dilm (150, lr)", seed, accuracy, fit_seed=fit)
     for seed, accuracy in enumerate((0.58, 0.60)):
         write_run(runs, "random", {}, "random", seed, accuracy)
     for seed, accuracy in enumerate((0.63, 0.65)):  # the steps left to the preset (cpu: 150), the label filter on
@@ -54,11 +56,14 @@ def test_the_curve_table_and_plot(tmp_path):
     filtered = table[table["family"] == "vanilla-lm"].iloc[0]
     assert (filtered["lm_steps"], filtered["label_filter"], filtered["prompt"], filtered["score"]) == (150, True, "words", 64.0)
     faster = table[(table["family"] == "dilm") & (table["other"] == "generator_lr=0.0001")]
-    assert (faster["lm_steps"].tolist(), faster["score"].tolist()) == ([150], [71.0])  # checkpoint_minutes: runtime
+    assert (faster["lm_steps"].tolist(), faster["score"].tolist()) == ([150], [68.0])  # checkpoint_minutes: runtime
+    assert faster["fits"].tolist() == [2] and faster["runs"].tolist() == [4]
+    assert faster["fit_std"].tolist() == [3.0]  # the fits' means 71 and 65
     dilm = table[(table["family"] == "dilm") & table["other"].isna()].set_index("lm_steps")
     assert not dilm["label_filter"].any()
     assert dilm.loc[150, "score"] == 56.0 and dilm.loc[600, "score"] == 61.0 and dilm.loc[600, "runs"] == 2
     assert dilm.loc[600, "on_label"] == 51.0 and dilm.loc[150, "prompt"] == "words"
+    assert dilm["fit_std"].isna().all()  # one fit: no spread between fits
     random = table[table["family"] == "random"]
     assert random["lm_steps"].isna().all() and random["on_label"].iloc[0] == 49.0  # the judge names it "Random"
     assert (tmp_path / "out" / "curve.png").stat().st_size > 10_000
