@@ -23,7 +23,7 @@ def fixture_expected():
     return expected
 
 
-@pytest.mark.parametrize("name", ["leaderboard.md", "leaderboard.tex", "leaderboard.csv", "costs.csv"])
+@pytest.mark.parametrize("name", ["leaderboard.md", "leaderboard.tex", "leaderboard.csv", "comparisons.csv", "costs.csv"])
 def test_golden_files(tmp_path, name):
     write_report(FIXTURES, tmp_path, dpcs=[5, 10], expected=fixture_expected(), plots=False)
     produced = (tmp_path / name).read_text(encoding="utf-8")
@@ -448,3 +448,30 @@ def test_macro_f1_counts_the_classes_the_test_labels_or_predictions_hold():
         (1.0 + 2 / 3 + 1.0 + 0.0) / 4)  # class 4 predicted once, never true
     assert compute_metrics(labels, np.array([0, 0, 0, 0, 2]), 3)["macro_f1"] == pytest.approx(
         (2 * 2 / (2 * 2 + 2) + 0.0 + 1.0) / 3)  # class 1 true twice, never predicted
+
+
+def test_comparisons_test_every_pair_of_a_column_on_its_units_against_scipy(tmp_path):
+    """comparisons.csv: each pair of rows in a column once, the higher mean first, Welch's p over per-set means (a
+    seeded method with 2 fits: over its 2 per-fit means), the Random pair equal to p_vs_random; written by the report."""
+    from scipy.stats import ttest_ind
+
+    from benchmark.report.leaderboard import comparisons
+
+    dilm = {(0, 0): 0.66, (0, 1): 0.67, (1, 0): 0.60, (1, 1): 0.59}  # (fit, set) -> accuracy
+    kcenters, random = (0.63, 0.64, 0.65), (0.55, 0.60, 0.65)
+    rows = [("dilm", 20, s, a, f) for (f, s), a in dilm.items()]
+    rows += [("kmeans-centers", 20, s, a) for s, a in enumerate(kcenters)]
+    rows += [("random", 20, s, a) for s, a in enumerate(random)]
+    summary = summarise(hand_made(rows), samples=True)
+    pairs = comparisons(summary)
+    assert [(a, b) for a, b in zip(pairs["method_a"], pairs["method_b"])] == [
+        ("kmeans-centers", "dilm"), ("kmeans-centers", "random"), ("dilm", "random")]
+    fit_means = [66.5, 59.5]
+    pair = pairs.set_index(["method_a", "method_b"])
+    assert pair.loc[("kmeans-centers", "dilm"), "p_welch"] == pytest.approx(
+        ttest_ind([100 * a for a in kcenters], fit_means, equal_var=False).pvalue)
+    assert (pair.loc[("kmeans-centers", "dilm"), "units_a"], pair.loc[("kmeans-centers", "dilm"), "units_b"]) == (3, 2)
+    assert pair.loc[("kmeans-centers", "dilm"), "difference"] == pytest.approx(64.0 - 63.0)
+    assert pair.loc[("dilm", "random"), "p_welch"] == pytest.approx(
+        summary.set_index("method").loc["dilm", "p_vs_random"])
+    assert "_sample" not in summarise(hand_made(rows)).columns

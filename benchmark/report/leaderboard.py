@@ -255,7 +255,7 @@ class Expected:
 
 
 def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs: list[int] | None = None,
-              expected: Expected | None = None) -> pd.DataFrame:
+              expected: Expected | None = None, samples: bool = False) -> pd.DataFrame:
     """Long form, one row per (task, learner, method, DPC): mean, population std and n of the task's
     metric in %, a status (ok / fail / missing / n/a), Welch p-values against Random and the runner-up,
     best-in-column and mixed-code-version flags. DPC-independent rows (full) repeat under every DPC; a study of
@@ -301,7 +301,7 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
         return summary
     summary = summary.sort_values(KEY).reset_index(drop=True)
     _add_tests(summary)
-    return summary.drop(columns="_sample")
+    return summary if samples else summary.drop(columns="_sample")
 
 
 def _fits_asked(cells: dict, expected: Expected | None) -> dict[tuple, int]:
@@ -427,6 +427,22 @@ def _add_tests(summary: pd.DataFrame) -> None:
         if len(ranked) > 1:  # a row alone in its column (Random beside the Full dataset) is best of nothing
             summary.at[ranked.index[0], "best"] = True
             summary.at[ranked.index[0], "p_vs_runner_up"] = _welch(ranked.iloc[0]["_sample"], ranked.iloc[1]["_sample"])
+
+
+def comparisons(summary: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of measured rows in each (task, learner, DPC) column, the higher mean first: the means, their
+    difference, the replication units each has (sets, fits or a one-set row's runs) and Welch's p over those units,
+    the same test as p_vs_random. ``summary`` keeps its samples (``summarise(..., samples=True)``)."""
+    rows = []
+    for (task, learner, dpc), column in summary[summary["n"] > 0].groupby(["task", "learner", "dpc"]):
+        ranked = column.sort_values(["mean", "method"], ascending=[False, True])
+        for i, (_, a) in enumerate(ranked.iterrows()):
+            for _, b in ranked.iloc[i + 1:].iterrows():
+                rows.append({"task": task, "learner": learner, "dpc": dpc, "method_a": a["method"],
+                             "method_b": b["method"], "mean_a": a["mean"], "mean_b": b["mean"],
+                             "difference": a["mean"] - b["mean"], "units_a": len(a["_sample"]),
+                             "units_b": len(b["_sample"]), "p_welch": _welch(a["_sample"], b["_sample"])})
+    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -737,6 +753,7 @@ class Report:
     fidelity: pd.DataFrame
     tables: list[Table]
     notes: list[str]
+    comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # every pair of rows in a column, Welch's p
 
 
 def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
@@ -745,7 +762,8 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     the current ``judge_version``, a note counts the text sets an older judge measured."""
     records = load_records(runs_dir, cell_ids)
     failures = load_failures(runs_dir, cell_ids)
-    summary = summarise(records, failures, dpcs, expected)
+    with_samples = summarise(records, failures, dpcs, expected, samples=True)
+    summary = with_samples.drop(columns="_sample", errors="ignore")
     if summary.empty:
         return Report(summary, records, pd.DataFrame(), pd.DataFrame(), [], ["No finished or failed runs."])
     cited = [frame[["method_name", "citation"]] for frame in (records, failures) if not frame.empty]  # none: all missing
@@ -783,4 +801,4 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
             notes.append(f"{len(stale)} of the {len(fidelity)} text sets were measured by another judge (version "
                          f"{', '.join(map(str, sorted(set(stale['judge_version']))))}; this code's: {judge_version}): "
                          f"`python -m benchmark judge {shlex.quote(str(runs_dir))}` measures them again.")
-    return Report(summary, records, costs, fidelity, tables, notes)
+    return Report(summary, records, costs, fidelity, tables, notes, comparisons(with_samples))

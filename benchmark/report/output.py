@@ -1,5 +1,5 @@
-"""A report on disk: leaderboard.{md,tex,csv}, costs.csv, fidelity.csv, plots/ and the HTML site, written only when
-something it reads changed."""
+"""A report on disk: leaderboard.{md,tex,csv}, comparisons.csv, costs.csv, fidelity.csv, plots/ and the HTML site,
+written only when something it reads changed."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from benchmark.study.store import atomic_write_text
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
                  expected: Expected | None = None, plots: bool = True, html: bool = False, texts: bool = True,
                  projections: dict[str, list[str]] | None = None, judge_version: int | None = None) -> str:
-    """Write leaderboard.{md,tex,csv}, costs.csv and the plots into ``out_dir`` (with ``html``, the static site:
+    """Write leaderboard.{md,tex,csv}, comparisons.csv, costs.csv and the plots into ``out_dir`` (with ``html``, the static site:
     index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
     (``report_inputs``), the files are kept as they are."""
     fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, (plots, html, texts, judge_version))
@@ -26,6 +26,8 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     atomic_write_text(out_dir / "leaderboard.md", markdown)
     atomic_write_text(out_dir / "leaderboard.tex", render_latex(report.tables, report.notes))
     atomic_write_text(out_dir / "leaderboard.csv", report.summary.round(4).to_csv(index=False))
+    if len(report.comparisons):
+        atomic_write_text(out_dir / "comparisons.csv", report.comparisons.round(4).to_csv(index=False))
     if len(report.costs):
         atomic_write_text(out_dir / "costs.csv", report.costs.round(3).to_csv(index=False))
     if len(report.fidelity):
