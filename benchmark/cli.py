@@ -195,7 +195,7 @@ def cmd_run(args) -> int:
         f"{stage} {dict(counts)}" for stage, counts in done.outcome.items()), flush=True)
     if not args.quiet:
         print(done.markdown)
-    print(f"leaderboard written to {done.out_dir}/ (leaderboard.md, .tex, .csv, costs.csv, plots/"
+    print(f"leaderboard written to {done.out_dir}/ (leaderboard.md, .tex, .csv, comparisons.csv, costs.csv, plots/"
           f"{', index.html' if args.html else ''}); records in {args.runs_dir}/")
     for failure in done.failures:
         print(f"FAILED {failure.stage} {failure.cell_id}: {failure.error} (log: {failure.log})", file=sys.stderr)
@@ -276,7 +276,7 @@ def cmd_judge(args) -> int:
 
 def cmd_report(args) -> int:
     print(api.report(args.runs_dir, args.out, html=args.html, texts=args.texts))
-    print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, costs.csv, plots/"
+    print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, comparisons.csv, costs.csv, plots/"
           f"{', index.html, cells/' if args.html else ''})")
     return 0
 
