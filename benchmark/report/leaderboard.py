@@ -259,7 +259,8 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
     """Long form, one row per (task, learner, method, DPC): mean, population std and n of the task's
     metric in %, a status (ok / fail / missing / n/a), Welch p-values against Random and the runner-up,
     best-in-column and mixed-code-version flags. DPC-independent rows (full) repeat under every DPC; a study of
-    DPC-independent sets alone, read without its grid, gets one column, DPC 0 (shown as "no DPC")."""
+    DPC-independent sets alone, read without its grid, gets one column, DPC 0 (shown as "no DPC"). With ``samples``
+    each row keeps its replication units (``_sample``) for :func:`comparisons`."""
     failures = failures if failures is not None else pd.DataFrame(columns=KEY + ["reference"])
     all_dpcs = sorted(set(dpcs or []) | {int(d) for d in pd.concat([records.get("dpc", pd.Series(dtype=float)),
                                                                      failures["dpc"]]).dropna()})

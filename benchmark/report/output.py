@@ -12,8 +12,8 @@ from benchmark.study.store import atomic_write_text
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
                  expected: Expected | None = None, plots: bool = True, html: bool = False, texts: bool = True,
                  projections: dict[str, list[str]] | None = None, judge_version: int | None = None) -> str:
-    """Write leaderboard.{md,tex,csv}, comparisons.csv, costs.csv and the plots into ``out_dir`` (with ``html``, the static site:
-    index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
+    """Write leaderboard.{md,tex,csv}, comparisons.csv, costs.csv and the plots into ``out_dir`` (with ``html``, the
+    static site: index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
     (``report_inputs``), the files are kept as they are."""
     fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, (plots, html, texts, judge_version))
     stamp, existing = out_dir / INPUTS_STAMP, out_dir / "leaderboard.md"
