@@ -122,3 +122,19 @@ def test_balanced_class_weights_match_scikit_learn_and_lift_the_minority_class()
     plain = LEARNERS.create("tfidf-logreg", C=0.05).fit_predict(train, test, 2, seed=0)
     weighted = LEARNERS.create("tfidf-logreg", C=0.05, class_weight="balanced").fit_predict(train, test, 2, seed=0)
     assert plain.sum() == 0 and (weighted[test.labels == 1] == 1).all()
+
+
+def test_long_loops_log_their_progress_at_intervals_and_at_the_end(caplog):
+    """A line once 60 s have passed since the last one and one after the last item, each with the time left
+    projected from the mean time per item so far; the items pass through unchanged."""
+    import logging
+
+    from benchmark.learners.progress import logged_steps
+
+    ticks = iter([0.0, 25.0, 50.0, 70.0, 100.0, 140.0])  # start, then after items 1..5
+    with caplog.at_level(logging.INFO, logger="benchmark.learners"):
+        seen = list(logged_steps("abcde", 5, "train 3 stacked", clock=lambda: next(ticks)))
+    assert seen == list("abcde")
+    assert [r.getMessage() for r in caplog.records] == [
+        "train 3 stacked: step 3/5, 70 s elapsed, ~47 s left",
+        "train 3 stacked: step 5/5, 140 s elapsed, ~0 s left"]

@@ -217,7 +217,7 @@ def _grid(tmp_path: Path, learners: str) -> str:
 def test_a_grid_runs_its_minilm_cells_in_stacks_and_resumes(tmp_path, minilm_assets, capsys):
     """8 MiniLM cells (2 DPCs x 2 sets x 2 runs) in stacks of up to 3 of one DPC each (one step shape: a copy never
     computes a larger set's batch): every cell has its own record and predictions, with the stack it ran in; TF-IDF
-    cells run alone; a second run has nothing to do."""
+    cells run alone; each cell's log shows the stack's progress; a second run has nothing to do."""
     from benchmark.cli import main
 
     grid = _grid(tmp_path, "[{name: minilm, params: {steps: 3}}, tfidf-logreg]")
@@ -237,6 +237,10 @@ def test_a_grid_runs_its_minilm_cells_in_stacks_and_resumes(tmp_path, minilm_ass
         predictions = np.load(runs / "evaluate" / r["cell_id"] / "predictions.npy")
         assert predictions.shape == (r["metrics"]["n_test"],)
         assert r["train_predict_s"] == pytest.approx(r["stack"]["wall_s"] / r["stack"]["cells"], abs=1e-3)
+        log = (runs / "evaluate" / r["cell_id"] / "log.txt").read_text()  # progress without a terminal
+        copies = r["stack"]["cells"]
+        assert f"train {copies} stacked: step 3/3, " in log
+        assert f"score test split ({r['metrics']['n_test']} texts): copy {copies}/{copies}, " in log
     assert main(["run", "--grid", grid, "--runs-dir", str(runs), "--out", str(tmp_path / "results"),
                  "--no-progress"]) == 0
     assert "evaluate 16 cells (0 to run)" in capsys.readouterr().out

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from benchmark.core.tokenization import tokenize
 from benchmark.learners.base import batch_indices, cast_floats, class_weights, compute_dtype
+from benchmark.learners.progress import logged_steps
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,9 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     orders = [batch_indices(len(fs), recipe.batch_size, recipe.steps, seed) for fs, seed in zip(features, seeds)]
     shrink = 1.0  # what weight decay alone did to the embedding rows no training set uses
     template.train()
-    bar = tqdm(zip(*orders), total=recipe.steps, desc=f"train {len(trains)} stacked", unit="step", leave=False,
-               disable=None)
-    for indices in bar:
+    what = f"train {len(trains)} stacked"
+    bar = tqdm(zip(*orders), total=recipe.steps, desc=what, unit="step", leave=False, disable=None)
+    for indices in logged_steps(bar, recipe.steps, what):
         batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, offset,
                              pad, TRAIN_ROW)
         targets = _targets(batch, indices, labels, weights)
@@ -251,7 +252,8 @@ def _predict(template, params, buffers, features, arch, offset, pad_id, batch_si
     template.eval()
     template.model.set_attn_implementation("sdpa")
     with torch.inference_mode():
-        for m in tqdm(range(copies), desc="score test split", unit="copy", leave=False, disable=None):
+        copies_bar = tqdm(range(copies), desc="score test split", unit="copy", leave=False, disable=None)
+        for m in logged_steps(copies_bar, copies, f"score test split ({len(features)} texts)", "copy"):
             own = ({k: v[m] for k, v in params.items()}, {k: v[m] for k, v in buffers.items()})
             for idx, batch in chunks:
                 logits = functional_call(template, own, (batch["inputs"], batch["positions"], batch["mask"],

@@ -17,6 +17,7 @@ from benchmark.learners import LEARNERS
 from benchmark.learners.base import (Learner, batch_indices, cast_floats, class_weights, compute_dtype,
                                      resolve_precision)
 from benchmark.core.tokenization import length_sorted_batches, tokenize
+from benchmark.learners.progress import logged_steps
 from benchmark.tasks.base import Examples
 
 
@@ -135,7 +136,8 @@ class TransformerClassifier(Learner):
         dtype = compute_dtype(self.precision, device)
         model.train()
         steps = batch_indices(len(features), self.batch_size, self.steps, seed)
-        for idx in tqdm(steps, total=self.steps, desc="train", unit="step", leave=False, disable=None):
+        bar = tqdm(steps, total=self.steps, desc="train", unit="step", leave=False, disable=None)
+        for idx in logged_steps(bar, self.steps, "train"):
             inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
             logits = _forward(model, inputs, dtype)
             loss = torch.nn.functional.cross_entropy(logits.float(), labels[idx].to(device), weight=weights)
