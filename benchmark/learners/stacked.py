@@ -20,7 +20,6 @@ from typing import Callable
 import numpy as np
 import torch
 from torch.func import functional_call, stack_module_state, vmap
-from tqdm.auto import tqdm
 
 from benchmark.core.tokenization import tokenize
 from benchmark.learners.base import batch_indices, cast_floats, class_weights, compute_dtype
@@ -160,9 +159,7 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     orders = [batch_indices(len(fs), recipe.batch_size, recipe.steps, seed) for fs, seed in zip(features, seeds)]
     shrink = 1.0  # what weight decay alone did to the embedding rows no training set uses
     template.train()
-    what = f"train {len(trains)} stacked"
-    bar = tqdm(zip(*orders), total=recipe.steps, desc=what, unit="step", leave=False, disable=None)
-    for indices in logged_steps(bar, recipe.steps, what):
+    for indices in logged_steps(zip(*orders), recipe.steps, f"train {len(trains)} stacked"):
         batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, offset,
                              pad, TRAIN_ROW)
         targets = _targets(batch, indices, labels, weights)
@@ -252,8 +249,7 @@ def _predict(template, params, buffers, features, arch, offset, pad_id, batch_si
     template.eval()
     template.model.set_attn_implementation("sdpa")
     with torch.inference_mode():
-        copies_bar = tqdm(range(copies), desc="score test split", unit="copy", leave=False, disable=None)
-        for m in logged_steps(copies_bar, copies, f"score test split ({len(features)} texts)", "copy"):
+        for m in logged_steps(range(copies), copies, f"score test split ({len(features)} texts)", "copy"):
             own = ({k: v[m] for k, v in params.items()}, {k: v[m] for k, v in buffers.items()})
             for idx, batch in chunks:
                 logits = functional_call(template, own, (batch["inputs"], batch["positions"], batch["mask"],

@@ -8,7 +8,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from benchmark.core.assets import OFFLINE_MODELS, pick_device, resolve_model
 from benchmark.core.classifiers import load_classifier, load_tokenizer, pretrained_classifier
@@ -136,8 +135,7 @@ class TransformerClassifier(Learner):
         dtype = compute_dtype(self.precision, device)
         model.train()
         steps = batch_indices(len(features), self.batch_size, self.steps, seed)
-        bar = tqdm(steps, total=self.steps, desc="train", unit="step", leave=False, disable=None)
-        for idx in logged_steps(bar, self.steps, "train"):
+        for idx in logged_steps(steps, self.steps, "train"):
             inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
             logits = _forward(model, inputs, dtype)
             loss = torch.nn.functional.cross_entropy(logits.float(), labels[idx].to(device), weight=weights)
