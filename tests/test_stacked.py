@@ -230,7 +230,9 @@ def test_a_grid_runs_its_minilm_cells_in_stacks_and_resumes(tmp_path, minilm_ass
     assert sorted(r["stack"]["cells"] for r in minilm) == [1, 1, 3, 3, 3, 3, 3, 3]
     stacks = {}
     for r in minilm:
-        stacks.setdefault((r["stack"]["wall_s"], r["stack"]["cells"]), set()).add(r["config"]["dpc"])
+        assert r["cell_id"] in r["stack"]["members"] and len(r["stack"]["members"]) == r["stack"]["cells"]
+        stacks.setdefault(tuple(r["stack"]["members"]), set()).add(r["config"]["dpc"])
+    assert sorted(len(members) for members in stacks) == [1, 1, 3, 3]
     assert all(len(dpcs) == 1 for dpcs in stacks.values())
     assert all("stack" not in r for r in records if r not in minilm)
     for r in minilm:

@@ -185,7 +185,7 @@ def _stacked_bodies(cells: list[EvalCell], store: Store, directories: dict) -> l
     predictions = learner.fit_predict_many([s.examples for s in sets], task.splits.test, task.num_classes,
                                            [cell.eval_seed for cell in cells])
     wall = time.perf_counter() - t0
-    stack = {"cells": len(cells), "wall_s": round(wall, 3)}
+    stack = {"cells": len(cells), "wall_s": round(wall, 3), "members": [cell.id for cell in cells]}
     return [{**_evaluate_body(cell, task, s, learner, p, wall / len(cells), directories[cell.id]), "stack": stack}
             for cell, s, p in zip(cells, sets, predictions)]
 
