@@ -165,7 +165,8 @@ def add_grid_arguments(parser) -> None:
     parser.add_argument("--grid", default="demo", help="a preset name (demo) or the path of a grid .yaml file")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a grid key: n_sets=5, dpcs=[5,10], learners.minilm.params.steps=50 (repeatable)")
-    parser.add_argument("--tasks", nargs="+", help="override the grid's tasks (names, or .yaml specs of your data)")
+    parser.add_argument("--tasks", nargs="+", help="override the grid's tasks (names; a .yaml spec in the grid by the "
+                                                     "name it declares; paths of .yaml specs of your data)")
     parser.add_argument("--methods", nargs="+", help="override the grid's methods (names)")
     parser.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
     parser.add_argument("--dpcs", nargs="+", type=int,

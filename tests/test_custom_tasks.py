@@ -214,3 +214,26 @@ def test_overrides_keep_every_entry_of_a_name_and_the_grid_files_own_task_paths(
     grid = load_grid(str(tmp_path / "grid.yaml"), overrides={"learners": ["tfidf-logreg"], "dpcs": [2]})
     assert [c.kwargs for c in grid.learners] == [{}, {"class_weight": "balanced"}]
     assert grid.tasks[0].kwargs["spec"] == str((tmp_path / "sub" / "task.yaml").resolve())
+
+
+def test_tasks_override_picks_a_grids_spec_by_the_name_it_declares_or_its_file_stem(tmp_path, monkeypatch):
+    """``--tasks my-reviews`` on a grid listing ``sub/task.yaml`` (which declares that name) picks the spec, as does
+    its stem ``task``; a name the grid lacks stays a registry name and fails with did-you-mean."""
+    from benchmark.core.errors import UsageError
+    from benchmark.study.checks import check_grid
+    from benchmark.study.grid import load_grid
+
+    (tmp_path / "sub").mkdir()
+    write_csv(tmp_path / "sub" / "reviews.csv", sample_rows())
+    spec(tmp_path / "sub")
+    (tmp_path / "grid.yaml").write_text(
+        "name: g\ntasks: [sms-spam, sub/task.yaml]\ndpcs: [2]\nmethods: [random]\nlearners: [tfidf-logreg]\n")
+    monkeypatch.chdir(tmp_path / "sub")
+    resolved = str((tmp_path / "sub" / "task.yaml").resolve())
+    for name in ("my-reviews", "task"):
+        grid = load_grid(str(tmp_path / "grid.yaml"), overrides={"tasks": [name]})
+        assert [t.kwargs.get("spec") for t in grid.tasks] == [resolved]
+    assert [t.name for t in load_grid(str(tmp_path / "grid.yaml"), overrides={"tasks": ["sms-spam"]}).tasks] == \
+        ["sms-spam"]
+    with pytest.raises(UsageError, match=r"unknown task 'my-reviewz'. Did you mean 'my-reviews'\?"):
+        check_grid(load_grid(str(tmp_path / "grid.yaml"), overrides={"tasks": ["my-reviewz"]}), load_data=False)

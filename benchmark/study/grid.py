@@ -120,8 +120,8 @@ def _anchor_task_specs(data, grid_file: Path):
 
 def apply_overrides(data, given: dict, source: str):
     """The named overrides on the grid mapping. A component named again keeps its entries (its params; every entry
-    of that name, e.g. a learner with and without class weights); a task
-    given as a .yaml spec is read relative to the working directory; a learner's own ``dpcs`` narrow to the
+    of that name, e.g. a learner with and without class weights; a grid's .yaml task spec by its declared name or file
+    stem); a task given as a .yaml spec is read relative to the working directory; a learner's own ``dpcs`` narrow to the
     overridden ones, and a learner left with none is left out."""
     if not isinstance(data, dict):
         raise UsageError(f"grid {source}: expected a mapping to apply the command line's overrides to")
@@ -134,7 +134,11 @@ def apply_overrides(data, given: dict, source: str):
             entries: dict[str, list] = {}
             for e in data.get(key) or []:
                 if isinstance(e, (str, dict)):
-                    entries.setdefault(e if isinstance(e, str) else e.get("name"), []).append(e)
+                    names = _spec_names(e) if key == "tasks" else {e if isinstance(e, str) else e.get("name")}
+                    for name in names:
+                        entries.setdefault(name, []).append(e)
+            if key == "tasks":
+                _check_task_names(given[key], entries, source)
             data[key] = [entry for n in given[key] for entry in (
                 [str(Path(n).resolve())] if key == "tasks" and str(n).endswith((".yaml", ".yml"))
                 else entries.get(n, [n]))]
@@ -152,6 +156,35 @@ def apply_overrides(data, given: dict, source: str):
                              f"leaves it out); pass other DPCs or --learners")
         data["learners"] = narrowed
     return data
+
+
+def _check_task_names(names: list, entries: dict, source: str) -> None:
+    """UsageError for a ``--tasks`` name that is neither the grid's nor registered nor a .yaml spec, with the
+    closest of both (a misspelt custom task's name would otherwise only be compared with the registry's)."""
+    from benchmark.tasks import TASKS
+
+    for name in names:
+        name = str(name)
+        if name not in entries and name not in TASKS and not name.endswith((".yaml", ".yml")):
+            grids = sorted(str(n) for n in entries if not str(n).endswith((".yaml", ".yml")))
+            raise UsageError(f"unknown task {name!r}{did_you_mean(name, set(grids) | set(TASKS.names())) or '.'}"
+                             f" The grid {source} has {', '.join(grids) or 'none'}; registered: "
+                             f"{', '.join(TASKS.names())}; or pass the path of a .yaml spec of your data.")
+
+
+def _spec_names(entry) -> set:
+    """The names a grid's task entry answers to on the command line: a registered name is itself; a .yaml spec is
+    also its path, its file's stem and the ``name`` it declares (``--tasks my-task`` picks the grid's spec)."""
+    if not (isinstance(entry, str) and entry.endswith((".yaml", ".yml"))):
+        return {entry if isinstance(entry, str) else entry.get("name")}
+    names = {entry, Path(entry).stem}
+    try:
+        declared = yaml.safe_load(Path(entry).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return names  # a missing or broken spec fails later, with the spec's own error
+    if isinstance(declared, dict) and isinstance(declared.get("name"), str):
+        names.add(declared["name"])
+    return names
 
 
 def apply_set(data, assignment: str, source: str):
