@@ -49,6 +49,23 @@ def test_cells_show_their_status_and_the_footer_counts_them():
     assert "| DiLM (released) | **71.0 ± 0.8 (1×3)**" in icl and "published" not in icl
 
 
+def test_each_cell_says_the_precision_its_runs_stepped_in_and_marks_a_mix():
+    """``precision: auto`` resolves per machine (bf16 with AVX-512 BF16 or a GPU, else fp32): the fixture's Herding
+    DPC-5 runs under BERT stepped in bf16, bf16 and fp32, so that cell reads "bf16+fp32" and carries °; cells whose
+    records say nothing (non-fine-tuned, older records) read "" and carry no mark."""
+    summary = summarise(load_records(FIXTURES), dpcs=[5, 10])
+    by_cell = {(r.learner, r.method, r.dpc): r.precision for r in summary.itertuples()}
+    assert by_cell[("bert-base-uncased", "herding", 5)] == "bf16+fp32"
+    assert {v for k, v in by_cell.items() if k != ("bert-base-uncased", "herding", 5)} == {""}
+    markdown = (GOLDEN / "leaderboard.md").read_text(encoding="utf-8")
+    bert = markdown.split("### Learner: bert-base-uncased")[1].split("###")[0]
+    assert "| herding | 67.0 ± 0.8 (1×3)\\*° | 67.0 ± 0.8 (1×3) |" in bert
+    assert "Fine-tuned runs stepped in bf16 and fp32" in markdown and "° the runs of this cell" in markdown
+    one = load_records(FIXTURES)
+    one = one[(one.method == "herding") & (one.dpc == 5) & (one.learner == "bert-base-uncased")]
+    assert summarise(one.assign(precision="bf16"), dpcs=[5])["precision"].tolist() == ["bf16"]
+
+
 def test_statistics():
     records = load_records(FIXTURES)
     summary = summarise(records, dpcs=[5, 10])

@@ -70,6 +70,7 @@ def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.D
                      **{f"checksum.{k}": v for k, v in record["task"]["split_checksums"].items()},
                      **{f"recipe.{k}": v for k, v in record.get("recipe", {}).items()},
                      "queries_cut": record.get("learner_details", {}).get("queries_truncated", 0),
+                     "precision": _precision(record),
                      "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
                      "code_version": record["code_version"], "git_commit": record["git"]["commit"]})
     frame = pd.DataFrame(rows)
@@ -77,6 +78,11 @@ def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.D
     for path in store.damaged:
         log.warning("skipped a damaged record (not a whole JSON object): %s; `run` makes its cell again", path)
     return frame
+
+
+def _precision(record: dict) -> str:
+    """The precision a fine-tuned run stepped in (``auto`` resolved on its machine: bf16 or fp32), "" for others."""
+    return record.get("learner_details", {}).get("precision") or record.get("recipe", {}).get("precision") or ""
 
 
 def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
@@ -296,7 +302,8 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
                      **bootstrap_ci(sample),
                      "dpc_independent": bool(cell.get("dpc_independent", False)),
                      "n_failed": failed_counts.get(key, 0), "mixed_versions": len(cell["versions"]) > 1,
-                     "queries_cut": cell.get("queries_cut", 0), "_sample": sample})
+                     "queries_cut": cell.get("queries_cut", 0), "precision": "+".join(cell.get("precisions", [])),
+                     "_sample": sample})
     summary = pd.DataFrame(rows)
     if summary.empty:
         return summary
@@ -367,6 +374,7 @@ def _measured_cells(records: pd.DataFrame, failures: pd.DataFrame, broadcast) ->
                           "reference": bool(group["reference"].iloc[0]),
                           "metric": group["metric"].iloc[0], "versions": sorted(set(group["code_version"])),
                           "family": group["learner_family"].iloc[0], "queries_cut": int(group["queries_cut"].sum()),
+                          "precisions": sorted(set(group.get("precision", pd.Series(dtype=str)).fillna("")) - {""}),
                           "dpc_independent": bool(group["_free"].all())}
     failed_counts = {}
     if not failures.empty:
@@ -471,8 +479,21 @@ def _cell(row) -> Cell:
         marks += "§"
     if row["queries_cut"]:
         marks += "¶"
+    if "+" in row["precision"]:
+        marks += "°"
     return Cell(f"{row['mean']:.1f} ± {row['std']:.1f} ({_replicates(row)})", bool(row["best"]), marks,
                 float(row["mean"]), key)
+
+
+def _precision_note(summary: pd.DataFrame) -> str:
+    """What the fine-tuned runs stepped in (``precision: auto`` resolves per machine), and the ° mark's meaning."""
+    used = sorted({p for cell in summary["precision"].dropna() for p in cell.split("+") if p})
+    if not used:
+        return ""
+    note = f" Fine-tuned runs stepped in {' and '.join(used)} (leaderboard.csv: precision)."
+    if summary["precision"].fillna("").str.contains("+", regex=False).any():
+        note += " ° the runs of this cell stepped in more than one precision (machines with and without bf16)."
+    return note
 
 
 def _replicates(row) -> str:
@@ -646,7 +667,7 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
         f"of this cell come from more than one code version; § some runs of this cell failed." + (
             f" ¶ in-context learning cut test queries longer than the model's context ({int(summary['queries_cut'].sum())} "
             f"query scorings in all; each kept its label: line): the scores are on shortened queries."
-            if summary["queries_cut"].sum() else ""),
+            if summary["queries_cut"].sum() else "") + _precision_note(summary),
         " ".join(text for method, text in (
             ("full", "Full dataset (reference row) = the whole train split."),
             ("random", "Random (reference row) = DPC real examples per class drawn uniformly."),
@@ -719,7 +740,7 @@ def _tex_escape(text: str) -> str:
 
 def _tex(cell: Cell) -> str:
     text = _tex_escape(cell.text).replace("±", r"$\pm$")
-    marks = cell.marks.replace("†", r"\dag").replace("‡", r"\ddag").replace("§", r"\S").replace("¶", r"\P")
+    marks = cell.marks.replace("†", r"\dag").replace("‡", r"\ddag").replace("§", r"\S").replace("¶", r"\P").replace("°", r"\circ")
     text = rf"\textbf{{{text}}}" if cell.bold else text
     return text + (f"$^{{{marks}}}$" if marks else "")
 
