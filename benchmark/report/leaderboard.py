@@ -738,9 +738,12 @@ def _tex_escape(text: str) -> str:
     return "".join(LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
+TEX_MARKS = {"†": r"\dag", "‡": r"\ddag", "§": r"\S", "¶": r"\P", "°": r"\circ"}  # a cell's marks in LaTeX math
+
+
 def _tex(cell: Cell) -> str:
     text = _tex_escape(cell.text).replace("±", r"$\pm$")
-    marks = cell.marks.replace("†", r"\dag").replace("‡", r"\ddag").replace("§", r"\S").replace("¶", r"\P").replace("°", r"\circ")
+    marks = "".join(TEX_MARKS.get(mark, mark) for mark in cell.marks)
     text = rf"\textbf{{{text}}}" if cell.bold else text
     return text + (f"$^{{{marks}}}$" if marks else "")
 

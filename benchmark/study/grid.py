@@ -113,8 +113,8 @@ def _anchor_task_specs(data, grid_file: Path):
     directory's)."""
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
         return data
-    anchored = [str((grid_file.parent / t).resolve()) if isinstance(t, str) and t.endswith((".yaml", ".yml"))
-                and not Path(t).is_absolute() else t for t in data["tasks"]]
+    anchored = [str((grid_file.parent / t).resolve()) if _is_spec(t) and not Path(t).is_absolute() else t
+                for t in data["tasks"]]
     return {**data, "tasks": anchored}
 
 
@@ -140,7 +140,7 @@ def apply_overrides(data, given: dict, source: str):
             if key == "tasks":
                 _check_task_names(given[key], entries, source)
             data[key] = [entry for n in given[key] for entry in (
-                [str(Path(n).resolve())] if key == "tasks" and str(n).endswith((".yaml", ".yml"))
+                [str(Path(n).resolve())] if key == "tasks" and _is_spec(str(n))
                 else entries.get(n, [n]))]
     if "dpcs" in given and isinstance(given["dpcs"], list):
         narrowed = []
@@ -158,6 +158,11 @@ def apply_overrides(data, given: dict, source: str):
     return data
 
 
+def _is_spec(entry) -> bool:
+    """Whether a task entry is the path of a .yaml spec of one's own data rather than a registered name."""
+    return isinstance(entry, str) and entry.endswith((".yaml", ".yml"))
+
+
 def _check_task_names(names: list, entries: dict, source: str) -> None:
     """UsageError for a ``--tasks`` name that is neither the grid's nor registered nor a .yaml spec, with the
     closest of both (a misspelt custom task's name would otherwise only be compared with the registry's)."""
@@ -165,8 +170,8 @@ def _check_task_names(names: list, entries: dict, source: str) -> None:
 
     for name in names:
         name = str(name)
-        if name not in entries and name not in TASKS and not name.endswith((".yaml", ".yml")):
-            grids = sorted(str(n) for n in entries if not str(n).endswith((".yaml", ".yml")))
+        if name not in entries and name not in TASKS and not _is_spec(name):
+            grids = sorted(str(n) for n in entries if not _is_spec(str(n)))
             raise UsageError(f"unknown task {name!r}{did_you_mean(name, set(grids) | set(TASKS.names())) or '.'}"
                              f" The grid {source} has {', '.join(grids) or 'none'}; registered: "
                              f"{', '.join(TASKS.names())}; or pass the path of a .yaml spec of your data.")
@@ -175,7 +180,7 @@ def _check_task_names(names: list, entries: dict, source: str) -> None:
 def _spec_names(entry) -> set:
     """The names a grid's task entry answers to on the command line: a registered name is itself; a .yaml spec is
     also its path, its file's stem and the ``name`` it declares (``--tasks my-task`` picks the grid's spec)."""
-    if not (isinstance(entry, str) and entry.endswith((".yaml", ".yml"))):
+    if not _is_spec(entry):
         return {entry if isinstance(entry, str) else entry.get("name")}
     names = {entry, Path(entry).stem}
     try:
@@ -298,7 +303,7 @@ def _components(value, key: str, source: str) -> list[Component]:
         raise UsageError(f"grid {source}: key {key!r} must be a non-empty list")
     out = []
     for i, item in enumerate(value):
-        if key == "tasks" and isinstance(item, str) and item.endswith((".yaml", ".yml")):
+        if key == "tasks" and _is_spec(item):
             out.append(task_component(item))
             continue
         if isinstance(item, str):
