@@ -66,6 +66,7 @@ class StagePlan:
     seconds: float  # from finished cells of the same kind
     known: int  # pending cells with a finished counterpart
     prior_seconds: float  # prior guesses (benchmark/study/cost_priors.yaml) for the others
+    scaled: int  # of the known, those estimated from another DPC
 
 
 def plan(grid: Grid, runs_dir: Path) -> list[StagePlan]:
@@ -77,8 +78,8 @@ def plan(grid: Grid, runs_dir: Path) -> list[StagePlan]:
     store, out = Store(runs_dir), []
     for stage, stage_cells in expand(grid).items():
         pending = [c for c in stage_cells if not store.is_done(stage, c.id)]
-        seconds, known, prior = estimate_seconds(store, stage, pending)
-        out.append(StagePlan(stage, len(stage_cells), [c.id for c in pending], seconds, known, prior))
+        estimate = estimate_seconds(store, stage, pending)
+        out.append(StagePlan(stage, len(stage_cells), [c.id for c in pending], *estimate))
     return out
 
 

@@ -211,8 +211,8 @@ def print_plan(grid, stages) -> None:
     print(f"dry run of grid {grid.name!r} ({grid.source}); nothing is run or written")
     for row in stages:
         print(f"  {row.stage:<8} {row.cells:>6} cells, {len(row.pending):>6} to run, ~{row.seconds / 3600:.2f} h from "
-              f"{row.known} finished counterparts + ~{row.prior_seconds / 3600:.1f} GPU h of prior guesses for the "
-              f"other {len(row.pending) - row.known}")
+              f"{row.known} finished counterparts{f' ({row.scaled} scaled from another DPC)' if row.scaled else ''} + "
+              f"~{row.prior_seconds / 3600:.1f} GPU h of prior guesses for the other {len(row.pending) - row.known}")
         for cell_id in row.pending[:5]:
             print(f"           {cell_id}")
         if len(row.pending) > 5:

@@ -126,8 +126,8 @@ def unit_seconds(store: Store, stage: str, unit: Unit) -> float:
     """A unit's estimated seconds: finished counterparts in the store, else the prior guesses."""
     from benchmark.study.estimate import estimate_seconds
 
-    measured, _, prior = estimate_seconds(store, stage, unit.cells)
-    return measured + prior
+    estimate = estimate_seconds(store, stage, unit.cells)
+    return estimate.seconds + estimate.prior_seconds
 
 
 def wait(jobs: list, stage: str, poll_s: float, progress: bool) -> None:
