@@ -2,7 +2,7 @@
 (same stage, task, method, DPC and learner; for an evaluate cell failing that, any method with the
 same task, DPC and learner, since its cost is mostly the learner's; failing that, the same at the
 nearest finished DPC scaled in proportion to the DPC, since a learner's batch and a method's candidates
-grow with it); else the prior guesses of ``cost_priors.yaml`` (per stage, by method or learner), reported apart."""
+grow with it: an upper bound when scaled up, as a cell's fixed costs do not grow); else the prior guesses of ``cost_priors.yaml`` (per stage, by method or learner), reported apart."""
 from __future__ import annotations
 
 import statistics
