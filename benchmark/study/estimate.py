@@ -2,7 +2,8 @@
 (same stage, task, method, DPC and learner; for an evaluate cell failing that, any method with the
 same task, DPC and learner, since its cost is mostly the learner's; failing that, the same at the
 nearest finished DPC scaled in proportion to the DPC, since a learner's batch and a method's candidates
-grow with it: an upper bound when scaled up, as a cell's fixed costs do not grow); else the prior guesses of ``cost_priors.yaml`` (per stage, by method or learner), reported apart."""
+grow with it: an upper bound when scaled up, as a cell's fixed costs do not grow); else the prior
+guesses of ``cost_priors.yaml`` (per stage, by method or learner), reported apart."""
 from __future__ import annotations
 
 import statistics
@@ -27,9 +28,12 @@ def prior_seconds(stage: str, config: dict) -> float:
     return float(table.get(name, table["default"]))
 
 
-def _kind(stage: str, config: dict) -> tuple:
+def _kinds(stage: str, config: dict) -> list[tuple]:
+    """The kinds a cell is timed by, closest first: its task, method and learner; for an evaluate cell also its task
+    and learner with any method (its cost is mostly the learner's)."""
     learner = config.get("learner", {}).get("name") if stage == "evaluate" else None
-    return stage, config["task"]["name"], config["method"]["name"], config.get("dpc"), learner
+    exact = (config["task"]["name"], config["method"]["name"], learner)
+    return [exact, (exact[0], "*", learner)] if stage == "evaluate" else [exact]
 
 
 class Estimate(NamedTuple):
@@ -39,38 +43,33 @@ class Estimate(NamedTuple):
     scaled: int  # of the known, those whose counterpart ran at another DPC
 
 
-def _loose(kind: tuple) -> tuple:
-    """The kind an evaluate cell borrows from: any method (its cost is mostly the learner's); other stages: itself."""
-    return kind[:2] + ("*",) + kind[3:] if kind[0] == "evaluate" else kind
-
-
-def _scaled_from_nearest_dpc(seen: dict, kind: tuple) -> float | None:
-    """The median of the finished cells of the loose kind at the nearest other DPC, times the DPC ratio; None when
-    none has finished or the cell has no DPC."""
-    loose, dpc = _loose(kind), kind[3]
-    finished = [k[3] for k in seen if isinstance(k[3], int) and k[:3] + k[4:] == loose[:3] + loose[4:]]
+def _cell_seconds(seen: dict, kinds: list[tuple], dpc) -> tuple[float | None, bool]:
+    """(seconds, whether scaled from another DPC): the median of the closest kind at this DPC, else of the loosest
+    kind at the nearest finished DPC times the DPC ratio; None when neither has finished or the cell has no DPC."""
+    for kind in kinds:
+        if dpc in seen.get(kind, {}):
+            return statistics.median(seen[kind][dpc]), False
+    by_dpc = seen.get(kinds[-1], {})
+    finished = [d for d in by_dpc if isinstance(d, int)]
     if not isinstance(dpc, int) or not finished:
-        return None
+        return None, False
     nearest = min(finished, key=lambda d: (abs(d - dpc), d))
-    return statistics.median(seen[loose[:3] + (nearest,) + loose[4:]]) * dpc / nearest
+    return statistics.median(by_dpc[nearest]) * dpc / nearest, True
 
 
 def estimate_seconds(store, stage: str, cells: list) -> Estimate:
     """The seconds the ``cells`` of ``stage`` are expected to take, from finished counterparts or the priors."""
-    seen: dict[tuple, list[float]] = {}
+    seen: dict[tuple, dict] = {}  # kind -> DPC -> wall times of its finished cells
     for record in store.done_records(stage):
-        kind = _kind(stage, record["config"])
-        for key in {kind, _loose(kind)}:
-            seen.setdefault(key, []).append(record["wall_s"])
+        for kind in _kinds(stage, record["config"]):
+            seen.setdefault(kind, {}).setdefault(record["config"].get("dpc"), []).append(record["wall_s"])
     total, known, prior, scaled = 0.0, 0, 0.0, 0
     for cell in cells:
-        kind = _kind(stage, cell.config)
-        times = seen.get(kind) or seen.get(_loose(kind))
-        seconds = statistics.median(times) if times else _scaled_from_nearest_dpc(seen, kind)
+        seconds, from_other_dpc = _cell_seconds(seen, _kinds(stage, cell.config), cell.config.get("dpc"))
         if seconds is None:
             prior += prior_seconds(stage, cell.config)
             continue
         total += seconds
         known += 1
-        scaled += not times
+        scaled += from_other_dpc
     return Estimate(total, known, prior, scaled)
