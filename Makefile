@@ -6,17 +6,20 @@ PY := $(VENV)/bin/python
 # torch first: on these machines a CPU build of torch 2.13.0 lies on disk; on a GPU cluster, pass the
 # CUDA build you want (e.g. make setup TORCH=torch==2.13.0 plus your site's index options via PIP_*).
 TORCH ?= torch==2.13.0
+# the versions the tests last passed with (CI installs these too); `make setup CONSTRAINTS=` installs the newest allowed
+CONSTRAINTS ?= constraints.txt
+PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test results clean-runs
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-assets.txt examples/tfidf-prototypes-plugin/pyproject.toml
+$(STAMP): pyproject.toml constraints.txt requirements-assets.txt examples/tfidf-prototypes-plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet $(PIP_C) -e ".[test]"
 	$(PY) -m pip install --quiet --no-deps -r requirements-assets.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e examples/tfidf-prototypes-plugin
 	touch $(STAMP)

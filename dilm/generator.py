@@ -83,7 +83,7 @@ class Generator:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, use_kernels=False)  # plain torch layers, not Hub kernels
         if tokenizer.eos_token is None:
             raise ValueError(f"generator {path} has no EOS token; DiLM needs one as the end-of-sample target")
         if tokenizer.pad_token is None:

@@ -57,7 +57,7 @@ def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size
     device = pick_device(device)
     path = resolve_model(space.encoder)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).to(device).eval()
+    model = AutoModel.from_pretrained(path, use_kernels=False).to(device).eval()
     features = tokenize(tokenizer, texts, space.max_length)
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     batches = length_sorted_batches(tokenizer, features, batch_size, device)

@@ -98,7 +98,7 @@ def smollm2_path() -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
-        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, use_kernels=False)
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config  # the weights are de-quantised to fp32 on load
         model.hf_quantizer = None

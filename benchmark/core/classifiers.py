@@ -17,12 +17,14 @@ def load_tokenizer(path: str):
 
 def pretrained_classifier(path: str, num_labels: int, seed: int, pad_id: int, **kwargs):
     """The pretrained checkpoint with a fresh classification head drawn from ``seed`` (the same head for the
-    same seed on every path); a config without a pad id gets ``pad_id``."""
+    same seed on every path); a config without a pad id gets ``pad_id``. Every model load here passes
+    ``use_kernels=False``: transformers 5.25 swaps Hub kernels in by default, which changes the numbers and cannot
+    kernelize the meta-device template of a stacked run."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, **kwargs)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, use_kernels=False, **kwargs)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = pad_id
     return model

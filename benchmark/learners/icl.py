@@ -133,7 +133,7 @@ class InContextLearner(Learner):
         try:
             path = resolve_model(self.model)
             tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(path, use_kernels=False, **kwargs)
         except OSError as exc:
             raise MissingAssetError(f"cannot load causal LM {self.model!r}: {str(exc).splitlines()[0][:200]}. Hub "
                                     f"models need the hub or a filled HF cache; the offline causal LM is "
