@@ -3,7 +3,6 @@ pyproject.toml's bounds, and under CI (built by `make setup` on 3.11) exactly wh
 from __future__ import annotations
 
 import sys
-
 from importlib import metadata
 from pathlib import Path
 
