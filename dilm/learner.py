@@ -34,7 +34,8 @@ class MatchingLearner:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, use_kernels=False).to(device)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, use_kernels=False)
+        model.to(device)
         return cls(model, tokenizer, max_length)
 
     @property

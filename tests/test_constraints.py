@@ -22,6 +22,11 @@ def _pins() -> dict[str, Requirement]:
     return {canonicalize_name(r.name): r for r in map(Requirement, lines)}
 
 
+def _version(pin: Requirement) -> str:
+    (spec,) = pin.specifier
+    return spec.version
+
+
 def test_every_constraint_is_an_exact_pin_for_python_3_11_within_the_projects_bounds():
     pins = _pins()
     assert {"transformers", "datasets", "kernels"} <= set(pins)
@@ -34,13 +39,12 @@ def test_every_constraint_is_an_exact_pin_for_python_3_11_within_the_projects_bo
     for bound in map(Requirement, project["dependencies"] + project["optional-dependencies"]["test"]):
         pin = pins.get(canonicalize_name(bound.name))
         if pin is not None:
-            version = next(iter(pin.specifier)).version
-            assert bound.specifier.contains(version, prereleases=True), f"{bound.name} pinned {version}, needs {bound}"
+            assert bound.specifier.contains(_version(pin), prereleases=True), f"{bound.name} {pin.specifier}, needs {bound}"
 
 
 @pytest.mark.skipif(not IN_CI or sys.version_info[:2] != (3, 11), reason="only a `make setup` venv on 3.11 (CI) "
                     "is built under the constraints; `make setup CONSTRAINTS=` or another Python is not")
 def test_the_ci_environment_is_the_constrained_set():
-    wrong = {name: (metadata.version(name), next(iter(req.specifier)).version) for name, req in _pins().items()
-             if metadata.version(name) != next(iter(req.specifier)).version}
+    installed = {name: (metadata.version(name), _version(pin)) for name, pin in _pins().items()}
+    wrong = {name: versions for name, versions in installed.items() if versions[0] != versions[1]}
     assert wrong == {}, f"installed vs pinned: {wrong} (was `make setup` run without -c constraints.txt?)"

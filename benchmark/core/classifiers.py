@@ -17,9 +17,9 @@ def load_tokenizer(path: str):
 
 def pretrained_classifier(path: str, num_labels: int, seed: int, pad_id: int, **kwargs):
     """The pretrained checkpoint with a fresh classification head drawn from ``seed`` (the same head for the
-    same seed on every path); a config without a pad id gets ``pad_id``. Every model load here passes
-    ``use_kernels=False``: transformers 5.25 swaps Hub kernels in by default, which changes the numbers and cannot
-    kernelize the meta-device template of a stacked run."""
+    same seed on every path); a config without a pad id gets ``pad_id``. Like every model load of the project it
+    passes ``use_kernels=False``: transformers 5.25 swaps Hub kernels in by default, which changes the numbers and
+    cannot kernelize the meta-device template of a stacked run."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
