@@ -35,14 +35,22 @@ def learner():
     return learner
 
 
-def test_stage1_lm_step(benchmark, task, generator):
-    """One LM fine-tuning step, batch lm_batch_size (16) of real sentences, forward + backward."""
+@pytest.mark.parametrize("layout", ["padded", "packed"])
+def test_stage1_lm_step(benchmark, task, generator, layout):
+    """One LM fine-tuning step, batch lm_batch_size (16) of real sentences, forward + backward: padded to the
+    longest, or laid end to end in rows (``lm_packing``)."""
     seqs = generator.encode(list(task.splits.train.texts[:CFG.lm_batch_size]), [0] * CFG.lm_batch_size, CFG.max_length)
 
     def step():
-        ids, mask, labels = generator.pad(seqs)
-        generator.model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        if layout == "packed":
+            ids, positions, labels = generator.pack(seqs, CFG.max_length)
+            inputs = {"input_ids": ids, "position_ids": positions}
+        else:
+            ids, mask, labels = generator.pad(seqs)
+            inputs = {"input_ids": ids, "attention_mask": mask}
+        generator.model(**inputs, labels=labels, use_cache=False).loss.backward()
         generator.model.zero_grad(set_to_none=True)
+        benchmark.extra_info["tokens"] = ids.numel()
 
     benchmark.pedantic(step, rounds=3, iterations=1)
 

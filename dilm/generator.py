@@ -162,6 +162,29 @@ class Generator:
             labels[i, :self.prompt_length(s)] = -100
         return ids.to(self.device), mask.to(self.device), labels.to(self.device)
 
+    def pack(self, sequences: list[list[int]], width: int):
+        """(input_ids, position_ids, labels) tensors of ``sequences`` laid end to end in rows of at most ``width``
+        tokens (``packed_layout``). Positions restart at each sequence, and from them transformers builds a causal mask
+        that keeps attention within a sequence (only without a cache: call the model with ``use_cache=False``);
+        labels are masked as in ``pad``, so the loss is ``pad``'s."""
+        import torch
+
+        rows = packed_layout([len(s) for s in sequences], width)
+        used = max(sum(len(sequences[i]) for i in row) for row in rows)
+        ids = torch.full((len(rows), used), self.tokenizer.pad_token_id, dtype=torch.long)
+        positions = torch.zeros((len(rows), used), dtype=torch.long)
+        labels = torch.full((len(rows), used), -100, dtype=torch.long)
+        for r, row in enumerate(rows):
+            start = 0
+            for i in row:
+                s, end = sequences[i], start + len(sequences[i])
+                ids[r, start:end] = torch.as_tensor(s)
+                positions[r, start:end] = torch.arange(len(s))
+                labels[r, start + self.prompt_length(s):end] = torch.as_tensor(s[self.prompt_length(s):])
+                start = end
+            positions[r, start:] = torch.arange(used - start)  # the row's padded tail: a segment of its own
+        return ids.to(self.device), positions.to(self.device), labels.to(self.device)
+
     def sequence_nll(self, sequences: list[list[int]]):
         """Per-sample NLL: summed over the sample's target tokens (after its prompt, EOS included), divided by
         the padded length shared by the batch (the paper's generation loss). Differentiable."""
@@ -337,3 +360,25 @@ def seeds_for(entropy, n: int) -> list[int]:
     """``n`` independent 31-bit seeds derived from ``entropy`` (an int or a tuple of ints)."""
     entropy = list(entropy) if isinstance(entropy, (tuple, list)) else [int(entropy)]
     return [int(s) & 0x7FFFFFFF for s in np.random.SeedSequence(entropy).generate_state(n)]
+
+
+def pack_rows(lengths: list[int], width: int) -> list[list[int]]:
+    """Indices of sequences grouped into rows of at most ``width`` tokens: first fit, longest first (a sequence
+    longer than ``width`` gets a row of its own). Deterministic: ties keep their input order."""
+    rows, room = [], []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        slot = next((r for r, free in enumerate(room) if free >= lengths[i]), None)
+        if slot is None:
+            rows.append([i])
+            room.append(width - lengths[i])
+        else:
+            rows[slot].append(i)
+            room[slot] -= lengths[i]
+    return rows
+
+
+def packed_layout(lengths: list[int], width: int) -> list[list[int]]:
+    """The rows to pack a batch into: rows as wide as its longest sequence (never more tokens than padding the
+    batch) or ``width`` wide, whichever makes the smaller tensor (rows x the fullest row)."""
+    layouts = [pack_rows(lengths, w) for w in (max(lengths), max(width, max(lengths)))]
+    return min(layouts, key=lambda rows: len(rows) * max(sum(lengths[i] for i in row) for row in rows))

@@ -64,9 +64,15 @@ def train_lm(generator: Generator, texts, labels, cfg: DiLMConfig, seed: int, ch
     bar = tqdm(range(start, cfg.lm_steps), initial=start, total=cfg.lm_steps, desc="dilm stage 1 (LM)",
                unit="step", disable=None)
     for step in bar:
-        ids, mask, targets = generator.pad([sequences[i] for i in order[step]])
-        with autocast(generator.device, cfg.amp):
-            loss = model(input_ids=ids, attention_mask=mask, labels=targets).loss
+        batch = [sequences[i] for i in order[step]]
+        if cfg.lm_packing:
+            ids, positions, targets = generator.pack(batch, cfg.max_length)
+            inputs = {"input_ids": ids, "position_ids": positions}
+        else:
+            ids, mask, targets = generator.pad(batch)
+            inputs = {"input_ids": ids, "attention_mask": mask}
+        with autocast(generator.device, cfg.amp):  # no cache: with one, transformers ignores the packed positions
+            loss = model(**inputs, labels=targets, use_cache=False).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -31,7 +31,7 @@ from methods.embeddings import EmbeddingSpace, cached_embeddings, encode
 log = logging.getLogger("methods.generative")
 
 STAGE1_FIELDS = ("generator", "class_prompt", "prompt_template", "class_token_init", "lm_steps", "lm_batch_size", "lm_lr",
-                 "lm_warmup_ratio", "max_length", "amp")
+                 "lm_warmup_ratio", "max_length", "amp", "lm_packing")
 # What the distill step's work depends on besides the generator's weights (the rehearsal measures such cells once).
 SAMPLING_FIELDS = ("generator", "class_prompt", "prompt_template", "max_length", "oversample_ratio", "label_filter",
                    "test_time_selection", "top_p", "selection_encoder", "selection_pooling", "selection_max_length",
@@ -170,8 +170,10 @@ def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> t
 
 
 def stage1_key(task: Task, cfg: DiLMConfig, seed: int) -> dict:
+    # lm_packing enters the key only when on, so the generators trained before the switch existed stay valid
+    fields = [name for name in STAGE1_FIELDS if name != "lm_packing" or cfg.lm_packing]
     return {"task": task.name, "train_checksum": task.splits.train.checksum(), "seed": seed,
-            "format_version": FORMAT_VERSION, **{name: getattr(cfg, name) for name in STAGE1_FIELDS}}
+            "format_version": FORMAT_VERSION, **{name: getattr(cfg, name) for name in fields}}
 
 
 def stage1_generator(task: Task, cfg: DiLMConfig, seed: int, device: str) -> tuple[Path, dict]:

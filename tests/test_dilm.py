@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dilm.config import PRESETS, resolve
-from dilm.generator import SEP, GenerationError, Generator, class_token
+from dilm.generator import SEP, GenerationError, Generator, class_token, pack_rows, packed_layout
 from dilm.gradient_matching import GradientMatching, head_gradient, matching_loss, sample_weights
 from dilm.learner import MatchingLearner
 from dilm.lm_training import train_lm
@@ -252,6 +252,84 @@ def test_encoding_masks_padding_and_targets_eos(tiny_generator_dir):
     assert mask.sum(1).tolist() == [len(s) for s in seqs]
 
 
+def test_pack_rows_is_first_fit_longest_first():
+    assert pack_rows([5, 3, 4, 2, 6], 8) == [[4, 3], [0, 1], [2]]
+    assert pack_rows([9, 2], 8) == [[0], [1]]  # too long for a row: a row of its own
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        lengths = rng.integers(1, 17, rng.integers(1, 30)).tolist()
+        rows = pack_rows(lengths, 16)
+        assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
+        assert all(sum(lengths[i] for i in row) <= 16 for row in rows)
+        # first fit: no sequence of a later row fits into an earlier row's room
+        room = [16 - sum(lengths[i] for i in row) for row in rows]
+        assert all(lengths[i] > room[earlier] for r, row in enumerate(rows) for i in row[:1] for earlier in range(r))
+        # the layout a step uses never holds more tokens than the padded batch
+        layout = packed_layout(lengths, 16)
+        assert len(layout) * max(sum(lengths[i] for i in row) for row in layout) <= len(lengths) * max(lengths)
+    assert packed_layout([10] * 8, 64) == [[i] for i in range(8)]  # 8 rows of 10, not 2 rows of 60
+    assert len(packed_layout([8, 56, 30, 12, 40, 20, 9, 25], 64)) == 4  # 200 tokens in 4 rows of 56, not 8
+
+
+LONG = ("a long , slow and meandering film that never finds its story , its pace or any reason to exist",)
+
+
+def _packed_and_padded_losses(generator, sequences, width):
+    ids, mask, labels = generator.pad(sequences)
+    padded = generator.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    ids, positions, labels = generator.pack(sequences, width)
+    packed = generator.model(input_ids=ids, position_ids=positions, labels=labels, use_cache=False).loss
+    # the same rows with positions that never restart: attention then crosses sequences
+    running = torch.arange(ids.shape[1]).expand_as(ids)
+    leaking = generator.model(input_ids=ids, position_ids=running, labels=labels, use_cache=False).loss
+    return padded, packed, leaking, ids.shape
+
+
+@pytest.mark.parametrize("prompts", [None, ("negative: ", "positive: ")])
+def test_packed_rows_give_the_padded_batchs_loss(tiny_generator_dir, prompts):
+    """Stage 1's ``lm_packing``: sequences end to end, positions restarting at each, the same targets; the loss
+    equals the padded batch's, and without the restarts (attention across sequences) it does not."""
+    generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False, prompts=prompts)
+    sequences = generator.encode(TEXTS + [LONG], LABELS + [0], max_length=32)  # short ones share the long one's width
+    padded, packed, leaking, shape = _packed_and_padded_losses(generator, sequences, 32)
+    assert shape[0] < len(sequences)  # rows hold several sequences
+    torch.testing.assert_close(packed, padded, rtol=0, atol=1e-5)
+    assert abs(leaking.item() - padded.item()) > 1e-4
+
+
+def test_packed_rows_give_the_padded_batchs_loss_on_gpt2(tiny_gpt2_dir):
+    generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=False, class_token_init="bos")
+    sequences = generator.encode(TEXTS + [LONG], LABELS + [0], max_length=32)  # short ones share the long one's width
+    padded, packed, leaking, shape = _packed_and_padded_losses(generator, sequences, 32)
+    assert shape[0] < len(sequences)
+    torch.testing.assert_close(packed, padded, rtol=0, atol=1e-5)
+    assert abs(leaking.item() - padded.item()) > 1e-4
+
+
+def test_stage1_with_packing_trains_as_the_padded_run(tiny_generator_dir, tmp_path):
+    """The same steps and sentences, on fewer tokens: per-step losses and the trained weights agree with the padded
+    run's to float tolerance."""
+    texts, labels = TEXTS + [LONG], LABELS + [0]
+    padded = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    a = train_lm(padded, texts, labels, tiny_config(lm_steps=3, max_length=24), seed=0, checkpoint_dir=tmp_path / "a")
+    packed = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    pack, rows = packed.pack, []
+
+    def counted(sequences, width):
+        out = pack(sequences, width)
+        rows.append(out[0].shape[0])
+        return out
+
+    packed.pack = counted
+    b = train_lm(packed, texts, labels, tiny_config(lm_steps=3, max_length=24, lm_packing=True), seed=0,
+                 checkpoint_dir=tmp_path / "b")
+    assert len(rows) == 3 and min(rows) < 4  # batches of 4: at least one step packed them into fewer rows
+    assert b["final_loss"] == pytest.approx(a["final_loss"], rel=1e-5)
+    assert b["weight_drift"]["relative_l2"] == pytest.approx(a["weight_drift"]["relative_l2"], rel=1e-3)
+    for (name, x), y in zip(padded.model.state_dict().items(), packed.model.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_pair_decoding_splits_at_the_separator_and_rejects_samples_without_one(tiny_generator_dir, monkeypatch):
     generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=True)
     assert generator.tokenizer.convert_ids_to_tokens(generator.sep_id) == SEP
@@ -407,6 +485,30 @@ def smollm2_fresh_cache(tmp_path, monkeypatch):
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "models").symlink_to(models)
     monkeypatch.setenv("DILM_BENCH_CACHE", str(tmp_path / "cache"))
+
+
+def test_packing_on_the_real_smollm2_keeps_the_loss_on_fewer_tokens(smollm2_fresh_cache, rt_assets):
+    """The real generator (SmolLM2-135M-Instruct) on 16 rt-polarity train sentences, the cpu preset's batch: the
+    packed batch's loss is the padded batch's, on at most 85% of its tokens."""
+    from benchmark.core.assets import resolve_model
+    from benchmark.tasks import load_task
+
+    train = load_task("rt-polarity").splits.train
+    generator = Generator.from_pretrained(resolve_model("smollm2"), 2, pair=False, prompts=("negative: ", "positive: "))
+    sequences = generator.encode(list(train.texts[:16]), train.labels[:16].tolist(), PRESETS["cpu"].max_length)
+    with torch.no_grad():
+        padded, packed, leaking, shape = _packed_and_padded_losses(generator, sequences, PRESETS["cpu"].max_length)
+    torch.testing.assert_close(packed, padded, rtol=0, atol=1e-4)
+    assert abs(leaking.item() - padded.item()) > 1e-2
+    assert shape.numel() <= 0.85 * generator.pad(sequences)[0].numel()
+
+
+def test_packing_enters_the_stage1_key_only_when_on(tiny_task):
+    """Generators trained before the switch existed keep their cache key; a packed stage 1 is a generator of its own."""
+    from methods.generative import stage1_key
+
+    off, on = stage1_key(tiny_task, PRESETS["cpu"], 0), stage1_key(tiny_task, replace(PRESETS["cpu"], lm_packing=True), 0)
+    assert "lm_packing" not in off and on == {**off, "lm_packing": True}
 
 
 def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, smollm2_fresh_cache, minilm_assets):

@@ -103,6 +103,20 @@ def test_cost_model_against_hand_computations():
     assert lm.largest == (64 * 421 * 50257 * 4, "LM logits (fp32)")
 
 
+def test_packed_stage1_lengths_against_hand_computations():
+    """``lm_packing``: a batch costs its rows x the fullest row, per sequence; never more than padding it."""
+    from benchmark.study.rehearsal.projections import Lengths
+
+    same = Lengths(np.array([10] * 8))
+    # rows of 64 would be 2 x 60 tokens for 80 real ones: rows of the longest (10) cost what padding costs
+    assert same.padded(8) == same.packed(8, 64) == 10
+    assert Lengths(np.array([64] * 8)).packed(8, 64) == 64  # full rows: nothing to gain
+    halves = Lengths(np.array([32] * 8))
+    assert halves.packed(8, 64) == 32  # 4 full rows of 64 or 8 of 32: the same 256 tokens
+    mixed = Lengths(np.array([8, 56, 30, 12, 40, 20] * 50))
+    assert mixed.packed(16, 64) < 0.8 * mixed.padded(16)
+
+
 def small_grid(tmp_path, mem: str):
     grid = tmp_path / "grid.yaml"
     grid.write_text("name: tiny\ntasks: [sst2]\ndpcs: [5]\nmethods:\n  - random\n  - name: herding\n"

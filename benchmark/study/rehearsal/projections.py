@@ -31,6 +31,20 @@ class Lengths:
         batch = max(1, min(int(batch), len(self.values)))
         return float(np.mean([self.values[rng.integers(0, len(self.values), batch)].max() for _ in range(100)]))
 
+    def packed(self, batch: int, width: int) -> float:
+        """The tokens per sequence of a packed step (``lm_packing``): a random batch laid end to end
+        (``packed_layout``, rows of at most ``width``), rows x the fullest row, divided by the batch size."""
+        from dilm.generator import packed_layout
+
+        rng = np.random.default_rng(0)
+        batch = max(1, min(int(batch), len(self.values)))
+        tokens = []
+        for _ in range(100):
+            draw = self.values[rng.integers(0, len(self.values), batch)].tolist()
+            rows = packed_layout(draw, width)
+            tokens.append(len(rows) * max(sum(draw[i] for i in row) for row in rows))
+        return float(np.mean(tokens)) / batch
+
 
 @dataclass
 class TaskScale:
@@ -95,7 +109,8 @@ def embed_train(scale: TaskScale, model: str, max_length: int) -> Cost:
 
 def stage1(scale: TaskScale, cfg) -> Cost:
     gen = arch(cfg.generator)
-    seq = scale.lengths(cfg.generator, cfg.max_length, generator=True).padded(cfg.lm_batch_size)
+    lengths = scale.lengths(cfg.generator, cfg.max_length, generator=True)
+    seq = lengths.packed(cfg.lm_batch_size, cfg.max_length) if cfg.lm_packing else lengths.padded(cfg.lm_batch_size)
     return train(scale.gpu, gen, cfg.lm_steps, cfg.lm_batch_size, seq, bf16=True, lm=True)
 
 
