@@ -75,6 +75,17 @@ class DiLMConfig:
         return asdict(self)
 
 
+# Fields added after records were made: they enter cell ids and cache keys only when set away from their default,
+# so the ids and keys of everything made before they existed stay valid.
+LATER_FIELDS = ("lm_packing",)
+
+
+def identity(values: dict) -> dict:
+    """``values`` (field name -> value) without the later fields that sit at their default: what ids and keys hash."""
+    defaults = {f.name: f.default for f in fields(DiLMConfig) if f.name in LATER_FIELDS}
+    return {name: value for name, value in values.items() if name not in defaults or value != defaults[name]}
+
+
 def field_names(stage2: bool = True, runtime: bool = True) -> tuple[str, ...]:
     """DiLMConfig's fields; without the stage-2 ones (vanilla LM) or the runtime ones (ids and cache keys)."""
     return tuple(f.name for f in fields(DiLMConfig)

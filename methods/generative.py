@@ -21,7 +21,7 @@ from benchmark.core.assets import pick_device, resolve_model
 from benchmark.core.cache import artifact_root, build_once, file_build_seconds, note_artifact
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
-from dilm.config import PRESETS, DiLMConfig, field_names, resolve
+from dilm.config import PRESETS, DiLMConfig, field_names, identity, resolve
 from dilm.generator import FORMAT_VERSION, Generator
 from dilm.selection import label_consistent
 from methods import METHODS
@@ -69,7 +69,7 @@ class GenerativeMethod(Method):
     def resolved_config(cls, params: dict, task: str | None = None) -> dict:
         method = cls(**params)
         ours = set(method.get_params()) & set(field_names(runtime=False))
-        config = {name: value for name, value in method.config(task).to_dict().items() if name in ours}
+        config = identity({name: value for name, value in method.config(task).to_dict().items() if name in ours})
         return {**config, "format_version": FORMAT_VERSION}
 
     def fit(self, task: Task, ctx: FitContext) -> GeneratorState:
@@ -170,10 +170,8 @@ def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> t
 
 
 def stage1_key(task: Task, cfg: DiLMConfig, seed: int) -> dict:
-    # lm_packing enters the key only when on, so the generators trained before the switch existed stay valid
-    fields = [name for name in STAGE1_FIELDS if name != "lm_packing" or cfg.lm_packing]
     return {"task": task.name, "train_checksum": task.splits.train.checksum(), "seed": seed,
-            "format_version": FORMAT_VERSION, **{name: getattr(cfg, name) for name in fields}}
+            "format_version": FORMAT_VERSION, **identity({name: getattr(cfg, name) for name in STAGE1_FIELDS})}
 
 
 def stage1_generator(task: Task, cfg: DiLMConfig, seed: int, device: str) -> tuple[Path, dict]:

@@ -503,12 +503,21 @@ def test_packing_on_the_real_smollm2_keeps_the_loss_on_fewer_tokens(smollm2_fres
     assert shape.numel() <= 0.85 * generator.pad(sequences)[0].numel()
 
 
-def test_packing_enters_the_stage1_key_only_when_on(tiny_task):
-    """Generators trained before the switch existed keep their cache key; a packed stage 1 is a generator of its own."""
+def test_packing_enters_keys_and_cell_ids_only_when_on(tiny_task, rt_assets):
+    """Generators and cells made before the switch existed keep their cache keys and ids (the fit cell id below is
+    the one the code before the switch gave this grid's first DiLM fit); a packed stage 1 is a generator of its own."""
+    from benchmark.study.cells import expand
+    from benchmark.study.grid import load_grid
+    from methods import METHODS
     from methods.generative import stage1_key
 
     off, on = stage1_key(tiny_task, PRESETS["cpu"], 0), stage1_key(tiny_task, replace(PRESETS["cpu"], lm_packing=True), 0)
     assert "lm_packing" not in off and on == {**off, "lm_packing": True}
+    dilm = METHODS.get("dilm")
+    assert "lm_packing" not in dilm.resolved_config({"preset": "cpu"}, "rt-polarity")
+    assert dilm.resolved_config({"preset": "cpu", "lm_packing": True}, "rt-polarity")["lm_packing"] is True
+    fits = [cell.id for cell in expand(load_grid("examples/grids/dilm-rt-polarity.yaml"))["fit"]]
+    assert "rt-polarity.dilm.f0-451c04db6b" in fits
 
 
 def test_vanilla_lm_and_dilm_share_one_stage1_generator(tmp_path, smollm2_fresh_cache, minilm_assets):
