@@ -104,17 +104,35 @@ def test_cost_model_against_hand_computations():
 
 
 def test_packed_stage1_lengths_against_hand_computations():
-    """``lm_packing``: a batch costs its rows x the fullest row, per sequence; never more than padding it."""
+    """``lm_packing``: a batch becomes rows x its fullest row (the tensor the step computes on, attention included),
+    never more tokens than padding it."""
     from benchmark.study.rehearsal.projections import Lengths
 
-    same = Lengths(np.array([10] * 8))
-    # rows of 64 would be 2 x 60 tokens for 80 real ones: rows of the longest (10) cost what padding costs
-    assert same.padded(8) == same.packed(8, 64) == 10
-    assert Lengths(np.array([64] * 8)).packed(8, 64) == 64  # full rows: nothing to gain
-    halves = Lengths(np.array([32] * 8))
-    assert halves.packed(8, 64) == 32  # 4 full rows of 64 or 8 of 32: the same 256 tokens
+    # rows of 64 would be 2 x 60 tokens for 80 real ones: rows as wide as the longest (10) cost what padding costs
+    assert Lengths(np.array([10] * 8)).packed(8, 64) == (8, 10)
+    assert Lengths(np.array([64] * 8)).packed(8, 64) == (8, 64)  # full rows: nothing to gain
+    assert Lengths(np.array([32] * 8)).packed(8, 64) == (8, 32)  # 8 x 32 or 4 x 64: a tie keeps the first
     mixed = Lengths(np.array([8, 56, 30, 12, 40, 20] * 50))
-    assert mixed.packed(16, 64) < 0.8 * mixed.padded(16)
+    rows, fill = mixed.packed(16, 64)
+    assert rows < 16 and fill <= 64 and rows * fill < 0.8 * 16 * mixed.padded(16)
+
+    class Scale:  # what projections.stage1 reads of a task at scale
+        gpu = costs.GPU("test", bf16_flops=1e12, fp32_flops=1e11, memory_gib=80)  # slow enough to be past the floor
+
+        def lengths(self, model, max_length, generator=False):
+            return mixed
+
+    from dataclasses import replace
+
+    from benchmark.study.rehearsal import projections
+    from dilm.config import PRESETS
+
+    cfg = replace(PRESETS["paper"], lm_steps=1000, lm_batch_size=16, max_length=64)
+    padded, packed = projections.stage1(Scale(), cfg), projections.stage1(Scale(), replace(cfg, lm_packing=True))
+    gpt2 = ARCHITECTURES["gpt2"]
+    assert packed.gpu_s == costs.train(Scale.gpu, gpt2, 1000, rows, fill, bf16=True, lm=True).gpu_s
+    assert padded.gpu_s == costs.train(Scale.gpu, gpt2, 1000, 16, mixed.padded(16), bf16=True, lm=True).gpu_s
+    assert packed.gpu_s < 0.85 * padded.gpu_s and packed.gpu_bytes < padded.gpu_bytes
 
 
 def small_grid(tmp_path, mem: str):

@@ -31,19 +31,20 @@ class Lengths:
         batch = max(1, min(int(batch), len(self.values)))
         return float(np.mean([self.values[rng.integers(0, len(self.values), batch)].max() for _ in range(100)]))
 
-    def packed(self, batch: int, width: int) -> float:
-        """The tokens per sequence of a packed step (``lm_packing``): a random batch laid end to end
-        (``packed_layout``, rows of at most ``width``), rows x the fullest row, divided by the batch size."""
+    def packed(self, batch: int, width: int) -> tuple[float, float]:
+        """A packed step's tensor (``lm_packing``): a random batch laid end to end (``packed_layout``, rows of at
+        most ``width``); its mean number of rows and the mean tokens of its fullest row, the width every row has."""
         from dilm.generator import packed_layout
 
         rng = np.random.default_rng(0)
         batch = max(1, min(int(batch), len(self.values)))
-        tokens = []
+        shapes = []
         for _ in range(100):
             draw = self.values[rng.integers(0, len(self.values), batch)].tolist()
             rows = packed_layout(draw, width)
-            tokens.append(len(rows) * max(sum(draw[i] for i in row) for row in rows))
-        return float(np.mean(tokens)) / batch
+            shapes.append((len(rows), max(sum(draw[i] for i in row) for row in rows)))
+        rows, fill = np.mean(shapes, axis=0)
+        return float(rows), float(fill)
 
 
 @dataclass
@@ -110,8 +111,9 @@ def embed_train(scale: TaskScale, model: str, max_length: int) -> Cost:
 def stage1(scale: TaskScale, cfg) -> Cost:
     gen = arch(cfg.generator)
     lengths = scale.lengths(cfg.generator, cfg.max_length, generator=True)
-    seq = lengths.packed(cfg.lm_batch_size, cfg.max_length) if cfg.lm_packing else lengths.padded(cfg.lm_batch_size)
-    return train(scale.gpu, gen, cfg.lm_steps, cfg.lm_batch_size, seq, bf16=True, lm=True)
+    batch, seq = (lengths.packed(cfg.lm_batch_size, cfg.max_length) if cfg.lm_packing
+                  else (cfg.lm_batch_size, lengths.padded(cfg.lm_batch_size)))
+    return train(scale.gpu, gen, cfg.lm_steps, batch, seq, bf16=True, lm=True)
 
 
 def teacher(scale: TaskScale, cfg) -> Cost:
