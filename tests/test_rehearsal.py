@@ -106,7 +106,11 @@ def test_cost_model_against_hand_computations():
 def test_packed_stage1_lengths_against_hand_computations():
     """``lm_packing``: a batch becomes rows x its fullest row (the tensor the step computes on, attention included),
     never more tokens than padding it."""
+    from dataclasses import replace
+
+    from benchmark.study.rehearsal import projections
     from benchmark.study.rehearsal.projections import Lengths
+    from dilm.config import PRESETS
 
     # rows of 64 would be 2 x 60 tokens for 80 real ones: rows as wide as the longest (10) cost what padding costs
     assert Lengths(np.array([10] * 8)).packed(8, 64) == (8, 10)
@@ -121,11 +125,6 @@ def test_packed_stage1_lengths_against_hand_computations():
 
         def lengths(self, model, max_length, generator=False):
             return mixed
-
-    from dataclasses import replace
-
-    from benchmark.study.rehearsal import projections
-    from dilm.config import PRESETS
 
     cfg = replace(PRESETS["paper"], lm_steps=1000, lm_batch_size=16, max_length=64)
     padded, packed = projections.stage1(Scale(), cfg), projections.stage1(Scale(), replace(cfg, lm_packing=True))
