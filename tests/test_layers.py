@@ -13,7 +13,7 @@ RULES = {
     "benchmark.core": {"benchmark.core"},
     "dilm": {"dilm"},
     "benchmark.tasks": {"benchmark.core", "benchmark.tasks"},
-    "benchmark.learners": {"benchmark.core", "benchmark.tasks", "benchmark.learners"},
+    "benchmark.learners": {"benchmark.core", "benchmark.tasks", "benchmark.learners", "dilm.checkpoint"},
     "methods": {"benchmark.core", "benchmark.tasks", "methods", "dilm"},
     "benchmark.authoring": {"benchmark.core", "benchmark.tasks", "methods", "benchmark.authoring"},
     "benchmark.study": {"benchmark.core", "benchmark.tasks", "benchmark.learners", "methods", "dilm",

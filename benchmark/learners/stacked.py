@@ -14,6 +14,7 @@ its neighbours beyond the dropout draws. Three savings come with it, all exact u
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,6 +24,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from benchmark.core.tokenization import tokenize
 from benchmark.learners.base import batch_indices, cast_floats, class_weights, compute_dtype
+from benchmark.learners.checkpoints import TrainingCheckpoints
 from benchmark.learners.progress import logged_steps
 
 
@@ -158,8 +160,24 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     low_buffers = cast_floats(buffers, dtype)
     orders = [batch_indices(len(fs), recipe.batch_size, recipe.steps, seed) for fs, seed in zip(features, seeds)]
     shrink = 1.0  # what weight decay alone did to the embedding rows no training set uses
+    checkpoints = TrainingCheckpoints({"recipe": recipe.get_params(), "path": path, "num_labels": num_labels,
+                                       "seeds": seeds, "sets": [train.checksum() for train in trains]})
+
+    def state() -> dict:
+        return {"params": {k: v.detach() for k, v in params.items()}, "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "shrink": shrink}
+
+    start = 0
+    if (saved := checkpoints.resume(device)) is not None:
+        with torch.no_grad():
+            for name, value in params.items():
+                value.copy_(saved["params"][name])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        shrink, start = saved["shrink"], saved["step"]
     template.train()
-    for indices in logged_steps(zip(*orders), recipe.steps, f"train {len(trains)} stacked"):
+    steps = itertools.islice(zip(*orders), start, None)
+    for step, indices in enumerate(logged_steps(steps, recipe.steps - start, _training(len(trains), start)), start):
         batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, offset,
                              pad, TRAIN_ROW)
         targets = _targets(batch, indices, labels, weights)
@@ -172,6 +190,8 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        checkpoints.save_if_due(step + 1, state)
+    checkpoints.save_last(recipe.steps, state)
 
     trained = {k: v.detach() for k, v in params.items()}
     full_embedding.mul_(shrink)
@@ -179,6 +199,11 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     trained[embedding_name] = full_embedding
     return _predict(template, cast_floats(trained, dtype), low_buffers, tokenize(tokenizer, test.texts,
                     recipe.max_length), arch, offset, tokenizer.pad_token_id, recipe.eval_batch_size, device)
+
+
+def _training(copies: int, start: int) -> str:
+    """The progress label of a stack's training (and the step it resumed at)."""
+    return f"train {copies} stacked" + (f", resumed after step {start}" if start else "")
 
 
 def _load_copies(path: str, num_labels: int, seeds: list[int]):

@@ -5,6 +5,7 @@ weight decay 0.01 (none on bias/LayerNorm), cosine schedule with 50% warmup, gra
 """
 from __future__ import annotations
 
+import itertools
 from contextlib import contextmanager
 
 import numpy as np
@@ -15,6 +16,7 @@ from benchmark.core.errors import MissingAssetError
 from benchmark.learners import LEARNERS
 from benchmark.learners.base import (Learner, batch_indices, cast_floats, class_weights, compute_dtype,
                                      resolve_precision)
+from benchmark.learners.checkpoints import TrainingCheckpoints
 from benchmark.core.tokenization import length_sorted_batches, tokenize
 from benchmark.learners.progress import logged_steps
 from benchmark.tasks.base import Examples
@@ -133,9 +135,23 @@ class TransformerClassifier(Learner):
                                       **({"fused": True} if device == "cpu" else {}))
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(self.warmup_ratio * self.steps), self.steps)
         dtype = compute_dtype(self.precision, device)
+        checkpoints = TrainingCheckpoints({"recipe": self.get_params(), "num_labels": model.config.num_labels,
+                                           "seed": seed, "set": train.checksum()})
+
+        def state() -> dict:
+            return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict()}
+
+        start = 0
+        if (saved := checkpoints.resume(device)) is not None:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            start = saved["step"]
         model.train()
-        steps = batch_indices(len(features), self.batch_size, self.steps, seed)
-        for idx in logged_steps(steps, self.steps, "train"):
+        steps = itertools.islice(batch_indices(len(features), self.batch_size, self.steps, seed), start, None)
+        what = "train" + (f", resumed after step {start}" if start else "")
+        for step, idx in enumerate(logged_steps(steps, self.steps - start, what), start):
             inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
             logits = _forward(model, inputs, dtype)
             loss = torch.nn.functional.cross_entropy(logits.float(), labels[idx].to(device), weight=weights)
@@ -144,6 +160,8 @@ class TransformerClassifier(Learner):
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            checkpoints.save_if_due(step + 1, state)
+        checkpoints.save_last(self.steps, state)
 
     def _predict(self, model, tokenizer, test: Examples, device: str) -> np.ndarray:
         import torch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import time
 import traceback
 from contextlib import ExitStack, contextmanager
@@ -15,7 +16,7 @@ from benchmark.core import provenance
 from benchmark.core.cache import artifact_ledger
 from benchmark.study.cells import DistillCell, EvalCell, FitCell
 from benchmark.study.describe import describe
-from benchmark.learners import LEARNERS
+from benchmark.learners import LEARNERS, checkpoints
 from benchmark.core.metrics import compute_metrics
 from benchmark.study.store import WORK, Store
 from benchmark.tasks import load_task
@@ -51,7 +52,8 @@ def _run_unit(cells: list, store: Store, work) -> dict[str, str]:
     """The one lifecycle of a unit of cells (a single cell or a stack): claim each (done: skipped; held by another
     runner: busy), prepare its folder and log, run ``work(claimed, folders)`` once for all claimed cells under one
     memory and time measurement, then record each (``record.json`` + ``done``) or, if the work raised, fail each
-    (``error.json``). The claims are held until every record is written."""
+    (``error.json``). A fine-tune in the work checkpoints into the first cell's ``work/training/`` (and resumes from
+    any cell's), which goes once the cells are recorded. The claims are held until every record is written."""
     outcome = {}
     with ExitStack() as held:
         mine = []
@@ -80,7 +82,9 @@ def _run_unit(cells: list, store: Store, work) -> dict[str, str]:
                 log.info("start %d stacked evaluate cells: %s", len(mine), [cell.id for cell in mine])
             try:
                 t0 = time.perf_counter()
-                with provenance.PeakMemory() as memory, artifact_ledger() as artifacts:
+                training = [directories[cell.id] / WORK / checkpoints.FOLDER for cell in mine]
+                with (provenance.PeakMemory() as memory, artifact_ledger() as artifacts,
+                      checkpoints.kept_in(training) as kept):
                     bodies = work(mine, directories)
                 wall = time.perf_counter() - t0
             except Exception as exc:  # a failed cell is recorded; the rest of the grid goes on
@@ -94,11 +98,13 @@ def _run_unit(cells: list, store: Store, work) -> dict[str, str]:
             metrics = bodies[0].get("metrics") if len(mine) == 1 else None
             log.info("done in %.1f s%s", wall, f": {metrics}" if metrics else "")
         finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        for cell, body in zip(mine, bodies):
-            store.finish(cell.stage, cell.id, {**_header(cell, started), **body, "wall_s": round(wall / len(mine), 3),
-                                               "memory": memory.as_dict(), "artifacts": artifacts,
-                                               "finished_at": finished})
+        resumed = {} if kept.resumed_from is None else {"training_resumed_after_step": kept.resumed_from}
+        for cell, body, folder in zip(mine, bodies, training):
+            store.finish(cell.stage, cell.id, {**_header(cell, started), **body, **resumed,
+                                               "wall_s": round(wall / len(mine), 3), "memory": memory.as_dict(),
+                                               "artifacts": artifacts, "finished_at": finished})
             store.journal("done", cell.stage, cell.id)
+            shutil.rmtree(folder, ignore_errors=True)  # a finished run's checkpoints are never read again
             outcome[cell.id] = "done"
     return outcome
 
