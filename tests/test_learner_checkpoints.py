@@ -25,7 +25,9 @@ def _dies_in_step(real, step: int | None, now: list):
 
 
 def _saved(folder: Path) -> dict:
-    return torch.load(folder / "checkpoint.pt", weights_only=False)
+    """The one checkpoint under ``folder`` (in its training's subfolder)."""
+    (path,) = folder.glob("*/checkpoint.pt")
+    return torch.load(path, weights_only=False)
 
 
 def _train_twice(monkeypatch, tmp_path, patch, run, final_weights):
@@ -74,15 +76,19 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(monkeypatch, tmp_
 
 @pytest.mark.real
 def test_a_checkpoint_of_another_training_is_not_resumed(tmp_path, tiny_task, tiny_learner_dir):
-    """Other seeds (or sets, or recipe): another training, which starts from step 0 and writes over the old save."""
+    """Other seeds (or sets, or recipe): another training, which starts from step 0 and keeps its own save beside
+    the first one's."""
     splits = tiny_task.splits
     learner = LEARNERS.create("hf-classifier", model=str(tiny_learner_dir), steps=2, lr=3e-3)
-    with kept_in([tmp_path], minutes=0):
+    with kept_in([tmp_path], minutes=0) as kept:
         learner.fit_predict_many([splits.train, splits.train], splits.test, 2, [0, 1])
-    first = _saved(tmp_path)["fingerprint"]
+        learner.fit_predict_many([splits.train, splits.train], splits.test, 2, [1, 0])
+    assert kept.resumed_from is None
+    saves = [torch.load(p, weights_only=False) for p in tmp_path.glob("*/checkpoint.pt")]
+    assert len(saves) == 2 and saves[0]["fingerprint"] != saves[1]["fingerprint"]
     with kept_in([tmp_path], minutes=0) as kept:
         learner.fit_predict_many([splits.train, splits.train], splits.test, 2, [1, 0])
-    assert kept.resumed_from is None and _saved(tmp_path)["fingerprint"] != first
+    assert kept.resumed_from == 2  # its own save, after the last step: nothing left to train
 
 
 def test_without_a_folder_nothing_is_saved_or_resumed(tmp_path):
@@ -114,7 +120,7 @@ def test_a_stack_killed_in_a_grid_resumes_on_the_next_run(monkeypatch, tmp_path,
     assert run(tmp_path / "runs") == 1
     cells = tmp_path / "runs" / "evaluate"
     assert len(list(cells.glob("*/error.json"))) == 2
-    assert [_saved(p.parent)["step"] for p in cells.glob("*/work/training/checkpoint.pt")] == [3]
+    assert [_saved(p.parent.parent)["step"] for p in cells.glob("*/work/training/*/checkpoint.pt")] == [3]
     monkeypatch.setattr(stacked, "_clip_per_copy", real)
     assert run(tmp_path / "runs") == 0
     assert not list(cells.glob("*/work/training"))

@@ -48,7 +48,8 @@ def kept_in(folders: list[Path], minutes: float | None = None, clock: Callable[[
 
 
 class TrainingCheckpoints:
-    """One training's saves; outside ``kept_in`` it neither saves nor resumes."""
+    """One training's saves, in a subfolder named by its fingerprint (so the runs a learner trains one after the
+    other in one unit keep one each); outside ``kept_in`` it neither saves nor resumes."""
 
     def __init__(self, fingerprint: dict):
         self.kept = _KEPT.get()
@@ -60,7 +61,7 @@ class TrainingCheckpoints:
         """This training's last save (the RNG states already restored), or None: nothing saved, or only saves of
         other trainings."""
         for folder in self.kept.folders if self.kept else []:
-            state = load_state(folder, device)
+            state = load_state(folder / self.fingerprint[:16], device)
             if state is not None and state["fingerprint"] == self.fingerprint:
                 set_rng_state(state["rng"])
                 self.resumed, self.kept.resumed_from = True, int(state["step"])
@@ -81,7 +82,7 @@ class TrainingCheckpoints:
 
     def _save(self, step: int, state: dict) -> None:
         t0 = time.perf_counter()
-        save_state(self.kept.folders[0], {**state, "step": step, "rng": rng_state(),
-                                          "fingerprint": self.fingerprint})
+        save_state(self.kept.folders[0] / self.fingerprint[:16], {**state, "step": step, "rng": rng_state(),
+                                                                  "fingerprint": self.fingerprint})
         self.schedule.saved()
         log.info("checkpoint of step %d saved in %.1f s", step, time.perf_counter() - t0)
