@@ -212,3 +212,32 @@ def test_every_shipped_profile_loads_with_a_partition_and_memory_per_stage(name)
     for stage in STAGES:
         settings = profile.for_stage(stage)
         assert settings["partition"] and settings["mem"] and int(settings["time"]) > 0
+
+
+@pytest.mark.real
+def test_a_stack_cancelled_on_slurm_resumes_from_its_checkpoint(tmp_path, slurm, rt_assets):
+    """A MiniLM stack saving after every step ($DILM_BENCH_CHECKPOINT_MINUTES=0, passed to the jobs) is cancelled
+    once its first checkpoint is on disk: its cells fail (the runner waits for the job's process to let them go),
+    the checkpoint stays, and the next run resumes from it and ends with the scores of an uninterrupted local run."""
+    (tmp_path / "g.yaml").write_text("name: ck\ntasks: [rt-polarity]\ndpcs: [2]\nmethods: [random]\n"
+                                     "learners: [{name: minilm, params: {steps: 24}}]\nn_sets: 2\nn_evals: 1\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DILM_BENCH_CHECKPOINT_MINUTES": "0"}
+    run = subprocess.Popen([sys.executable, "-m", "benchmark", "run", "--grid", "g.yaml", "--executor", "slurm",
+                            "--stack-runs", "2", "--no-progress"], cwd=tmp_path, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while not (saved := list((tmp_path / "runs" / "evaluate").glob("*/work/training/*/checkpoint.pt"))):
+        assert time.time() < deadline and run.poll() is None, "the stack never saved a checkpoint"
+        time.sleep(0.2)
+    subprocess.run(["scancel", "-n", "dilm-bench-evaluate"], check=True)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 1 and err.count("ended CANCELLED before the cell finished") == 2, err[-2000:]
+    assert all(path.is_file() for path in saved)
+    again = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--stack-runs", "2")  # 10-min saves
+    assert again.returncode == 0, again.stderr[-2000:]
+    records = list(Store(tmp_path / "runs").done_records("evaluate"))
+    assert len(records) == 2 and all(1 <= r["training_resumed_after_step"] <= 24 for r in records)
+    assert not list((tmp_path / "runs" / "evaluate").glob("*/work/training"))
+    local = cli(tmp_path, "run", "--grid", "g.yaml", "--runs-dir", "local-runs", "--stack-runs", "2")
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert scores(tmp_path / "runs") == scores(tmp_path / "local-runs")

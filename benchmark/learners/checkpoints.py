@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,7 +17,8 @@ from typing import Callable
 
 from dilm.checkpoint import Schedule, load_state, rng_state, save_state, set_rng_state
 
-MINUTES = 10.0  # wall time between two saves (a save of a 5-copy MPNet-base stack writes about 6 GB)
+MINUTES = 10.0  # wall time between two saves, unless $DILM_BENCH_CHECKPOINT_MINUTES says otherwise
+ENV = "DILM_BENCH_CHECKPOINT_MINUTES"
 FOLDER = "training"  # under an evaluate cell's ``work/``, which survives a failed or killed run
 log = logging.getLogger("benchmark.learners")
 
@@ -37,14 +39,27 @@ _KEPT: ContextVar[Kept | None] = ContextVar("training_checkpoints", default=None
 
 @contextmanager
 def kept_in(folders: list[Path], minutes: float | None = None, clock: Callable[[], float] = time.monotonic):
-    """Within the block, fine-tunes checkpoint into ``folders[0]`` every ``minutes`` (default ``MINUTES``) and
-    resume from any of ``folders``."""
-    kept = Kept([Path(f) for f in folders], MINUTES if minutes is None else minutes, clock)
+    """Within the block, fine-tunes checkpoint into ``folders[0]`` every ``minutes`` (default: the environment's
+    ``$DILM_BENCH_CHECKPOINT_MINUTES``, else ``MINUTES``; a preemptible partition may want fewer) and resume from
+    any of ``folders``."""
+    if minutes is None:
+        minutes = _minutes(os.environ.get(ENV, str(MINUTES)))
+    kept = Kept([Path(f) for f in folders], minutes, clock)
     token = _KEPT.set(kept)
     try:
         yield kept
     finally:
         _KEPT.reset(token)
+
+
+def _minutes(value: str) -> float:
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = -1.0
+    if not minutes >= 0:
+        raise ValueError(f"${ENV} must be a number of minutes >= 0 (0: a save after every step), got {value!r}")
+    return minutes
 
 
 class TrainingCheckpoints:

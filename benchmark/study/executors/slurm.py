@@ -180,6 +180,11 @@ ENDINGS = {  # why a job that ended before its cells finished did, and what to c
 }
 
 
+# Slurm ends a cancelled or timed-out job's processes with SIGTERM and, KillWait seconds later (often 30), SIGKILL;
+# submitit lets SIGTERM pass, so a cell's lock can outlive its job's ending by that long: wait at most this much.
+KILL_GRACE_S = 120.0
+
+
 def job_ended(job, stage: str, profile: "SlurmProfile") -> str:
     """The error recorded for a cell whose Slurm job ended before the cell did: the job, its state, the likely
     cause with the setting to change, and the job's own log."""
@@ -220,11 +225,14 @@ def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progr
         if jobs and unfinished:
             jobs[0].watcher.update()  # one sacct call now for every job, not the state cached up to a minute ago
         ended_early = {}  # per job: a bundled job's result file is read once, not once per cell it held
+        grace = time.monotonic() + KILL_GRACE_S
         for cell in unfinished:  # the store says what the cells did; the job, why a cell it held did not finish
             job = job_of[cell.id]
             if job.job_id not in ended_early:
                 ended_early[job.job_id] = _ended_early(job)
             if ended_early[job.job_id]:
+                while store.is_running(stage, cell.id) and time.monotonic() < grace:
+                    time.sleep(0.5)  # the ended job's process, not yet killed, may still hold the cell
                 with store.claim(stage, cell.id) as mine:  # held: a runner still has the cell (not this job's)
                     if mine and not store.is_done(stage, cell.id):
                         record_failure(cell, store, job_ended(job, stage, profile))
