@@ -37,6 +37,14 @@ GRID = ("name: sl\ntasks: [rt-polarity]\ndpcs: [5, 10]\nmethods: [full, random]\
         "learners: [tfidf-logreg]\nn_sets: 2\nn_evals: 1\n")
 
 
+def arrays_of(folder: Path, stage: str, state: str) -> list[str]:
+    """The ids of the stage's job arrays sent from ``folder`` (their working directory), not those of an earlier
+    test that squeue may still list."""
+    lines = subprocess.run(["squeue", "-h", "-n", f"dilm-bench-{stage}", "-t", state, "-o", "%F %Z"],
+                           capture_output=True, text=True).stdout.splitlines()
+    return sorted({line.split()[0] for line in lines if line.split()[1:] == [str(folder)]})
+
+
 def scores(runs: Path) -> dict:
     return {r["cell_id"]: r["metrics"]["accuracy"] for r in Store(runs).done_records("evaluate")}
 
@@ -93,11 +101,10 @@ def test_a_job_cancelled_during_a_run_is_reported_with_its_state_and_log_and_sen
                             "--slurm-profile", "p.yaml", "--no-progress"], cwd=tmp_path, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while not (jobs := subprocess.run(["squeue", "-h", "-n", "dilm-bench-fit", "-t", "RUNNING", "-o", "%i"],
-                                      capture_output=True, text=True).stdout.split()) and time.time() < deadline:
+    while not (jobs := arrays_of(tmp_path, "fit", "RUNNING")) and time.time() < deadline:
         time.sleep(0.5)
     assert jobs, "the fit array never started"
-    subprocess.run(["scancel", "-n", "dilm-bench-fit"], check=True)  # the whole array, started or not
+    subprocess.run(["scancel", *jobs], check=True)  # the whole array, started or not
     out, err = run.communicate(timeout=300)
     assert run.returncode == 1, err[-2000:]
     assert err.count("FAILED fit") == 2 and err.count("ended CANCELLED before the cell finished") == 2
@@ -229,7 +236,7 @@ def test_a_stack_cancelled_on_slurm_resumes_from_its_checkpoint(tmp_path, slurm,
     while not (saved := list((tmp_path / "runs" / "evaluate").glob("*/work/training/*/checkpoint.pt"))):
         assert time.time() < deadline and run.poll() is None, "the stack never saved a checkpoint"
         time.sleep(0.2)
-    subprocess.run(["scancel", "-n", "dilm-bench-evaluate"], check=True)
+    subprocess.run(["scancel", *arrays_of(tmp_path, "evaluate", "RUNNING")], check=True)
     out, err = run.communicate(timeout=300)
     assert run.returncode == 1 and err.count("ended CANCELLED before the cell finished") == 2, err[-2000:]
     assert all(path.is_file() for path in saved)
