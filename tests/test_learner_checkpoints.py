@@ -93,7 +93,7 @@ def test_a_checkpoint_of_another_training_is_not_resumed(tmp_path, tiny_task, ti
 
 def test_without_a_folder_nothing_is_saved_or_resumed(tmp_path):
     training = checkpoints.TrainingCheckpoints({"seed": 0})
-    assert training.resume("cpu") is None
+    assert training.resume("cpu", optimizer=None, scheduler=None) is None
     training.save_if_due(1, lambda: pytest.fail("no folder: no state is asked for"))
     training.save_last(1, lambda: pytest.fail("no folder: no state is asked for"))
 

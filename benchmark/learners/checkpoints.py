@@ -5,6 +5,7 @@ of step 0; a run shorter than ``minutes`` never writes one."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -13,8 +14,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
+from benchmark.learners.progress import logged_steps
 from dilm.checkpoint import Schedule, load_state, rng_state, save_state, set_rng_state
 
 MINUTES = 10.0  # wall time between two saves, unless $DILM_BENCH_CHECKPOINT_MINUTES says otherwise
@@ -70,19 +72,29 @@ class TrainingCheckpoints:
         self.kept = _KEPT.get()
         self.fingerprint = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
         self.schedule = Schedule(self.kept.minutes, self.kept.clock) if self.kept else None
-        self.resumed = False
+        self.resumed, self.start = False, 0
 
-    def resume(self, device) -> dict | None:
-        """This training's last save (the RNG states already restored), or None: nothing saved, or only saves of
-        other trainings."""
+    def resume(self, device, optimizer, scheduler) -> dict | None:
+        """This training's last save with the optimizer, schedule and RNG states restored from it (the weights are
+        the caller's to restore), or None: nothing saved, or only saves of other trainings."""
         for folder in self.kept.folders if self.kept else []:
             state = load_state(folder / self.fingerprint[:16], device)
             if state is not None and state["fingerprint"] == self.fingerprint:
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
                 set_rng_state(state["rng"])
-                self.resumed, self.kept.resumed_from = True, int(state["step"])
+                self.resumed, self.start = True, int(state["step"])
+                self.kept.resumed_from = self.start
                 log.info("resumed from the checkpoint of step %d in %s", state["step"], folder)
                 return state
         return None
+
+    def steps(self, batches: Iterable, total: int, what: str) -> Iterator[tuple[int, object]]:
+        """(step index, batch) of the steps left after the resumed one, under ``logged_steps``."""
+        if self.start:
+            what += f", resumed after step {self.start}"
+        left = itertools.islice(batches, self.start, None)
+        return enumerate(logged_steps(left, total - self.start, what), self.start)
 
     def save_if_due(self, step: int, state: Callable[[], dict]) -> None:
         """Save after ``step`` completed steps when ``minutes`` have passed since the last save."""

@@ -14,7 +14,6 @@ its neighbours beyond the dropout draws. Three savings come with it, all exact u
 from __future__ import annotations
 
 import copy
-import itertools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -167,17 +166,13 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
         return {"params": {k: v.detach() for k, v in params.items()}, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "shrink": shrink}
 
-    start = 0
-    if (saved := checkpoints.resume(device)) is not None:
+    if (saved := checkpoints.resume(device, optimizer, scheduler)) is not None:
         with torch.no_grad():
             for name, value in params.items():
                 value.copy_(saved["params"][name])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        shrink, start = saved["shrink"], saved["step"]
+        shrink = saved["shrink"]
     template.train()
-    steps = itertools.islice(zip(*orders), start, None)
-    for step, indices in enumerate(logged_steps(steps, recipe.steps - start, _training(len(trains), start)), start):
+    for step, indices in checkpoints.steps(zip(*orders), recipe.steps, f"train {len(trains)} stacked"):
         batch = packed_batch([[fs[i] for i in idx] for fs, idx in zip(train_features, indices)], arch, offset,
                              pad, TRAIN_ROW)
         targets = _targets(batch, indices, labels, weights)
@@ -199,11 +194,6 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
     trained[embedding_name] = full_embedding
     return _predict(template, cast_floats(trained, dtype), low_buffers, tokenize(tokenizer, test.texts,
                     recipe.max_length), arch, offset, tokenizer.pad_token_id, recipe.eval_batch_size, device)
-
-
-def _training(copies: int, start: int) -> str:
-    """The progress label of a stack's training (and the step it resumed at)."""
-    return f"train {copies} stacked" + (f", resumed after step {start}" if start else "")
 
 
 def _load_copies(path: str, num_labels: int, seeds: list[int]):

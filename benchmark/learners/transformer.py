@@ -5,7 +5,6 @@ weight decay 0.01 (none on bias/LayerNorm), cosine schedule with 50% warmup, gra
 """
 from __future__ import annotations
 
-import itertools
 from contextlib import contextmanager
 
 import numpy as np
@@ -18,7 +17,6 @@ from benchmark.learners.base import (Learner, batch_indices, cast_floats, class_
                                      resolve_precision)
 from benchmark.learners.checkpoints import TrainingCheckpoints
 from benchmark.core.tokenization import length_sorted_batches, tokenize
-from benchmark.learners.progress import logged_steps
 from benchmark.tasks.base import Examples
 
 
@@ -142,16 +140,11 @@ class TransformerClassifier(Learner):
             return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict()}
 
-        start = 0
-        if (saved := checkpoints.resume(device)) is not None:
+        if (saved := checkpoints.resume(device, optimizer, scheduler)) is not None:
             model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            start = saved["step"]
         model.train()
-        steps = itertools.islice(batch_indices(len(features), self.batch_size, self.steps, seed), start, None)
-        what = "train" + (f", resumed after step {start}" if start else "")
-        for step, idx in enumerate(logged_steps(steps, self.steps - start, what), start):
+        steps = batch_indices(len(features), self.batch_size, self.steps, seed)
+        for step, idx in checkpoints.steps(steps, self.steps, "train"):
             inputs = tokenizer.pad([features[i] for i in idx], return_tensors="pt").to(device)
             logits = _forward(model, inputs, dtype)
             loss = torch.nn.functional.cross_entropy(logits.float(), labels[idx].to(device), weight=weights)
