@@ -183,19 +183,24 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     return StudyRun(grid, outcome, seconds, out_dir, markdown, failures)
 
 
-def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True) -> str:
-    """Write the leaderboard of every finished run in a runs folder to ``out`` (with ``html``, the static site
-    ``out/index.html``); its markdown."""
+def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True, carry: list[Path] = ()) -> str:
+    """Write the leaderboard of every finished run in a runs folder, and of the runs carried from the report folders
+    in ``carry`` (their ``runs.csv``), to ``out`` (with ``html``, the static site ``out/index.html``); its markdown."""
+    from benchmark.report.carried import runs_file, with_carried
     from benchmark.report.leaderboard import expected_from_records, load_records
     from benchmark.report.output import write_report
     from benchmark.study.describe import projections
     from benchmark.study.fidelity import VERSION
 
-    if not (runs_dir / "evaluate").is_dir():
+    carry = [Path(c) for c in carry]
+    for source in carry:
+        runs_file(source)  # a wrong --carry fails before anything is written
+    if not (runs_dir / "evaluate").is_dir() and not carry:
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
-    return write_report(runs_dir, out, expected=expected_from_records(load_records(runs_dir)), html=html,
-                        texts=texts, projections=projections() if html else None, judge_version=VERSION)
+    records = with_carried(load_records(runs_dir), carry)
+    return write_report(runs_dir, out, expected=expected_from_records(records), html=html, texts=texts,
+                        projections=projections() if html else None, judge_version=VERSION, carry=carry)
 
 
 @dataclass
@@ -212,14 +217,20 @@ class Judgement:
     kept: int = 0
 
 
-def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = None, progress: bool = True) -> Judgement:
+def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = None, progress: bool = True,
+          carry: list[Path] = ()) -> Judgement:
     """Measure every finished text set of a runs folder (on-label share by a judge trained on the train split,
-    overlap with the test split, diversity); write ``fidelity.csv`` (and ``clean-test.csv``) to ``out``."""
+    overlap with the test split, diversity); write ``fidelity.csv`` (and ``clean-test.csv``) to ``out``, with the
+    rows of the report folders in ``carry`` for sets and cells this folder does not hold."""
+    from benchmark.report.carried import carried_clean_scores, carried_fidelity, runs_file
     from benchmark.report.clean import clean_test_scores
     from benchmark.report.leaderboard import load_fidelity
     from benchmark.study.fidelity import judge_runs
     from benchmark.study.store import atomic_write_text
 
+    carry = [Path(c) for c in carry]
+    for source in carry:
+        runs_file(source)  # a wrong --carry fails before anything is measured
     if not (runs_dir / "distill").is_dir():
         raise UsageError(f"{runs_dir} holds no distilled sets (no {runs_dir / 'distill'}); pass a runs folder")
     measured = judge_runs(runs_dir, progress=progress)
@@ -233,9 +244,10 @@ def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = N
     result = Judgement(measured, float(sets["judge_validation_accuracy"].iloc[0]), sets, summary)
     if clean_against:
         result.clean, result.removed, result.kept = clean_test_scores(runs_dir, clean_against)
+        result.clean = carried_clean_scores(result.clean.assign(test_rows_removed=result.removed), carry)
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "fidelity.csv", sets.round(4).to_csv(index=False))
+        atomic_write_text(out / "fidelity.csv", carried_fidelity(sets, carry).round(4).to_csv(index=False))
         if result.clean is not None:
             atomic_write_text(out / "clean-test.csv", result.clean.round(3).to_csv(index=False))
     return result

@@ -98,6 +98,9 @@ def _judge_arguments(judge) -> None:
                        help="re-score every run on the test rows that no set of METHOD (its row label, e.g. "
                             "'DiLM (released)') overlaps, from the saved predictions")
     judge.add_argument("--no-progress", action="store_true", help="no progress bars")
+    judge.add_argument("--carry", nargs="+", type=Path, default=[], metavar="FOLDER",
+                       help="with --out: keep these report folders' fidelity.csv and clean-test.csv rows for the sets "
+                            "and cells this runs folder does not hold (see report --carry)")
 
 
 def _cache_arguments(cache) -> None:
@@ -115,6 +118,9 @@ def _report_arguments(report) -> None:
     report.add_argument("--no-texts", dest="texts", action="store_false",
                         help="with --html: leave the sets' texts out of the pages (a public copy of a study on "
                              "third-party sets that may not be redistributed)")
+    report.add_argument("--carry", nargs="+", type=Path, default=[], metavar="FOLDER",
+                        help="also the runs of these report folders (their runs.csv: another machine's or a "
+                             "contributor's results); this runs folder's own records win over a carried row")
 
 
 def _positive_int(text: str) -> int:
@@ -265,7 +271,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_judge(args) -> int:
-    judged = api.judge(args.runs_dir, args.out, args.clean_against, progress=not args.no_progress)
+    judged = api.judge(args.runs_dir, args.out, args.clean_against, progress=not args.no_progress, carry=args.carry)
     print(f"measured {judged.measured} new set(s); judge validation accuracy {100 * judged.judge_accuracy:.1f}%")
     print(judged.summary.round(3).to_markdown(index=False))
     if judged.clean is not None:
@@ -276,8 +282,8 @@ def cmd_judge(args) -> int:
 
 
 def cmd_report(args) -> int:
-    print(api.report(args.runs_dir, args.out, html=args.html, texts=args.texts))
-    print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, comparisons.csv, costs.csv, plots/"
+    print(api.report(args.runs_dir, args.out, html=args.html, texts=args.texts, carry=args.carry))
+    print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, runs.csv, comparisons.csv, costs.csv, plots/"
           f"{', index.html, cells/' if args.html else ''})")
     return 0
 

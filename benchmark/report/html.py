@@ -113,31 +113,27 @@ def write_site(report: Report, runs_dir: Path, out_dir: Path, texts: bool = True
 
 def cell_pages(report: Report, store: Store, texts: bool = True,
                projections: dict[str, list[str]] | None = None) -> dict[tuple, CellPage]:
-    """One page per (task, method, DPC) that has finished runs, from the records of those runs."""
+    """One page per (task, method, DPC) that has finished runs, from the report's rows of those runs (carried ones
+    included) and the sets the runs folder holds."""
     pages: dict[tuple, CellPage] = {}
     records = report.records
     if records.empty:
         return pages
     sets_at: dict[tuple, tuple[str, tuple]] = {}  # a set's coordinates -> (its distill cell, its page's key)
-    for cell_id in records["cell_id"]:
-        record = store.record("evaluate", cell_id)
-        if record is None:
-            continue
-        config, said = record["config"], record.get("described") or {}
-        method = said.get("method") or {}
-        label = method.get("label") or config["method"]["name"]
-        label = REFERENCE_LABELS.get(label, label)
-        key = page_key(record.get("task", {}).get("name", config["task"]["name"]), label, config["dpc"])
+    for row in records.to_dict("records"):
+        config = row["config"]
+        label = REFERENCE_LABELS.get(row["method"], row["method"])
+        key = page_key(row["task"], label, config["dpc"])
         page = pages.get(key)
         if page is None:
-            page = pages[key] = CellPage(*key, slug(*key), method.get("kind", "text"), bool(method.get("reference")),
-                                         method.get("citation"), _shown({**config["method"]["params"],
-                                                                         **config.get("method_config", {})}))
-        if all(s.distill_cell != record["distill_cell"] for s in page.sets):
-            page.sets.append(_set_view(store, record["distill_cell"], config["set_seed"], page.kind, texts,
-                                       config["fit_seed"]))
-            sets_at[_set_coordinates(key[0], config)] = (record["distill_cell"], key)
-        page.runs.append(_run_view(record))
+            page = pages[key] = CellPage(*key, slug(*key), row["method_kind"], bool(row["reference"]),
+                                         row["citation"] if isinstance(row["citation"], str) else None,
+                                         _shown({**config["method"]["params"], **config.get("method_config", {})}))
+        if row["distill_cell"] and all(s.distill_cell != row["distill_cell"] for s in page.sets):
+            page.sets.append(_set_view(store, row["distill_cell"], config["set_seed"], page.kind, texts,
+                                       config["fit_seed"], row["carried_from"]))
+            sets_at[_set_coordinates(key[0], config)] = (row["distill_cell"], key)
+        page.runs.append(_run_view(row))
     _add_projections(pages, sets_at, projections or {})
     for page in pages.values():
         page.sets.sort(key=lambda s: (s.fit_seed, s.set_seed))
@@ -174,7 +170,7 @@ def _add_projections(pages: dict, sets_at: dict, projectors: dict[str, list[str]
 
 
 def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: bool = True,
-              fit_seed: int = 0) -> SetView:
+              fit_seed: int = 0, carried_from: str | None = None) -> SetView:
     folder = store.cell_dir("distill", distill_cell)
     meta_path = folder / "distilled.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
@@ -191,7 +187,8 @@ def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: 
                      f"distill/{distill_cell}/distilled.jsonl in the runs folder.")
         return view
     if not rows_path.is_file():
-        view.note = "The set's texts are not in the runs folder."
+        view.note = ("The set's texts are not in the runs folder" + (f": its runs are carried from "
+                     f"{_shown(carried_from)}." if carried_from and not meta else "."))
         return view
     verdicts = (fidelity or {}).get("verdicts") or []
     overlaps = (fidelity or {}).get("overlap_kinds") or []
@@ -225,21 +222,18 @@ def _shown(value):
     return value
 
 
-def _run_view(record: dict) -> dict:
-    record = _shown(record)
-    config = record["config"]
-    metric = record["task"]["metric"]
-    learner = (record.get("described") or {}).get("learner", {}).get("label") or config["learner"]["name"]
-    fit_seed = config["fit_seed"]
-    return {"cell_id": record["cell_id"], "learner": learner, "set_seed": config["set_seed"], "fit_seed": fit_seed,
-            "set": set_label(config["set_seed"], fit_seed), "run": config.get("run"),
-            "eval_seed": config.get("eval_seed"), "metric": metric, "score": 100 * record["metrics"][metric],
-            "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
-            "code_version": record["code_version"], "commit": record["git"]["commit"], "dirty": record["git"]["dirty"],
-            "host": record.get("host", {}), "versions": record.get("versions", {}), "seeds": record.get("seeds", {}),
-            "started_at": record.get("started_at"), "stack": record.get("stack"),
+def _run_view(row: dict) -> dict:
+    """A run as its cell page lists it, from its report row (``leaderboard.load_records``, or carried)."""
+    config = _shown(row["config"])
+    return {"cell_id": row["cell_id"], "learner": row["learner"], "set_seed": config["set_seed"],
+            "fit_seed": config["fit_seed"], "set": set_label(config["set_seed"], config["fit_seed"]),
+            "run": config.get("run"), "eval_seed": config.get("eval_seed"), "metric": row["metric"],
+            "score": 100 * row[f"metric.{row['metric']}"], "wall_s": row["wall_s"], "peak_rss_mib": row["peak_rss_mib"],
+            "code_version": row["code_version"], "commit": row["git_commit"], "dirty": row["git_dirty"],
+            "host": _shown(row["host"] or {}), "versions": row["versions"] or {}, "seeds": row["seeds"] or {},
+            "started_at": row["started_at"], "stack": row["stack"], "carried_from": _shown(row["carried_from"]),
             "config": json.dumps(config, indent=1, sort_keys=True),
-            "recipe": json.dumps(record.get("recipe", {}), sort_keys=True)}
+            "recipe": json.dumps(row["recipe"] or {}, sort_keys=True)}
 
 
 def _scores(summary: pd.DataFrame, page: CellPage) -> list[dict]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.labels import component_label, pair_status
+from benchmark.report.carried import carried_fidelity, with_carried
 from benchmark.report.published import LEARNER as PUBLISHED_LEARNER
 from benchmark.report.published import SOURCE as PUBLISHED_SOURCE
 from benchmark.report.published import published
@@ -72,12 +73,22 @@ def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.D
                      "queries_cut": record.get("learner_details", {}).get("queries_truncated", 0),
                      "precision": _precision(record),
                      "wall_s": record["wall_s"], "peak_rss_mib": record["memory"]["peak_rss_mib"],
-                     "code_version": record["code_version"], "git_commit": record["git"]["commit"]})
+                     "code_version": record["code_version"], "git_commit": record["git"]["commit"],
+                     **_provenance(record)})
     frame = pd.DataFrame(rows)
     frame.attrs["damaged"] = [str(path) for path in store.damaged]
     for path in store.damaged:
         log.warning("skipped a damaged record (not a whole JSON object): %s; `run` makes its cell again", path)
     return frame
+
+
+def _provenance(record: dict) -> dict:
+    """What a run's row keeps of its record besides the scores, so that the row alone (``runs.csv``, carried to
+    another report) traces the number: config, seeds, set, versions, host, when, the stack it trained in."""
+    return {"distill_cell": record.get("distill_cell"), "config": record["config"],
+            "recipe": record.get("recipe", {}), "seeds": record.get("seeds", {}), "versions": record.get("versions", {}),
+            "host": record.get("host", {}), "git_dirty": bool(record["git"].get("dirty")),
+            "started_at": record.get("started_at"), "stack": record.get("stack"), "carried_from": None}
 
 
 def _precision(record: dict) -> str:
@@ -176,7 +187,7 @@ COST_COLUMNS = ["task", "method", "n_fits", "fit_s", "distill_s", "evaluate_s", 
                 "full_s", "untimed_builds", "gpu_s", "peak_cuda_mib"]
 
 
-def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame:
+def load_costs(runs_dir: Path, cell_ids: set[str] | None = None, carried: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (task, method): its fits (``n_fits``: seeded methods fitted more than once), wall time of the fit cells
     (total over the fits), distill (mean per set) and evaluate (mean per run) cells and
     their peak memory; ``built_s``, the seconds its fit and distill cells spent building shared artifacts (generators,
@@ -184,7 +195,7 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
     split evenly among the methods of the task that used it); ``full_s`` = fit + every distill cell - built_s +
     shared_s, the method's whole cost, a lower bound when ``untimed_builds`` > 0 (shared artifacts it used whose build
     was not timed, e.g. built by an older version; clear the cache kind to time them); ``gpu_s`` and ``peak_cuda_mib``
-    where a GPU ran."""
+    where a GPU ran. ``carried``: runs carried from another report (their evaluate seconds and memory count too)."""
     store = Store(Path(runs_dir))
     rows, uses = [], []
     for stage in ("fit", "distill", "evaluate"):
@@ -200,6 +211,10 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFrame
             if stage != "evaluate":
                 uses += [{**key, **artifact} for artifact in record.get("artifacts", [])
                          if artifact["kind"] in SHARED_KINDS]
+    if carried is not None and not carried.empty:
+        rows += [{"task": r.task, "method": r.method, "stage": "evaluate", "wall_s": r.wall_s,
+                  "peak_rss_mib": r.peak_rss_mib, "gpu_s": 0.0, "peak_cuda_mib": None}
+                 for r in carried.itertuples(index=False)]
     frame = pd.DataFrame(rows, columns=["task", "method", "stage", "wall_s", "peak_rss_mib", "gpu_s", "peak_cuda_mib"])
     if frame.empty:
         return pd.DataFrame(columns=COST_COLUMNS)
@@ -782,11 +797,17 @@ class Report:
 
 
 def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
-                 expected: Expected | None = None, judge_version: int | None = None) -> Report:
-    """The report of the runs in ``runs_dir`` (only ``cell_ids`` when given), with the grid's DPCs and cells; with
-    the current ``judge_version``, a note counts the text sets an older judge measured."""
-    records = load_records(runs_dir, cell_ids)
+                 expected: Expected | None = None, judge_version: int | None = None,
+                 carry: list[Path] = ()) -> Report:
+    """The report of the runs in ``runs_dir`` (only ``cell_ids`` when given), with the grid's DPCs and cells, and
+    the runs carried from the report folders in ``carry`` (``report.carried``); with the current ``judge_version``,
+    a note counts the text sets an older judge measured."""
+    local = load_records(runs_dir, cell_ids)
+    records = with_carried(local, list(carry))
+    carried = records[records["carried_from"].notna()] if "carried_from" in records else records[:0]
     failures = load_failures(runs_dir, cell_ids)
+    if len(carried):  # a cell failed here and done elsewhere counts as done
+        failures = failures[~failures["cell_id"].isin(set(carried["cell_id"]))]
     with_samples = summarise(records, failures, dpcs, expected, samples=True)
     summary = with_samples.drop(columns="_sample", errors="ignore")
     if summary.empty:
@@ -794,9 +815,9 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     cited = [frame[["method_name", "citation"]] for frame in (records, failures) if not frame.empty]  # none: all missing
     citations = [f"{name}: {citation}" for name, citation in
                  sorted(set(pd.concat(cited).dropna().itertuples(index=False)))] if cited else []
-    costs = load_costs(runs_dir, cell_ids)
+    costs = load_costs(runs_dir, cell_ids, carried)
     costs = costs[costs["method"].isin(summary["method"])] if not costs.empty else costs
-    fidelity = load_fidelity(runs_dir, cell_ids)
+    fidelity = carried_fidelity(load_fidelity(runs_dir, cell_ids), list(carry))
     fidelity = fidelity[fidelity["method"].isin(set(summary["method"]) | set(REFERENCE_LABELS.values()))] \
         if not fidelity.empty else fidelity
     tables = main_tables(summary) + cross_architecture_tables(summary) + fidelity_tables(fidelity)
@@ -808,6 +829,11 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
     if not records.empty and not records["described"].all():
         notes.append(f"{int((~records['described']).sum())} run(s) were recorded before records described their method "
                      "and learner (schema 1): their rows show plain names, without reference flags or n/a cells.")
+    if len(carried):
+        sources = ", ".join(sorted(set(carried["carried_from"])))
+        notes.append(f"{len(carried)} of the {len(records)} runs are carried from another report's runs.csv "
+                     f"({sources}): their records are not in this runs folder; each row keeps its config, seeds, "
+                     f"versions and commit (runs.csv, and the cell pages).")
     if records.attrs.get("damaged"):
         notes.append(f"Skipped {len(records.attrs['damaged'])} damaged record(s) (not whole JSON; `run` makes these "
                      f"cells again): " + ", ".join(records.attrs["damaged"]))

@@ -1,31 +1,37 @@
-"""A report on disk: leaderboard.{md,tex,csv}, comparisons.csv, costs.csv, fidelity.csv, plots/ and the HTML site,
-written only when something it reads changed."""
+"""A report on disk: leaderboard.{md,tex,csv}, runs.csv, comparisons.csv, costs.csv, fidelity.csv, plots/ and the
+HTML site, written only when something it reads changed."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from benchmark.report.carried import RUNS_CSV, digest, write_runs
 from benchmark.report.leaderboard import Expected, build_report, render_latex, render_markdown
 from benchmark.study.store import atomic_write_text
 
 
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
                  expected: Expected | None = None, plots: bool = True, html: bool = False, texts: bool = True,
-                 projections: dict[str, list[str]] | None = None, judge_version: int | None = None) -> str:
-    """Write leaderboard.{md,tex,csv}, comparisons.csv, costs.csv and the plots into ``out_dir`` (with ``html``, the
-    static site: index.html and cells/); return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
+                 projections: dict[str, list[str]] | None = None, judge_version: int | None = None,
+                 carry: list[Path] = ()) -> str:
+    """Write leaderboard.{md,tex,csv}, runs.csv (every run behind them), comparisons.csv, costs.csv and the plots into
+    ``out_dir`` (with ``html``, the static site: index.html and cells/), with the runs carried from the report folders
+    in ``carry``; return the markdown. When nothing it reads has changed since it last wrote ``out_dir``
     (``report_inputs``), the files are kept as they are."""
-    fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected, (plots, html, texts, judge_version))
+    fingerprint = report_inputs(runs_dir, cell_ids, dpcs, expected,
+                                (plots, html, texts, judge_version, digest(list(carry))))
     stamp, existing = out_dir / INPUTS_STAMP, out_dir / "leaderboard.md"
     if fingerprint and stamp.is_file() and existing.is_file() and stamp.read_text() == fingerprint:
         return existing.read_text(encoding="utf-8")
     stamp.unlink(missing_ok=True)
-    report = build_report(runs_dir, cell_ids, dpcs, expected, judge_version)
+    report = build_report(runs_dir, cell_ids, dpcs, expected, judge_version, carry)
     markdown = render_markdown(report.tables, report.notes)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.md", markdown)
     atomic_write_text(out_dir / "leaderboard.tex", render_latex(report.tables, report.notes))
     atomic_write_text(out_dir / "leaderboard.csv", report.summary.round(4).to_csv(index=False))
+    if len(report.records):
+        write_runs(report.records, out_dir / RUNS_CSV)
     if len(report.comparisons):
         atomic_write_text(out_dir / "comparisons.csv", report.comparisons.round(4).to_csv(index=False))
     if len(report.costs):
