@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.core.errors import UsageError
+from benchmark.core.provenance import shown
 from benchmark.report.carried import carried_clean_scores, read_runs
 from benchmark.report.leaderboard import load_records
 from benchmark.report.output import write_report
@@ -42,7 +43,8 @@ def test_runs_csv_has_one_row_per_run_and_reads_back_as_the_records(tmp_path):
                                       check_index_type=False)
     for column in ["method", "learner", "code_version", "git_commit", "distill_cell", "precision", "reference"]:
         assert back[column].tolist() == records[column].tolist(), column
-    assert back["config"].tolist() == records["config"].tolist()
+    assert back["config"].tolist() == [shown(c) for c in records["config"]]  # absolute paths cut: /data/x -> .../data/x
+    assert back["config"].tolist() != records["config"].tolist()
     assert back["learner_accepts"].tolist() == records["learner_accepts"].tolist()
     assert back["carried_from"].eq(str(out / "runs.csv")).all()
 
@@ -56,14 +58,15 @@ def test_a_report_carrying_the_missing_runs_equals_the_whole_studys(tmp_path):
     write_report(part, merged, dpcs=[5, 10], plots=False, carry=[whole])
     for name in COMPARED:
         assert (merged / name).read_text() == (whole / name).read_text(), name
-    note = f"29 of the 52 runs are carried from another report's runs.csv ({whole / 'runs.csv'})"
+    note = f"29 of the 52 runs are carried from another report's runs.csv ({shown(str(whole / 'runs.csv'))})"
     for name in ("leaderboard.md", "leaderboard.tex"):  # the same tables, and a note that says what is carried
         produced, expected = (merged / name).read_text(), (whole / name).read_text()
         assert note in produced and note not in expected
         assert [line for line in produced.splitlines() if note not in line] == expected.splitlines()
     written = pd.read_csv(merged / "runs.csv")  # carried rows keep where they came from; this folder's say nothing
-    assert len(written) == 52 and written["carried_from"].eq(str(whole / "runs.csv")).sum() == 29
+    assert len(written) == 52 and written["carried_from"].eq(".../whole/runs.csv").sum() == 29
     assert written.loc[written["carried_from"].isna(), "cell_id"].str.contains(".bert-base-uncased.").all()
+    assert str(tmp_path) not in (merged / "runs.csv").read_text()  # no folder of this machine in a committed file
 
 
 def test_the_runs_folders_own_record_wins_over_a_carried_row(tmp_path):
@@ -113,7 +116,7 @@ def test_clean_scores_carry_the_cells_not_rescored_here_and_refuse_another_leak(
                   {**key, "method": "B", "n": 5, "clean_mean": 55.0}]).to_csv(tmp_path / "clean-test.csv", index=False)
     merged = carried_clean_scores(here, [tmp_path])
     assert merged[["method", "clean_mean"]].values.tolist() == [["A", 60.0], ["B", 55.0]]
-    assert merged["carried_from"].tolist() == [None, str(tmp_path / "clean-test.csv")]
+    assert merged["carried_from"].tolist() == [None, shown(str(tmp_path / "clean-test.csv"))]
     pd.DataFrame([{**key, "method": "B", "n": 5, "clean_mean": 55.0, "test_rows_removed": 9}]).to_csv(
         tmp_path / "clean-test.csv", index=False)
     with pytest.raises(UsageError, match="removed \\[9\\] test rows"):

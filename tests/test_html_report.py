@@ -195,11 +195,11 @@ def test_no_texts_leaves_every_text_out(site, tmp_path):
 
 
 def test_pages_name_no_folder_of_the_machine():
-    from benchmark.report.html import _shown
+    from benchmark.core.provenance import shown
 
     record = {"host": {"executable": "/home/me/project/.venv/bin/python", "hostname": "vm"},
               "config": {"task": {"name": "custom", "params": {"spec": "/home/me/data/reviews.yaml"}}, "dpc": 5}}
-    assert _shown(record) == {"host": {"executable": ".../bin/python", "hostname": "vm"},
+    assert shown(record) == {"host": {"executable": ".../bin/python", "hostname": "vm"},
                               "config": {"task": {"name": "custom", "params": {"spec": ".../data/reviews.yaml"}},
                                          "dpc": 5}}
 

@@ -106,3 +106,15 @@ def _rss_peak_mib() -> float:
 def _cuda_ready() -> bool:
     torch = sys.modules.get("torch")
     return bool(torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized())
+
+
+def shown(value):
+    """A record's value as published (a cell page, ``runs.csv``): absolute paths (a custom task's spec, the
+    interpreter) cut to their last two parts, so a committed report names no folder of the machine that ran it."""
+    if isinstance(value, dict):
+        return {k: shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(v) for v in value]
+    if isinstance(value, str) and value.startswith("/") and "/" in value[1:]:
+        return ".../" + "/".join(Path(value).parts[-2:])
+    return value

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.core.errors import UsageError
+from benchmark.core.provenance import shown
 from benchmark.study.store import atomic_write_text
 
 RUNS_CSV = "runs.csv"
@@ -23,12 +24,14 @@ FLOAT_COLUMNS = ("dpc", "run", "eval_seed", "wall_s", "peak_rss_mib")
 
 def write_runs(records: pd.DataFrame, path: Path) -> None:
     """``records`` (``load_records``' rows, carried ones included) as CSV, one row per run sorted by cell id; dicts
-    and lists as JSON."""
+    and lists as JSON; no absolute path of this machine (``provenance.shown``)."""
     frame = records.drop(columns=[c for c in ("score",) if c in records]).sort_values("cell_id")
     for column in JSON_COLUMNS:
         if column in frame:
-            frame[column] = frame[column].map(lambda v: json.dumps(list(v) if isinstance(v, tuple) else v,
+            frame[column] = frame[column].map(lambda v: json.dumps(shown(list(v) if isinstance(v, tuple) else v),
                                                                    sort_keys=True))
+    if "carried_from" in frame:
+        frame["carried_from"] = frame["carried_from"].map(shown)
     atomic_write_text(path, frame.to_csv(index=False))
 
 
@@ -128,7 +131,8 @@ def carried_clean_scores(clean: pd.DataFrame, sources: list[Path]) -> pd.DataFra
                              f"{sorted(removed)}: the two measured different overlaps; re-score both from one judge")
         carried = carried[[tuple(k) not in seen for k in carried[CLEAN_KEY].to_numpy()]]
         seen |= set(map(tuple, carried[CLEAN_KEY].to_numpy()))
-        frames.append(carried.assign(carried_from=_filled(carried.get("carried_from"), carried.index, str(path))))
+        frames.append(carried.assign(carried_from=_filled(carried.get("carried_from"), carried.index,
+                                                          shown(str(path)))))
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0] if frames else clean
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.report.leaderboard import REFERENCE_LABELS, Cell, Report, Table
+from benchmark.core.provenance import shown
 from benchmark.study.store import FIDELITY, Store, atomic_write_text
 
 SHOWN_TEXTS = 200  # texts listed per set on a cell page; the rest stay in the set's distilled.jsonl
@@ -128,7 +129,7 @@ def cell_pages(report: Report, store: Store, texts: bool = True,
         if page is None:
             page = pages[key] = CellPage(*key, slug(*key), row["method_kind"], bool(row["reference"]),
                                          row["citation"] if isinstance(row["citation"], str) else None,
-                                         _shown({**config["method"]["params"], **config.get("method_config", {})}))
+                                         shown({**config["method"]["params"], **config.get("method_config", {})}))
         if row["distill_cell"] and all(s.distill_cell != row["distill_cell"] for s in page.sets):
             page.sets.append(_set_view(store, row["distill_cell"], config["set_seed"], page.kind, texts,
                                        config["fit_seed"], row["carried_from"]))
@@ -188,7 +189,7 @@ def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: 
         return view
     if not rows_path.is_file():
         view.note = ("The set's texts are not in the runs folder" + (f": its runs are carried from "
-                     f"{_shown(carried_from)}." if carried_from and not meta else "."))
+                     f"{shown(carried_from)}." if carried_from and not meta else "."))
         return view
     verdicts = (fidelity or {}).get("verdicts") or []
     overlaps = (fidelity or {}).get("overlap_kinds") or []
@@ -210,28 +211,16 @@ def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: 
     return view
 
 
-def _shown(value):
-    """A record's value as a page shows it: absolute paths (a custom task's spec, the interpreter) cut to their last
-    two parts, so a published page names no folder of the machine that ran it."""
-    if isinstance(value, dict):
-        return {k: _shown(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shown(v) for v in value]
-    if isinstance(value, str) and value.startswith("/") and "/" in value[1:]:
-        return ".../" + "/".join(Path(value).parts[-2:])
-    return value
-
-
 def _run_view(row: dict) -> dict:
     """A run as its cell page lists it, from its report row (``leaderboard.load_records``, or carried)."""
-    config = _shown(row["config"])
+    config = shown(row["config"])
     return {"cell_id": row["cell_id"], "learner": row["learner"], "set_seed": config["set_seed"],
             "fit_seed": config["fit_seed"], "set": set_label(config["set_seed"], config["fit_seed"]),
             "run": config.get("run"), "eval_seed": config.get("eval_seed"), "metric": row["metric"],
             "score": 100 * row[f"metric.{row['metric']}"], "wall_s": row["wall_s"], "peak_rss_mib": row["peak_rss_mib"],
             "code_version": row["code_version"], "commit": row["git_commit"], "dirty": row["git_dirty"],
-            "host": _shown(row["host"] or {}), "versions": row["versions"] or {}, "seeds": row["seeds"] or {},
-            "started_at": row["started_at"], "stack": row["stack"], "carried_from": _shown(row["carried_from"]),
+            "host": shown(row["host"] or {}), "versions": row["versions"] or {}, "seeds": row["seeds"] or {},
+            "started_at": row["started_at"], "stack": row["stack"], "carried_from": shown(row["carried_from"]),
             "config": json.dumps(config, indent=1, sort_keys=True),
             "recipe": json.dumps(row["recipe"] or {}, sort_keys=True)}
 

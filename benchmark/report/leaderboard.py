@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.labels import component_label, pair_status
+from benchmark.core.provenance import shown
 from benchmark.report.carried import carried_fidelity, with_carried
 from benchmark.report.published import LEARNER as PUBLISHED_LEARNER
 from benchmark.report.published import SOURCE as PUBLISHED_SOURCE
@@ -830,7 +831,7 @@ def build_report(runs_dir: Path, cell_ids: set[str] | None = None, dpcs: list[in
         notes.append(f"{int((~records['described']).sum())} run(s) were recorded before records described their method "
                      "and learner (schema 1): their rows show plain names, without reference flags or n/a cells.")
     if len(carried):
-        sources = ", ".join(sorted(set(carried["carried_from"])))
+        sources = ", ".join(sorted({shown(source) for source in carried["carried_from"]}))
         notes.append(f"{len(carried)} of the {len(records)} runs are carried from another report's runs.csv "
                      f"({sources}): their records are not in this runs folder; each row keeps its config, seeds, "
                      f"versions and commit (runs.csv, and the cell pages).")
