@@ -43,3 +43,24 @@ def test_a_200_cell_site_builds_in_10_s_and_weighs_5_mb(benchmark, runs, tmp_pat
           f"{size / 1e6:.2f} MB in {len(list(site.rglob('*.html')))} pages")
     assert cells >= 200
     assert benchmark.stats["median"] <= 10.0 and size <= 5e6
+
+
+def test_the_same_report_carried_from_its_runs_csv(benchmark, runs, tmp_path):
+    """The 204 runs carried from the report's runs.csv into an empty runs folder: reading and rebuilding the tables
+    and plots (no site: the sets stay with the records), and the same leaderboard.csv."""
+    first = tmp_path / "first"
+    write_report(runs, first)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def carried():
+        out = tmp_path / "carried"
+        shutil.rmtree(out, ignore_errors=True)
+        write_report(empty, out, carry=[first])
+        return out
+
+    out = benchmark.pedantic(carried, rounds=3, iterations=1)
+    size = (first / "runs.csv").stat().st_size
+    print(f"\nruns.csv of {sum(1 for _ in open(first / 'runs.csv')) - 1} runs: {size / 1e3:.0f} kB; report from it in "
+          f"{benchmark.stats['median']:.2f} s (median of 3)")
+    assert (out / "leaderboard.csv").read_text() == (first / "leaderboard.csv").read_text()
