@@ -186,19 +186,17 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
 def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True, carry: list[Path] = ()) -> str:
     """Write the leaderboard of every finished run in a runs folder, and of the runs carried from the report folders
     in ``carry`` (their ``runs.csv``), to ``out`` (with ``html``, the static site ``out/index.html``); its markdown."""
-    from benchmark.report.carried import runs_file, with_carried
+    from benchmark.report.carried import with_carried
     from benchmark.report.leaderboard import expected_from_records, load_records
     from benchmark.report.output import write_report
     from benchmark.study.describe import projections
     from benchmark.study.fidelity import VERSION
 
     carry = [Path(c) for c in carry]
-    for source in carry:
-        runs_file(source)  # a wrong --carry fails before anything is written
     if not (runs_dir / "evaluate").is_dir() and not carry:
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
-    records = with_carried(load_records(runs_dir), carry)
+    records = with_carried(load_records(runs_dir), carry)  # a wrong --carry fails here, before anything is written
     return write_report(runs_dir, out, expected=expected_from_records(records), html=html, texts=texts,
                         projections=projections() if html else None, judge_version=VERSION, carry=carry)
 

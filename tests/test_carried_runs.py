@@ -121,3 +121,29 @@ def test_clean_scores_carry_the_cells_not_rescored_here_and_refuse_another_leak(
         tmp_path / "clean-test.csv", index=False)
     with pytest.raises(UsageError, match="removed \\[9\\] test rows"):
         carried_clean_scores(here, [tmp_path])
+
+
+@pytest.mark.real
+def test_a_real_rt_polarity_study_split_over_two_machines_reports_as_one(tmp_path, rt_assets):
+    """rt-polarity through the real runner (Random and Herding under TF-IDF, 2 runs per set): the Herding runs'
+    records are gone but for the first report; carried back, the tables are the whole study's, the page lists the
+    carried runs beside the set this folder still holds, and runs.csv names no folder of this machine."""
+    from benchmark import api
+
+    (tmp_path / "grid.yaml").write_text("name: carry-real\ntasks: [rt-polarity]\ndpcs: [2]\nmethods: [random, herding]\n"
+                                        "learners: [tfidf-logreg]\nn_sets: 2\nn_evals: 2\n")
+    done = api.run_grid(api.open_grid(str(tmp_path / "grid.yaml")), tmp_path / "runs", out=tmp_path / "first",
+                        progress=False, echo=lambda line: None, html=False)
+    assert done.failures == []
+    whole = tmp_path / "whole"
+    assert main(["report", str(tmp_path / "runs"), "--out", str(whole)]) == 0
+    for cell in (tmp_path / "runs" / "evaluate").iterdir():
+        if ".herding." in cell.name:
+            shutil.rmtree(cell)
+    merged = tmp_path / "merged"
+    assert main(["report", str(tmp_path / "runs"), "--out", str(merged), "--html", "--carry", str(whole)]) == 0
+    for name in COMPARED:
+        assert (merged / name).read_text() == (whole / name).read_text(), name
+    herding = next((merged / "cells").glob("rt-polarity.herding.2-*.html")).read_text(encoding="utf-8")
+    assert herding.count("carried from") == 2 and "Set 0" in herding  # 2 runs of the one Herding set, its texts here
+    assert str(tmp_path) not in (merged / "runs.csv").read_text()

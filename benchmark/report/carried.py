@@ -5,6 +5,7 @@ folder) joins a leaderboard: ``python -m benchmark report RUNS --carry FOLDER``.
 over a carried row of the same cell; the first folder given wins among carried ones."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -81,33 +82,18 @@ def _filled(column: pd.Series | None, index, value: str) -> pd.Series:
 
 def with_carried(records: pd.DataFrame, sources: list[Path]) -> pd.DataFrame:
     """The runs folder's rows, then each carried row whose cell the folder (or an earlier source) does not hold."""
-    frames, seen = [records], set(records["cell_id"]) if not records.empty else set()
-    for source in sources:
-        carried = read_runs(source)
-        carried = carried[~carried["cell_id"].isin(seen)]
-        seen |= set(carried["cell_id"])
-        frames.append(carried)
-    frames = [f for f in frames if not f.empty]
-    if not frames:
+    merged = _first_wins([records] + [read_runs(source) for source in sources], ["cell_id"])
+    if merged is None:
         return records
-    merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     merged.attrs = records.attrs
     return merged
 
 
 def carried_fidelity(fidelity: pd.DataFrame, sources: list[Path]) -> pd.DataFrame:
     """The measured sets, then each set a carried folder's ``fidelity.csv`` measured that is not measured here."""
-    frames, seen = [fidelity], set(fidelity["distill_cell"]) if not fidelity.empty else set()
-    for source in sources:
-        path = runs_file(source).with_name(FIDELITY_CSV)
-        if not path.is_file():
-            continue
-        carried = pd.read_csv(path)
-        carried = carried[~carried["distill_cell"].isin(seen)]
-        seen |= set(carried["distill_cell"])
-        frames.append(carried)
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames[0] if frames else fidelity)
+    carried = [pd.read_csv(path) for path in (runs_file(s).with_name(FIDELITY_CSV) for s in sources) if path.is_file()]
+    merged = _first_wins([fidelity] + carried, ["distill_cell"])
+    return fidelity if merged is None else merged
 
 
 CLEAN_CSV = "clean-test.csv"
@@ -118,8 +104,7 @@ def carried_clean_scores(clean: pd.DataFrame, sources: list[Path]) -> pd.DataFra
     """The re-scored cells (``report.clean``), then each cell of a carried folder's ``clean-test.csv`` not
     re-scored here (its runs' predictions are not in this folder), with ``carried_from``. A carried file that removed
     another number of test rows measured another leak: refused."""
-    frames, seen = [clean.assign(carried_from=None)], set(map(tuple, clean[CLEAN_KEY].to_numpy()))
-    removed = set(clean["test_rows_removed"])
+    removed, frames = set(clean["test_rows_removed"]), [clean.assign(carried_from=None)]
     for source in sources:
         path = runs_file(source).with_name(CLEAN_CSV)
         if not path.is_file():
@@ -129,18 +114,27 @@ def carried_clean_scores(clean: pd.DataFrame, sources: list[Path]) -> pd.DataFra
         if other:
             raise UsageError(f"--carry {source}: {path} removed {sorted(other)} test rows, this runs folder "
                              f"{sorted(removed)}: the two measured different overlaps; re-score both from one judge")
-        carried = carried[[tuple(k) not in seen for k in carried[CLEAN_KEY].to_numpy()]]
-        seen |= set(map(tuple, carried[CLEAN_KEY].to_numpy()))
         frames.append(carried.assign(carried_from=_filled(carried.get("carried_from"), carried.index,
                                                           shown(str(path)))))
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0] if frames else clean
+    merged = _first_wins(frames, CLEAN_KEY)
+    return clean if merged is None else merged
+
+
+def _first_wins(frames: list[pd.DataFrame], key: list[str]) -> pd.DataFrame | None:
+    """The rows of ``frames`` in order, a row of a later frame only where no earlier frame holds its ``key``; None
+    when every frame is empty."""
+    kept, seen = [], set()
+    for frame in (f for f in frames if not f.empty):
+        keys = list(map(tuple, frame[key].to_numpy()))
+        kept.append(frame[[k not in seen for k in keys]])
+        seen.update(keys)
+    if not kept:
+        return None
+    return pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
 
 
 def digest(sources: list[Path]) -> list[str]:
     """What a report's fingerprint keeps of its carried files: their content hashes."""
-    import hashlib
-
     out = []
     for source in sources:
         path = runs_file(source)
