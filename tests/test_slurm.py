@@ -94,22 +94,27 @@ def test_a_job_cancelled_during_a_run_is_reported_with_its_state_and_log_and_sen
     """scancel of the fit array while `run` waits on it: its cells are recorded as failed with the job's state and
     log (exit 1), no job is sent for their sets and runs, and the next run finishes the grid."""
     (tmp_path / "g.yaml").write_text(GRID)
-    (tmp_path / "p.yaml").write_text("min_task_s: 0\ndefaults: {partition: debug, time: 10, cpus_per_task: 1, mem: 1G}\n"
+    (tmp_path / "p.yaml").write_text("min_task_s: 0\narray_parallelism: 1\n"  # one task at a time: the 2nd waits
+                                     "defaults: {partition: debug, time: 10, cpus_per_task: 1, mem: 1G}\n"
                                      "stages:\n  fit: {setup: ['sleep 60']}\n")  # long enough to be cancelled
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.Popen([sys.executable, "-m", "benchmark", "run", "--grid", "g.yaml", "--executor", "slurm",
                             "--slurm-profile", "p.yaml", "--no-progress"], cwd=tmp_path, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while not (jobs := arrays_of(tmp_path, "fit", "RUNNING")) and time.time() < deadline:
-        time.sleep(0.5)
-    assert jobs, "the fit array never started"
+    fit_logs = tmp_path / "runs" / "_submitit" / "fit"
+    while not (started := list(fit_logs.glob("*_log.err"))) and time.time() < deadline:
+        time.sleep(0.5)  # the first task has started once Slurm opened its log
+    jobs = arrays_of(tmp_path, "fit", "PENDING,RUNNING")
+    assert started and jobs, "the fit array never started"
     subprocess.run(["scancel", *jobs], check=True)  # the whole array, started or not
     out, err = run.communicate(timeout=300)
     assert run.returncode == 1, err[-2000:]
     assert err.count("FAILED fit") == 2 and err.count("ended CANCELLED before the cell finished") == 2
-    logs = [line.split("job log: ")[1].split(")")[0] for line in err.splitlines() if "job log: " in line]
-    assert len(logs) == 2 and all(Path(log).is_file() for log in logs)
+    # the started task's cell names its log; the pending one's says it never started (Slurm wrote no log)
+    logs = [line.split("(job log: ")[1].split(")")[0] for line in err.splitlines() if "(job log: " in line]
+    never = [line for line in err.splitlines() if "(no job log: the job ended before it started)" in line]
+    assert len(logs) == 1 and Path(logs[0]).is_file() and len(never) == 1
     assert "distill {'skipped': 0, 'parent not done': 5}" in out and "evaluate {'skipped': 0, 'parent not done': 5}" in out
     assert not (tmp_path / "runs" / "_submitit" / "distill").exists()  # no job was sent for them
     result = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm")

@@ -187,12 +187,15 @@ KILL_GRACE_S = 120.0
 
 def job_ended(job, stage: str, profile: "SlurmProfile") -> str:
     """The error recorded for a cell whose Slurm job ended before the cell did: the job, its state, the likely
-    cause with the setting to change, and the job's own log."""
+    cause with the setting to change, and the job's own log (or that it has none: a job ended while still pending
+    never started, so Slurm wrote no log)."""
     state = _slurm_state(job)
     why = ENDINGS.get(state, "its process failed outside the cell's code (see the job log)").format(
         stage=stage, profile=profile.source)
+    log = job.paths.stderr
+    where = f"job log: {log}" if log.is_file() else "no job log: the job ended before it started"
     return (f"SlurmJobEnded: Slurm job {job.job_id} ended {state} before the cell finished: {why}; the next run of "
-            f"the same command runs the cell again (job log: {job.paths.stderr})")
+            f"the same command runs the cell again ({where})")
 
 
 def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progress: bool = True,
