@@ -100,6 +100,8 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=$(( MEM / CPUS ))
 SchedulerParameters=batch_sched_delay=0
 KillWait=5
+# a requeued job (timeout, preemption) waits out the step credential's life before it starts again: 20 s, not 120
+AuthInfo=cred_expire=20
 MpiDefault=none
 MailProg=/bin/true
 ReturnToService=2

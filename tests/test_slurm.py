@@ -123,6 +123,25 @@ def test_a_job_cancelled_during_a_run_is_reported_with_its_state_and_log_and_sen
 
 
 @pytest.mark.real
+def test_a_job_out_of_time_names_the_setting_to_raise_and_the_next_run_finishes(tmp_path, slurm, rt_assets):
+    """A fit array whose 1-minute limit ends it (its setup outlasts it, so no cell code runs): each cell is recorded
+    as failed with the state TIMEOUT, the profile key to raise and the job's log (exit 1); the run after finishes."""
+    (tmp_path / "g.yaml").write_text(GRID)
+    (tmp_path / "p.yaml").write_text("min_task_s: 0\ndefaults: {partition: debug, time: 10, cpus_per_task: 1, mem: 1G}\n"
+                                     "stages:\n  fit: {time: 1, setup: ['sleep 600']}\n")
+    result = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm", "--slurm-profile", "p.yaml")
+    assert result.returncode == 1, result.stderr[-2000:]
+    ended = [line for line in result.stderr.splitlines() if "ended TIMEOUT before the cell finished" in line]
+    assert len(ended) == 2 and all("raise `time` under stages.fit in p.yaml" in line for line in ended)
+    assert all(Path(line.split("(job log: ")[1].split(")")[0]).is_file() for line in ended)
+    failed = [json.loads(path.read_text()) for path in (tmp_path / "runs" / "fit").glob("*/error.json")]
+    assert len(failed) == 2 and all(f["error"].startswith("SlurmJobEnded") and "TIMEOUT" in f["error"] for f in failed)
+    again = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(scores(tmp_path / "runs")) == 5
+
+
+@pytest.mark.real
 def test_arrays_larger_than_the_maximum_are_split(tmp_path, slurm, rt_assets):
     (tmp_path / "g.yaml").write_text(GRID)
     (tmp_path / "small.yaml").write_text("max_array_size: 2\narray_parallelism: 2\nmin_task_s: 0\n"
@@ -250,6 +269,35 @@ def test_a_stack_cancelled_on_slurm_resumes_from_its_checkpoint(tmp_path, slurm,
     records = list(Store(tmp_path / "runs").done_records("evaluate"))
     assert len(records) == 2 and all(1 <= r["training_resumed_after_step"] <= 24 for r in records)
     assert not list((tmp_path / "runs" / "evaluate").glob("*/work/training"))
+    local = cli(tmp_path, "run", "--grid", "g.yaml", "--runs-dir", "local-runs", "--stack-runs", "2")
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert scores(tmp_path / "runs") == scores(tmp_path / "local-runs")
+
+
+@pytest.mark.real
+def test_a_signalled_stack_is_requeued_by_slurm_and_resumes_from_its_checkpoint(tmp_path, slurm, rt_assets):
+    """The signal Slurm sends before a job's time limit (or on preemption), USR2, here sent by hand once a MiniLM
+    stack has saved a checkpoint: the task is requeued in the same job, resumes from the checkpoint, and the run
+    ends (exit 0) with the scores of an uninterrupted local run."""
+    (tmp_path / "g.yaml").write_text("name: rq\ntasks: [rt-polarity]\ndpcs: [2]\nmethods: [random]\n"
+                                     "learners: [{name: minilm, params: {steps: 24}}]\nn_sets: 2\nn_evals: 1\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DILM_BENCH_CHECKPOINT_MINUTES": "0"}
+    run = subprocess.Popen([sys.executable, "-m", "benchmark", "run", "--grid", "g.yaml", "--executor", "slurm",
+                            "--stack-runs", "2", "--no-progress"], cwd=tmp_path, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while not list((tmp_path / "runs" / "evaluate").glob("*/work/training/*/checkpoint.pt")):
+        assert time.time() < deadline and run.poll() is None, "the stack never saved a checkpoint"
+        time.sleep(0.2)
+    jobs = arrays_of(tmp_path, "evaluate", "RUNNING")
+    subprocess.run(["scancel", "--signal=USR2", *jobs], check=True)
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err[-2000:]
+    attempts = subprocess.run(["sacct", "-D", "-X", "-n", "-o", "State", "-j", ",".join(jobs)], capture_output=True,
+                              text=True).stdout.split()
+    assert attempts == ["REQUEUED", "COMPLETED"], attempts
+    records = list(Store(tmp_path / "runs").done_records("evaluate"))
+    assert len(records) == 2 and all(1 <= r["training_resumed_after_step"] <= 24 for r in records)
     local = cli(tmp_path, "run", "--grid", "g.yaml", "--runs-dir", "local-runs", "--stack-runs", "2")
     assert local.returncode == 0, local.stderr[-2000:]
     assert scores(tmp_path / "runs") == scores(tmp_path / "local-runs")
