@@ -10,7 +10,7 @@ import pytest
 from benchmark.cli import main
 from benchmark.core.errors import UsageError
 from benchmark.core.provenance import shown
-from benchmark.report.carried import carried_clean_scores, read_runs
+from benchmark.report.carried import carried_clean_scores, read_runs, write_runs
 from benchmark.report.leaderboard import load_records
 from benchmark.report.output import write_report
 
@@ -67,6 +67,18 @@ def test_a_report_carrying_the_missing_runs_equals_the_whole_studys(tmp_path):
     assert len(written) == 52 and written["carried_from"].eq(".../whole/runs.csv").sum() == 29
     assert written.loc[written["carried_from"].isna(), "cell_id"].str.contains(".bert-base-uncased.").all()
     assert str(tmp_path) not in (merged / "runs.csv").read_text()  # no folder of this machine in a committed file
+    alone_runs, whole_runs = pd.read_csv(merged / "runs.csv"), pd.read_csv(whole / "runs.csv")
+    pd.testing.assert_frame_equal(alone_runs.drop(columns="carried_from"), whole_runs.drop(columns="carried_from"))
+
+
+def test_runs_csv_columns_keep_one_order_whichever_rows_came_first(tmp_path):
+    """Own and carried rows bring their columns in another order (a carried learner's recipe keys come last): the
+    file's columns are the same either way, so a study re-reported on another machine changes only where runs do."""
+    records = load_records(FIXTURES)
+    write_runs(records, tmp_path / "a.csv")
+    write_runs(records[list(reversed(records.columns))], tmp_path / "b.csv")
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    assert (tmp_path / "a.csv").read_text().startswith("cell_id,task,method,reference,dpc,")
 
 
 def test_the_runs_folders_own_record_wins_over_a_carried_row(tmp_path):

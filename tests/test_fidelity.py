@@ -222,6 +222,12 @@ def test_run_measures_its_sets_and_the_leaderboard_shows_them(tmp_path, rt_asset
     assert set(fidelity["method"]) == {"Random", "kmeans-centers"} and len(fidelity) == 4
     assert main(["judge", str(runs), "--clean-against", "Random", "--no-progress"]) == 0  # overlaps nothing, or little
     assert "re-scored on the" in capsys.readouterr().out
+    # a method whose sets were made on another machine (carried rows only): its sets must be here, and the error says how
+    assert main(["judge", str(runs), "--clean-against", "DiLM (released)", "--out", str(tmp_path / "j"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no set of method 'DiLM (released)'" in err and "Random, kmeans-centers" in err and "--learners tfidf-logreg" in err
+    assert not (tmp_path / "j").exists()  # nothing written
 
 
 @pytest.mark.real

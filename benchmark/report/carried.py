@@ -33,7 +33,19 @@ def write_runs(records: pd.DataFrame, path: Path) -> None:
                                                                    sort_keys=True))
     if "carried_from" in frame:
         frame["carried_from"] = frame["carried_from"].map(shown)
-    atomic_write_text(path, frame.to_csv(index=False))
+    atomic_write_text(path, frame[_column_order(frame.columns)].to_csv(index=False))
+
+
+LEADING_COLUMNS = ("cell_id", "task", "method", "reference", "dpc", "set_seed", "fit_seed", "learner", "run",
+                   "eval_seed", "metric")
+
+
+def _column_order(columns) -> list[str]:
+    """Who ran what first, then the metrics, then the rest by name: one order whichever rows are own or carried, so a
+    re-reported study's file changes only where its runs do."""
+    lead = [c for c in LEADING_COLUMNS if c in columns]
+    metrics = sorted(c for c in columns if c.startswith("metric."))
+    return lead + metrics + sorted(set(columns) - set(lead) - set(metrics))
 
 
 def runs_file(source: Path) -> Path:

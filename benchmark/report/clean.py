@@ -24,8 +24,10 @@ def clean_test_scores(runs_dir, against: str):
     fidelity = load_fidelity(runs_dir)
     if fidelity.empty or against not in set(fidelity["method"]):
         known = ", ".join(sorted(set(fidelity["method"]))) if not fidelity.empty else "none"
-        raise UsageError(f"no fidelity records of method {against!r} in {runs_dir}; measured methods: {known} "
-                         f"(run `python -m benchmark judge {runs_dir}` first)")
+        raise UsageError(f"no set of method {against!r} is in {runs_dir} (its judged sets are of: {known}); the test "
+                         f"rows to remove are those its sets overlap, so its sets must be here: run its distill cells "
+                         f"into this folder with a cheap learner (`python -m benchmark run --grid GRID --methods ... "
+                         f"--learners tfidf-logreg --runs-dir {runs_dir}`, seconds), then judge again")
     store = Store(runs_dir)
     bad = set()
     for cell in fidelity.loc[fidelity["method"] == against, "distill_cell"]:
