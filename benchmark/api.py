@@ -220,7 +220,7 @@ def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = N
     """Measure every finished text set of a runs folder (on-label share by a judge trained on the train split,
     overlap with the test split, diversity); write ``fidelity.csv`` (and ``clean-test.csv``) to ``out``, with the
     rows of the report folders in ``carry`` for sets and cells this folder does not hold."""
-    from benchmark.report.carried import CLEAN_KEY, carried_clean_scores, carried_fidelity, runs_file
+    from benchmark.report.carried import carried_clean_scores, carried_fidelity, runs_file
     from benchmark.report.clean import clean_test_scores
     from benchmark.report.leaderboard import load_fidelity
     from benchmark.study.fidelity import judge_runs
@@ -245,12 +245,9 @@ def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = N
         result.clean = carried_clean_scores(result.clean.assign(test_rows_removed=result.removed), carry)
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        # rows sorted by their key, so a file re-judged on another machine changes only where its numbers do
-        fidelity = carried_fidelity(sets, carry).sort_values(["task", "method", "distill_cell"], kind="stable")
-        atomic_write_text(out / "fidelity.csv", fidelity.round(4).to_csv(index=False))
+        atomic_write_text(out / "fidelity.csv", carried_fidelity(sets, carry).round(4).to_csv(index=False))
         if result.clean is not None:
-            clean = result.clean.sort_values(CLEAN_KEY, kind="stable")
-            atomic_write_text(out / "clean-test.csv", clean.round(3).to_csv(index=False))
+            atomic_write_text(out / "clean-test.csv", result.clean.round(3).to_csv(index=False))
     return result
 
 

@@ -122,13 +122,13 @@ def test_a_wrong_carry_fails_before_anything_is_written(tmp_path, capsys):
 
 def test_clean_scores_carry_the_cells_not_rescored_here_and_refuse_another_leak(tmp_path):
     key = {"task": "t", "learner": "l", "dpc": 5}
-    here = pd.DataFrame([{**key, "method": "A", "n": 5, "clean_mean": 60.0}]).assign(test_rows_removed=15)
+    here = pd.DataFrame([{**key, "method": "B", "n": 5, "clean_mean": 60.0}]).assign(test_rows_removed=15)
     (tmp_path / "runs.csv").write_text("cell_id\n")
-    pd.DataFrame([{**key, "method": "A", "n": 5, "clean_mean": 10.0},  # re-scored here: this folder's row wins
-                  {**key, "method": "B", "n": 5, "clean_mean": 55.0}]).to_csv(tmp_path / "clean-test.csv", index=False)
-    merged = carried_clean_scores(here, [tmp_path])
-    assert merged[["method", "clean_mean"]].values.tolist() == [["A", 60.0], ["B", 55.0]]
-    assert merged["carried_from"].tolist() == [None, shown(str(tmp_path / "clean-test.csv"))]
+    pd.DataFrame([{**key, "method": "B", "n": 5, "clean_mean": 10.0},  # re-scored here: this folder's row wins
+                  {**key, "method": "A", "n": 5, "clean_mean": 55.0}]).to_csv(tmp_path / "clean-test.csv", index=False)
+    merged = carried_clean_scores(here, [tmp_path])  # in key order, whichever rows were re-scored here
+    assert merged[["method", "clean_mean"]].values.tolist() == [["A", 55.0], ["B", 60.0]]
+    assert merged["carried_from"].tolist() == [shown(str(tmp_path / "clean-test.csv")), None]
     pd.DataFrame([{**key, "method": "B", "n": 5, "clean_mean": 55.0, "test_rows_removed": 9}]).to_csv(
         tmp_path / "clean-test.csv", index=False)
     with pytest.raises(UsageError, match="removed \\[9\\] test rows"):

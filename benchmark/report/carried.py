@@ -17,6 +17,9 @@ from benchmark.study.store import atomic_write_text
 
 RUNS_CSV = "runs.csv"
 FIDELITY_CSV = "fidelity.csv"
+CLEAN_CSV = "clean-test.csv"
+CLEAN_KEY = ["task", "learner", "method", "dpc"]
+FIDELITY_KEY = ["task", "method", "distill_cell"]
 JSON_COLUMNS = ("learner_accepts", "config", "recipe", "seeds", "versions", "host", "stack")
 BOOL_COLUMNS = ("reference", "described", "git_dirty")
 INT_COLUMNS = ("set_seed", "fit_seed", "queries_cut")
@@ -102,14 +105,11 @@ def with_carried(records: pd.DataFrame, sources: list[Path]) -> pd.DataFrame:
 
 
 def carried_fidelity(fidelity: pd.DataFrame, sources: list[Path]) -> pd.DataFrame:
-    """The measured sets, then each set a carried folder's ``fidelity.csv`` measured that is not measured here."""
+    """The measured sets and each set a carried folder's ``fidelity.csv`` measured that is not measured here, sorted by
+    set (so a file re-judged on another machine changes only where its numbers do)."""
     carried = [pd.read_csv(path) for path in (runs_file(s).with_name(FIDELITY_CSV) for s in sources) if path.is_file()]
     merged = _first_wins([fidelity] + carried, ["distill_cell"])
-    return fidelity if merged is None else merged
-
-
-CLEAN_CSV = "clean-test.csv"
-CLEAN_KEY = ["task", "learner", "method", "dpc"]
+    return _sorted(fidelity if merged is None else merged, FIDELITY_KEY)
 
 
 def carried_clean_scores(clean: pd.DataFrame, sources: list[Path]) -> pd.DataFrame:
@@ -129,7 +129,11 @@ def carried_clean_scores(clean: pd.DataFrame, sources: list[Path]) -> pd.DataFra
         frames.append(carried.assign(carried_from=_filled(carried.get("carried_from"), carried.index,
                                                           shown(str(path)))))
     merged = _first_wins(frames, CLEAN_KEY)
-    return clean if merged is None else merged
+    return _sorted(clean if merged is None else merged, CLEAN_KEY)
+
+
+def _sorted(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    return frame.sort_values([k for k in key if k in frame], kind="stable", ignore_index=True) if len(frame) else frame
 
 
 def _first_wins(frames: list[pd.DataFrame], key: list[str]) -> pd.DataFrame | None:
