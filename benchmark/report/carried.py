@@ -133,7 +133,8 @@ def carried_clean_scores(clean: pd.DataFrame, sources: list[Path]) -> pd.DataFra
 
 
 def _sorted(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    return frame.sort_values([k for k in key if k in frame], kind="stable", ignore_index=True) if len(frame) else frame
+    """Rows in ``key`` order (an empty frame may lack the columns)."""
+    return frame.sort_values(key, kind="stable", ignore_index=True) if len(frame) else frame
 
 
 def _first_wins(frames: list[pd.DataFrame], key: list[str]) -> pd.DataFrame | None:
