@@ -109,6 +109,38 @@ def test_cell_pages_list_carried_runs_with_their_provenance(tmp_path):
         '<tr id="sst2.external.dpc5.s0.bert-base-uncased.r0-fixture">')[1].split("</tr>")[0]
 
 
+@pytest.mark.real
+def test_a_set_whose_records_are_elsewhere_is_not_shown_as_empty(tmp_path, rt_assets):
+    """Random's set 1 on rt-polarity (real runner, TF-IDF) with its distill and evaluate records gone but for the
+    first report: carried back, its page says its texts are not here (with --no-texts too, instead of pointing at a
+    file that is not there) and gives no count, never "0 examples"; set 0, still here, keeps its count."""
+    from benchmark import api
+
+    (tmp_path / "grid.yaml").write_text("name: carry-set\ntasks: [rt-polarity]\ndpcs: [2]\nmethods: [random]\n"
+                                        "learners: [tfidf-logreg]\nn_sets: 2\nn_evals: 1\n")
+    done = api.run_grid(api.open_grid(str(tmp_path / "grid.yaml")), tmp_path / "runs", out=tmp_path / "first",
+                        progress=False, echo=lambda line: None, html=False)
+    assert done.failures == []
+    whole = tmp_path / "whole"
+    assert main(["report", str(tmp_path / "runs"), "--out", str(whole)]) == 0
+    runs = read_runs(whole)
+    set1 = runs.loc[runs["set_seed"] == 1, "distill_cell"].iloc[0]
+    gone = [tmp_path / "runs" / "distill" / set1] + [tmp_path / "runs" / "evaluate" / c
+                                                      for c in runs.loc[runs["set_seed"] == 1, "cell_id"]]
+    for cell in gone:
+        shutil.rmtree(cell)
+    set0 = runs.loc[runs["set_seed"] == 0, "distill_cell"].iloc[0]
+    for flags in ([], ["--no-texts"]):
+        merged = tmp_path / f"merged{len(flags)}"
+        assert main(["report", str(tmp_path / "runs"), "--out", str(merged), "--html", "--carry", str(whole),
+                     *flags]) == 0
+        text = next((merged / "cells").glob("rt-polarity.Random.2-*.html")).read_text(encoding="utf-8")
+        article = text.split(f'<article id="{set1}">')[1].split("</article>")[0]
+        assert "texts are not in the runs folder: its runs are carried from" in article
+        assert " examples" not in article and "distilled.jsonl" not in article
+        assert "; 4 examples" in text.split(f'<article id="{set0}">')[1].split("</article>")[0]
+
+
 def test_a_wrong_carry_fails_before_anything_is_written(tmp_path, capsys):
     out = tmp_path / "out"
     (tmp_path / "not-a-report").mkdir()

@@ -43,7 +43,7 @@ class SetView:
 
     distill_cell: str
     set_seed: int
-    n_examples: int
+    n_examples: int | None  # None: the set's distill record is not in this runs folder (its runs carried)
     fields: list[str]
     rows: list[dict]  # {"texts", "label", "train_index", "verdict", "overlap"}
     kind: str
@@ -176,20 +176,21 @@ def _set_view(store: Store, distill_cell: str, set_seed: int, kind: str, texts: 
     meta_path = folder / "distilled.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     fidelity = store.record(FIDELITY, distill_cell) if store.is_done(FIDELITY, distill_cell) else None
-    view = SetView(distill_cell, set_seed, int(meta.get("n_examples", 0)), list(meta.get("text_fields", [])), [],
-                   kind, fidelity, fit_seed=fit_seed)
+    n_examples = int(meta["n_examples"]) if "n_examples" in meta else None
+    view = SetView(distill_cell, set_seed, n_examples, list(meta.get("text_fields", [])), [], kind, fidelity,
+                   fit_seed=fit_seed)
     if kind == "embedding":
         view.note = ("An embedding-level set: learned input-embedding sequences of one model's space, not text. "
                      "Its nearest-token text is the method's text projection (e.g. the tdd-text row), where run.")
         return view
     rows_path = folder / "distilled.jsonl"
-    if not texts:
-        view.note = (f"The texts are left out of this copy of the page (report --no-texts); the set is "
-                     f"distill/{distill_cell}/distilled.jsonl in the runs folder.")
-        return view
     if not rows_path.is_file():
         view.note = ("The set's texts are not in the runs folder" + (f": its runs are carried from "
                      f"{shown(carried_from)}." if carried_from and not meta else "."))
+        return view
+    if not texts:
+        view.note = (f"The texts are left out of this copy of the page (report --no-texts); the set is "
+                     f"distill/{distill_cell}/distilled.jsonl in the runs folder.")
         return view
     verdicts = (fidelity or {}).get("verdicts") or []
     overlaps = (fidelity or {}).get("overlap_kinds") or []
