@@ -2,7 +2,7 @@
 
 The runs folder: tiny-sentiment, Full and Random at DPC 1-5, 10 Random sets x 2 learner runs x 2 learners
 (200 Random runs + 4 Full runs), made once per session (about a minute) through the real runner.
-Run: ``.venv/bin/python -m pytest benchmarks/test_html_site.py --benchmark-only -s``
+Run: ``.venv/bin/python -m pytest perf/test_html_site.py --benchmark-only -s``
 """
 import shutil
 

@@ -1,7 +1,7 @@
 """What one cell of the protocol costs on this machine: data loading, a MiniLM fine-tune with the paper's
 recipe on a DPC 5 random rt-polarity set (+ scoring the test split), and a TF-IDF learner on the same set.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_protocol_speed.py --benchmark-only``
+Run: ``.venv/bin/python -m pytest perf/test_protocol_speed.py --benchmark-only``
 """
 import pytest
 

@@ -1,7 +1,7 @@
 """Evaluation throughput: N MiniLM fine-tunes (the paper's recipe, 200 steps) on one random rt-polarity set,
 each scoring the whole test split, one at a time vs stacked (``fit_predict_many``); DPC 5 and DPC 20.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_stacked_speed.py --benchmark-only``
+Run: ``.venv/bin/python -m pytest perf/test_stacked_speed.py --benchmark-only``
 (``STACK_BENCH_RUNS`` sets N, default 10; ``STACK_BENCH_DPCS`` the DPCs, default "5 20").
 """
 import os

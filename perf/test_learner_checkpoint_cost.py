@@ -2,7 +2,7 @@
 ``CKPT_BENCH_LEARNER=mpnet-base``) trains 4 steps on a DPC-10 rt-polarity set with a save after every step (plus
 the last one), against the same 4 steps without saves: the seconds one save adds and the bytes it writes.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_learner_checkpoint_cost.py --benchmark-only -s``
+Run: ``.venv/bin/python -m pytest perf/test_learner_checkpoint_cost.py --benchmark-only -s``
 """
 import os
 import time

@@ -1,7 +1,7 @@
 """Start-up time of the CLI: `python -m benchmark --help` and `list`, each a fresh process (the interpreter's own start
 included). Target: <= 1 s each; they import no torch, transformers or method code beyond the registries.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_cli_startup.py --benchmark-only -s``
+Run: ``.venv/bin/python -m pytest perf/test_cli_startup.py --benchmark-only -s``
 """
 import subprocess
 import sys

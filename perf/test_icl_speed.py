@@ -2,7 +2,7 @@
 per query. SmolLM2-135M, a DPC 5 random rt-polarity set as demonstrations, 200 test queries drawn at random
 (the split is ordered by class).
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_icl_speed.py --benchmark-only``
+Run: ``.venv/bin/python -m pytest perf/test_icl_speed.py --benchmark-only``
 """
 import numpy as np
 import pytest

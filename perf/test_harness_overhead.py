@@ -3,7 +3,7 @@ run through the local executor and through the real local Slurm cluster (slurm/s
 share array tasks. The figure is wall time / number of cells, from submission to the last record; target on Slurm:
 <= 1.5 s per cell.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_harness_overhead.py --benchmark-only -s``
+Run: ``.venv/bin/python -m pytest perf/test_harness_overhead.py --benchmark-only -s``
 """
 import shutil
 import subprocess

@@ -1,7 +1,7 @@
 """The coreset fit stage: embedding rt-polarity's train split with MiniLM (target: under 2 minutes on
 this CPU) and loading it back from the on-disk cache (target: under 1 second).
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_embedding_cache.py --benchmark-only``
+Run: ``.venv/bin/python -m pytest perf/test_embedding_cache.py --benchmark-only``
 """
 import pytest
 

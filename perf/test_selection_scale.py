@@ -2,7 +2,7 @@
 at DPC 20, on two classes of 181,923 rows x 768 (QQP's train split in a base-size encoder's space). Target: peak RSS
 <= 3 GiB (the embeddings themselves are 1.04 GiB); the old (k, n, d) difference array needed ~104 GiB per class.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_selection_scale.py --benchmark-only -s``
+Run: ``.venv/bin/python -m pytest perf/test_selection_scale.py --benchmark-only -s``
 (``SELECTION_BENCH_ROWS`` sets the rows per class.)
 """
 import os

@@ -2,7 +2,7 @@
 texts out of sample) and measuring one set. Target: the judge adds under a minute to a run, and a set is measured
 in well under a second.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_judge_speed.py --benchmark-only -s``
+Run: ``.venv/bin/python -m pytest perf/test_judge_speed.py --benchmark-only -s``
 """
 import numpy as np
 import pytest

@@ -2,7 +2,7 @@
 (``--stack-runs 16``: the five DPC-5 runs in one stack, the Full run alone) vs one at a time (``--stack-runs 1``):
 wall time and peak RSS of the evaluate stage. Target: stacked is not slower in either part.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_demo_stacks.py --benchmark-only -s``
+Run: ``.venv/bin/python -m pytest perf/test_demo_stacks.py --benchmark-only -s``
 """
 import time
 

@@ -3,7 +3,7 @@ MiniLM learner, rt-polarity sentences): a stage-1 LM step, sampling a chunk of c
 generator step of stage 2, the closed-form head gradient against autograd over the whole learner, and
 one TDD outer step.
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_dilm_speed.py --benchmark-only``
+Run: ``.venv/bin/python -m pytest perf/test_dilm_speed.py --benchmark-only``
 """
 import pytest
 import torch

@@ -2,7 +2,7 @@
 half a second of work each) bundled into array tasks of >= 60 s of estimated work, against the same grid on the
 local executor. Target: <= 1.5 s per cell amortised (the Slurm run's wall time / its cells).
 
-Run: ``.venv/bin/python -m pytest benchmarks/test_slurm_amortisation.py --benchmark-only -s``
+Run: ``.venv/bin/python -m pytest perf/test_slurm_amortisation.py --benchmark-only -s``
 """
 import os
 import shutil

@@ -1,1 +1,0 @@
-"""Speed and memory benchmarks (pytest-benchmark), run on demand: `pytest benchmarks/ --benchmark-only`."""
