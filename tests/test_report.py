@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.report.leaderboard import Expected, build_report, load_records, summarise
+from benchmark.report.leaderboard import build_report
+from benchmark.report.records import load_records
+from benchmark.report.statistics import Expected, summarise
 from benchmark.report.output import write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report_runs"
@@ -151,7 +153,7 @@ def test_a_full_data_study_read_without_its_grid_has_a_no_dpc_column_and_no_dpc_
 
 
 def test_the_fidelity_of_dpc_independent_sets_alone_has_columns_without_a_dpc():
-    from benchmark.report.leaderboard import fidelity_tables
+    from benchmark.report.tables import fidelity_tables
 
     fidelity = pd.DataFrame([{"task": "t", "method": "Full dataset", "dpc": None, "on_label_share": 0.98,
                               "overlap_share": 0.001, "candidate_on_label_share": np.nan,
@@ -175,7 +177,7 @@ def test_report_of_a_runs_folder_marks_embedding_level_pairs_not_applicable():
     """Without its grid, `report` still knows that a tdd set cannot train TF-IDF (n/a), while MiniLM can."""
     import pandas as pd
 
-    from benchmark.report.leaderboard import expected_from_records
+    from benchmark.report.statistics import expected_from_records
 
     from benchmark.study.describe import describe
 
@@ -288,7 +290,7 @@ def test_repeating_the_runs_of_a_set_does_not_make_it_significant():
 def test_a_row_alone_beside_the_full_dataset_is_not_bold():
     """A Full-vs-Random study has one competing row per column: bolding Random there would call it the winner of a
     race it ran alone. With a second method in the column, the best is bold again and tested against the other."""
-    from benchmark.report.leaderboard import _cell
+    from benchmark.report.tables import _cell
 
     rows = [("full", 5, 0, a) for a in (0.95, 0.96)] + [("random", 5, s, a) for s, a in enumerate((0.5, 0.6, 0.55))]
     alone = summarise(hand_made(rows))
@@ -305,7 +307,7 @@ def test_few_units_get_a_t_interval_and_many_a_bootstrap_inside_their_range():
     interval is Student's t (scipy); from 5 units, the percentile bootstrap."""
     from scipy.stats import sem, t
 
-    from benchmark.report.leaderboard import bootstrap_ci
+    from benchmark.report.statistics import bootstrap_ci
 
     two = np.array([50.8, 58.3])
     low, high = t.interval(0.95, 1, loc=two.mean(), scale=sem(two))
@@ -322,7 +324,8 @@ def test_a_method_with_several_fits_is_tested_on_per_fit_means():
     (n = 3 against Random's 4 sets), and the cell says how many fits, sets and runs it holds."""
     from scipy.stats import ttest_ind
 
-    from benchmark.report.leaderboard import _cell, footnotes
+    from benchmark.report.notes import footnotes
+    from benchmark.report.tables import _cell
 
     method = {0: {0: 0.70, 1: 0.66}, 1: {0: 0.58, 1: 0.62}, 2: {0: 0.69, 1: 0.73}}  # fit -> set -> accuracy
     random = {0: 0.60, 1: 0.63, 2: 0.58, 3: 0.62}
@@ -344,7 +347,9 @@ def test_a_cell_with_fewer_fits_than_its_method_has_elsewhere_is_still_tested_pe
     """DPC 5 has 3 fits, DPC 10 only fit 0 (10 sets): DPC 10's sets share one generator, so it is one unit, no test
     (per set, 10 sets well above Random's would be "significant"), and says "1 of 3 fits"; a grid asking for 2 fits
     does the same to a method whose every cell has one fit."""
-    from benchmark.report.leaderboard import Expected, _cell, footnotes
+    from benchmark.report.notes import footnotes
+    from benchmark.report.statistics import Expected
+    from benchmark.report.tables import _cell
 
     rows = [("m", 5, s, a, f) for f, base in enumerate((0.70, 0.58, 0.69)) for s, a in enumerate((base, base + 0.02))]
     rows += [("m", 10, s, 0.75 + 0.001 * s, 0) for s in range(10)]
@@ -371,7 +376,7 @@ def test_published_rows_only_under_the_learner_that_measured_them(tmp_path):
 
 
 def test_a_full_data_study_labels_its_columns_without_a_dpc():
-    from benchmark.report.leaderboard import main_tables
+    from benchmark.report.tables import main_tables
 
     records = hand_made([("full", None, 0, a) for a in (0.80, 0.82)])
     tables = main_tables(summarise(records, dpcs=[5, 10, 20]))
@@ -386,7 +391,8 @@ def test_a_shared_build_that_was_not_timed_makes_the_full_cost_a_lower_bound(tmp
     import json
     import shutil
 
-    from benchmark.report.leaderboard import cost_table, load_costs
+    from benchmark.report.records import load_costs
+    from benchmark.report.tables import cost_table
 
     runs = tmp_path / "runs"
     shutil.copytree(FIXTURES, runs)
@@ -412,7 +418,7 @@ def test_the_footnote_names_the_split_the_numbers_score():
     files show the test-split wording)."""
     import pandas as pd
 
-    from benchmark.report.leaderboard import _scored_split
+    from benchmark.report.notes import _scored_split
 
     assert _scored_split(pd.DataFrame({"task": ["rt-polarity", "sst2"]})) == "Test-split"
     assert _scored_split(pd.DataFrame({"task": ["rt-polarity (validation)"]})) == "Validation-split"
@@ -421,7 +427,7 @@ def test_the_footnote_names_the_split_the_numbers_score():
 
 
 def test_the_fidelity_table_shows_the_candidates_column_only_where_sets_kept_their_pools():
-    from benchmark.report.leaderboard import fidelity_tables
+    from benchmark.report.tables import fidelity_tables
 
     def rows(method, on_label, pooled):
         return [{"task": "rt-polarity", "method": method, "dpc": 5, "set_seed": s, "on_label_share": on_label[s],
@@ -438,7 +444,8 @@ def test_the_fidelity_table_shows_the_candidates_column_only_where_sets_kept_the
 
 
 def test_a_learner_whose_full_dataset_scores_no_higher_than_random_is_named_in_a_warning():
-    from benchmark.report.leaderboard import NO_DPC, full_not_above_random
+    from benchmark.report.notes import full_not_above_random
+    from benchmark.report.statistics import NO_DPC
 
     rows = [("t", "tfidf-logreg", "full", 5, "ok", 27.8), ("t", "tfidf-logreg", "random", 5, "ok", 28.5),
             ("t", "tfidf-logreg", "full", 20, "ok", 27.8), ("t", "tfidf-logreg", "random", 20, "ok", 26.0),
@@ -472,7 +479,7 @@ def test_comparisons_test_every_pair_of_a_column_on_its_units_against_scipy(tmp_
     seeded method with 2 fits: over its 2 per-fit means), the Random pair equal to p_vs_random; written by the report."""
     from scipy.stats import ttest_ind
 
-    from benchmark.report.leaderboard import comparisons
+    from benchmark.report.statistics import comparisons
 
     dilm = {(0, 0): 0.66, (0, 1): 0.67, (1, 0): 0.60, (1, 1): 0.59}  # (fit, set) -> accuracy
     kcenters, random = (0.63, 0.64, 0.65), (0.55, 0.60, 0.65)

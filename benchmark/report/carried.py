@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.core.errors import UsageError
+from benchmark.core.files import atomic_write_text
 from benchmark.core.provenance import shown
-from benchmark.study.store import atomic_write_text
 
 RUNS_CSV = "runs.csv"
 FIDELITY_CSV = "fidelity.csv"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmark.core.files import atomic_write_text
 from benchmark.report.carried import RUNS_CSV, digest, write_runs
-from benchmark.report.leaderboard import Expected, build_report, render_latex, render_markdown
-from benchmark.study.store import atomic_write_text
+from benchmark.report.leaderboard import build_report
+from benchmark.report.render import render_latex, render_markdown
+from benchmark.report.statistics import Expected
 
 
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.report.leaderboard import REFERENCE_LABELS
+from benchmark.report.records import REFERENCE_LABELS
 
 
 def _save(fig, directory: Path, name: str) -> list[Path]:
