@@ -30,7 +30,8 @@ def open_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
 
 def expected_cells(grid: Grid):
     """Every (task, learner, method, DPC) the grid asks for, marked "n/a" where the pair cannot run (the report's
-    holes and n/a cells come from this), and the fits asked of each seeded method (its cells are tested per fit)."""
+    holes and n/a cells come from this), the fits asked of each seeded method (its cells are tested per fit) and the
+    grid's named baseline."""
     from benchmark.core.labels import component_label
     from benchmark.report.statistics import Expected
     from benchmark.study.cells import pair_status
@@ -40,6 +41,9 @@ def expected_cells(grid: Grid):
 
     expected = Expected(learner_dpcs={component_label(learner.name, learner.kwargs): list(dpcs)
                                       for learner, dpcs in grid.learner_dpcs.items()})
+    if grid.baseline:
+        expected.baseline = describe_method(*next((m.name, m.kwargs) for m in grid.methods
+                                                  if m.name == grid.baseline))["label"]
     for task in grid.tasks:
         task_name = TASKS.create(task.name, **task.kwargs).record_name  # a custom task's name is in its spec
         for method in grid.methods:
@@ -253,6 +257,35 @@ def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = N
         if result.clean is not None:
             atomic_write_text(out / "clean-test.csv", result.clean.round(3).to_csv(index=False))
     return result
+
+
+def cache_usage() -> list[tuple[str, Path, int, int, str]]:
+    """Each kind of the user cache, as the modules that build them declare it: (kind, folder, bytes, entries, what
+    it holds)."""
+    from benchmark.core.cache import cache_usage as usage
+
+    _declare_cache_kinds()
+    return usage()
+
+
+def clear_cache(kinds: list[str]) -> list[Path]:
+    """Remove the user cache's folders of ``kinds`` (``all``: every kind); unknown kinds raise before anything is
+    removed."""
+    from benchmark.core.cache import clear_cache as clear
+
+    _declare_cache_kinds()
+    return clear(kinds)
+
+
+def _declare_cache_kinds() -> None:
+    """Import what declares the cache kinds (``core.cache.cache_kind``): every registered method, the tasks'
+    splits, the converted models and the rehearsal's stand-ins."""
+    import benchmark.core.assembled  # noqa: F401
+    import benchmark.study.rehearsal.standins  # noqa: F401
+    import benchmark.tasks.base  # noqa: F401
+    from methods import METHODS
+
+    METHODS.names()
 
 
 def export(runs_dir: Path, out: Path, methods: list[str] | None = None, tasks: list[str] | None = None):

@@ -253,6 +253,7 @@ def hand_made(rows) -> pd.DataFrame:
     return pd.DataFrame([{"task": "t", "learner": "tfidf-logreg", "method": method, "dpc": dpc, "set_seed": seed,
                           "fit_seed": fit[0] if fit else 0,
                           "metric": "accuracy", "metric.accuracy": accuracy, "reference": method in ("random", "full"),
+                          "method_name": method, "baseline": method == "random", "upper_bound": method == "full",
                           "code_version": "v", "learner_family": "non-neural", "queries_cut": 0, "method_kind": "text"}
                          for method, dpc, seed, accuracy, *fit in rows])
 
@@ -269,6 +270,24 @@ def test_significance_is_tested_on_per_set_means_against_scipy():
     assert row["p_vs_random"] == pytest.approx(ttest_ind(means(method), means(random), equal_var=False).pvalue)
     assert (row["n"], row["n_sets"]) == (6, 3)
     assert row["ci_low"] < np.mean(means(method)) < row["ci_high"]
+
+
+def test_the_baseline_and_upper_bound_come_from_the_records_flags_or_the_grid():
+    """Rows are tested against the row flagged ``baseline`` and the ``upper_bound`` row is never best, whatever their
+    names; a grid's named baseline wins over the flag; rows without flags (older records) get the roles by name."""
+    rows = [("m", 5, s, a) for s, a in enumerate((0.70, 0.72, 0.71))] + [("b", 5, s, a) for s, a in
+                                                                         enumerate((0.60, 0.61, 0.62))]
+    rows += [("u", 5, 0, a) for a in (0.90, 0.91, 0.92)]
+    records = hand_made(rows).assign(baseline=lambda f: f["method"] == "b", upper_bound=lambda f: f["method"] == "u")
+    summary = summarise(records).set_index("method")
+    assert summary.loc["m", "p_vs_random"] < 0.05 and summary.loc["m", "best"] and not summary.loc["u", "best"]
+    assert np.isnan(summary.loc["u", "p_vs_random"]) and np.isnan(summary.loc["b", "p_vs_random"])
+    named = summarise(records, expected=Expected(baseline="m")).set_index("method")
+    assert named.loc["b", "p_vs_random"] < 0.05 and np.isnan(named.loc["m", "p_vs_random"])
+    old = hand_made(rows + [("random", 5, s, a) for s, a in enumerate((0.60, 0.61, 0.62))]).assign(
+        baseline=None, upper_bound=None)
+    assert summarise(old).set_index("method")["_baseline"].to_dict() == {"b": False, "m": False, "random": True,
+                                                                         "u": False}
 
 
 def test_repeating_the_runs_of_a_set_does_not_make_it_significant():
@@ -453,6 +472,7 @@ def test_a_learner_whose_full_dataset_scores_no_higher_than_random_is_named_in_a
             ("t", "minilm", "full", 5, "ok", 10.0), ("t", "minilm", "random", 5, "fail", np.nan),
             ("u", "bow-ngrams", "full", NO_DPC, "ok", 40.0), ("u", "bow-ngrams", "random", NO_DPC, "ok", 40.0)]
     summary = pd.DataFrame(rows, columns=["task", "learner", "method", "dpc", "status", "mean"])
+    summary = summary.assign(_upper_bound=summary["method"] == "full", _baseline=summary["method"] == "random")
     warning = full_not_above_random(summary)
     assert "tfidf-logreg on t: Full 27.8 vs Random 28.5 at DPC 5" in warning
     assert "DPC 20" not in warning and "bow-ngrams on t" not in warning and "minilm" not in warning  # above / no pair
@@ -499,3 +519,20 @@ def test_comparisons_test_every_pair_of_a_column_on_its_units_against_scipy(tmp_
     assert pair.loc[("dilm", "random"), "p_welch"] == pytest.approx(
         summary.set_index("method").loc["dilm", "p_vs_random"])
     assert "_sample" not in summarise(hand_made(rows)).columns
+
+
+def test_a_grid_names_the_baseline_every_row_is_tested_against(tmp_path):
+    """``baseline: herding`` in a grid: the report's expected cells carry its label; a name that is not one of the
+    grid's methods is refused before anything runs."""
+    from benchmark import api
+    from benchmark.core.errors import UsageError
+
+    spec = "name: b\ntasks: [rt-polarity]\ndpcs: [2]\nmethods: [random, herding]\nlearners: [tfidf-logreg]\n"
+    (tmp_path / "grid.yaml").write_text(spec + "baseline: herding\n")
+    grid = api.open_grid(str(tmp_path / "grid.yaml"), load_data=False)
+    assert api.expected_cells(grid).baseline == "herding"
+    (tmp_path / "grid.yaml").write_text(spec)
+    assert api.expected_cells(api.open_grid(str(tmp_path / "grid.yaml"), load_data=False)).baseline is None
+    (tmp_path / "grid.yaml").write_text(spec + "baseline: full\n")
+    with pytest.raises(UsageError, match="baseline 'full' must name one of the grid's methods"):
+        api.open_grid(str(tmp_path / "grid.yaml"), load_data=False)

@@ -15,7 +15,24 @@ from benchmark.study.store import ERROR, FIDELITY, Store
 log = logging.getLogger(__name__)
 
 
-REFERENCE_LABELS = {"full": "Full dataset", "random": "Random", "zero-shot": "Zero-shot"}
+REFERENCE_LABELS = {"full": "Full dataset", "random": "Random", "zero-shot": "Zero-shot"}  # their rows' table labels
+REFERENCE_NOTES = {"full": "Full dataset (reference row) = the whole train split.",
+                   "random": "Random (reference row) = DPC real examples per class drawn uniformly.",
+                   "zero-shot": "Zero-shot (reference row of ICL tables) = the query alone, no demonstrations."}
+ROLES = ("baseline", "upper_bound")  # the reference flags a row's method carries (``methods.base.Method``)
+LEGACY_ROLES = {"random": "baseline", "full": "upper_bound"}  # the registry names that held the roles before records said
+
+
+def with_roles(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each row's ``baseline`` and ``upper_bound`` flags as its record described them; rows written
+    before records carried them (older records and runs.csv files: no value) get the roles their method's registry
+    name had then. The one place old rows are read by name."""
+    frame = frame.copy()
+    for role in ROLES:
+        legacy = frame["method_name"].map(lambda name: LEGACY_ROLES.get(name) == role).astype(bool)
+        said = frame[role] if role in frame else pd.Series(None, index=frame.index, dtype=object)
+        frame[role] = said.where(said.notna(), legacy).astype(bool)
+    return frame
 
 
 def described(record: dict) -> tuple[dict, dict]:
@@ -37,6 +54,7 @@ def _row(record: dict) -> dict:
     return {
         "cell_id": record["cell_id"], "task": record.get("task", {}).get("name", config["task"]["name"]),
         "method": method["label"], "reference": method["reference"],
+        **{role: method.get(role) for role in ROLES},  # None in records from before roles: ``with_roles``
         "method_name": config["method"]["name"], "method_params": json.dumps(config["method"]["params"], sort_keys=True),
         "method_kind": method["kind"], "method_space": method["embedding_space"], "citation": method["citation"],
         "dpc": config["dpc"], "set_seed": config["set_seed"], "fit_seed": config["fit_seed"],
@@ -95,7 +113,7 @@ def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
         record = json.loads(path.read_text(encoding="utf-8"))
         if cell_ids is None or record["cell_id"] in cell_ids:
             rows.append({**_row(record), "error": record["error"].splitlines()[0]})
-    return pd.DataFrame(rows, columns=["cell_id", "task", "method", "reference", "method_name", "method_params",
+    return pd.DataFrame(rows, columns=["cell_id", "task", "method", "reference", *ROLES, "method_name", "method_params",
                                        "method_kind", "method_space", "citation", "dpc", "set_seed", "learner",
                                        "learner_name", "learner_params", "learner_accepts", "learner_space", "run",
                                        "eval_seed", "described", "error"])
@@ -122,7 +140,7 @@ def load_fidelity(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-SHARED_KINDS = ("dilm", "tdd", "embeddings")  # artifacts methods build and share (model conversions are set-up)
+LEGACY_SHARED_KINDS = ("dilm", "tdd", "embeddings")  # shared cache kinds, for ledgers from before entries said so
 
 COST_COLUMNS = ["task", "method", "n_fits", "fit_s", "distill_s", "evaluate_s", "peak_rss_mib", "built_s", "shared_s",
                 "full_s", "untimed_builds", "gpu_s", "peak_cuda_mib"]
@@ -150,8 +168,8 @@ def load_costs(runs_dir: Path, cell_ids: set[str] | None = None, carried: pd.Dat
                          "gpu_s": record["wall_s"] if memory.get("peak_cuda_mib") else 0.0,
                          "peak_cuda_mib": memory.get("peak_cuda_mib")})
             if stage != "evaluate":
-                uses += [{**key, **artifact} for artifact in record.get("artifacts", [])
-                         if artifact["kind"] in SHARED_KINDS]
+                uses += [{**key, **artifact} for artifact in record.get("artifacts", [])  # model conversions: set-up
+                         if artifact.get("shared", artifact["kind"] in LEGACY_SHARED_KINDS)]
     if carried is not None and not carried.empty:
         rows += [{"task": r.task, "method": r.method, "stage": "evaluate", "wall_s": r.wall_s,
                   "peak_rss_mib": r.peak_rss_mib, "gpu_s": 0.0, "peak_cuda_mib": None}

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.labels import pair_status
+from benchmark.report.records import ROLES, with_roles
 
 
 ALPHA = 0.05
@@ -26,6 +27,7 @@ class Expected:
     cells: dict[tuple, str] = field(default_factory=dict)
     learner_dpcs: dict[str, list[int]] = field(default_factory=dict)
     fits: dict[tuple, int] = field(default_factory=dict)  # (task, method label) -> fits asked (n_fits, seeded methods)
+    baseline: str | None = None  # the method label the grid compares every row against (default: the flagged one)
 
 
 def expected_from_records(records: pd.DataFrame) -> Expected:
@@ -50,8 +52,9 @@ def expected_from_records(records: pd.DataFrame) -> Expected:
 def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs: list[int] | None = None,
               expected: Expected | None = None, samples: bool = False) -> pd.DataFrame:
     """Long form, one row per (task, learner, method, DPC): mean, population std and n of the task's
-    metric in %, a status (ok / fail / missing / n/a), Welch p-values against Random and the runner-up,
-    best-in-column and mixed-code-version flags. DPC-independent rows (full) repeat under every DPC; a study of
+    metric in %, a status (ok / fail / missing / n/a), Welch p-values against the baseline (Random) and the
+    runner-up, best-in-column and mixed-code-version flags; ``_baseline`` and ``_upper_bound`` mark the rows of
+    those references (the grid's named baseline, else the records' flags). DPC-independent rows (full) repeat under every DPC; a study of
     DPC-independent sets alone, read without its grid, gets one column, DPC 0 (shown as "no DPC"). With ``samples``
     each row keeps its replication units (``_sample``) for :func:`comparisons`."""
     failures = failures if failures is not None else pd.DataFrame(columns=KEY + ["reference"])
@@ -95,8 +98,19 @@ def summarise(records: pd.DataFrame, failures: pd.DataFrame | None = None, dpcs:
     if summary.empty:
         return summary
     summary = summary.sort_values(KEY).reset_index(drop=True)
+    for role, labels in _role_labels([records, failures], expected.baseline if expected else None).items():
+        summary[f"_{role}"] = summary["method"].isin(labels)
     _add_tests(summary)
     return summary if samples else summary.drop(columns="_sample")
+
+
+def _role_labels(frames: list[pd.DataFrame], baseline: str | None) -> dict[str, set[str]]:
+    """role -> the method labels that hold it in the rows of ``frames`` (``baseline`` names the baseline instead)."""
+    frames = [with_roles(frame) for frame in frames if len(frame) and "method_name" in frame]
+    labels = {role: {label for frame in frames for label in frame.loc[frame[role], "method"]} for role in ROLES}
+    if baseline:
+        labels["baseline"] = {baseline}
+    return labels
 
 
 def _fits_asked(cells: dict, expected: Expected | None) -> dict[tuple, int]:
@@ -215,18 +229,19 @@ def _welch(a: np.ndarray, b: np.ndarray) -> float:
 
 def _add_tests(summary: pd.DataFrame) -> None:
     """p_vs_random: Welch's t-test of each row's replication sample (per-set means; a one-set row's runs) against
-    the Random row's; best: the highest mean in the column except Full dataset, when two or more rows compete;
+    the baseline row's (Random); best: the highest mean in the column except the upper bound (Full dataset), when two
+    or more rows compete;
     p_vs_runner_up: the best row against the second best."""
     summary["p_vs_random"] = np.nan
     summary["best"] = False
     summary["p_vs_runner_up"] = np.nan
     for _, column in summary.groupby(["task", "learner", "dpc"]):
-        random = column[column["method"] == "random"]
-        if len(random):
+        baseline = column[column["_baseline"]]
+        if len(baseline):
             for index, row in column.iterrows():
-                if row["method"] not in ("random", "full") and row["n"]:
-                    summary.at[index, "p_vs_random"] = _welch(row["_sample"], random.iloc[0]["_sample"])
-        ranked = column[(column["n"] > 0) & (column["method"] != "full")].sort_values("mean", ascending=False)
+                if not (row["_baseline"] or row["_upper_bound"]) and row["n"]:
+                    summary.at[index, "p_vs_random"] = _welch(row["_sample"], baseline.iloc[0]["_sample"])
+        ranked = column[(column["n"] > 0) & ~column["_upper_bound"]].sort_values("mean", ascending=False)
         if len(ranked) > 1:  # a row alone in its column (Random beside the Full dataset) is best of nothing
             summary.at[ranked.index[0], "best"] = True
             summary.at[ranked.index[0], "p_vs_runner_up"] = _welch(ranked.iloc[0]["_sample"], ranked.iloc[1]["_sample"])

@@ -66,10 +66,11 @@ class Table:
 
 
 def _method_blocks(part: pd.DataFrame, rows_for) -> list[tuple[str, list]]:
-    """The methods' rows, then the reference block (Full dataset, Random, then any other reference row, by label)."""
-    methods = sorted(part.loc[~part["reference"], "method"].unique())
-    references = [m for m in ("full", "random") if m in set(part["method"])] + sorted(
-        set(part.loc[part["reference"], "method"]) - {"full", "random"})
+    """The methods' rows, then the reference block: the upper bound (Full dataset), the baseline (Random), then any
+    other reference row, by label."""
+    methods = sorted(part.loc[~part["reference"] & ~part["_baseline"] & ~part["_upper_bound"], "method"].unique())
+    upper, baseline = (sorted(set(part.loc[part[role], "method"])) for role in ("_upper_bound", "_baseline"))
+    references = upper + baseline + sorted(set(part.loc[part["reference"], "method"]) - set(upper) - set(baseline))
     blocks = [("", rows_for(methods))] if methods else []
     if references:
         blocks.append(("reference rows", [(REFERENCE_LABELS.get(m, m), cells) for m, cells in rows_for(references)]))
