@@ -536,3 +536,40 @@ def test_a_grid_names_the_baseline_every_row_is_tested_against(tmp_path):
     (tmp_path / "grid.yaml").write_text(spec + "baseline: full\n")
     with pytest.raises(UsageError, match="baseline 'full' must name one of the grid's methods"):
         api.open_grid(str(tmp_path / "grid.yaml"), load_data=False)
+
+
+HOSTILE = "a|b\n\\input{evil.tex}%_&#{}`$~^*<x>"
+
+
+def test_a_hostile_task_or_method_name_neither_breaks_the_markdown_nor_runs_latex(tmp_path):
+    """The fixtures' task renamed, and a method relabelled, to a name holding a newline, ``\\input``, a pipe and
+    every character markdown or LaTeX reads as markup: leaderboard.tex has no live ``\\input`` (nor a line the
+    name starts), each markdown table row keeps its table's column count, and the name reads back as written."""
+    import json
+    import re
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(FIXTURES, runs)
+    for path in runs.glob("*/*/*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        record["config"]["task"]["name"] = HOSTILE
+        if record.get("described", {}).get("method", {}).get("label") == "herding":
+            record["described"]["method"]["label"] = "m " + HOSTILE
+        path.write_text(json.dumps(record), encoding="utf-8")
+    write_report(runs, tmp_path / "out", dpcs=[5, 10], plots=False)
+    tex = (tmp_path / "out" / "leaderboard.tex").read_text(encoding="utf-8")
+    assert "evil" in tex
+    for line in tex.splitlines():
+        assert line.startswith("%") or "\\input" not in line.replace("\\textbackslash{}input", ""), line
+    assert "\\textbackslash{}input\\{evil.tex\\}\\%\\_\\&\\#\\{\\}\\textasciigrave{}\\$\\textasciitilde{}\\^{}" in tex
+    markdown = (tmp_path / "out" / "leaderboard.md").read_text(encoding="utf-8")
+    escaped = "a\\|b \\\\input\\{evil.tex\\}%\\_\\&\\#\\{\\}\\`\\$\\~\\^\\*\\<x\\>"
+    assert f"| m {escaped} |" in markdown and f"### Cross-architecture: {escaped}, DPC 5" in markdown
+    tables = markdown.split("### ")[1:]
+    assert len(tables) >= 3
+    for table in tables:
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        pipes = {len(re.findall(r"(?<!\\)(?:\\\\)*\|", row)) for row in rows}  # pipes not escaped by a backslash
+        assert len(rows) > 2 and len(pipes) == 1, table
+    assert not any(line.startswith(("\\input", "%_", "{evil")) for line in markdown.splitlines())
