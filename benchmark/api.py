@@ -30,9 +30,10 @@ def open_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
 
 def expected_cells(grid: Grid):
     """Every (task, learner, method, DPC) the grid asks for, marked "n/a" where the pair cannot run (the report's
-    holes and n/a cells come from this), and the fits asked of each seeded method (its cells are tested per fit)."""
+    holes and n/a cells come from this), the fits asked of each seeded method (its cells are tested per fit) and the
+    grid's named baseline."""
     from benchmark.core.labels import component_label
-    from benchmark.report.leaderboard import Expected
+    from benchmark.report.statistics import Expected
     from benchmark.study.cells import pair_status
     from benchmark.study.describe import describe_method
     from benchmark.tasks import TASKS
@@ -40,6 +41,9 @@ def expected_cells(grid: Grid):
 
     expected = Expected(learner_dpcs={component_label(learner.name, learner.kwargs): list(dpcs)
                                       for learner, dpcs in grid.learner_dpcs.items()})
+    if grid.baseline:
+        expected.baseline = describe_method(*next((m.name, m.kwargs) for m in grid.methods
+                                                  if m.name == grid.baseline))["label"]
     for task in grid.tasks:
         task_name = TASKS.create(task.name, **task.kwargs).record_name  # a custom task's name is in its spec
         for method in grid.methods:
@@ -187,8 +191,9 @@ def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True, ca
     """Write the leaderboard of every finished run in a runs folder, and of the runs carried from the report folders
     in ``carry`` (their ``runs.csv``), to ``out`` (with ``html``, the static site ``out/index.html``); its markdown."""
     from benchmark.report.carried import with_carried
-    from benchmark.report.leaderboard import expected_from_records, load_records
+    from benchmark.report.records import load_records
     from benchmark.report.output import write_report
+    from benchmark.report.statistics import expected_from_records
     from benchmark.study.describe import projections
     from benchmark.study.fidelity import VERSION
 
@@ -221,10 +226,11 @@ def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = N
     overlap with the test split, diversity); write ``fidelity.csv`` (and ``clean-test.csv``) to ``out``, with the
     rows of the report folders in ``carry`` for sets and cells this folder does not hold."""
     from benchmark.report.carried import carried_clean_scores, carried_fidelity, runs_file
-    from benchmark.report.clean import clean_test_scores
-    from benchmark.report.leaderboard import load_fidelity
+    from benchmark.core.files import atomic_write_text
+    from benchmark.report.clean import clean_test_summary, overlapped_test_rows
+    from benchmark.report.records import load_fidelity
     from benchmark.study.fidelity import judge_runs
-    from benchmark.study.store import atomic_write_text
+    from benchmark.study.rescoring import rescore_without
 
     carry = [Path(c) for c in carry]
     for source in carry:
@@ -241,7 +247,9 @@ def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = N
         distinct_2=("distinct_2", "mean"), mean_pairwise_distance=("mean_pairwise_distance", "mean")).reset_index()
     result = Judgement(measured, float(sets["judge_validation_accuracy"].iloc[0]), sets, summary)
     if clean_against:
-        result.clean, result.removed, result.kept = clean_test_scores(runs_dir, clean_against)
+        removed = overlapped_test_rows(runs_dir, clean_against)
+        rescored, n_test = rescore_without(runs_dir, removed)
+        result.clean, result.removed, result.kept = clean_test_summary(runs_dir, rescored), len(removed), n_test - len(removed)
         result.clean = carried_clean_scores(result.clean.assign(test_rows_removed=result.removed), carry)
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -249,6 +257,35 @@ def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = N
         if result.clean is not None:
             atomic_write_text(out / "clean-test.csv", result.clean.round(3).to_csv(index=False))
     return result
+
+
+def cache_usage() -> list[tuple[str, Path, int, int, str]]:
+    """Each kind of the user cache, as the modules that build them declare it: (kind, folder, bytes, entries, what
+    it holds)."""
+    from benchmark.core.cache import cache_usage as usage
+
+    _declare_cache_kinds()
+    return usage()
+
+
+def clear_cache(kinds: list[str]) -> list[Path]:
+    """Remove the user cache's folders of ``kinds`` (``all``: every kind); unknown kinds raise before anything is
+    removed."""
+    from benchmark.core.cache import clear_cache as clear
+
+    _declare_cache_kinds()
+    return clear(kinds)
+
+
+def _declare_cache_kinds() -> None:
+    """Import what declares the cache kinds (``core.cache.cache_kind``): every registered method, the tasks'
+    splits, the converted models and the rehearsal's stand-ins."""
+    import benchmark.core.assembled  # noqa: F401
+    import benchmark.study.rehearsal.standins  # noqa: F401
+    import benchmark.tasks.base  # noqa: F401
+    from methods import METHODS
+
+    METHODS.names()
 
 
 def export(runs_dir: Path, out: Path, methods: list[str] | None = None, tasks: list[str] | None = None):

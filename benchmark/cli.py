@@ -13,7 +13,6 @@ from pathlib import Path
 
 import benchmark.api as api
 from benchmark.core.assembled import SPLIT_ASSETS as SPLIT_ASSET_NAMES
-from benchmark.core.cache import CACHE_KINDS
 from benchmark.core.errors import UsageError
 
 KINDS = api.KINDS
@@ -106,7 +105,7 @@ def _judge_arguments(judge) -> None:
 def _cache_arguments(cache) -> None:
     cache.add_argument("action", choices=["list", "clear"])
     cache.add_argument("kinds", nargs="*", metavar="KIND",
-                       help=f"with clear: the folders to remove ({', '.join(CACHE_KINDS)}, or all)")
+                       help="with clear: the folders to remove (the kinds `cache list` shows, or all)")
 
 
 def _report_arguments(report) -> None:
@@ -311,15 +310,13 @@ def cmd_assets(args) -> int:
 
 def cmd_cache(args) -> int:
     """``cache list``: each kind's folder and size; ``cache clear KIND...``: remove those folders (rebuilt on use)."""
-    from benchmark.core.cache import cache_usage, clear_cache
-
     if args.action == "list":
         if args.kinds:
             raise UsageError("cache list takes no KIND")
-        for kind, folder, size, entries, what in cache_usage():
+        for kind, folder, size, entries, what in api.cache_usage():
             print(f"{kind:<11} {size / 2 ** 20:>9.1f} MiB  {entries:>4} entries  {folder}  ({what})")
         return 0
-    for folder in clear_cache(args.kinds):
+    for folder in api.clear_cache(args.kinds):
         print(f"cleared {folder}")
     return 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.report.leaderboard import REFERENCE_LABELS, load_fidelity, load_records
+from benchmark.report.records import REFERENCE_LABELS, load_fidelity, load_records
 from dilm.config import field_names, resolve
 
 GENERATIVE = ("vanilla-lm", "dilm")

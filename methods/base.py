@@ -140,6 +140,8 @@ class Method:
     deterministic: every seed gives the same set (``full``, herding): one set is made instead of n_sets.
     seeded_fit: the fit depends on its seed (a trained generator): a grid's ``n_fits`` fits are made, n_sets sets each.
     reference: a reference row (Full dataset, Random), shown apart from the methods under test.
+    baseline: the reference every other row is tested against (Random) unless a grid names another (``baseline``).
+    upper_bound: a reference trained on the whole train split (Full dataset): listed first, never ranked best.
     projection_of: the method whose set this text method maps to text (tdd-text: "tdd"; same params, task, DPC,
     seed): the report shows these texts on that method's embedding-level set pages.
     CARD: the method card; TEST_PARAMS: cheap hyper-parameters for the contract tests.
@@ -152,6 +154,8 @@ class Method:
     deterministic: ClassVar[bool] = False
     seeded_fit: ClassVar[bool] = False
     reference: ClassVar[bool] = False
+    baseline: ClassVar[bool] = False
+    upper_bound: ClassVar[bool] = False
     projection_of: ClassVar[str | None] = None
     CARD: ClassVar[MethodCard | None] = None
     TEST_PARAMS: ClassVar[dict] = {}  # a cheap setting for the contract tests

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root, file_build_seconds, note_artifact
+from benchmark.core.cache import artifact_root, cache_kind, file_build_seconds, note_artifact
 from benchmark.tasks.base import Examples, Task
 from benchmark.core.tokenization import length_sorted_batches, tokenize
 
@@ -73,8 +73,11 @@ def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size
     return out
 
 
+CACHE_KIND = cache_kind("embeddings", "frozen-encoder embeddings of task splits (coresets, selection)", shared=True)
+
+
 def cache_path(task: Task, examples: Examples, space: EmbeddingSpace) -> Path:
-    return artifact_root() / "embeddings" / f"{task.name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
+    return artifact_root() / CACHE_KIND / f"{task.name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
 
 
 def cached_embeddings(task: Task, space: EmbeddingSpace) -> tuple[np.ndarray, Path]:

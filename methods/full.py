@@ -14,6 +14,7 @@ class Full(Method):
     dpc_independent = True
     deterministic = True
     reference = True
+    upper_bound = True
     CARD = MethodCard(
         summary="The whole train split: the upper reference row (Full dataset); the same set under every DPC.",
         fit_cost="nothing", distill_cost="nothing (the train split as it is)")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root, build_once, file_build_seconds, note_artifact
+from benchmark.core.cache import artifact_root, build_once, cache_kind, file_build_seconds, note_artifact
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import PRESETS, DiLMConfig, field_names, identity, resolve
@@ -133,7 +133,7 @@ def candidates_dir(report: dict, cfg: DiLMConfig) -> Path:
     generator = (report.get("stage2") or report["stage1"])["cache"]
     sampling = {name: getattr(cfg, name) for name in ("max_length", "top_p", "max_retries")}
     digest = hashlib.sha256(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:8]
-    return artifact_root() / "dilm" / "candidates" / f"{generator}.{digest}"
+    return artifact_root() / CACHE_KIND / "candidates" / f"{generator}.{digest}"
 
 
 def label_classifier(task: Task, space: EmbeddingSpace):
@@ -149,6 +149,8 @@ def label_classifier(task: Task, space: EmbeddingSpace):
 
 
 _CLASSIFIERS: dict = {}
+CACHE_KIND = cache_kind("dilm", "trained DiLM / vanilla-LM generators (stage 1 and 2) and their sampled candidates",
+                        shared=True)
 # Bumped whenever what a cached generator holds or how it is trained changes: older entries are then never reused
 # (`python -m benchmark cache clear dilm` frees their space).
 CACHE_FORMAT = 2
@@ -160,7 +162,7 @@ def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> t
     a killed run continues where it stopped); the finished folder lands by an atomic rename. Fit cells that differ
     only in distill-time settings (selection, filtering) share it."""
     digest = hashlib.sha256(json.dumps({**key, "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()[:12]
-    root = artifact_root() / "dilm" / stage
+    root = artifact_root() / CACHE_KIND / stage
     final = root / f"{task.name}.{cfg.generator.replace('/', '--')}.{digest}"
     partial = root / f".{final.name}.partial"
     reused = (final / f"{stage}.json").exists()

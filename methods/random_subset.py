@@ -12,6 +12,7 @@ class RandomSubset(Method):
     """Class-balanced random subset: DPC real examples per class, seeded (reference row: Random)."""
 
     reference = True
+    baseline = True
     CARD = MethodCard(
         summary="DPC real training examples per class, drawn uniformly without replacement (reference row: Random).",
         fit_cost="nothing", distill_cost="a seeded draw per class (milliseconds)")

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root, build_once
+from benchmark.core.cache import artifact_root, build_once, cache_kind
 from benchmark.core.classifiers import load_classifier
 from benchmark.tasks.base import Examples, Task
 from dilm import checkpoint
@@ -138,12 +138,15 @@ class TDDText(TDD):
 
 
 # ---- the optimisation -------------------------------------------------------------------------------
+CACHE_KIND = cache_kind("tdd", "TDD embedding-level sets", shared=True)
+
+
 def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
     """The TDD set for (task, config, DPC, seed): loaded from the user cache, or distilled under a file lock."""
     key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
            "format": CACHE_FORMAT, **{k: v for k, v in cfg.items() if k not in RUNTIME_FIELDS}}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    root = artifact_root() / "tdd"
+    root = artifact_root() / CACHE_KIND
     final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
     partial = root / f".{final.name}.partial"  # checkpoints of an interrupted optimisation, outside the staging
     build_once(final, EmbeddingSet.META,

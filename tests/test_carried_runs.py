@@ -11,7 +11,7 @@ from benchmark.cli import main
 from benchmark.core.errors import UsageError
 from benchmark.core.provenance import shown
 from benchmark.report.carried import carried_clean_scores, read_runs, write_runs
-from benchmark.report.leaderboard import load_records
+from benchmark.report.records import load_records
 from benchmark.report.output import write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report_runs"

@@ -7,7 +7,8 @@ import pytest
 from benchmark.study.cells import derive_seed, expand
 from benchmark.cli import main
 from benchmark.study.grid import Component, Grid
-from benchmark.study.store import Store, atomic_write_json
+from benchmark.core.files import atomic_write_json
+from benchmark.study.store import Store
 
 
 def tiny_grid(**overrides):

@@ -686,7 +686,7 @@ def test_a_shared_stage1_is_charged_to_both_methods_that_use_it(tmp_path, smollm
     import json
 
     from benchmark import api
-    from benchmark.report.leaderboard import load_costs
+    from benchmark.report.records import load_costs
     from methods import METHODS
 
     params = {name: json.dumps(METHODS.get(name).TEST_PARAMS) for name in ("vanilla-lm", "dilm")}
@@ -735,7 +735,7 @@ def test_several_fits_train_generators_of_their_own_and_the_report_tests_over_fi
     import json
 
     from benchmark import api
-    from benchmark.report.leaderboard import load_costs
+    from benchmark.report.records import load_costs
     from benchmark.study.export import export_sets
     from methods import METHODS
 

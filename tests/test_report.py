@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.report.leaderboard import Expected, build_report, load_records, summarise
+from benchmark.report.leaderboard import build_report
+from benchmark.report.records import load_records
+from benchmark.report.statistics import Expected, summarise
 from benchmark.report.output import write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report_runs"
@@ -151,7 +153,7 @@ def test_a_full_data_study_read_without_its_grid_has_a_no_dpc_column_and_no_dpc_
 
 
 def test_the_fidelity_of_dpc_independent_sets_alone_has_columns_without_a_dpc():
-    from benchmark.report.leaderboard import fidelity_tables
+    from benchmark.report.tables import fidelity_tables
 
     fidelity = pd.DataFrame([{"task": "t", "method": "Full dataset", "dpc": None, "on_label_share": 0.98,
                               "overlap_share": 0.001, "candidate_on_label_share": np.nan,
@@ -175,7 +177,7 @@ def test_report_of_a_runs_folder_marks_embedding_level_pairs_not_applicable():
     """Without its grid, `report` still knows that a tdd set cannot train TF-IDF (n/a), while MiniLM can."""
     import pandas as pd
 
-    from benchmark.report.leaderboard import expected_from_records
+    from benchmark.report.statistics import expected_from_records
 
     from benchmark.study.describe import describe
 
@@ -251,6 +253,7 @@ def hand_made(rows) -> pd.DataFrame:
     return pd.DataFrame([{"task": "t", "learner": "tfidf-logreg", "method": method, "dpc": dpc, "set_seed": seed,
                           "fit_seed": fit[0] if fit else 0,
                           "metric": "accuracy", "metric.accuracy": accuracy, "reference": method in ("random", "full"),
+                          "method_name": method, "baseline": method == "random", "upper_bound": method == "full",
                           "code_version": "v", "learner_family": "non-neural", "queries_cut": 0, "method_kind": "text"}
                          for method, dpc, seed, accuracy, *fit in rows])
 
@@ -267,6 +270,24 @@ def test_significance_is_tested_on_per_set_means_against_scipy():
     assert row["p_vs_random"] == pytest.approx(ttest_ind(means(method), means(random), equal_var=False).pvalue)
     assert (row["n"], row["n_sets"]) == (6, 3)
     assert row["ci_low"] < np.mean(means(method)) < row["ci_high"]
+
+
+def test_the_baseline_and_upper_bound_come_from_the_records_flags_or_the_grid():
+    """Rows are tested against the row flagged ``baseline`` and the ``upper_bound`` row is never best, whatever their
+    names; a grid's named baseline wins over the flag; rows without flags (older records) get the roles by name."""
+    rows = [("m", 5, s, a) for s, a in enumerate((0.70, 0.72, 0.71))] + [("b", 5, s, a) for s, a in
+                                                                         enumerate((0.60, 0.61, 0.62))]
+    rows += [("u", 5, 0, a) for a in (0.90, 0.91, 0.92)]
+    records = hand_made(rows).assign(baseline=lambda f: f["method"] == "b", upper_bound=lambda f: f["method"] == "u")
+    summary = summarise(records).set_index("method")
+    assert summary.loc["m", "p_vs_random"] < 0.05 and summary.loc["m", "best"] and not summary.loc["u", "best"]
+    assert np.isnan(summary.loc["u", "p_vs_random"]) and np.isnan(summary.loc["b", "p_vs_random"])
+    named = summarise(records, expected=Expected(baseline="m")).set_index("method")
+    assert named.loc["b", "p_vs_random"] < 0.05 and np.isnan(named.loc["m", "p_vs_random"])
+    old = hand_made(rows + [("random", 5, s, a) for s, a in enumerate((0.60, 0.61, 0.62))]).assign(
+        baseline=None, upper_bound=None)
+    assert summarise(old).set_index("method")["_baseline"].to_dict() == {"b": False, "m": False, "random": True,
+                                                                         "u": False}
 
 
 def test_repeating_the_runs_of_a_set_does_not_make_it_significant():
@@ -288,7 +309,7 @@ def test_repeating_the_runs_of_a_set_does_not_make_it_significant():
 def test_a_row_alone_beside_the_full_dataset_is_not_bold():
     """A Full-vs-Random study has one competing row per column: bolding Random there would call it the winner of a
     race it ran alone. With a second method in the column, the best is bold again and tested against the other."""
-    from benchmark.report.leaderboard import _cell
+    from benchmark.report.tables import _cell
 
     rows = [("full", 5, 0, a) for a in (0.95, 0.96)] + [("random", 5, s, a) for s, a in enumerate((0.5, 0.6, 0.55))]
     alone = summarise(hand_made(rows))
@@ -305,7 +326,7 @@ def test_few_units_get_a_t_interval_and_many_a_bootstrap_inside_their_range():
     interval is Student's t (scipy); from 5 units, the percentile bootstrap."""
     from scipy.stats import sem, t
 
-    from benchmark.report.leaderboard import bootstrap_ci
+    from benchmark.report.statistics import bootstrap_ci
 
     two = np.array([50.8, 58.3])
     low, high = t.interval(0.95, 1, loc=two.mean(), scale=sem(two))
@@ -322,7 +343,8 @@ def test_a_method_with_several_fits_is_tested_on_per_fit_means():
     (n = 3 against Random's 4 sets), and the cell says how many fits, sets and runs it holds."""
     from scipy.stats import ttest_ind
 
-    from benchmark.report.leaderboard import _cell, footnotes
+    from benchmark.report.notes import footnotes
+    from benchmark.report.tables import _cell
 
     method = {0: {0: 0.70, 1: 0.66}, 1: {0: 0.58, 1: 0.62}, 2: {0: 0.69, 1: 0.73}}  # fit -> set -> accuracy
     random = {0: 0.60, 1: 0.63, 2: 0.58, 3: 0.62}
@@ -344,7 +366,9 @@ def test_a_cell_with_fewer_fits_than_its_method_has_elsewhere_is_still_tested_pe
     """DPC 5 has 3 fits, DPC 10 only fit 0 (10 sets): DPC 10's sets share one generator, so it is one unit, no test
     (per set, 10 sets well above Random's would be "significant"), and says "1 of 3 fits"; a grid asking for 2 fits
     does the same to a method whose every cell has one fit."""
-    from benchmark.report.leaderboard import Expected, _cell, footnotes
+    from benchmark.report.notes import footnotes
+    from benchmark.report.statistics import Expected
+    from benchmark.report.tables import _cell
 
     rows = [("m", 5, s, a, f) for f, base in enumerate((0.70, 0.58, 0.69)) for s, a in enumerate((base, base + 0.02))]
     rows += [("m", 10, s, 0.75 + 0.001 * s, 0) for s in range(10)]
@@ -371,7 +395,7 @@ def test_published_rows_only_under_the_learner_that_measured_them(tmp_path):
 
 
 def test_a_full_data_study_labels_its_columns_without_a_dpc():
-    from benchmark.report.leaderboard import main_tables
+    from benchmark.report.tables import main_tables
 
     records = hand_made([("full", None, 0, a) for a in (0.80, 0.82)])
     tables = main_tables(summarise(records, dpcs=[5, 10, 20]))
@@ -386,7 +410,8 @@ def test_a_shared_build_that_was_not_timed_makes_the_full_cost_a_lower_bound(tmp
     import json
     import shutil
 
-    from benchmark.report.leaderboard import cost_table, load_costs
+    from benchmark.report.records import load_costs
+    from benchmark.report.tables import cost_table
 
     runs = tmp_path / "runs"
     shutil.copytree(FIXTURES, runs)
@@ -412,7 +437,7 @@ def test_the_footnote_names_the_split_the_numbers_score():
     files show the test-split wording)."""
     import pandas as pd
 
-    from benchmark.report.leaderboard import _scored_split
+    from benchmark.report.notes import _scored_split
 
     assert _scored_split(pd.DataFrame({"task": ["rt-polarity", "sst2"]})) == "Test-split"
     assert _scored_split(pd.DataFrame({"task": ["rt-polarity (validation)"]})) == "Validation-split"
@@ -421,7 +446,7 @@ def test_the_footnote_names_the_split_the_numbers_score():
 
 
 def test_the_fidelity_table_shows_the_candidates_column_only_where_sets_kept_their_pools():
-    from benchmark.report.leaderboard import fidelity_tables
+    from benchmark.report.tables import fidelity_tables
 
     def rows(method, on_label, pooled):
         return [{"task": "rt-polarity", "method": method, "dpc": 5, "set_seed": s, "on_label_share": on_label[s],
@@ -438,7 +463,8 @@ def test_the_fidelity_table_shows_the_candidates_column_only_where_sets_kept_the
 
 
 def test_a_learner_whose_full_dataset_scores_no_higher_than_random_is_named_in_a_warning():
-    from benchmark.report.leaderboard import NO_DPC, full_not_above_random
+    from benchmark.report.notes import full_not_above_random
+    from benchmark.report.statistics import NO_DPC
 
     rows = [("t", "tfidf-logreg", "full", 5, "ok", 27.8), ("t", "tfidf-logreg", "random", 5, "ok", 28.5),
             ("t", "tfidf-logreg", "full", 20, "ok", 27.8), ("t", "tfidf-logreg", "random", 20, "ok", 26.0),
@@ -446,6 +472,7 @@ def test_a_learner_whose_full_dataset_scores_no_higher_than_random_is_named_in_a
             ("t", "minilm", "full", 5, "ok", 10.0), ("t", "minilm", "random", 5, "fail", np.nan),
             ("u", "bow-ngrams", "full", NO_DPC, "ok", 40.0), ("u", "bow-ngrams", "random", NO_DPC, "ok", 40.0)]
     summary = pd.DataFrame(rows, columns=["task", "learner", "method", "dpc", "status", "mean"])
+    summary = summary.assign(_upper_bound=summary["method"] == "full", _baseline=summary["method"] == "random")
     warning = full_not_above_random(summary)
     assert "tfidf-logreg on t: Full 27.8 vs Random 28.5 at DPC 5" in warning
     assert "DPC 20" not in warning and "bow-ngrams on t" not in warning and "minilm" not in warning  # above / no pair
@@ -472,7 +499,7 @@ def test_comparisons_test_every_pair_of_a_column_on_its_units_against_scipy(tmp_
     seeded method with 2 fits: over its 2 per-fit means), the Random pair equal to p_vs_random; written by the report."""
     from scipy.stats import ttest_ind
 
-    from benchmark.report.leaderboard import comparisons
+    from benchmark.report.statistics import comparisons
 
     dilm = {(0, 0): 0.66, (0, 1): 0.67, (1, 0): 0.60, (1, 1): 0.59}  # (fit, set) -> accuracy
     kcenters, random = (0.63, 0.64, 0.65), (0.55, 0.60, 0.65)
@@ -492,3 +519,57 @@ def test_comparisons_test_every_pair_of_a_column_on_its_units_against_scipy(tmp_
     assert pair.loc[("dilm", "random"), "p_welch"] == pytest.approx(
         summary.set_index("method").loc["dilm", "p_vs_random"])
     assert "_sample" not in summarise(hand_made(rows)).columns
+
+
+def test_a_grid_names_the_baseline_every_row_is_tested_against(tmp_path):
+    """``baseline: herding`` in a grid: the report's expected cells carry its label; a name that is not one of the
+    grid's methods is refused before anything runs."""
+    from benchmark import api
+    from benchmark.core.errors import UsageError
+
+    spec = "name: b\ntasks: [rt-polarity]\ndpcs: [2]\nmethods: [random, herding]\nlearners: [tfidf-logreg]\n"
+    (tmp_path / "grid.yaml").write_text(spec + "baseline: herding\n")
+    grid = api.open_grid(str(tmp_path / "grid.yaml"), load_data=False)
+    assert api.expected_cells(grid).baseline == "herding"
+    (tmp_path / "grid.yaml").write_text(spec)
+    assert api.expected_cells(api.open_grid(str(tmp_path / "grid.yaml"), load_data=False)).baseline is None
+    (tmp_path / "grid.yaml").write_text(spec + "baseline: full\n")
+    with pytest.raises(UsageError, match="baseline 'full' must name one of the grid's methods"):
+        api.open_grid(str(tmp_path / "grid.yaml"), load_data=False)
+
+
+HOSTILE = "a|b\n\\input{evil.tex}%_&#{}`$~^*<x>"
+
+
+def test_a_hostile_task_or_method_name_neither_breaks_the_markdown_nor_runs_latex(tmp_path):
+    """The fixtures' task renamed, and a method relabelled, to a name holding a newline, ``\\input``, a pipe and
+    every character markdown or LaTeX reads as markup: leaderboard.tex has no live ``\\input`` (nor a line the
+    name starts), each markdown table row keeps its table's column count, and the name reads back as written."""
+    import json
+    import re
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(FIXTURES, runs)
+    for path in runs.glob("*/*/*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        record["config"]["task"]["name"] = HOSTILE
+        if record.get("described", {}).get("method", {}).get("label") == "herding":
+            record["described"]["method"]["label"] = "m " + HOSTILE
+        path.write_text(json.dumps(record), encoding="utf-8")
+    write_report(runs, tmp_path / "out", dpcs=[5, 10], plots=False)
+    tex = (tmp_path / "out" / "leaderboard.tex").read_text(encoding="utf-8")
+    assert "evil" in tex
+    for line in tex.splitlines():
+        assert line.startswith("%") or "\\input" not in line.replace("\\textbackslash{}input", ""), line
+    assert "\\textbackslash{}input\\{evil.tex\\}\\%\\_\\&\\#\\{\\}\\textasciigrave{}\\$\\textasciitilde{}\\^{}" in tex
+    markdown = (tmp_path / "out" / "leaderboard.md").read_text(encoding="utf-8")
+    escaped = "a\\|b \\\\input\\{evil.tex\\}%\\_\\&\\#\\{\\}\\`\\$\\~\\^\\*\\<x\\>"
+    assert f"| m {escaped} |" in markdown and f"### Cross-architecture: {escaped}, DPC 5" in markdown
+    tables = markdown.split("### ")[1:]
+    assert len(tables) >= 3
+    for table in tables:
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        pipes = {len(re.findall(r"(?<!\\)(?:\\\\)*\|", row)) for row in rows}  # pipes not escaped by a backslash
+        assert len(rows) > 2 and len(pipes) == 1, table
+    assert not any(line.startswith(("\\input", "%_", "{evil")) for line in markdown.splitlines())

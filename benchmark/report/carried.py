@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.core.errors import UsageError
+from benchmark.core.files import atomic_write_text
 from benchmark.core.provenance import shown
-from benchmark.study.store import atomic_write_text
 
 RUNS_CSV = "runs.csv"
 FIDELITY_CSV = "fidelity.csv"
@@ -22,6 +22,7 @@ CLEAN_KEY = ["task", "learner", "method", "dpc"]
 FIDELITY_KEY = ["task", "method", "distill_cell"]
 JSON_COLUMNS = ("learner_accepts", "config", "recipe", "seeds", "versions", "host", "stack")
 BOOL_COLUMNS = ("reference", "described", "git_dirty")
+ROLE_COLUMNS = ("baseline", "upper_bound")  # True, False, or empty: not said (``records.with_roles``)
 INT_COLUMNS = ("set_seed", "fit_seed", "queries_cut")
 FLOAT_COLUMNS = ("dpc", "run", "eval_seed", "wall_s", "peak_rss_mib")
 
@@ -75,6 +76,8 @@ def read_runs(source: Path) -> pd.DataFrame:
             frame[column] = frame[column].map(lambda v: json.loads(v) if v else None)
         elif column in BOOL_COLUMNS:
             frame[column] = frame[column] == "True"
+        elif column in ROLE_COLUMNS:
+            frame[column] = frame[column].map({"True": True, "False": False}).astype(object)
         elif column in INT_COLUMNS:
             frame[column] = pd.to_numeric(frame[column]).astype(int)
         elif column in FLOAT_COLUMNS or column.startswith("metric."):

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.report.leaderboard import REFERENCE_LABELS, Cell, Report, Table
+from benchmark.core.files import atomic_write_text
 from benchmark.core.provenance import shown
-from benchmark.study.store import FIDELITY, Store, atomic_write_text
+from benchmark.report.leaderboard import Report
+from benchmark.report.records import REFERENCE_LABELS
+from benchmark.report.tables import Cell, Table
+from benchmark.study.store import FIDELITY, Store
 
 SHOWN_TEXTS = 200  # texts listed per set on a cell page; the rest stay in the set's distilled.jsonl
 KIND_LABELS = {"text": "text-level", "embedding": "embedding-level", "empty": "no examples (zero-shot)"}

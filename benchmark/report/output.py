@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmark.core.files import atomic_write_text
 from benchmark.report.carried import RUNS_CSV, digest, write_runs
-from benchmark.report.leaderboard import Expected, build_report, render_latex, render_markdown
-from benchmark.study.store import atomic_write_text
+from benchmark.report.leaderboard import build_report
+from benchmark.report.render import render_latex, render_markdown
+from benchmark.report.statistics import Expected
 
 
 def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None, dpcs: list[int] | None = None,
@@ -29,7 +31,7 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "leaderboard.md", markdown)
     atomic_write_text(out_dir / "leaderboard.tex", render_latex(report.tables, report.notes))
-    atomic_write_text(out_dir / "leaderboard.csv", report.summary.round(4).to_csv(index=False))
+    atomic_write_text(out_dir / "leaderboard.csv", public(report.summary).round(4).to_csv(index=False))
     if len(report.records):
         write_runs(report.records, out_dir / RUNS_CSV)
     if len(report.comparisons):
@@ -49,6 +51,11 @@ def write_report(runs_dir: Path, out_dir: Path, cell_ids: set[str] | None = None
     if fingerprint:
         atomic_write_text(stamp, fingerprint)
     return markdown
+
+
+def public(summary):
+    """The summary's columns for leaderboard.csv: without the working ones (``_``: the rows' reference roles)."""
+    return summary[[column for column in summary.columns if not column.startswith("_")]]
 
 
 INPUTS_STAMP = ".inputs.sha256"  # next to a leaderboard: the fingerprint of what it was built from

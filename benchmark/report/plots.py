@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.report.leaderboard import REFERENCE_LABELS
+from benchmark.report.records import REFERENCE_LABELS
 
 
 def _save(fig, directory: Path, name: str) -> list[Path]:
@@ -52,7 +52,7 @@ def _accuracy_vs_dpc(plt, task: str, part: pd.DataFrame, metric: str, directory:
     for ax, learner in zip(axes[0], learners):
         for method, rows in part[part["learner"] == learner].groupby("method"):
             rows = rows.sort_values("dpc")
-            style = {"linestyle": "--", "marker": None} if method == "full" else {"marker": "o"}
+            style = {"linestyle": "--", "marker": None} if rows["_upper_bound"].any() else {"marker": "o"}
             ax.errorbar(rows["dpc"], rows["mean"], yerr=rows["std"], capsize=3, label=labels[method], **style)
         ax.set_title(f"{task} - {learner}")
         ax.set_xlabel("data per class (DPC)")

@@ -1,5 +1,5 @@
 """What a record says about its method and learner, taken from the registries when the cell runs, so that the
-report reads records only: row and column labels, the reference flag, the kind of set, the citation, the learner's
+report reads records only: row and column labels, the reference flags (baseline, upper bound), the kind of set, the citation, the learner's
 family, the kinds of set it accepts and the embedding spaces that decide which pairs can run."""
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _method(name: str, params_json: str) -> str:
     params, cls = json.loads(params_json), METHODS.get(name)
     method = cls(**params)  # constructors only store hyper-parameters
     return json.dumps({"label": component_label(name, params, method.display_name), "reference": bool(cls.reference),
+                       "baseline": bool(cls.baseline), "upper_bound": bool(cls.upper_bound),
                        "kind": cls.kind, "citation": (cls.CARD.citation if cls.CARD else None) or None,
                        "embedding_space": getattr(method, "embedding_space", None) if cls.kind == "embedding" else None})
 

@@ -16,7 +16,7 @@ import yaml
 from benchmark.core.errors import UsageError, did_you_mean
 
 GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "recipes", "n_fits", "n_sets",
-             "n_evals", "executor", "slurm_profile"}
+             "n_evals", "executor", "slurm_profile", "baseline"}
 EXECUTOR_NAMES = ("local", "slurm")
 
 
@@ -54,6 +54,7 @@ class Grid:
     description: str = ""
     source: str = field(default="<memory>", compare=False)
     learner_dpcs: dict = field(default_factory=dict)  # learner Component -> the DPCs it trains on (default: all)
+    baseline: str | None = None  # the method every row is tested against (default: the one flagged ``baseline``)
 
     def dpcs_of(self, learner: Component) -> list[int]:
         """The DPCs ``learner`` sees: its own ``dpcs`` (a subset of the grid's) or every DPC of the grid."""
@@ -263,11 +264,17 @@ def parse_grid(data, source: str) -> Grid:
             if set(own) - set(dpcs):
                 raise UsageError(f"grid {source}: learners[{i}].dpcs {own} must be a subset of the grid's dpcs {dpcs}")
             learner_dpcs[learner] = own
+    methods = _components(data["methods"], "methods", source)
+    baseline = data.get("baseline")
+    if baseline is not None and [m.name for m in methods].count(baseline) != 1:
+        raise UsageError(f"grid {source}: baseline {baseline!r} must name one of the grid's methods, written once "
+                         f"({', '.join(m.name for m in methods)}); leave it out to test against the reference flagged "
+                         f"as the baseline (Random)")
     return Grid(
         name=str(data.get("name") or Path(source).stem),
         tasks=_components(data["tasks"], "tasks", source),
         dpcs=dpcs,
-        methods=_components(data["methods"], "methods", source),
+        methods=methods,
         learners=learners,
         n_sets=_positive_int(data.get("n_sets", 1), "n_sets", source),
         n_evals=_positive_int(data.get("n_evals", 1), "n_evals", source),
@@ -277,6 +284,7 @@ def parse_grid(data, source: str) -> Grid:
         description=str(data.get("description", "")),
         source=source,
         learner_dpcs=learner_dpcs,
+        baseline=baseline,
     )
 
 

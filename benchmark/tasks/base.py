@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from benchmark.core.cache import cache_kind
 from benchmark.core.errors import UsageError
 
 
@@ -83,6 +84,9 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int, what: str =
     return _cached_split(labels, fraction, seed)
 
 
+SPLITS_CACHE = cache_kind("splits", "tasks' seeded stratified split indices (scikit-learn's, kept to skip its import)")
+
+
 def _cached_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's seeded stratified split, kept in the user cache (keyed by the labels, fraction, seed and
     scikit-learn's version): a warm run does not pay the ~2 s of importing scikit-learn to repeat it."""
@@ -95,7 +99,7 @@ def _cached_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
 
     key = hashlib.sha256(json.dumps([np.asarray(labels).tolist(), fraction, seed, version("scikit-learn")],
                                     default=str).encode()).hexdigest()[:32]
-    path = cache_root() / "splits" / f"{key}.npz"
+    path = cache_root() / SPLITS_CACHE / f"{key}.npz"
     try:
         with np.load(path) as saved:
             return saved["kept"], saved["held_out"]

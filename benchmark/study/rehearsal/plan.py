@@ -423,7 +423,7 @@ def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
     """rehearsal.md (the table, totals, assumptions), rehearsal.csv and rehearsal.json (measurements, probes)."""
     import pandas as pd
 
-    from benchmark.study.store import atomic_write_text
+    from benchmark.core.files import atomic_write_text
 
     frame = pd.DataFrame([row_values(r) for r in rows], columns=COLUMNS)
     gpu_h, cpu_h = frame["GPU h, all cells"].sum(), frame["node CPU h, all cells"].sum()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.assets import gpt2_tokenizer_path, minilm_path
-from benchmark.core.cache import build_once, cache_root
+from benchmark.core.cache import build_once, cache_kind, cache_root
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,13 @@ TOKENIZER_NOTES = {
 }
 
 
+CACHE_KIND = cache_kind("rehearsal", "the tiny stand-in models of `rehearse`")
+
+
 def tiny_model_path(name: str) -> Path:
     """A tiny random-init model of ``name``'s architecture with its real vocabulary size, built once in the cache."""
     arch = ARCHITECTURES[name]
-    target = cache_root() / "rehearsal" / f"{name}-tiny-v4"
+    target = cache_root() / CACHE_KIND / f"{name}-tiny-v4"
 
     def build(staging: Path) -> None:
         import torch
