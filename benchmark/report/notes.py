@@ -70,18 +70,17 @@ def _baseline_label(summary: pd.DataFrame) -> str:
 
 
 def full_not_above_random(summary: pd.DataFrame) -> str | None:
-    """A warning for each (task, learner) where the Full dataset scores no higher than Random at some DPC: the
-    learner's recipe fails on the whole train split (e.g. TF-IDF's default regularisation on many rare classes), so
-    the comparisons under it say little."""
+    """A warning for each (task, learner) where the upper bound (Full dataset) scores no higher than the baseline
+    (Random) at some DPC: the learner's recipe fails on the whole train split (e.g. TF-IDF's default regularisation
+    on many rare classes), so the comparisons under it say little."""
     done = summary[summary["status"] == "ok"]
-    full, random = (done[done[role]].groupby(["task", "learner", "dpc"])["mean"].max()
-                    for role in ("_upper_bound", "_baseline"))
-    pairs = pd.concat({"full": full, "random": random}, axis=1).dropna()
-    low = pairs[pairs["full"] <= pairs["random"]]
+    pairs = pd.concat({role: done[done[f"_{role}"]].groupby(["task", "learner", "dpc"])["mean"].max()
+                       for role in ("upper_bound", "baseline")}, axis=1).dropna()
+    low = pairs[pairs["upper_bound"] <= pairs["baseline"]]
     if low.empty:
         return None
     baseline = _baseline_label(summary)
-    cases = "; ".join(f"{learner} on {task}: Full {row.full:.1f} vs {baseline} {row.random:.1f}"
+    cases = "; ".join(f"{learner} on {task}: Full {row.upper_bound:.1f} vs {baseline} {row.baseline:.1f}"
                       + (f" at DPC {dpc}" if dpc != NO_DPC else "")
                       for (task, learner, dpc), row in low.iterrows())
     return (f"Warning: the Full dataset scores no higher than {baseline} ({cases}). The learner fails on the whole "
