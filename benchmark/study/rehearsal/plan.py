@@ -370,7 +370,7 @@ def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells
             projected = {k: project_cell(k, scale, grid, stack_runs) for k in kinds}
             modelled = {k: c for k, c in projected.items() if c is not None}
             estimates += [{"stage": k[0], "task": real_task.name, "method": k[1].name,
-                           "learner": k[2].name if k[2] else None, "dpc": k[3], "seconds": round(c.gpu_s + c.cpu_s, 3)}
+                           "learner": k[2].name if k[2] else None, "dpc": k[3], "cells": counts[k], "seconds": round(c.gpu_s + c.cpu_s, 3)}
                           for k, c in modelled.items()]
             largest = max(modelled.values(), key=lambda c: c.gpu_s + c.cpu_s, default=costs.Cost())
             gpu_h = sum(c.gpu_s * counts[k] for k, c in modelled.items()) / 3600
@@ -385,7 +385,10 @@ def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells
                 row.modelled = False
                 row.stage += f" (not modelled: {method.name} has no cost_model)"
             if stage == "evaluate" and any(c.runs_per_task > 1 for c in modelled.values()):
-                row.stack = "/".join(str(modelled[k].width) for k in sorted(modelled, key=lambda k: k[3] or 0))
+                widths = {}  # per DPC, ascending: the narrowest stack of its sets
+                for k in sorted(modelled, key=lambda k: k[3] or 0):
+                    widths[k[3]] = min(widths.get(k[3], modelled[k].width), modelled[k].width)
+                row.stack = "/".join(map(str, widths.values()))
             requeues, too_many = _requeues(modelled, stage, real_method_config(method, scale.task.name), profile)
             row.requeues = requeues
             row.check = _check(row, stage, scale.gpu, profile, METHODS.get(method.name).cost_model, too_many)
@@ -516,8 +519,13 @@ def row_values(row: Row) -> list:
     largest = f"{cost.largest[0] / costs.GIB:.2f} GiB {cost.largest[1]}" if cost.largest[0] else ""
     return [row.task, row.stage, row.cells, round(row.peak_rss_mib or 0), round(row.wall_s or 0, 1),
             "" if row.s_per_step is None else float(f"{row.s_per_step:.3g}"), round(cost.gpu_bytes / costs.GIB, 1),
-            "" if row.host_gib is None else round(row.host_gib, 1), largest, row.stack, round(cost.gpu_s / 3600, 3),
-            round(cost.cpu_s / 3600, 3), round(row.all_gpu_h, 1), round(row.all_cpu_h, 1), row.requeues, row.check]
+            "" if row.host_gib is None else round(row.host_gib, 1), largest, row.stack, _figures(cost.gpu_s / 3600),
+            _figures(cost.cpu_s / 3600), round(row.all_gpu_h, 1), round(row.all_cpu_h, 1), row.requeues, row.check]
+
+
+def _figures(hours: float) -> float:
+    """Three significant figures (a stacked run's share is a few seconds: 0.000 h at three decimals)."""
+    return float(f"{hours:.3g}")
 
 
 def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
