@@ -274,5 +274,6 @@ class DiLM(VanillaLM):
     MODEL_PARAMS = (*VanillaLM.MODEL_PARAMS, "learner")
     REHEARSAL_PARAMS = {**VanillaLM.REHEARSAL_PARAMS, "outer_loops": 1, "inner_loops": 2, "n_coresets": 1,
                         "pool_size": 64}
-    cost_model = replace(VanillaLM.cost_model, fit=(("stage 1", "stage1"), ("teacher", "teacher"), ("stage 2", "stage2")))
+    cost_model = replace(VanillaLM.cost_model,
+                         fit=(("stage 1", "stage1"), ("teacher", "teacher"), ("stage 2", "stage2")))
     __init__ = config_constructor(DiLMConfig, field_names())

@@ -84,7 +84,8 @@ class TDD(Method):
     TEST_PARAMS = {"seq_length": 6, "outer_steps": 3, "real_batch_size": 8, "eval_every": 2, "validation_size": 16}
     MODEL_PARAMS = ("model",)
     REHEARSAL_PARAMS = {"outer_steps": 2, "eval_every": 2, "validation_size": 128}
-    cost_model = CostModel(distill="tdd", evaluate_steps="inner_steps", advice="lower tdd's real_batch_size or seq_length")
+    cost_model = CostModel(distill="tdd", evaluate_steps="inner_steps",
+                           advice="lower tdd's real_batch_size or seq_length")
 
     PRESETS = PRESETS
     __init__ = config_constructor(TDDConfig, tuple(f.name for f in fields(TDDConfig)))

@@ -53,7 +53,8 @@ def test_an_unseen_dpc_scales_the_nearest_finished_one_in_proportion():
 
 def test_a_method_never_borrows_another_methods_distill_time_and_a_learner_never_another_learners():
     kcenter = cell("kcenter-greedy", 5)
-    assert estimate_seconds(STORE, "distill", [kcenter]) == (0.0, 0, prior_seconds("distill", kcenter.config), 0, 0.0, 0)
+    prior = prior_seconds("distill", kcenter.config)
+    assert estimate_seconds(STORE, "distill", [kcenter]) == (0.0, 0, prior, 0, 0.0, 0)
     bert = cell("random", 5, "bert-base-uncased")
     assert estimate_seconds(STORE, "evaluate", [bert]) == (0.0, 0, prior_seconds("evaluate", bert.config), 0, 0.0, 0)
     fit = cell("dilm", None)

@@ -200,7 +200,8 @@ def test_a_plugin_method_is_rehearsed_and_its_rows_say_not_modelled(tmp_path, rt
     assert stages[:3] == ["fit tfidf-prototypes" + not_modelled, "distill tfidf-prototypes" + not_modelled,
                           "evaluate bert-base-uncased on text sets"]
     assert (table["check"] == "ok").all() and table.iloc[2]["GPU h per cell"] > 0
-    assert "Not modelled (their methods have no `cost_model`" in (tmp_path / "out" / "plug-rehearsal" / "rehearsal.md").read_text()
+    markdown = (tmp_path / "out" / "plug-rehearsal" / "rehearsal.md").read_text()
+    assert "Not modelled (their methods have no `cost_model`" in markdown
 
 
 def test_the_selection_probe_times_the_init_and_the_iterations_apart():

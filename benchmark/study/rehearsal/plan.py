@@ -370,7 +370,8 @@ def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells
             projected = {k: project_cell(k, scale, grid, stack_runs) for k in kinds}
             modelled = {k: c for k, c in projected.items() if c is not None}
             estimates += [{"stage": k[0], "task": real_task.name, "method": k[1].name,
-                           "learner": k[2].name if k[2] else None, "dpc": k[3], "cells": counts[k], "seconds": round(c.gpu_s + c.cpu_s, 3)}
+                           "learner": k[2].name if k[2] else None, "dpc": k[3], "cells": counts[k],
+                           "seconds": round(c.gpu_s + c.cpu_s, 3)}
                           for k, c in modelled.items()]
             largest = max(modelled.values(), key=lambda c: c.gpu_s + c.cpu_s, default=costs.Cost())
             gpu_h = sum(c.gpu_s * counts[k] for k, c in modelled.items()) / 3600
@@ -438,7 +439,8 @@ def _stands_for(path: str) -> str | None:
 def _check(row: Row, stage: str, gpu: costs.GPU, profile, model, too_many: str) -> str:
     problems = []
     if row.cost.gpu_bytes / costs.GIB > gpu.memory_gib:
-        advice = model.advice if model is not None and stage != "evaluate" else "lower the learner's batch_size or max_length"
+        advice = (model.advice if model is not None and stage != "evaluate"
+                  else "lower the learner's batch_size or max_length")
         problems.append(f"GPU memory {row.cost.gpu_bytes / costs.GIB:.0f} GiB > {gpu.memory_gib} GiB of the {gpu.name}"
                         f" ({advice})")
     limit = profile_mem_gib(profile, stage) if profile is not None else None

@@ -195,7 +195,8 @@ def tdd(scale: TaskScale, cfg: dict, dpc: int) -> Cost:
     cost = Cost()
     cost.add("unrolled steps", train(scale.gpu, model, 2 * cfg["outer_steps"] * cfg["inner_steps"], n_set,
                                      cfg["seq_length"], bf16=half))
-    cost.add("real batches", train(scale.gpu, model, 2 * cfg["outer_steps"], cfg["real_batch_size"], real_len, bf16=half))
+    cost.add("real batches", train(scale.gpu, model, 2 * cfg["outer_steps"], cfg["real_batch_size"], real_len,
+                                   bf16=half))
     evals = -(-cfg["outer_steps"] // cfg["eval_every"])
     cost.add("validation", forward(scale.gpu, model, evals * cfg["validation_size"], scale.lengths(cfg["model"], 64).mean(),
                                    128, bf16=half))
