@@ -487,19 +487,17 @@ def _requeues(projected: dict, stage: str, config, profile) -> tuple[str, str]:
     if limit is None or not projected:
         return "", ""
     task_s = max((c.gpu_s + c.cpu_s) * c.runs_per_task for c in projected.values())
-    minutes = MINUTES if stage == "evaluate" else _value_or(config, "checkpoint_minutes")
+    minutes = MINUTES if stage == "evaluate" else projections.config_field(config, "checkpoint_minutes")
     needed = requeues_needed(task_s, limit, None if minutes is None else 60 * minutes)
     allowed = profile.max_requeues
-    shown = "never finishes (no checkpoints)" if needed == float("inf") else f"{needed} of {allowed}"
+    if needed == float("inf"):
+        shown, why = "never finishes (no checkpoints)", "keeps no checkpoints, so a requeue starts it over"
+    else:
+        shown, why = f"{needed} of {allowed}", f"needs {needed} requeues, more than max_requeues {allowed}"
     if needed <= allowed:
         return shown, ""
     return shown, (f"time: its longest array task is projected at {task_s / 3600:.1f} h against the profile's "
-                   f"{limit / 3600:.1f} h and needs {needed} requeues, more than max_requeues {allowed} (raise "
-                   f"stages.{stage}.time or max_requeues in the Slurm profile)")
-
-
-def _value_or(config, name: str):
-    return config.get(name) if isinstance(config, dict) else getattr(config, name, None)
+                   f"{limit / 3600:.1f} h and {why} (raise stages.{stage}.time or max_requeues in the Slurm profile)")
 
 
 def _probe_row(scale, probe: dict) -> Row:

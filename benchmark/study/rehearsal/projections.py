@@ -103,14 +103,15 @@ def arch(model: str):
     return ARCHITECTURES[model]
 
 
-def _field(config, name: str, default=None):
+def config_field(config, name: str, default=None):
+    """A field of a resolved config: a dict's key or a dataclass's attribute (``default`` when it has none)."""
     return config.get(name, default) if isinstance(config, dict) else getattr(config, name, default)
 
 
 def bf16(config, default: bool = False) -> bool:
     """Whether a stage's matmuls run in bf16 on the target GPU: its config's ``precision`` where it has one ("bf16",
     or "auto": every GPU of ``costs.GPUS`` multiplies bfloat16 natively), else ``default`` (the code's fixed rule)."""
-    precision = _field(config, "precision")
+    precision = config_field(config, "precision")
     return default if precision is None else precision in ("bf16", "auto")
 
 
