@@ -201,7 +201,8 @@ def test_a_plugin_method_is_rehearsed_and_its_rows_say_not_modelled(tmp_path, rt
                           "evaluate bert-base-uncased on text sets"]
     assert (table["check"] == "ok").all() and table.iloc[2]["GPU h per cell"] > 0
     markdown = (tmp_path / "out" / "plug-rehearsal" / "rehearsal.md").read_text()
-    assert "Not modelled (their methods have no `cost_model`" in markdown
+    assert "Not modelled (no `cost_model` on their method classes: their fit and distill cells count as nothing in " \
+        "the totals): tfidf-prototypes." in markdown
 
 
 def test_the_selection_probe_times_the_init_and_the_iterations_apart():

@@ -237,7 +237,7 @@ class Row:
     check: str = "ok"
     stack: str = ""  # an evaluate row's runs per stack, at each DPC
     requeues: str = ""  # how many times its longest Slurm array task is requeued at the profile's time limit
-    modelled: bool = True  # False: its method has no cost model (no projection: counted as nothing)
+    unmodelled: str = ""  # the method of the row when it has no cost model (no projection: counted as nothing)
 
     @property
     def failed(self) -> bool:
@@ -305,7 +305,7 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
                                       probe["herding_s_per_flop"])
         rows += _task_rows(real_task, stand_in, grid, real_cells, {**cells, "distill": every_distill},
                            distill_twins(every_distill), store, scale, probe, check_profile, stack_runs, meta["costs"])
-    meta["not_modelled"] = sorted({r.stage for r in rows if not r.modelled})
+    meta["not_modelled"] = sorted({r.unmodelled for r in rows if r.unmodelled})
     meta["unstacked"] = _unstacked(grid) if stack_runs > 1 else []
     return rows, meta
 
@@ -383,7 +383,7 @@ def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells
                       record["wall_s"] / steps if steps else None, largest, gpu_h, cpu_h,
                       _host_gib(rss, cell, scale, largest.width))
             if len(modelled) < len(projected):
-                row.modelled = False
+                row.unmodelled = method.name
                 row.stage += f" (not modelled: {method.name} has no cost_model)"
             if stage == "evaluate" and any(c.runs_per_task > 1 for c in modelled.values()):
                 widths = {}  # per DPC, ascending: the narrowest stack of its sets
@@ -554,8 +554,8 @@ def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
                             f"`max_requeues`) of its Slurm profile ({meta['check_profile']})."
                             if not failing else "FAILED: " + "; ".join(failing)), ""]
     if meta.get("not_modelled"):
-        lines += ["Not modelled (their methods have no `cost_model`; counted as nothing in the totals): "
-                  + "; ".join(meta["not_modelled"]) + ".", ""]
+        lines += ["Not modelled (no `cost_model` on their method classes: their fit and distill cells count as "
+                  "nothing in the totals): " + ", ".join(meta["not_modelled"]) + ".", ""]
     lines += [f"Not stacked: {note}." for note in meta.get("unstacked", [])] + ([""] if meta.get("unstacked") else [])
     if meta["executor"] == "local":
         lines += ["Local executor: the cells share one process, so a cell's peak RSS includes what the process already "
