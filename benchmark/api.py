@@ -22,7 +22,7 @@ from benchmark.core.files import atomic_write_text
 from benchmark.core.labels import component_label
 from benchmark.study.cells import expand, pair_status
 from benchmark.study.describe import describe_method, projections
-from benchmark.study.estimate import estimate_seconds
+from benchmark.study.estimate import committed_rehearsal, estimate_seconds
 from benchmark.study.export import export_sets
 from benchmark.study.grid import OVERRIDE_KEYS, Grid, load_grid, preset_names  # noqa: F401 (OVERRIDE_KEYS: the CLI's)
 from benchmark.study.store import Store
@@ -79,15 +79,20 @@ class StagePlan:
     known: int  # pending cells with a finished counterpart
     prior_seconds: float  # prior guesses (benchmark/study/cost_priors.yaml) for the others
     scaled: int  # of the known, those estimated from another DPC
+    rehearsed_seconds: float = 0.0  # from the grid's committed rehearsal (``rehearsal``)
+    rehearsed: int = 0  # pending cells estimated from it
+    rehearsal: str | None = None  # the rehearsal file read, if the grid has one
 
 
 def plan(grid: Grid, runs_dir: Path) -> list[StagePlan]:
-    """What ``run_grid`` would run, per stage, with a time estimate; reads the runs folder, writes nothing."""
-    store, out = Store(runs_dir), []
+    """What ``run_grid`` would run, per stage, with a time estimate (finished cells of the same kind, else the grid's
+    committed rehearsal, else the priors); reads the runs folder, writes nothing."""
+    store, out, rehearsal = Store(runs_dir), [], committed_rehearsal(grid.name)
     for stage, stage_cells in expand(grid).items():
         pending = [c for c in stage_cells if not store.is_done(stage, c.id)]
-        estimate = estimate_seconds(store, stage, pending)
-        out.append(StagePlan(stage, len(stage_cells), [c.id for c in pending], *estimate))
+        estimate = estimate_seconds(store, stage, pending, rehearsal)
+        out.append(StagePlan(stage, len(stage_cells), [c.id for c in pending], *estimate,
+                             rehearsal=rehearsal and f"{rehearsal.source} ({rehearsal.gpu})"))
     return out
 
 
@@ -171,7 +176,10 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     if executor == "slurm":
         from benchmark.study.executors.slurm import load_profile
 
+        from benchmark.study.estimate import committed_rehearsal
+
         options["profile"] = load_profile(slurm_profile or grid.slurm_profile)
+        options["rehearsal"] = committed_rehearsal(grid.name)  # what array tasks are bundled by
     t0 = time.perf_counter()
     outcome = EXECUTORS[executor](cells, store, progress=progress, stack=stack, **options)
     seconds = time.perf_counter() - t0
@@ -293,9 +301,10 @@ def export(runs_dir: Path, out: Path, methods: list[str] | None = None, tasks: l
 
 def rehearse(grid: Grid, runs_dir: Path, out: Path, gpu: str = "h200", executor: str = "local",
              slurm_profile: str = "local", check_profile: str | None = None, progress: bool = True,
-             force: bool = False, command: str = "python -m benchmark rehearse"):
+             force: bool = False, command: str = "python -m benchmark rehearse", stack_runs: int = 16):
     """Run every stage of ``grid`` at its real data scale with tiny models, project the cost on real models and
-    ``gpu``, check each stage's memory against ``check_profile``; write the table to ``out/<grid>-rehearsal``.
+    ``gpu`` (evaluation as ``run --stack-runs stack_runs`` runs it), check each stage's memory and time against
+    ``check_profile``; write the table to ``out/<grid>-rehearsal``.
     Returns (rows, the table's markdown); rows whose ``check`` is not "ok" failed."""
 
     from benchmark.core import provenance
@@ -306,7 +315,7 @@ def rehearse(grid: Grid, runs_dir: Path, out: Path, gpu: str = "h200", executor:
     options = {"profile": load_profile(slurm_profile)} if executor == "slurm" else {}
     checked_against = load_profile(check_profile or grid.slurm_profile)
     rows, meta = run_rehearsal(grid, runs_dir / f"rehearsal-{grid.name}", executor, options, GPUS[gpu],
-                               checked_against, progress=progress, force=force)
+                               checked_against, progress=progress, force=force, stack_runs=stack_runs)
     meta.update(grid=grid.name, command=command, host=f"{platform.machine()}, {os.cpu_count()} CPUs",
                 check_profile=checked_against.source, code=provenance.code_version())
     return rows, write_rehearsal(rows, meta, out / f"{grid.name}-rehearsal")

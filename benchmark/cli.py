@@ -87,6 +87,8 @@ def _rehearse_arguments(rehearse) -> None:
     rehearse.add_argument("--runs-dir", type=Path, default=Path("runs"), help="rehearsal records go to RUNS/rehearsal-<grid>")
     rehearse.add_argument("--out", type=Path, default=Path("results"), help="the table goes to OUT/<grid>-rehearsal/")
     rehearse.add_argument("--force", action="store_true", help="run the rehearsal cells again (fresh measurements)")
+    rehearse.add_argument("--stack-runs", type=_positive_int, default=16, metavar="N",
+                          help="project evaluation as `run --stack-runs N` runs it (default: 16, run's default)")
     rehearse.add_argument("--no-progress", action="store_true")
 
 
@@ -214,17 +216,28 @@ def cmd_run(args) -> int:
 
 def print_plan(grid, stages) -> None:
     print(f"dry run of grid {grid.name!r} ({grid.source}); nothing is run or written")
+    source = stages[0].rehearsal if stages else None
     for row in stages:
+        rest = len(row.pending) - row.known - row.rehearsed
         print(f"  {row.stage:<8} {row.cells:>6} cells, {len(row.pending):>6} to run, ~{row.seconds / 3600:.2f} h from "
               f"{row.known} finished counterparts{f' ({row.scaled} scaled from another DPC)' if row.scaled else ''} + "
-              f"~{row.prior_seconds / 3600:.1f} GPU h of prior guesses for the other {len(row.pending) - row.known}")
+              + (f"~{row.rehearsed_seconds / 3600:.1f} GPU h projected by the rehearsal for {row.rehearsed} + "
+                 if source else "")
+              + f"~{row.prior_seconds / 3600:.1f} GPU h of prior guesses for the other {rest}")
         for cell_id in row.pending[:5]:
             print(f"           {cell_id}")
         if len(row.pending) > 5:
             print(f"           ... and {len(row.pending) - 5} more")
-    print(f"  estimated total: ~{sum(r.seconds for r in stages) / 3600:.2f} h measured on this kind of cell + "
-          f"~{sum(r.prior_seconds for r in stages) / 3600:.1f} GPU h from the prior guesses in "
-          f"benchmark/study/cost_priors.yaml (edit them for your cluster)")
+    measured = sum(r.seconds for r in stages) / 3600
+    priors = sum(r.prior_seconds for r in stages) / 3600
+    if source:
+        print(f"  estimated total: ~{measured:.2f} h measured on this kind of cell + "
+              f"~{sum(r.rehearsed_seconds for r in stages) / 3600:.1f} GPU h projected by the grid's committed "
+              f"rehearsal {source} + ~{priors:.1f} GPU h from the prior guesses in benchmark/study/cost_priors.yaml")
+    else:
+        print(f"  estimated total: ~{measured:.2f} h measured on this kind of cell + ~{priors:.1f} GPU h from the "
+              f"prior guesses in benchmark/study/cost_priors.yaml (edit them for your cluster; no committed "
+              f"rehearsal results/{grid.name}-rehearsal/: `rehearse --grid {grid.name}` makes one)")
 
 
 def cmd_status(args) -> int:
@@ -293,9 +306,10 @@ def cmd_rehearse(args) -> int:
     grid = api.open_grid(args.grid, args.set, load_data=False)
     command = "python -m benchmark " + shlex.join(sys.argv[1:] if sys.argv[1:] else ["rehearse"])
     rows, table = api.rehearse(grid, args.runs_dir, args.out, args.gpu, args.executor, args.slurm_profile,
-                               args.check_profile, progress=not args.no_progress, force=args.force, command=command)
+                               args.check_profile, progress=not args.no_progress, force=args.force, command=command,
+                               stack_runs=args.stack_runs)
     print(table)
-    failing = [r for r in rows if r.check != "ok"]
+    failing = [r for r in rows if r.failed]
     for row in failing:
         print(f"FAILED {row.task} {row.stage}: {row.check}", file=sys.stderr)
     return 1 if failing else 0

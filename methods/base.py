@@ -131,6 +131,28 @@ class MethodCard:
     citation: str = ""
 
 
+@dataclass(frozen=True)
+class CostModel:
+    """How ``rehearse`` projects a method's cells onto the real models and GPU (``Method.cost_model``; a method
+    without one is rehearsed and shown as "not modelled"). A projection is the name of a function in
+    ``benchmark.study.rehearsal.projections.PROJECTIONS`` or, for a plugin, a callable ``(scale, config, dpc) -> Cost``;
+    each gets the method's resolved config for the task (``config(task)`` if the method has one, else its params).
+
+    fit: the fit's parts as (label, projection), in order. shared: part label -> the config fields keying that part's
+    build (another method of the grid with the same part and equal values builds it first: counted once). distill:
+    the distill cell's projection. twins: config fields whose equal values (same task and DPC, same distill
+    projection) make two methods' distill cells the same work (measured once). evaluate_steps: for embedding-level
+    sets, the config field holding the steps they train a learner for. advice: what to lower when its GPU memory is
+    exceeded."""
+
+    fit: tuple[tuple[str, Any], ...] = ()
+    shared: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    distill: Any = None
+    twins: tuple[str, ...] = ()
+    evaluate_steps: str | None = None
+    advice: str = "no setting of the method lowers it"
+
+
 class Method:
     """Base class of distillation methods. Subclasses set the class attributes and implement ``distill``.
 
@@ -146,7 +168,8 @@ class Method:
     seed): the report shows these texts on that method's embedding-level set pages.
     CARD: the method card; TEST_PARAMS: cheap hyper-parameters for the contract tests.
     MODEL_PARAMS: the hyper-parameters that name a model (``rehearse`` swaps in a tiny one of its architecture);
-    REHEARSAL_PARAMS: a few steps of each loop, at the real batch sizes and lengths (``rehearse``).
+    REHEARSAL_PARAMS: a few steps of each loop, at the real batch sizes and lengths (``rehearse``);
+    cost_model: what its stages cost on the real models (``CostModel``; None: ``rehearse`` says "not modelled").
     """
 
     kind: ClassVar[str] = "text"
@@ -162,6 +185,7 @@ class Method:
     PRESETS: ClassVar[dict] = {}  # methods configured by a dataclass: preset name -> config (``config_constructor``)
     MODEL_PARAMS: ClassVar[tuple[str, ...]] = ()
     REHEARSAL_PARAMS: ClassVar[dict] = {}
+    cost_model: ClassVar[CostModel | None] = None
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's hyper-parameters and their current values (the method's config)."""

@@ -14,7 +14,7 @@ import numpy as np
 from benchmark.tasks.base import Task
 from dilm.selection import kmeans_centers
 from methods import METHODS
-from methods.base import DistilledSet, FitContext, Method, MethodCard, check_dpc, per_class_indices
+from methods.base import CostModel, DistilledSet, FitContext, Method, MethodCard, check_dpc, per_class_indices
 from methods.coreset_selection import herding, kcenter_greedy
 from methods.embeddings import EmbeddingSpace, cached_embeddings, describe, space_digest
 
@@ -32,6 +32,8 @@ class EmbeddingCoreset(Method):
     """Base of per-class coreset methods in an embedding space; subclasses implement ``select``."""
 
     MODEL_PARAMS = ("encoder",)
+    EMBEDDING = (("embedding", "embed_train_split"),)  # one pass of the encoder over the train split, cached
+    SPACE = (("embedding", ("encoder", "pooling", "max_length")),)  # ... and shared by every coreset of the space
 
     def __init__(self, encoder: str = "minilm", pooling: str = "cls", max_length: int = 64):
         self.encoder = encoder
@@ -74,6 +76,7 @@ class Herding(EmbeddingCoreset):
     """Herding (Welling 2009): greedy per-class mean matching in the encoder space; deterministic."""
 
     deterministic = True
+    cost_model = CostModel(fit=EmbeddingCoreset.EMBEDDING, shared=EmbeddingCoreset.SPACE, distill="herding_selection")
     CARD = MethodCard(
         summary="Herding: per class, greedily add the example that brings the selection's mean closest to the "
                 "class mean in a frozen encoder's space (argmin). Deterministic.",
@@ -89,6 +92,7 @@ class Herding(EmbeddingCoreset):
 class KMeansCenters(EmbeddingCoreset):
     """The DiLM paper's K-centers: per-class k-means (k = DPC, k-means++, seeded), nearest real example per centroid."""
 
+    cost_model = CostModel(fit=EmbeddingCoreset.EMBEDDING, shared=EmbeddingCoreset.SPACE, distill="kmeans_selection")
     CARD = MethodCard(
         summary="K-centers as in the DiLM paper: per class, k-means (k = DPC, k-means++, one seeded init) in a "
                 "frozen encoder's space, then the real example nearest each centroid.",
@@ -105,6 +109,7 @@ class KMeansCenters(EmbeddingCoreset):
 class KCenterGreedy(EmbeddingCoreset):
     """Greedy farthest-first k-center (Sener & Savarese 2018) per class, seeded first pick."""
 
+    cost_model = CostModel(fit=EmbeddingCoreset.EMBEDDING, shared=EmbeddingCoreset.SPACE, distill="greedy_selection")
     CARD = MethodCard(
         summary="Greedy k-center: per class, a seeded random first example, then repeatedly the example "
                 "farthest from those chosen, in a frozen encoder's space.",

@@ -14,7 +14,7 @@ import numpy as np
 from benchmark.core.errors import UsageError
 from benchmark.tasks.base import Examples
 from methods import METHODS
-from methods.base import DistilledSet, Method, MethodCard
+from methods.base import CostModel, DistilledSet, Method, MethodCard
 
 LABEL_COLUMNS = ("label", "labels")
 
@@ -23,6 +23,7 @@ LABEL_COLUMNS = ("label", "labels")
 class External(Method):
     """Distilled sets from a folder (released DiLM sets, or any method's export), one row per source."""
 
+    cost_model = CostModel()  # nothing on a GPU: its sets are read from a folder
     CARD = MethodCard(
         summary="Evaluates distilled sets made elsewhere: <path>/<task>/dpc_<D>/dataset_<seed>.json[l] "
                 "(the DiLM release's format or this project's export); `label` names its row.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from methods import METHODS
-from methods.base import DistilledSet, Method, MethodCard
+from methods.base import CostModel, DistilledSet, Method, MethodCard
 
 
 @METHODS.register("full")
@@ -15,6 +15,7 @@ class Full(Method):
     deterministic = True
     reference = True
     upper_bound = True
+    cost_model = CostModel()  # nothing on a GPU: cheap CPU work the rehearsal measures
     CARD = MethodCard(
         summary="The whole train split: the upper reference row (Full dataset); the same set under every DPC.",
         fit_cost="nothing", distill_cost="nothing (the train split as it is)")

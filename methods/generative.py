@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from dilm.config import PRESETS, DiLMConfig, field_names, identity, resolve
 from dilm.generator import FORMAT_VERSION, Generator
 from dilm.selection import label_consistent
 from methods import METHODS
-from methods.base import DistilledSet, FitContext, Method, MethodCard, config_constructor
+from methods.base import CostModel, DistilledSet, FitContext, Method, MethodCard, config_constructor
 from methods.embeddings import EmbeddingSpace, cached_embeddings, encode
 
 log = logging.getLogger("methods.generative")
@@ -37,6 +37,8 @@ SAMPLING_FIELDS = ("generator", "class_prompt", "prompt_template", "max_length",
                    "test_time_selection", "top_p", "selection_encoder", "selection_pooling", "selection_max_length",
                    "max_retries")
 STAGE2_FIELDS = tuple(name for name in field_names(runtime=False) if name not in field_names(stage2=False))
+# What to lower when the rehearsal projects a generator's GPU memory past the GPU's.
+ADVICE = "lower sample_batch_size, syn_batch_size or lm_batch_size, or real_batch_size with real_grad_accum"
 CITATION = ("Maekawa et al., DiLM: Distilling Dataset into Language Model for Text-level Dataset Distillation, "
             "Findings of NAACL 2024")
 
@@ -249,6 +251,8 @@ class VanillaLM(GenerativeMethod):
     TEST_PARAMS = {"lm_steps": 2, "lm_batch_size": 4, "max_length": 12, "oversample_ratio": 2}
     MODEL_PARAMS = ("generator", "selection_encoder")
     REHEARSAL_PARAMS = {"lm_steps": 2, "oversample_ratio": 1}  # DPC candidates: one sampling chunk per class
+    cost_model = CostModel(fit=(("stage 1", "stage1"),), shared=(("stage 1", STAGE1_FIELDS),), distill="candidates",
+                           twins=SAMPLING_FIELDS, advice=ADVICE)
     __init__ = config_constructor(DiLMConfig, field_names(stage2=False))
 
 
@@ -272,4 +276,6 @@ class DiLM(VanillaLM):
     MODEL_PARAMS = (*VanillaLM.MODEL_PARAMS, "learner")
     REHEARSAL_PARAMS = {**VanillaLM.REHEARSAL_PARAMS, "outer_loops": 1, "inner_loops": 2, "n_coresets": 1,
                         "pool_size": 64}
+    cost_model = replace(VanillaLM.cost_model,
+                         fit=(("stage 1", "stage1"), ("teacher", "teacher"), ("stage 2", "stage2")))
     __init__ = config_constructor(DiLMConfig, field_names())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from methods import METHODS
-from methods.base import DistilledSet, Method, MethodCard, check_dpc, per_class_indices
+from methods.base import CostModel, DistilledSet, Method, MethodCard, check_dpc, per_class_indices
 
 
 @METHODS.register("random")
@@ -13,6 +13,7 @@ class RandomSubset(Method):
 
     reference = True
     baseline = True
+    cost_model = CostModel()  # nothing on a GPU: cheap CPU work the rehearsal measures
     CARD = MethodCard(
         summary="DPC real training examples per class, drawn uniformly without replacement (reference row: Random).",
         fit_cost="nothing", distill_cost="a seeded draw per class (milliseconds)")

@@ -26,7 +26,7 @@ from benchmark.core.classifiers import load_classifier
 from benchmark.tasks.base import Examples, Task
 from dilm import checkpoint
 from methods import METHODS
-from methods.base import DistilledSet, Method, MethodCard, check_dpc, config_constructor, resolve_preset
+from methods.base import CostModel, DistilledSet, Method, MethodCard, check_dpc, config_constructor, resolve_preset
 from methods.embedding_set import KIND, EmbeddingSet, inner_loss
 
 log = logging.getLogger("methods.tdd")
@@ -84,6 +84,8 @@ class TDD(Method):
     TEST_PARAMS = {"seq_length": 6, "outer_steps": 3, "real_batch_size": 8, "eval_every": 2, "validation_size": 16}
     MODEL_PARAMS = ("model",)
     REHEARSAL_PARAMS = {"outer_steps": 2, "eval_every": 2, "validation_size": 128}
+    cost_model = CostModel(distill="tdd", evaluate_steps="inner_steps",
+                           advice="lower tdd's real_batch_size or seq_length")
 
     PRESETS = PRESETS
     __init__ = config_constructor(TDDConfig, tuple(f.name for f in fields(TDDConfig)))

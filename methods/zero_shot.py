@@ -5,7 +5,7 @@ import numpy as np
 
 from benchmark.tasks.base import Examples
 from methods import METHODS
-from methods.base import DistilledSet, Method, MethodCard
+from methods.base import CostModel, DistilledSet, Method, MethodCard
 
 
 @METHODS.register("zero-shot")
@@ -17,6 +17,7 @@ class ZeroShot(Method):
     dpc_independent = True
     deterministic = True
     reference = True
+    cost_model = CostModel()  # nothing on a GPU: cheap CPU work the rehearsal measures
     CARD = MethodCard(
         summary="No demonstrations: in-context learners see only the query (reference row of ICL tables).",
         fit_cost="nothing", distill_cost="nothing")

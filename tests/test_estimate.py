@@ -38,23 +38,24 @@ STORE = Records([record("evaluate", 10.0, "random", 5, "minilm"), record("evalua
 
 
 def test_a_cell_takes_the_median_of_its_kind_then_any_methods_at_its_dpc():
-    assert estimate_seconds(STORE, "evaluate", [cell("random", 5, "minilm")]) == (12.0, 1, 0.0, 0)
-    assert estimate_seconds(STORE, "evaluate", [cell("external", 5, "minilm")]) == (12.0, 1, 0.0, 0)
+    assert estimate_seconds(STORE, "evaluate", [cell("random", 5, "minilm")]) == (12.0, 1, 0.0, 0, 0.0, 0)
+    assert estimate_seconds(STORE, "evaluate", [cell("external", 5, "minilm")]) == (12.0, 1, 0.0, 0, 0.0, 0)
 
 
 def test_an_unseen_dpc_scales_the_nearest_finished_one_in_proportion():
     # DPC 10 lies 5 from DPC 5 and 10 from DPC 20: 12 s x 10 / 5; DPC 40 scales DPC 20's 100 s
-    assert estimate_seconds(STORE, "evaluate", [cell("external", 10, "minilm")]) == (24.0, 1, 0.0, 1)
-    assert estimate_seconds(STORE, "evaluate", [cell("herding", 40, "minilm")]) == (200.0, 1, 0.0, 1)
-    assert estimate_seconds(STORE, "distill", [cell("dilm", 20)]) == (120.0, 1, 0.0, 1)
+    assert estimate_seconds(STORE, "evaluate", [cell("external", 10, "minilm")]) == (24.0, 1, 0.0, 1, 0.0, 0)
+    assert estimate_seconds(STORE, "evaluate", [cell("herding", 40, "minilm")]) == (200.0, 1, 0.0, 1, 0.0, 0)
+    assert estimate_seconds(STORE, "distill", [cell("dilm", 20)]) == (120.0, 1, 0.0, 1, 0.0, 0)
     both = estimate_seconds(STORE, "evaluate", [cell("random", 5, "minilm"), cell("random", 10, "minilm")])
-    assert both == (36.0, 2, 0.0, 1)
+    assert both == (36.0, 2, 0.0, 1, 0.0, 0)
 
 
 def test_a_method_never_borrows_another_methods_distill_time_and_a_learner_never_another_learners():
     kcenter = cell("kcenter-greedy", 5)
-    assert estimate_seconds(STORE, "distill", [kcenter]) == (0.0, 0, prior_seconds("distill", kcenter.config), 0)
+    prior = prior_seconds("distill", kcenter.config)
+    assert estimate_seconds(STORE, "distill", [kcenter]) == (0.0, 0, prior, 0, 0.0, 0)
     bert = cell("random", 5, "bert-base-uncased")
-    assert estimate_seconds(STORE, "evaluate", [bert]) == (0.0, 0, prior_seconds("evaluate", bert.config), 0)
+    assert estimate_seconds(STORE, "evaluate", [bert]) == (0.0, 0, prior_seconds("evaluate", bert.config), 0, 0.0, 0)
     fit = cell("dilm", None)
-    assert estimate_seconds(STORE, "fit", [fit]) == (0.0, 0, pytest.approx(43200.0), 0)
+    assert estimate_seconds(STORE, "fit", [fit]) == (0.0, 0, pytest.approx(43200.0), 0, 0.0, 0)

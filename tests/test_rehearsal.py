@@ -2,6 +2,7 @@
 model against hand computations, and a whole rehearsal through the local executor (with a memory check that fails)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -158,7 +159,13 @@ def test_rehearse_runs_every_stage_and_projects_the_grid(tmp_path, rt_assets, mi
     assert evaluate["cells in grid"] == 3 * 2 + 2  # random: 3 sets x 2 runs; herding (deterministic): 1 set x 2
     assert evaluate["GPU h per cell"] > 0 and evaluate["peak RSS here (MiB)"] > 0
     assert (table["check"] == "ok").all()
+    assert evaluate["runs per stack"] == 16  # run's default --stack-runs: 16 BERT-base copies fit an H200
+    assert evaluate["host memory (GiB)"] > 2 * 16 * 4 * ARCHITECTURES["bert-base-uncased"].params / 2 ** 30
     assert "Projected total" in (tmp_path / "out" / "tiny-rehearsal" / "rehearsal.md").read_text()
+    meta = json.loads((tmp_path / "out" / "tiny-rehearsal" / "rehearsal.json").read_text())
+    per_cell_h = sum(c["seconds"] * c["cells"] for c in meta["costs"]) / 3600  # what `run --dry-run` reads
+    assert per_cell_h == pytest.approx(table["GPU h, all cells"].sum() + table["node CPU h, all cells"].sum(), abs=0.1)
+    assert {c["method"] for c in meta["costs"]} == {"random", "herding"} and meta["stack_runs"] == 16
     # what the cells built (herding's embeddings) stays in the rehearsal's own folder, never in the user cache,
     # so a later `--force` rehearsal measures a cold build again
     assert list((tmp_path / "runs" / "rehearsal-tiny" / "_artifacts" / "embeddings").glob("sst2.*.npy"))
@@ -168,6 +175,34 @@ def test_rehearse_runs_every_stage_and_projects_the_grid(tmp_path, rt_assets, mi
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "FAILED sst2 fit herding: host memory" in err and "stages.fit.mem" in err
+
+    profile.write_text("defaults: {mem: 32G}\nstages: {fit: {time: '0:01'}}\n")  # one second: herding's fit takes ~10
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "FAILED sst2 fit herding: time:" in err and "stages.fit.time or max_requeues" in err
+    table = pd.read_csv(tmp_path / "out" / "tiny-rehearsal" / "rehearsal.csv")
+    assert table.set_index("stage").loc["fit herding", "requeues"] == "never finishes (no checkpoints)"
+
+
+def test_a_plugin_method_is_rehearsed_and_its_rows_say_not_modelled(tmp_path, rt_assets, minilm_assets):
+    """The example plugin, installed through its entry point only, runs in the rehearsal; having no cost model, its
+    fit and distill rows say "not modelled" (no failure), and its sets' evaluation is projected as any text set's."""
+    import pandas as pd
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("name: plug\ntasks: [sst2]\ndpcs: [5]\nmethods: [tfidf-prototypes]\n"
+                    "learners: [bert-base-uncased]\nn_sets: 1\nn_evals: 1\n")
+    assert main(["rehearse", "--grid", str(grid), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                 "--check-profile", "gpu-cluster", "--no-progress"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "plug-rehearsal" / "rehearsal.csv")
+    stages = table["stage"].tolist()
+    not_modelled = " (not modelled: tfidf-prototypes has no cost_model)"
+    assert stages[:3] == ["fit tfidf-prototypes" + not_modelled, "distill tfidf-prototypes" + not_modelled,
+                          "evaluate bert-base-uncased on text sets"]
+    assert (table["check"] == "ok").all() and table.iloc[2]["GPU h per cell"] > 0
+    markdown = (tmp_path / "out" / "plug-rehearsal" / "rehearsal.md").read_text()
+    assert "Not modelled (no `cost_model` on their method classes: their fit and distill cells count as nothing in " \
+        "the totals): tfidf-prototypes." in markdown
 
 
 def test_the_selection_probe_times_the_init_and_the_iterations_apart():

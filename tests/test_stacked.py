@@ -256,7 +256,7 @@ def test_a_failing_stack_fails_each_of_its_cells_and_a_rerun_completes_them(tmp_
     def broken(self, trains, test, num_labels, seeds):
         raise RuntimeError("out of memory (simulated)")
 
-    monkeypatch.setattr(TransformerClassifier, "stack_width", lambda self, cap, train_size: cap)
+    monkeypatch.setattr(TransformerClassifier, "stack_width", lambda self, cap, train_size, lengths=None: cap)
     monkeypatch.setattr(TransformerClassifier, "fit_predict_many", broken)
     grid = _grid(tmp_path, "[{name: minilm, params: {steps: 1}}]")
     args = ["run", "--grid", grid, "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "results"),

@@ -43,9 +43,9 @@ class Learner:
         Stackable learners train the runs together; this default runs them one after the other."""
         return [self.fit_predict(train, test, num_labels, seed) for train, seed in zip(trains, seeds)]
 
-    def stack_width(self, cap: int, train_size: int) -> int:
-        """How many runs on sets of up to ``train_size`` examples ``fit_predict_many`` should get at once
-        (at most ``cap``)."""
+    def stack_width(self, cap: int, train_size: int, lengths: list[int] | None = None) -> int:
+        """How many runs on sets of up to ``train_size`` examples (of these token ``lengths``, when known)
+        ``fit_predict_many`` should get at once (at most ``cap``)."""
         return 1
 
     def fit_predict_embedded(self, artifact, test: Examples, num_labels: int, seed: int) -> np.ndarray:

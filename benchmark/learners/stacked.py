@@ -299,19 +299,38 @@ def stack_peak_bytes(config, copies: int, slots: int, trained_params: float, n_p
     return MEMORY_OVERHEAD_BYTES + copies * per_copy
 
 
-def width_for(config, batch_size: int, max_length: int, device: str, cap: int) -> int:
+def width_for(config, batch_size: int, max_length: int, device: str, cap: int, lengths: list[int] | None = None) -> int:
     """Runs per stack: as many as ``stack_peak_bytes`` says fit in three quarters of the device's free memory (CPU
-    RAM or GPU), at least 1 and at most ``cap``. A step's rows are estimated from the batch at half the maximum
-    length per sequence (packed in rows of ``TRAIN_ROW`` tokens)."""
+    RAM or GPU), at least 1 and at most ``cap``. A step's packed rows come from the sets' token ``lengths``
+    (``step_slots``); without them, from the batch at half the maximum length per sequence."""
     from transformers import AutoModelForSequenceClassification
 
     with torch.device("meta"):
         n_params = sum(p.numel() for p in AutoModelForSequenceClassification.from_config(config).parameters())
-    vocabulary_rows = config.vocab_size * config.hidden_size
-    trained = n_params - vocabulary_rows + min(config.vocab_size, 5000) * config.hidden_size
-    row = max(TRAIN_ROW, max_length)
-    slots = row * -(-batch_size * max_length // 2 // row)
-    budget = 0.75 * free_memory(device)
+    trained = trained_parameters(n_params, config.vocab_size, config.hidden_size)
+    if lengths:
+        slots = step_slots(lengths, batch_size)
+    else:
+        row = max(TRAIN_ROW, max_length)
+        slots = row * -(-batch_size * max_length // 2 // row)
+    return widest(config, slots, trained, n_params, 0.75 * free_memory(device), cap)
+
+
+def trained_parameters(n_params: float, vocab_size: int, hidden_size: int) -> float:
+    """The parameters a stacked copy trains: all but the embedding rows no training set uses (at most 5,000 kept)."""
+    return n_params - vocab_size * hidden_size + min(vocab_size, 5000) * hidden_size
+
+
+def step_slots(lengths: list[int], batch_size: int) -> int:
+    """Tokens of a copy's largest packed step (rows x row length): its ``batch_size`` longest sequences packed in
+    rows as long as the longest (at least ``TRAIN_ROW``), as ``packed_batch`` lays them out."""
+    longest = sorted(lengths)[-batch_size:]
+    row = max(TRAIN_ROW, longest[-1])
+    return row * pack(longest, row)[1]
+
+
+def widest(config, slots: int, trained: float, n_params: float, budget: float, cap: int) -> int:
+    """The most copies (1 to ``cap``) whose ``stack_peak_bytes`` fits in ``budget`` bytes."""
     width = 1
     while width < cap and stack_peak_bytes(config, width + 1, slots, trained, n_params) <= budget:
         width += 1

@@ -68,13 +68,17 @@ class TransformerClassifier(Learner):
             config = _config(path)
         if not stacked.supports(config):
             return super().fit_predict_many(trains, test, num_labels, seeds)
-        width = self.stack_width(len(trains), max(map(len, trains)))
+        with self._loading():
+            tokenizer = load_tokenizer(path)
+        lengths = [len(f["input_ids"]) for train in trains for f in tokenize(tokenizer, train.texts, self.max_length)]
+        width = self.stack_width(len(trains), max(map(len, trains)), lengths)
         device = pick_device(self.device)
         return [self._recorded(p, device) for i in range(0, len(trains), width) for p in stacked.fit_predict_stacked(
             self, path, trains[i:i + width], test, num_labels, seeds[i:i + width], device)]
 
-    def stack_width(self, cap: int, train_size: int) -> int:
-        """As many runs as fit in half the free memory of the device (CPU RAM or GPU), at most ``cap``."""
+    def stack_width(self, cap: int, train_size: int, lengths: list[int] | None = None) -> int:
+        """As many runs as fit in three quarters of the free memory of the device (CPU RAM or GPU), at most ``cap``;
+        a step's rows from the sets' token ``lengths`` when given (``stacked.width_for``)."""
         from benchmark.learners import stacked
 
         with self._loading():
@@ -82,7 +86,7 @@ class TransformerClassifier(Learner):
         if not stacked.supports(config):
             return 1
         return stacked.width_for(config, min(self.batch_size, train_size), self.max_length, pick_device(self.device),
-                                 cap)
+                                 cap, lengths)
 
     @contextmanager
     def _loading(self):

@@ -2,16 +2,23 @@
 (same stage, task, method, DPC and learner; for an evaluate cell failing that, any method with the
 same task, DPC and learner, since its cost is mostly the learner's; failing that, the same at the
 nearest finished DPC scaled in proportion to the DPC, since a learner's batch and a method's candidates
-grow with it: an upper bound when scaled up, as a cell's fixed costs do not grow); else the prior
-guesses of ``cost_priors.yaml`` (per stage, by method or learner), reported apart."""
+grow with it: an upper bound when scaled up, as a cell's fixed costs do not grow); else the grid's committed
+rehearsal (``results/<grid>-rehearsal/``: each cell kind's projected seconds on the real models), the same numbers
+the rehearsal's total adds up; else the prior guesses of ``cost_priors.yaml`` (per stage, by method or learner),
+reported apart."""
 from __future__ import annotations
 
+import csv
+import json
 import statistics
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
 PRIORS = Path(__file__).parent / "cost_priors.yaml"
+REHEARSALS = Path(__file__).resolve().parents[2] / "results"  # this checkout's committed studies
+ANY = "*"  # a rehearsal table's row stands for every DPC (and, "on text sets", every text method)
 
 
 @lru_cache(maxsize=1)
@@ -36,11 +43,61 @@ def _kinds(stage: str, config: dict) -> list[tuple]:
     return [exact, (exact[0], "*", learner)] if stage == "evaluate" else [exact]
 
 
+@dataclass(frozen=True)
+class Rehearsed:
+    """A grid's committed rehearsal: projected seconds per cell, by (stage, task, method, learner, DPC)."""
+
+    source: str  # the file read
+    gpu: str
+    seconds: dict
+
+    def cell_seconds(self, stage: str, config: dict) -> float | None:
+        from methods import METHODS
+
+        task, method = config["task"]["name"], config["method"]["name"]
+        learner = config["learner"]["name"] if stage == "evaluate" else None
+        sets = "text" if METHODS.get(method).kind == "text" else method
+        for key in ((stage, task, method, learner, config.get("dpc")), (stage, task, method, learner, ANY),
+                    (stage, task, sets, learner, ANY)):
+            if key in self.seconds:
+                return self.seconds[key]
+        return None
+
+
+def committed_rehearsal(grid_name: str, root: Path = REHEARSALS) -> Rehearsed | None:
+    """The rehearsal of grid ``grid_name`` committed under ``root`` (``<grid>-rehearsal/``): its ``rehearsal.json``'s
+    per-cell costs, or, for a rehearsal made before they were written, its table's rows (each row's total over its
+    cells); None when there is none."""
+    folder = root / f"{grid_name}-rehearsal"
+    shown = folder.relative_to(root.parent) if folder.is_relative_to(root.parent) else folder
+    if not (folder / "rehearsal.json").is_file():
+        return None
+    meta = json.loads((folder / "rehearsal.json").read_text(encoding="utf-8"))
+    if meta.get("grid") != grid_name:
+        return None
+    if "costs" in meta:
+        seconds = {(c["stage"], c["task"], c["method"], c["learner"], c["dpc"]): c["seconds"] for c in meta["costs"]}
+        return Rehearsed(str(shown / "rehearsal.json"), meta["gpu"]["name"], seconds)
+    seconds = {}
+    with open(folder / "rehearsal.csv", encoding="utf-8") as table:
+        for row in csv.DictReader(table):
+            cells, words = int(row["cells in grid"]), row["stage"].split(" ")
+            if not cells or words[0] not in ("fit", "distill", "evaluate"):
+                continue
+            hours = float(row["GPU h, all cells"]) + float(row["node CPU h, all cells"])
+            key = ((words[0], row["task"], words[3], words[1], ANY) if words[0] == "evaluate"
+                   else (words[0], row["task"], words[1], None, ANY))
+            seconds[key] = hours * 3600 / cells
+    return Rehearsed(str(shown / "rehearsal.csv"), meta["gpu"]["name"], seconds)
+
+
 class Estimate(NamedTuple):
     seconds: float  # from finished counterparts
     known: int  # cells with a finished counterpart
     prior_seconds: float  # prior guesses for the others
     scaled: int  # of the known, those whose counterpart ran at another DPC
+    rehearsed_seconds: float = 0.0  # from the grid's committed rehearsal
+    rehearsed: int = 0  # cells estimated from it
 
 
 def _cell_seconds(seen: dict, kinds: list[tuple], dpc) -> tuple[float | None, bool]:
@@ -57,19 +114,25 @@ def _cell_seconds(seen: dict, kinds: list[tuple], dpc) -> tuple[float | None, bo
     return statistics.median(by_dpc[nearest]) * dpc / nearest, True
 
 
-def estimate_seconds(store, stage: str, cells: list) -> Estimate:
-    """The seconds the ``cells`` of ``stage`` are expected to take, from finished counterparts or the priors."""
+def estimate_seconds(store, stage: str, cells: list, rehearsal: Rehearsed | None = None) -> Estimate:
+    """The seconds the ``cells`` of ``stage`` are expected to take, from finished counterparts, else the grid's
+    ``rehearsal``, else the priors."""
     seen: dict[tuple, dict] = {}  # kind -> DPC -> wall times of its finished cells
     for record in store.done_records(stage):
         for kind in _kinds(stage, record["config"]):
             seen.setdefault(kind, {}).setdefault(record["config"].get("dpc"), []).append(record["wall_s"])
-    total, known, prior, scaled = 0.0, 0, 0.0, 0
+    total, known, prior, scaled, rehearsed, from_rehearsal = 0.0, 0, 0.0, 0, 0.0, 0
     for cell in cells:
         seconds, from_other_dpc = _cell_seconds(seen, _kinds(stage, cell.config), cell.config.get("dpc"))
         if seconds is None:
-            prior += prior_seconds(stage, cell.config)
+            projected = rehearsal.cell_seconds(stage, cell.config) if rehearsal else None
+            if projected is None:
+                prior += prior_seconds(stage, cell.config)
+            else:
+                rehearsed += projected
+                from_rehearsal += 1
             continue
         total += seconds
         known += 1
         scaled += from_other_dpc
-    return Estimate(total, known, prior, scaled)
+    return Estimate(total, known, prior, scaled, rehearsed, from_rehearsal)

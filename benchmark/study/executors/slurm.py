@@ -28,7 +28,7 @@ from benchmark.study.runner import record_failure, run_units, split_ready
 from benchmark.study.stacks import Unit, stage_units
 from benchmark.study.store import Store
 
-PROFILE_KEYS = {"max_array_size", "array_parallelism", "defaults", "stages", "min_task_s"}
+PROFILE_KEYS = {"max_array_size", "array_parallelism", "defaults", "stages", "min_task_s", "max_requeues"}
 
 
 def _sbatch_keys() -> set[str]:
@@ -47,6 +47,7 @@ class SlurmProfile:
     array_parallelism: int = 256
     min_task_s: float = 60.0  # cheap cells share an array task until it holds this much estimated work
     source: str = "<default>"
+    max_requeues: int = 3  # times a task that reaches its time limit is requeued (submitit's max_num_timeout)
 
     def for_stage(self, stage: str) -> dict:
         return {**self.defaults, **self.stages.get(stage, {})}
@@ -74,7 +75,8 @@ def load_profile(name_or_path: str) -> SlurmProfile:
     return SlurmProfile(data.get("defaults") or {}, {s: v or {} for s, v in (data.get("stages") or {}).items()},
                         int(data.get("max_array_size", 1000)), int(data.get("array_parallelism", 256)),
                         float(data.get("min_task_s", 60.0)),
-                        str(path.resolve().relative_to(checkout)) if path.resolve().is_relative_to(checkout) else str(path))
+                        str(path.resolve().relative_to(checkout)) if path.resolve().is_relative_to(checkout) else str(path),
+                        int(data.get("max_requeues", 3)))
 
 
 def use_allocated_cpus() -> int | None:
@@ -122,12 +124,13 @@ def chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def unit_seconds(store: Store, stage: str, unit: Unit) -> float:
-    """A unit's estimated seconds: finished counterparts in the store, else the prior guesses."""
+def unit_seconds(store: Store, stage: str, unit: Unit, rehearsal=None) -> float:
+    """A unit's estimated seconds, as ``run --dry-run`` estimates them: finished counterparts in the store, else the
+    grid's committed ``rehearsal`` (``estimate.committed_rehearsal``), else the prior guesses."""
     from benchmark.study.estimate import estimate_seconds
 
-    estimate = estimate_seconds(store, stage, unit.cells)
-    return estimate.seconds + estimate.prior_seconds
+    estimate = estimate_seconds(store, stage, unit.cells, rehearsal)
+    return estimate.seconds + estimate.rehearsed_seconds + estimate.prior_seconds
 
 
 def wait(jobs: list, stage: str, poll_s: float, progress: bool) -> None:
@@ -199,22 +202,23 @@ def job_ended(job, stage: str, profile: "SlurmProfile") -> str:
 
 
 def run_slurm(cells: dict[str, list], store: Store, profile: SlurmProfile, progress: bool = True,
-              poll_s: float = 2.0, stack: int = 1) -> dict[str, Counter]:
+              poll_s: float = 2.0, stack: int = 1, rehearsal=None) -> dict[str, Counter]:
     """Submit each stage's pending cells as arrays (evaluate cells in stacks of up to ``stack``, one array task
-    per stack), wait for them, then go on to the next stage."""
+    per stack; cheap units bundled by their estimates, from the grid's committed ``rehearsal`` where the store has
+    no finished counterpart), wait for them, then go on to the next stage."""
     outcome = {}
     for stage in STAGES:
         pending = [c for c in cells[stage] if not store.is_done(stage, c.id)]
         ready, blocked = split_ready(pending, store)  # a parent that did not finish sends no job for its cells
         counts = Counter(skipped=len(cells[stage]) - len(pending), **({"parent not done": len(blocked)} if blocked else {}))
-        executor = submitit.SlurmExecutor(folder=store.root / "_submitit" / stage)
+        executor = submitit.SlurmExecutor(folder=store.root / "_submitit" / stage, max_num_timeout=profile.max_requeues)
         executor.update_parameters(job_name=f"dilm-bench-{stage}", array_parallelism=profile.array_parallelism,
                                    **profile.for_stage(stage))
         jobs, job_of = [], {}
         for cell in ready:  # a failure of an earlier run is superseded by this attempt (or by this job's ending)
             store.clear_failure(stage, cell.id)
         units = stage_units(stage, ready, store, stack, fit_here=False)
-        tasks = bundles(units, lambda unit: unit_seconds(store, stage, unit), profile.min_task_s)
+        tasks = bundles(units, lambda unit: unit_seconds(store, stage, unit, rehearsal), profile.min_task_s)
         for chunk in chunks(tasks, profile.max_array_size):
             with executor.batch():
                 submitted = [executor.submit(UnitsJob(), task, str(store.root)) for task in chunk]

@@ -3,8 +3,12 @@
 The model, stated once (and printed under the rehearsal's table):
 - Compute: a forward pass costs 2 x (layer parameters) FLOPs per token + 4 x layers x context x width (attention)
   + 2 x width x vocabulary for a language model's logits; a training step is 3 forward passes. Matmuls run at
-  ``MFU`` of the GPU's dense peak: bf16 where the code autocasts (DiLM's generator and learner on CUDA), fp32 where
-  it does not (the evaluation learners, TDD, the embedders: PyTorch keeps fp32 matmuls in fp32 by default).
+  ``MFU`` of the GPU's dense peak in the precision each stage's resolved config names (a learner's, DiLM's or
+  TDD's ``precision``: bf16 for "bf16" or "auto" on these GPUs, else fp32); where a config has no such field, bf16
+  where the code autocasts (DiLM's generator) and fp32 where it does not (PyTorch keeps fp32 matmuls in fp32).
+- Evaluation: the stacked path of ``run --stack-runs N`` (``learners/stacked.py``): as many copies as its memory
+  model fits in three quarters of the GPU, each step's sequences packed in rows (lengths measured on the task),
+  kernel launches paid once per stack; architectures without a stacked path train one run at a time, padded.
 - Latency floors: a step is never faster than its kernel launches: ``FLOOR_S`` per layer per forward pass (x3 for
   a training step), and a sampled token never faster than ``DECODE_FLOOR_S`` per layer (Hugging Face ``generate``).
 - GPU memory: weights + gradients + AdamW (16 bytes a trained parameter, 4 a frozen one) + activations
@@ -48,6 +52,8 @@ class Cost:
     gpu_bytes: float = 0.0
     largest: tuple[float, str] = (0.0, "")
     parts: dict = field(default_factory=dict)
+    width: int = 1  # copies trained at once (an evaluate cell's stack)
+    runs_per_task: int = 1  # cells one Slurm array task runs (a stack's cells, in chunks of ``width``)
 
     def add(self, part: str, other: "Cost") -> "Cost":
         self.gpu_s += other.gpu_s

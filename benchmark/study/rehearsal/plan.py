@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -97,17 +98,19 @@ def rehearsal_cells(grid: Grid) -> dict[str, list]:
 
 
 def distill_twins(distill_cells: list) -> dict:
-    """Generative distill cells that run the same code on the same shapes as an earlier one (vanilla-lm's and dilm's
-    generators differ in weights only; a tiny stand-in's weights do not change the work): id -> the cell measured."""
-    from methods.generative import SAMPLING_FIELDS
+    """Distill cells that run the same code on the same shapes as an earlier one (their methods' ``cost_model`` names
+    the same distill projection and ``twins`` fields with equal values: vanilla-lm's and dilm's generators differ in
+    weights only, and a tiny stand-in's weights do not change the work): id -> the cell measured."""
+    from methods import METHODS
 
     first, twins = {}, {}
     for cell in distill_cells:
         method = cell.fit_cell.method
-        if method.name not in ("vanilla-lm", "dilm"):
+        model = METHODS.get(method.name).cost_model
+        if model is None or not model.twins:
             continue
         config = real_method_config(method, cell.fit_cell.task.name)
-        key = (cell.fit_cell.task.key, cell.dpc, tuple(getattr(config, f) for f in SAMPLING_FIELDS))
+        key = (cell.fit_cell.task.key, cell.dpc, str(model.distill), tuple(_value(config, f) for f in model.twins))
         if key in first:
             twins[cell.id] = first[key]
         else:
@@ -167,48 +170,56 @@ def profile_mem_gib(profile, stage: str) -> float | None:
     return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text) / 1024
 
 
-def project_cell(kind: tuple, scale: projections.TaskScale, grid: Grid) -> costs.Cost:
-    """The projection of one real cell of ``kind`` = (stage, method component, learner component or None, dpc)."""
+def project_cell(kind: tuple, scale: projections.TaskScale, grid: Grid, stack_runs: int) -> costs.Cost | None:
+    """The projection of one real cell of ``kind`` = (stage, method component, learner component or None, dpc), as
+    its method's ``cost_model`` says (None: the method has none, "not modelled"); an evaluate cell on the path
+    ``run --stack-runs stack_runs`` takes."""
+    from benchmark.learners import LEARNERS
     from methods import METHODS
 
     stage, method, learner, dpc = kind
     cls = METHODS.get(method.name)
     config = real_method_config(method, scale.task.name)
-    name = method.name
-    if stage == "fit":
-        if name in ("herding", "kmeans-centers", "kcenter-greedy"):
-            return projections.embed_train(scale, config["encoder"], config["max_length"])
-        if name in ("vanilla-lm", "dilm"):
-            cost = costs.Cost()
-            if not (name == "dilm" and _stage1_shared(grid, config, scale.task.name)):
-                cost.add("stage 1", projections.stage1(scale, config))
-            if name == "dilm":
-                cost.add("teacher", projections.teacher(scale, config)).add("stage 2", projections.stage2(scale, config))
-            return cost
-        return costs.Cost()
+    model = cls.cost_model
+    if stage == "evaluate":
+        recipe = LEARNERS.create(learner.name, **learner.kwargs).get_params()
+        n_set = scale.n_train if cls.dpc_independent else dpc * scale.task.num_classes
+        if cls.kind == "embedding":
+            if model is None or model.evaluate_steps is None:
+                return None
+            return projections.evaluate(scale, recipe, n_set, embedding_steps=_value(config, model.evaluate_steps))
+        if not (stack_runs > 1 and LEARNERS.get(learner.name).stackable and cls.kind == "text"):
+            return projections.evaluate(scale, recipe, n_set)
+        stack = projections.stack_for(scale, recipe, n_set, stack_runs, alone=cls.dpc_independent)
+        cost = projections.evaluate(scale, recipe, n_set, stack)
+        cost.width, cost.runs_per_task = stack.width, 1 if cls.dpc_independent else stack_runs
+        return cost
+    if model is None:
+        return None
     if stage == "distill":
-        if name in ("herding", "kmeans-centers", "kcenter-greedy"):
-            return projections.coreset_selection(scale, name, dpc, ARCHITECTURES[config["encoder"]].hidden)
-        if name in ("vanilla-lm", "dilm"):
-            return projections.candidates(scale, config, dpc)
-        if name in ("tdd", "tdd-text"):
-            return projections.tdd(scale, config, dpc)
-        return costs.Cost()
-    from benchmark.learners import LEARNERS
-
-    recipe = LEARNERS.create(learner.name, **learner.kwargs).get_params()
-    n_set = scale.n_train if cls.dpc_independent else dpc * scale.task.num_classes
-    if cls.kind == "embedding":
-        return projections.evaluate(scale, recipe, n_set, embedding_steps=config["inner_steps"])
-    return projections.evaluate(scale, recipe, n_set)
+        return projections.project(model.distill, scale, config, dpc) if model.distill else costs.Cost()
+    cost = costs.Cost()
+    for label, projection in model.fit:
+        if not _built_before(grid, method, label, projection, config, scale.task.name):
+            cost.add(label, projections.project(projection, scale, config, None))
+    return cost
 
 
-def _stage1_shared(grid: Grid, config, task: str) -> bool:
-    """Whether the grid's vanilla-lm trains the same stage-1 generator (cached and reused by dilm: counted once)."""
-    from methods.generative import STAGE1_FIELDS
+def _built_before(grid: Grid, method: Component, label: str, projection, config, task: str) -> bool:
+    """Whether a method listed before ``method`` in the grid builds the same shared part (its cost model's part of
+    that label and projection, equal values of the part's ``shared`` fields): the cached build is made once (stage 1,
+    shared by vanilla-lm and dilm; a coreset space's embeddings)."""
+    from methods import METHODS
 
-    return any(m.name == "vanilla-lm" and all(getattr(real_method_config(m, task), f) == getattr(config, f)
-                                              for f in STAGE1_FIELDS) for m in grid.methods)
+    fields = dict(METHODS.get(method.name).cost_model.shared).get(label)
+    if fields is None:
+        return False
+    for other in grid.methods[:grid.methods.index(method)]:
+        model = METHODS.get(other.name).cost_model
+        if (model is not None and (label, projection) in model.fit and dict(model.shared).get(label) == fields
+                and all(_value(real_method_config(other, task), f) == _value(config, f) for f in fields)):
+            return True
+    return False
 
 
 @dataclasses.dataclass
@@ -224,11 +235,20 @@ class Row:
     all_cpu_h: float
     host_gib: float | None
     check: str = "ok"
+    stack: str = ""  # an evaluate row's runs per stack, at each DPC
+    requeues: str = ""  # how many times its longest Slurm array task is requeued at the profile's time limit
+    unmodelled: str = ""  # the method of the row when it has no cost model (no projection: counted as nothing)
+
+    @property
+    def failed(self) -> bool:
+        return self.check != "ok"
 
 
 def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu: costs.GPU, check_profile,
-                  progress: bool, force: bool = False) -> tuple[list[Row], dict]:
-    """Run the rehearsal cells and the probes; one row per (task, stage kind) with its measurements and projection."""
+                  progress: bool, force: bool = False, stack_runs: int = 16) -> tuple[list[Row], dict]:
+    """Run the rehearsal cells and the probes; one row per (task, stage kind) with its measurements and projection
+    (evaluate cells on the path ``run --stack-runs stack_runs`` takes); ``meta["costs"]``: each real cell kind's
+    projected seconds per cell, the estimate ``run --dry-run`` and Slurm's array grouping read."""
     from benchmark.study.cells import expand
     from benchmark.study.executors import EXECUTORS
     from benchmark.study.store import Store
@@ -266,7 +286,8 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
     cells_wall = sum(store.record(s, c.id)["wall_s"] for s, cs in cells.items() for c in cs)
     meta = {"executor": executor, "rehearsal_wall_s": round(time.perf_counter() - t0, 1),
             "cells_wall_s": round(cells_wall, 1),
-            "outcome": {s: dict(c) for s, c in outcome.items()}, "gpu": dataclasses.asdict(gpu), "probes": {}}
+            "outcome": {s: dict(c) for s, c in outcome.items()}, "gpu": dataclasses.asdict(gpu), "probes": {},
+            "stack_runs": stack_runs, "costs": []}
     real_cells = expand(grid)
     from benchmark.study.estimate import prior_seconds
 
@@ -283,8 +304,26 @@ def run_rehearsal(grid: Grid, runs_dir: Path, executor: str, options: dict, gpu:
         scale = projections.TaskScale(task, gpu, probe["kmeans_s_per_flop"], probe["kmeans_init_s_per_flop"],
                                       probe["herding_s_per_flop"])
         rows += _task_rows(real_task, stand_in, grid, real_cells, {**cells, "distill": every_distill},
-                           distill_twins(every_distill), store, scale, probe, check_profile)
+                           distill_twins(every_distill), store, scale, probe, check_profile, stack_runs, meta["costs"])
+    meta["not_modelled"] = sorted({r.unmodelled for r in rows if r.unmodelled})
+    meta["unstacked"] = _unstacked(grid) if stack_runs > 1 else []
     return rows, meta
+
+
+def _unstacked(grid: Grid) -> list[str]:
+    """The grid's stackable learners whose architecture ``learners/stacked.py`` cannot pack, and why."""
+    from benchmark.learners import LEARNERS, stacked
+
+    notes = []
+    for learner in grid.learners:
+        model = LEARNERS.create(learner.name, **learner.kwargs).get_params().get("model")
+        family = ARCHITECTURES[model].family if model in ARCHITECTURES else None
+        if LEARNERS.get(learner.name).stackable and family and family not in stacked.ARCHITECTURES:
+            why = (" (its relative positional attention is computed from the sequence length, so positions cannot "
+                   "restart per packed sentence)" if family == "xlnet" else "")
+            notes.append(f"{learner.name} trains its runs one at a time, padded: `learners/stacked.py` packs "
+                         f"{', '.join(stacked.ARCHITECTURES)} only, not {family}{why}")
+    return notes
 
 
 def _method_models(grid: Grid) -> set[str]:
@@ -304,10 +343,10 @@ def _kind(cell) -> tuple:
 
 
 def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells: dict, rehearsed: dict,
-               twins: dict, store, scale, probe, profile) -> list[Row]:
+               twins: dict, store, scale, probe, profile, stack_runs: int, estimates: list) -> list[Row]:
     """A row per rehearsal cell of this task: its measurements (a twin's: those of the cell it is the twin of), and
     the projection of the real cells it stands for (fit and distill: the same method; evaluate: the same learner on
-    the same kind of set, every DPC)."""
+    the same kind of set, every DPC); each real kind's seconds per cell appended to ``estimates``."""
     from methods import METHODS
 
     kind_of = lambda component: METHODS.get(component.name).kind  # noqa: E731
@@ -328,16 +367,32 @@ def _task_rows(real_task: Component, stand_in: Component, grid: Grid, real_cells
                 label = f"{stage} {method.name}"
                 if cell.id in twins:
                     label += f" (measured as {twins[cell.id].fit_cell.method.name}: same shapes)"
-            projected = {k: project_cell(k, scale, grid) for k in kinds}
-            largest = max(projected.values(), key=lambda c: c.gpu_s + c.cpu_s, default=costs.Cost())
-            gpu_h = sum(c.gpu_s * counts[k] for k, c in projected.items()) / 3600
-            cpu_h = sum(c.cpu_s * counts[k] for k, c in projected.items()) / 3600
+            projected = {k: project_cell(k, scale, grid, stack_runs) for k in kinds}
+            modelled = {k: c for k, c in projected.items() if c is not None}
+            estimates += [{"stage": k[0], "task": real_task.name, "method": k[1].name,
+                           "learner": k[2].name if k[2] else None, "dpc": k[3], "cells": counts[k],
+                           "seconds": round(c.gpu_s + c.cpu_s, 3)}
+                          for k, c in modelled.items()]
+            largest = max(modelled.values(), key=lambda c: c.gpu_s + c.cpu_s, default=costs.Cost())
+            gpu_h = sum(c.gpu_s * counts[k] for k, c in modelled.items()) / 3600
+            cpu_h = sum(c.cpu_s * counts[k] for k, c in modelled.items()) / 3600
             record = store.record(stage, twins.get(cell.id, cell).id)
             steps = _rehearsed_steps(cell)
             rss = record["memory"]["peak_rss_mib"]
             row = Row(scale.task.name, label, sum(counts[k] for k in kinds), rss, record["wall_s"],
-                      record["wall_s"] / steps if steps else None, largest, gpu_h, cpu_h, _host_gib(rss, cell, scale))
-            row.check = _check(row, stage, scale.gpu, profile)
+                      record["wall_s"] / steps if steps else None, largest, gpu_h, cpu_h,
+                      _host_gib(rss, cell, scale, largest.width))
+            if len(modelled) < len(projected):
+                row.unmodelled = method.name
+                row.stage += f" (not modelled: {method.name} has no cost_model)"
+            if stage == "evaluate" and any(c.runs_per_task > 1 for c in modelled.values()):
+                widths = {}  # per DPC, ascending: the narrowest stack of its sets
+                for k in sorted(modelled, key=lambda k: k[3] or 0):
+                    widths[k[3]] = min(widths.get(k[3], modelled[k].width), modelled[k].width)
+                row.stack = "/".join(map(str, widths.values()))
+            requeues, too_many = _requeues(modelled, stage, real_method_config(method, scale.task.name), profile)
+            row.requeues = requeues
+            row.check = _check(row, stage, scale.gpu, profile, METHODS.get(method.name).cost_model, too_many)
             rows.append(row)
     rows.append(_probe_row(scale, probe))
     return rows
@@ -354,18 +409,23 @@ def _rehearsed_steps(cell) -> int | None:
     return None
 
 
-def _host_gib(rss_mib: float, cell, scale) -> float:
+def _host_gib(rss_mib: float, cell, scale, width: int = 1) -> float:
     """Host memory of the real cell: what the rehearsal used, plus the real models' weights beyond the tiny ones
-    (a load copy and a checkpoint copy on the host), plus embeddings at the real width beyond the tiny width."""
-    models = [v for k, v in cell.fit_cell.method.params if k in ("generator", "learner", "encoder", "model",
-                                                                 "selection_encoder")]
-    models += [v for k, v in getattr(cell, "learner", Component("")).params if k == "model"]
+    (a load copy and a checkpoint copy on the host; a stack loads each of its ``width`` copies and then stacks them:
+    2 x width x the model), plus embeddings at the real width beyond the tiny width."""
+    from benchmark.learners import LEARNERS
+    from methods import METHODS
+
+    method = cell.fit_cell.method
+    models = [(v, 1) for k, v in method.params if k in METHODS.get(method.name).MODEL_PARAMS]
+    if cell.stage == "evaluate":
+        models += [(v, width) for k, v in cell.learner.params if k in LEARNERS.get(cell.learner.name).MODEL_PARAMS]
     extra = 0.0
-    for path in models:
+    for path, copies in models:
         stands_for = _stands_for(path)
         if stands_for:
             arch = ARCHITECTURES[stands_for]
-            extra += 2 * 4 * arch.params
+            extra += 2 * copies * 4 * arch.params
             if cell.stage == "fit":
                 extra += scale.n_train * (arch.hidden - TINY["hidden"]) * 4
     return rss_mib / 1024 + extra / costs.GIB
@@ -376,24 +436,68 @@ def _stands_for(path: str) -> str | None:
     return json.loads(marker.read_text())["stands_for"] if marker.is_file() else None
 
 
-def _check(row: Row, stage: str, gpu: costs.GPU, profile) -> str:
+def _check(row: Row, stage: str, gpu: costs.GPU, profile, model, too_many: str) -> str:
     problems = []
     if row.cost.gpu_bytes / costs.GIB > gpu.memory_gib:
+        advice = (model.advice if model is not None and stage != "evaluate"
+                  else "lower the learner's batch_size or max_length")
         problems.append(f"GPU memory {row.cost.gpu_bytes / costs.GIB:.0f} GiB > {gpu.memory_gib} GiB of the {gpu.name}"
-                        f" ({_advice(row.stage)})")
+                        f" ({advice})")
     limit = profile_mem_gib(profile, stage) if profile is not None else None
     if limit is not None and row.host_gib is not None and row.host_gib > limit:
         problems.append(f"host memory {row.host_gib:.1f} GiB > the profile's mem {limit:.0f} GiB for stage {stage} "
                         f"(raise stages.{stage}.mem in the Slurm profile)")
+    if too_many:
+        problems.append(too_many)
     return "; ".join(problems) or "ok"
 
 
-def _advice(stage: str) -> str:
-    if "dilm" in stage or "vanilla-lm" in stage:
-        return "lower sample_batch_size, syn_batch_size or lm_batch_size, or real_batch_size with real_grad_accum"
-    if "tdd" in stage:
-        return "lower tdd's real_batch_size or seq_length"
-    return "lower the learner's batch_size or max_length"
+def profile_time_s(profile, stage: str) -> float | None:
+    """A stage's Slurm time limit in seconds, from Slurm's forms: minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]]."""
+    value = profile.for_stage(stage).get("time")
+    if value is None:
+        return None
+    days, dash, clock = str(value).strip().rpartition("-")
+    parts = [float(x) for x in clock.split(":")]
+    if dash:
+        hours, minutes, seconds = parts + [0.0] * (3 - len(parts))
+    elif len(parts) == 3:
+        hours, minutes, seconds = parts
+    else:
+        hours, minutes, seconds = 0.0, parts[0], parts[1] if len(parts) == 2 else 0.0
+    return float(days or 0) * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+def requeues_needed(task_s: float, limit_s: float, checkpoint_s: float | None) -> float:
+    """Requeues a Slurm array task of ``task_s`` seconds needs at a time limit of ``limit_s``: each requeue resumes
+    from the last wall-time checkpoint, losing at most ``checkpoint_s``; without checkpoints (None) a task that does
+    not fit never finishes (infinite)."""
+    if task_s <= limit_s:
+        return 0
+    if checkpoint_s is None or checkpoint_s >= limit_s:
+        return float("inf")
+    return math.ceil((task_s - checkpoint_s) / (limit_s - checkpoint_s)) - 1
+
+
+def _requeues(projected: dict, stage: str, config, profile) -> tuple[str, str]:
+    """(the requeues its longest array task needs, e.g. "2 of 3"; the failure when more than the profile allows)."""
+    from benchmark.learners.checkpoints import MINUTES
+
+    limit = profile_time_s(profile, stage) if profile is not None else None
+    if limit is None or not projected:
+        return "", ""
+    task_s = max((c.gpu_s + c.cpu_s) * c.runs_per_task for c in projected.values())
+    minutes = MINUTES if stage == "evaluate" else projections.config_field(config, "checkpoint_minutes")
+    needed = requeues_needed(task_s, limit, None if minutes is None else 60 * minutes)
+    allowed = profile.max_requeues
+    if needed == float("inf"):
+        shown, why = "never finishes (no checkpoints)", "keeps no checkpoints, so a requeue starts it over"
+    else:
+        shown, why = f"{needed} of {allowed}", f"needs {needed} requeues, more than max_requeues {allowed}"
+    if needed <= allowed:
+        return shown, ""
+    return shown, (f"time: its longest array task is projected at {task_s / 3600:.1f} h against the profile's "
+                   f"{limit / 3600:.1f} h and {why} (raise stages.{stage}.time or max_requeues in the Slurm profile)")
 
 
 def _probe_row(scale, probe: dict) -> Row:
@@ -406,8 +510,8 @@ def _probe_row(scale, probe: dict) -> Row:
 
 
 COLUMNS = ("task", "stage", "cells in grid", "peak RSS here (MiB)", "wall here (s)", "s/step here",
-           "GPU memory (GiB)", "host memory (GiB)", "largest tensor", "GPU h per cell", "node CPU h per cell",
-           "GPU h, all cells", "node CPU h, all cells", "check")
+           "GPU memory (GiB)", "host memory (GiB)", "largest tensor", "runs per stack", "GPU h per cell",
+           "node CPU h per cell", "GPU h, all cells", "node CPU h, all cells", "requeues", "check")
 
 
 def row_values(row: Row) -> list:
@@ -415,8 +519,13 @@ def row_values(row: Row) -> list:
     largest = f"{cost.largest[0] / costs.GIB:.2f} GiB {cost.largest[1]}" if cost.largest[0] else ""
     return [row.task, row.stage, row.cells, round(row.peak_rss_mib or 0), round(row.wall_s or 0, 1),
             "" if row.s_per_step is None else float(f"{row.s_per_step:.3g}"), round(cost.gpu_bytes / costs.GIB, 1),
-            "" if row.host_gib is None else round(row.host_gib, 1), largest, round(cost.gpu_s / 3600, 3),
-            round(cost.cpu_s / 3600, 3), round(row.all_gpu_h, 1), round(row.all_cpu_h, 1), row.check]
+            "" if row.host_gib is None else round(row.host_gib, 1), largest, row.stack, _figures(cost.gpu_s / 3600),
+            _figures(cost.cpu_s / 3600), round(row.all_gpu_h, 1), round(row.all_cpu_h, 1), row.requeues, row.check]
+
+
+def _figures(hours: float) -> float:
+    """Three significant figures (a stacked run's share is a few seconds: 0.000 h at three decimals)."""
+    return float(f"{hours:.3g}")
 
 
 def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
@@ -427,7 +536,7 @@ def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
 
     frame = pd.DataFrame([row_values(r) for r in rows], columns=COLUMNS)
     gpu_h, cpu_h = frame["GPU h, all cells"].sum(), frame["node CPU h, all cells"].sum()
-    failing = [f"{r.task} {r.stage}: {r.check}" for r in rows if r.check != "ok"]
+    failing = [f"{r.task} {r.stage}: {r.check}" for r in rows if r.failed]
     gpu = meta["gpu"]["name"]
     lines = [f"# Rehearsal of grid {meta['grid']!r} at its real data scale", "",
              f"Command: `{meta['command']}` (code {meta.get('code', 'unknown')}). Executor: {meta['executor']}; "
@@ -437,10 +546,17 @@ def write_rehearsal(rows: list[Row], meta: dict, out_dir: Path) -> str:
              f"{gpu} per job.", "",
              frame.to_markdown(index=False), "",
              f"**Projected total: {gpu_h:,.0f} GPU-hours ({gpu}) + {cpu_h:,.1f} node CPU-hours** for "
-             f"{meta['cells']:,} cells; `run --grid {meta['grid']} --dry-run` estimates {meta['dry_run_gpu_h']:,.0f} "
-             f"GPU-hours from `cost_priors.yaml`.", ""]
-    lines += ["Checks: " + ("every stage fits its GPU and the memory of its Slurm profile "
-                            f"({meta['check_profile']})." if not failing else "FAILED: " + "; ".join(failing)), ""]
+             f"{meta['cells']:,} cells (evaluation on the path of `run --stack-runs {meta['stack_runs']}`); "
+             f"`run --grid {meta['grid']} --dry-run` reads this rehearsal's per-cell costs (`rehearsal.json`) when it "
+             f"is committed as `results/{meta['grid']}-rehearsal/`, else estimates {meta['dry_run_gpu_h']:,.0f} "
+             "GPU-hours from `cost_priors.yaml`.", ""]
+    lines += ["Checks: " + ("every stage fits its GPU, and the memory and time (with the requeues shown, at most "
+                            f"`max_requeues`) of its Slurm profile ({meta['check_profile']})."
+                            if not failing else "FAILED: " + "; ".join(failing)), ""]
+    if meta.get("not_modelled"):
+        lines += ["Not modelled (no `cost_model` on their method classes: their fit and distill cells count as "
+                  "nothing in the totals): " + ", ".join(meta["not_modelled"]) + ".", ""]
+    lines += [f"Not stacked: {note}." for note in meta.get("unstacked", [])] + ([""] if meta.get("unstacked") else [])
     if meta["executor"] == "local":
         lines += ["Local executor: the cells share one process, so a cell's peak RSS includes what the process already "
                   "held (task splits and models cached by earlier cells, several GiB after the fits); the Slurm "

@@ -103,12 +103,29 @@ def arch(model: str):
     return ARCHITECTURES[model]
 
 
-def embed_train(scale: TaskScale, model: str, max_length: int) -> Cost:
+def config_field(config, name: str, default=None):
+    """A field of a resolved config: a dict's key or a dataclass's attribute (``default`` when it has none)."""
+    return config.get(name, default) if isinstance(config, dict) else getattr(config, name, default)
+
+
+def bf16(config, default: bool = False) -> bool:
+    """Whether a stage's matmuls run in bf16 on the target GPU: its config's ``precision`` where it has one ("bf16",
+    or "auto": every GPU of ``costs.GPUS`` multiplies bfloat16 natively), else ``default`` (the code's fixed rule)."""
+    precision = config_field(config, "precision")
+    return default if precision is None else precision in ("bf16", "auto")
+
+
+def embed_train(scale: TaskScale, model: str, max_length: int, half: bool = False) -> Cost:
     lengths = scale.lengths(model, max_length)
-    return forward(scale.gpu, arch(model), scale.n_train, lengths.mean(), 128, bf16=False, kept=True)
+    return forward(scale.gpu, arch(model), scale.n_train, lengths.mean(), 128, bf16=half, kept=True)
 
 
-def stage1(scale: TaskScale, cfg) -> Cost:
+def embed_train_split(scale: TaskScale, cfg, dpc=None) -> Cost:
+    """A coreset's fit: its encoder over the train split."""
+    return embed_train(scale, cfg["encoder"], cfg["max_length"], bf16(cfg))
+
+
+def stage1(scale: TaskScale, cfg, dpc=None) -> Cost:
     gen = arch(cfg.generator)
     lengths = scale.lengths(cfg.generator, cfg.max_length, generator=True)
     batch, seq = (lengths.packed(cfg.lm_batch_size, cfg.max_length) if cfg.lm_packing
@@ -116,16 +133,17 @@ def stage1(scale: TaskScale, cfg) -> Cost:
     return train(scale.gpu, gen, cfg.lm_steps, batch, seq, bf16=True, lm=True)
 
 
-def teacher(scale: TaskScale, cfg) -> Cost:
-    cost = Cost().add("embed", embed_train(scale, cfg.learner, cfg.learner_max_length))
+def teacher(scale: TaskScale, cfg, dpc=None) -> Cost:
+    cost = Cost().add("embed", embed_train(scale, cfg.learner, cfg.learner_max_length, bf16(cfg)))
     runs = scale.task.num_classes * cfg.n_coresets
     return cost.add("k-means", scale.kmeans(scale.largest_class, cfg.coreset_size, arch(cfg.learner).hidden, runs))
 
 
-def stage2(scale: TaskScale, cfg) -> Cost:
+def stage2(scale: TaskScale, cfg, dpc=None) -> Cost:
     """Generator steps (per class: the samples' likelihoods, forward and backward; the learner's head inputs on the
     real and synthetic batches), the learner's real-data steps, and the pools (sampling, embedding, k-means)."""
     gen, learner, gpu, classes = arch(cfg.generator), arch(cfg.learner), scale.gpu, scale.task.num_classes
+    half = bf16(cfg)
     steps = cfg.outer_loops * cfg.inner_loops
     gen_len = scale.lengths(cfg.generator, cfg.max_length, generator=True)
     learner_len = scale.lengths(cfg.learner, cfg.learner_max_length)
@@ -134,22 +152,22 @@ def stage2(scale: TaskScale, cfg) -> Cost:
     cost.add("likelihoods", train(gpu, gen, steps * classes, cfg.syn_batch_size, gen_len.padded(cfg.syn_batch_size),
                                   bf16=True, lm=True))
     head = forward(gpu, learner, steps * classes * (real + cfg.syn_batch_size), learner_len.padded(cfg.real_batch_size),
-                   cfg.real_batch_size, bf16=False)
+                   cfg.real_batch_size, bf16=half)
     cost.add("head inputs", head)
     learner_steps = cfg.outer_loops * (cfg.inner_loops - 1) * cfg.learner_steps
     cost.add("learner steps", train(gpu, learner, learner_steps, cfg.learner_batch_size,
-                                    learner_len.padded(cfg.learner_batch_size), bf16=False))
+                                    learner_len.padded(cfg.learner_batch_size), bf16=half))
     pools = -(-steps // cfg.pool_interval) * classes
     cost.add("pool sampling", generate(gpu, gen, pools * cfg.pool_size, gen_len.mean(), cfg.max_length,
                                        cfg.sample_batch_size, bf16=False))
-    cost.add("pool embedding", forward(gpu, learner, pools * cfg.pool_size, learner_len.mean(), 128, bf16=False))
+    cost.add("pool embedding", forward(gpu, learner, pools * cfg.pool_size, learner_len.mean(), 128, bf16=half))
     if cfg.diverse_sampling:
         cost.add("pool k-means", scale.kmeans(cfg.pool_size, cfg.syn_batch_size, learner.hidden, pools))
     resident = 16 * gen.params + 16 * learner.params + 4 * learner.params  # both trained, the learner's snapshot
     dynamic = max(
         costs.activation_bytes(gen, cfg.syn_batch_size, gen_len.padded(cfg.syn_batch_size), True)
         + cfg.syn_batch_size * gen_len.padded(cfg.syn_batch_size) * gen.vocab * 10,
-        costs.activation_bytes(learner, cfg.learner_batch_size, learner_len.padded(cfg.learner_batch_size), False),
+        costs.activation_bytes(learner, cfg.learner_batch_size, learner_len.padded(cfg.learner_batch_size), half),
         2 * gen.layers * cfg.sample_batch_size * cfg.max_length * gen.hidden * 4 + cfg.sample_batch_size * gen.vocab * 12)
     cost.gpu_bytes = resident + dynamic
     return cost
@@ -162,7 +180,7 @@ def candidates(scale: TaskScale, cfg, dpc: int) -> Cost:
     cost = Cost().add("sampling", generate(scale.gpu, gen, n, gen_len.mean(), cfg.max_length, 64, bf16=False))
     if cfg.test_time_selection:
         sel_len = scale.lengths(cfg.selection_encoder, cfg.selection_max_length)
-        cost.add("embedding", forward(scale.gpu, arch(cfg.selection_encoder), n, sel_len.mean(), 128, bf16=False,
+        cost.add("embedding", forward(scale.gpu, arch(cfg.selection_encoder), n, sel_len.mean(), 128, bf16=bf16(cfg),
                                       kept=True))
         per_class = n // scale.task.num_classes
         cost.add("k-means", scale.kmeans(per_class, dpc, arch(cfg.selection_encoder).hidden, scale.task.num_classes))
@@ -172,34 +190,106 @@ def candidates(scale: TaskScale, cfg, dpc: int) -> Cost:
 def tdd(scale: TaskScale, cfg: dict, dpc: int) -> Cost:
     """Per outer step: the unrolled inner steps on the synthetic set (second order: ~2 training steps each) and the
     real batch through the unrolled model; every ``eval_every`` steps a validation run."""
-    model = arch(cfg["model"])
+    model, half = arch(cfg["model"]), bf16(cfg)
     n_set = dpc * scale.task.num_classes
     real_len = scale.lengths(cfg["model"], 64).padded(cfg["real_batch_size"])
     cost = Cost()
     cost.add("unrolled steps", train(scale.gpu, model, 2 * cfg["outer_steps"] * cfg["inner_steps"], n_set,
-                                     cfg["seq_length"], bf16=False))
-    cost.add("real batches", train(scale.gpu, model, 2 * cfg["outer_steps"], cfg["real_batch_size"], real_len, bf16=False))
+                                     cfg["seq_length"], bf16=half))
+    cost.add("real batches", train(scale.gpu, model, 2 * cfg["outer_steps"], cfg["real_batch_size"], real_len,
+                                   bf16=half))
     evals = -(-cfg["outer_steps"] // cfg["eval_every"])
     cost.add("validation", forward(scale.gpu, model, evals * cfg["validation_size"], scale.lengths(cfg["model"], 64).mean(),
-                                   128, bf16=False))
+                                   128, bf16=half))
     return cost
 
 
-def evaluate(scale: TaskScale, recipe: dict, n_set: int, embedding_steps: int | None = None) -> Cost:
-    """A fine-tune (``steps`` at batch min(batch, |set|)) or an embedding set's own recipe, then the test split."""
-    model = recipe["model"]
-    lengths = scale.lengths(model, recipe["max_length"])
+def kmeans_selection(scale: TaskScale, cfg, dpc: int) -> Cost:
+    """Per class, k-means (k = DPC) of the class's embeddings in the encoder's space (on the node's CPU)."""
+    return scale.kmeans(scale.largest_class, dpc, arch(cfg["encoder"]).hidden, scale.task.num_classes)
+
+
+def herding_selection(scale: TaskScale, cfg, dpc: int) -> Cost:
+    """Per class, DPC greedy passes over the class's embeddings (herding, k-center greedy: the same work)."""
+    width, rows = arch(cfg["encoder"]).hidden, scale.largest_class
+    seconds = dpc * rows * width * scale.herding_s_per_flop * scale.task.num_classes
+    return cpu(seconds, rows * width * 4, "class embeddings (host)")
+
+
+PROJECTIONS = {f.__name__: f for f in (embed_train_split, stage1, teacher, stage2, candidates, tdd, kmeans_selection,
+                                       herding_selection)}
+PROJECTIONS["greedy_selection"] = herding_selection
+
+
+def project(projection, scale: TaskScale, cfg, dpc) -> Cost:
+    """A method's projection (``methods.base.CostModel``): a name in ``PROJECTIONS`` or a plugin's callable."""
+    return (projection if callable(projection) else PROJECTIONS[projection])(scale, cfg, dpc)
+
+
+@dataclass
+class Stack:
+    """How ``run`` trains a learner's runs on sets of one size: ``width`` runs at once (``learners.stacked``), each
+    step's sequences packed in ``rows`` rows of ``row`` tokens per copy; width 1 and no packing when the
+    architecture has no stacked path (``packed`` False)."""
+
+    width: int
+    packed: bool
+    rows: float = 0.0
+    row: float = 0.0
+    gpu_bytes: float = 0.0
+
+
+def stack_for(scale: TaskScale, recipe: dict, n_set: int, cap: int, alone: bool = False) -> Stack:
+    """The stack ``run --stack-runs cap`` would form on the target GPU: ``learners.stacked.width_for``'s rule (as many
+    copies as its memory model fits in three quarters of the GPU) on a set of ``n_set`` rows drawn from the task's
+    measured lengths; a mean step's packed shape for the compute. ``alone``: a DPC-independent set, a stack of one."""
+    from benchmark.learners import stacked
+
+    model = arch(recipe["model"])
+    if model.family not in stacked.ARCHITECTURES:
+        return Stack(1, False)
+    lengths = scale.lengths(recipe["model"], recipe["max_length"])
+    rng = np.random.default_rng(0)
+    batch = min(recipe["batch_size"], n_set)
+    drawn = lengths.values[rng.integers(0, len(lengths.values), n_set)].tolist()
+    shape = _config_of(model)
+    trained = stacked.trained_parameters(model.params, model.vocab, model.hidden)
+    width = stacked.widest(shape, stacked.step_slots(drawn, batch), trained, model.params,
+                           0.75 * scale.gpu.memory_gib * costs.GIB, 1 if alone else cap)
+    shapes = []
+    for _ in range(50):
+        step = [drawn[i] for i in rng.choice(n_set, batch, replace=False)]
+        row = max(stacked.TRAIN_ROW, max(step))
+        shapes.append((stacked.pack(step, row)[1], row))
+    rows, row = np.mean(shapes, axis=0)
+    peak = stacked.stack_peak_bytes(shape, width, stacked.step_slots(drawn, batch), trained, model.params)
+    return Stack(width, True, float(rows), float(row), peak)
+
+
+def _config_of(model):
+    """What ``learners.stacked``'s memory model reads of a Hugging Face config, from the real architecture."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(num_hidden_layers=model.layers, hidden_size=model.hidden, num_attention_heads=model.heads)
+
+
+def evaluate(scale: TaskScale, recipe: dict, n_set: int, stack: Stack | None = None,
+             embedding_steps: int | None = None) -> Cost:
+    """One run: a fine-tune (``steps`` at batch min(batch, |set|)) or an embedding set's own recipe, then the test
+    split; on the stacked path (``stack``) its share of a stack: each copy computes the packed rows of its batch,
+    the stack's steps and test batches pay their kernel launches once for all its copies."""
+    model, half = arch(recipe["model"]), bf16(recipe)
+    lengths = scale.lengths(recipe["model"], recipe["max_length"])
     batch = min(recipe["batch_size"], n_set)
     steps = recipe["steps"] if embedding_steps is None else embedding_steps
-    cost = Cost().add("fine-tune", train(scale.gpu, arch(model), steps, batch, lengths.padded(batch), bf16=False))
-    test = scale.task.splits.test
-    test_len = scale.lengths(model, recipe["max_length"]).mean()
-    return cost.add("test split", forward(scale.gpu, arch(model), len(test), test_len, recipe["eval_batch_size"], bf16=False))
-
-
-def coreset_selection(scale: TaskScale, method: str, dpc: int, width: int) -> Cost:
-    classes = scale.task.num_classes
-    if method == "kmeans-centers":
-        return scale.kmeans(scale.largest_class, dpc, width, classes)
-    seconds = dpc * scale.largest_class * width * scale.herding_s_per_flop * classes
-    return cpu(seconds, scale.largest_class * width * 4, "class embeddings (host)")
+    test, test_len = len(scale.task.splits.test), lengths.mean()
+    if stack is None or not stack.packed:
+        cost = Cost().add("fine-tune", train(scale.gpu, model, steps, batch, lengths.padded(batch), bf16=half))
+        return cost.add("test split", forward(scale.gpu, model, test, test_len, recipe["eval_batch_size"], bf16=half))
+    width = stack.width
+    fine_tune = train(scale.gpu, model, steps, width * stack.rows, stack.row, bf16=half)
+    scoring = forward(scale.gpu, model, width * test, test_len, width * recipe["eval_batch_size"], bf16=half)
+    cost = Cost().add("fine-tune", Cost(fine_tune.gpu_s / width, largest=fine_tune.largest))
+    cost.add("test split", Cost(scoring.gpu_s / width, largest=scoring.largest))
+    cost.gpu_bytes = stack.gpu_bytes
+    return cost
