@@ -256,10 +256,10 @@ class _Optimisation:
         if cfg["label_type"] != "hard":
             learn["labels"] = (onehot * 5.0 if cfg["label_type"] == "soft" else onehot.clone()).requires_grad_(True)
         if cfg["attention_labels"]:
-            with torch.no_grad():
+            with torch.no_grad(), autocast(cfg["precision"], device):
                 attn = torch.stack(model(inputs_embeds=embeds, attention_mask=enc["attention_mask"],
                                          output_attentions=True).attentions)
-            learn["attention_labels"] = torch.log(attn + 1e-6).requires_grad_(True)
+            learn["attention_labels"] = torch.log(attn.float() + 1e-6).requires_grad_(True)
         lrs = {"inputs_embeds": cfg["lr_embeddings"], "labels": cfg["lr_labels"], "log_lrs": cfg["lr_lrs"],
                "attention_labels": cfg["lr_embeddings"]}
         optimizer = torch.optim.Adam([{"params": [v], "lr": lrs[k]} for k, v in learn.items()])
