@@ -1,8 +1,8 @@
 """Frozen-encoder embeddings of a task's train split, computed once and cached on disk (numpy .npy).
 
 The cache key is (task, train-split checksum, encoder, pooling, max length, and the precision when it resolves to
-bf16): every coreset method, DPC and seed shares one file. Files are written to a temporary name and renamed, so concurrent
-writers are harmless (they write the same bytes) and a reader never sees a partial file.
+bf16): every coreset method, DPC and seed shares one file. Files are written to a temporary name and renamed, so
+concurrent writers are harmless (they write the same bytes) and a reader never sees a partial file.
 """
 from __future__ import annotations
 

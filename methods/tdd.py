@@ -313,7 +313,8 @@ class _Optimisation:
             params = unroll(self.model, {k: v.requires_grad_(True) for k, v in params.items()}, self.tensors_now(),
                             self.learn["log_lrs"].exp(), self.recipe)
             logits = functional_call(self.model, params, (), dict(real)).logits
-        outer = torch.nn.functional.cross_entropy(logits.float(), torch.as_tensor(train.labels[idx], device=self.device))
+        targets = torch.as_tensor(train.labels[idx], device=self.device)
+        outer = torch.nn.functional.cross_entropy(logits.float(), targets)
         for tensor, grad in zip(self.learn.values(), torch.autograd.grad(outer, list(self.learn.values()))):
             tensor.grad = grad  # only the distilled data learns; the learner's start point stays fixed
         self.optimizer.step()

@@ -126,13 +126,16 @@ def test_dilm_stage2_learner_runs_in_the_presets_precision(tiny_learner_dir, pre
     assert learner.precision == {BF16: "bf16", FP32: "fp32"}[dtype]
 
 
-def test_dilm_stage2_wiring_gives_the_learner_and_its_teacher_the_configs_precision(tiny_task, tiny_learner_dir,
-                                                                                    tmp_path, monkeypatch):
+def test_dilm_wiring_gives_the_learner_its_teacher_and_the_selection_the_configs_precision(tiny_task, tiny_learner_dir,
+                                                                                         tmp_path, monkeypatch):
     """``run_stage2`` builds the learner in ``learner_precision`` (its report says bf16) and embeds the teacher's real
-    data in it too (a bf16 teacher file of its own in the cache)."""
+    data in it too (a bf16 teacher file of its own in the cache); ``distill`` embeds the candidates in
+    ``selection_precision`` (the only bf16 matmuls of sampling + selection: the generator runs fp32 on a CPU) and the
+    set's provenance says so."""
     monkeypatch.setenv("DILM_BENCH_ARTIFACTS", str(tmp_path / "artifacts"))
     from dilm.generator import Generator
-    from methods.generative import run_stage2
+    from methods import METHODS
+    from methods.generative import GeneratorState, run_stage2
 
     generator_dir = _tiny_generator(tmp_path)
     cfg = replace(PRESETS["cpu"], max_length=12, outer_loops=1, inner_loops=2, learner_steps=1, learner_batch_size=4,
@@ -143,6 +146,11 @@ def test_dilm_stage2_wiring_gives_the_learner_and_its_teacher_the_configs_precis
     assert report["learner_precision"] == "bf16"
     teachers = [p.name for p in (tmp_path / "artifacts" / "embeddings").glob("*.npy")]
     assert len(teachers) == 1 and ".cls.len64.bf16." in teachers[0], teachers
+
+    cfg = replace(cfg, selection_encoder=str(tiny_learner_dir), selection_precision="bf16", oversample_ratio=2)
+    with LinearDtypes() as seen:
+        distilled = METHODS.create("dilm").distill(GeneratorState(tiny_task, generator, cfg, {}), dpc=2, seed=0)
+    assert distilled.provenance["selection_precision_used"] == "bf16" and seen.seen[BF16] > 0
 
 
 def _tiny_generator(tmp_path):
@@ -305,3 +313,27 @@ def test_tdd_second_order_gradients_are_safe_in_bf16():
 def _cosine(a, b) -> float:
     a, b = a.double().flatten(), b.double().flatten()
     return float(a @ b / (a.norm() * b.norm()))
+
+
+def test_the_precision_fields_enter_ids_and_keys_only_when_set(tiny_task):
+    """Cells and caches made before the fields existed keep their ids and keys (the ids below are the ones the code
+    before them gave these grids' cells); a precision set away from fp32 makes cells and generators of their own."""
+    from benchmark.api import open_grid
+    from benchmark.study.cells import expand
+    from methods import METHODS
+    from methods.generative import stage1_key
+    from methods.tdd import identity as tdd_identity
+
+    grid = open_grid("examples/grids/tdd-rt-polarity.yaml", load_data=False)
+    ids = {cell.id for cells in expand(grid).values() for cell in cells}
+    assert {"rt-polarity.tdd.f0-33aa4e18a7", "rt-polarity.kmeans-centers.f0-95bc06665b",
+            "rt-polarity.tdd.dpc5.s0.minilm.r0-6fea3063eb"} <= ids
+    dilm, tdd = METHODS.get("dilm"), METHODS.get("tdd")
+    resolved = dilm.resolved_config({"preset": "cpu"}, "rt-polarity")
+    assert not {"learner_precision", "selection_precision"} & set(resolved)
+    assert dilm.resolved_config({"preset": "cpu", "learner_precision": "bf16"}, "rt-polarity")["learner_precision"] \
+        == "bf16"
+    assert "precision" not in tdd.resolved_config({"preset": "cpu"})
+    assert tdd.resolved_config({"preset": "paper"})["precision"] == "bf16"
+    assert "precision" not in tdd_identity(tdd(preset="cpu").config())
+    assert "selection_precision" not in stage1_key(tiny_task, PRESETS["cpu"], 0)
