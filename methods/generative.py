@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import PRESETS, DiLMConfig, field_names, identity, resolve
 from dilm.generator import FORMAT_VERSION, Generator
+from dilm.precision import resolve as resolve_precision
 from dilm.selection import label_consistent
 from methods import METHODS
 from methods.base import DistilledSet, FitContext, Method, MethodCard, config_constructor
@@ -203,7 +204,8 @@ def stage2_generator(task: Task, cfg: DiLMConfig, seed: int, device: str, stage1
                      stage1_report: dict) -> tuple[Path, dict]:
     """The stage-2 generator's folder (and its report): gradient matching from the stage-1 generator, cached per
     stage-1 and stage-2 settings."""
-    key = {**stage1_key(task, cfg, seed), **identity({name: getattr(cfg, name) for name in STAGE2_FIELDS})}
+    ran = replace(cfg, learner_precision=resolve_precision(cfg.learner_precision, device))  # auto: what it is here
+    key = {**stage1_key(task, cfg, seed), **identity({name: getattr(ran, name) for name in STAGE2_FIELDS})}
 
     def train(staging: Path, checkpoints: Path) -> None:
         generator = Generator.load(stage1_dir, task.num_classes, len(task.text_fields) == 2, device)

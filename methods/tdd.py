@@ -160,8 +160,9 @@ class TDDText(TDD):
 # ---- the optimisation -------------------------------------------------------------------------------
 def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
     """The TDD set for (task, config, DPC, seed): loaded from the user cache, or distilled under a file lock."""
+    ran = {**cfg, "precision": resolve(cfg["precision"], pick_device(cfg["device"]))}  # auto: what it is here
     key = {"task": task.name, "train_checksum": task.splits.train.checksum(), "dpc": dpc, "seed": seed,
-           "format": CACHE_FORMAT, **identity(cfg)}
+           "format": CACHE_FORMAT, **identity(ran)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = artifact_root() / "tdd"
     final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
