@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from dilm.precision import PRECISIONS
+
 STAGE2 = {"stage": 2}  # field metadata: used by stage 2 only (vanilla LM does not take it)
 RUNTIME = {"runtime": True}  # where and how often, not what: never part of a cell id or cache key
 
@@ -56,6 +58,9 @@ class DiLMConfig:
     diverse_sampling: bool = field(default=True, metadata=STAGE2)
     pool_size: int = field(default=64, metadata=STAGE2)
     pool_interval: int = field(default=25, metadata=STAGE2)
+    # the stage-2 learner's forward passes (head inputs, [CLS] states for the pools and the teacher, real-data
+    # steps): fp32, bf16 (autocast) or auto (bf16 where the device multiplies it natively); ``dilm/precision.py``
+    learner_precision: str = field(default="fp32", metadata=STAGE2)
     # producing the distilled set
     oversample_ratio: int = 10
     label_filter: bool = False  # drop candidates a train-split classifier puts in another class (GRADMM's step)
@@ -65,6 +70,7 @@ class DiLMConfig:
     selection_encoder: str = "minilm"
     selection_pooling: str = "cls"
     selection_max_length: int = 64
+    selection_precision: str = "fp32"  # the selection encoder's (and the label filter's) embeddings: fp32, bf16, auto
     max_retries: int = 20
     # placement and resilience
     device: str = field(default="auto", metadata=RUNTIME)
@@ -77,7 +83,7 @@ class DiLMConfig:
 
 # Fields added after records were made: they enter cell ids and cache keys only when set away from their default,
 # so the ids and keys of everything made before they existed stay valid.
-LATER_FIELDS = ("lm_packing",)
+LATER_FIELDS = ("lm_packing", "learner_precision", "selection_precision")
 
 
 def identity(values: dict) -> dict:
@@ -105,7 +111,13 @@ PRESETS: dict[str, DiLMConfig] = {
         learner_steps=20, learner_lr=1e-4, learner_schedule="cosine", learner_warmup_ratio=0.5,
         learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0, n_coresets=10,
         coreset_size=200, pool_size=12_800, pool_interval=200, oversample_ratio=100, sample_batch_size=512,
-        selection_encoder="bert-base-uncased", selection_max_length=512),
+        selection_encoder="bert-base-uncased", selection_max_length=512,
+        # bf16 as the authors ran it: their stage 2 autocasts the learner's gradients, the generator's likelihoods and
+        # the learner's steps (src/distillation/trainer_dc.py:163 and :249, on with configs/train/dc.yaml:89-90
+        # `train.bf16: True`), and their coreset embedder, which embeds the teacher's real data and the candidates
+        # picked at test time, always autocasts (src/coreset/coreset_utils.py:41); their pools are clustered in fp32
+        # (src/distillation/trainer_base.py:256), ours with the learner's precision. `fp32` restores full precision.
+        learner_precision="bf16", selection_precision="bf16"),
     # SmolLM2-135M + MiniLM with budgets that fit a 2-core CPU in about 25 minutes (rt-polarity). With 150 LM
     # steps instead of 80k, class tokens copied from BOS stay almost identical (samples ~52% on-label by a
     # TF-IDF classifier), so the class tokens start from the label names' embeddings instead.
@@ -140,6 +152,9 @@ def resolve(preset: str, overrides: dict, task: str | None = None) -> DiLMConfig
     for name in ("generator_schedule", "learner_schedule"):
         if getattr(cfg, name) not in SCHEDULES:
             raise ValueError(f"{name} must be one of {', '.join(SCHEDULES)}, got {getattr(cfg, name)!r}")
+    for name in ("learner_precision", "selection_precision"):
+        if getattr(cfg, name) not in PRECISIONS:
+            raise ValueError(f"{name} must be one of {', '.join(PRECISIONS)}, got {getattr(cfg, name)!r}")
     if cfg.class_prompt not in CLASS_PROMPTS:
         raise ValueError(f"class_prompt must be one of {', '.join(CLASS_PROMPTS)}, got {cfg.class_prompt!r}")
     if "{label}" not in cfg.prompt_template:

@@ -236,6 +236,7 @@ class GradientMatching:
                 schedule.saved()
         bar.close()
         return {"outer_loops": cfg.outer_loops, "generator_steps": total, "resumed_after_outer": done_outer,
+                "learner_precision": self.learner.precision,
                 "checkpoints": schedule.saves,
                 "matching_loss_per_outer": [round(x, 5) for x in history],
                 "weight_drift": weight_drift.drift(initial, weight_drift.parameters(model)),

@@ -1,7 +1,9 @@
 """Stage 2's learner: a pretrained encoder classifier whose head gradients the generator must match.
 
 Dropout stays off (eval mode) as in the original code, so the closed-form head gradient is exact. The
-pretrained weights are deep-copied once; ``reset(seed)`` restores them and draws a fresh head.
+pretrained weights are deep-copied once; ``reset(seed)`` restores them and draws a fresh head. Its forward passes
+run in ``precision`` (``dilm/precision.py``: bf16 autocast on fp32 weights, as the authors' stage 2 ran); what
+leaves them (head inputs, logits, [CLS] states, the loss) is fp32.
 """
 from __future__ import annotations
 
@@ -11,15 +13,17 @@ import numpy as np
 import torch
 
 from dilm.lm_training import lr_schedule, param_groups
+from dilm.precision import autocast, resolve
 
 
 class MatchingLearner:
     """Wraps an ``AutoModelForSequenceClassification``: head inputs/logits, [CLS] states, real-data steps."""
 
-    def __init__(self, model, tokenizer, max_length: int = 64):
+    def __init__(self, model, tokenizer, max_length: int = 64, precision: str = "fp32"):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.precision = resolve(precision, self.device)  # fp32 or bf16: what ran, for the stage-2 report
         self.head = final_linear(model, model.config.num_labels)
         self._snapshot = copy.deepcopy({k: v.detach().clone() for k, v in model.state_dict().items()})
         self._captured: list = []
@@ -27,7 +31,8 @@ class MatchingLearner:
         self.optimizer = self.scheduler = None
 
     @classmethod
-    def from_pretrained(cls, path: str, num_labels: int, device: str = "cpu", max_length: int = 64):
+    def from_pretrained(cls, path: str, num_labels: int, device: str = "cpu", max_length: int = 64,
+                        precision: str = "fp32"):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -36,7 +41,7 @@ class MatchingLearner:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, use_kernels=False)
         model.to(device)
-        return cls(model, tokenizer, max_length)
+        return cls(model, tokenizer, max_length, precision)
 
     @property
     def device(self):
@@ -64,7 +69,7 @@ class MatchingLearner:
     def head_inputs(self, texts):
         """(h, logits, cls): the classifier's input, its output and the last layer's [CLS] state, no grad."""
         self._captured.clear()
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.precision, self.device):
             out = self.model(**self._inputs(texts), output_hidden_states=True)
         h, logits = self._captured[-1]
         self._captured.clear()
@@ -79,7 +84,8 @@ class MatchingLearner:
 
     def train_step(self, texts, labels) -> float:
         """One AdamW step (clip 1.0) on a real batch; dropout stays off."""
-        out = self.model(**self._inputs(texts), labels=torch.as_tensor(labels, device=self.device))
+        with autocast(self.precision, self.device):
+            out = self.model(**self._inputs(texts), labels=torch.as_tensor(labels, device=self.device))
         self._captured.clear()
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -90,7 +96,8 @@ class MatchingLearner:
 
     def full_gradient(self, texts, label: int, weights, create_graph: bool):
         """Flat gradient of sum_i w_i CE_i over all learner parameters (autograd; for classifier_only=False)."""
-        logits = self.model(**self._inputs(texts)).logits.float()
+        with autocast(self.precision, self.device):
+            logits = self.model(**self._inputs(texts)).logits.float()
         self._captured.clear()
         targets = torch.full((len(texts),), label, device=self.device)
         ce = torch.nn.functional.cross_entropy(logits, targets, reduction="none")

@@ -1,7 +1,8 @@
 """Coreset baselines: real training examples selected per class in a frozen encoder's embedding space.
 
 ``fit`` embeds the train split once (cached on disk, shared by every coreset method, DPC and seed);
-``distill`` runs the selection per class. The embedding space is a hyper-parameter (encoder, pooling).
+``distill`` runs the selection per class. The embedding space is a hyper-parameter (encoder, pooling, and the
+encoder's precision: fp32, or bf16 as the DiLM authors' coreset embedder ran, ``src/coreset/coreset_utils.py:41``).
 """
 from __future__ import annotations
 
@@ -35,15 +36,20 @@ class EmbeddingCoreset(Method):
     EMBEDDING = (("embedding", "embed_train_split"),)  # one pass of the encoder over the train split, cached
     SPACE = (("embedding", ("encoder", "pooling", "max_length")),)  # ... and shared by every coreset of the space
 
-    def __init__(self, encoder: str = "minilm", pooling: str = "cls", max_length: int = 64):
+    def __init__(self, encoder: str = "minilm", pooling: str = "cls", max_length: int = 64, precision: str = "fp32"):
         self.encoder = encoder
         self.pooling = pooling
         self.max_length = max_length
+        self.precision = precision  # the encoder's: fp32, bf16 or auto (``dilm/precision.py``)
 
     def fit(self, task: Task, ctx: FitContext) -> EmbeddedTask:
-        space = EmbeddingSpace(self.encoder, self.pooling, self.max_length)
+        space = EmbeddingSpace(self.encoder, self.pooling, self.max_length, self.precision)
         embeddings, _ = cached_embeddings(task, space)
         return EmbeddedTask(task, embeddings, space)
+
+    def fit_report(self, state: EmbeddedTask) -> dict:
+        """The embedding space as it ran (its precision resolved on this machine), for the fit's record."""
+        return {"embedding_space": describe(state.space)}
 
     def save_state(self, state: EmbeddedTask, directory: Path) -> None:
         (directory / "embedding_space.json").write_text(json.dumps(

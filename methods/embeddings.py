@@ -1,8 +1,8 @@
 """Frozen-encoder embeddings of a task's train split, computed once and cached on disk (numpy .npy).
 
-The cache key is (task, train-split checksum, encoder, pooling, max length): every coreset method,
-DPC and seed shares one file. Files are written to a temporary name and renamed, so concurrent
-writers are harmless (they write the same bytes) and a reader never sees a partial file.
+The cache key is (task, train-split checksum, encoder, pooling, max length, and the precision when it resolves to
+bf16): every coreset method, DPC and seed shares one file. Files are written to a temporary name and renamed, so
+concurrent writers are harmless (they write the same bytes) and a reader never sees a partial file.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from benchmark.core.assets import pick_device, resolve_model
 from benchmark.core.cache import artifact_root, cache_kind, file_build_seconds, note_artifact
 from benchmark.tasks.base import Examples, Task
 from benchmark.core.tokenization import length_sorted_batches, tokenize
+from dilm.precision import PRECISIONS, autocast, resolve
 
 log = logging.getLogger("methods.embeddings")
 POOLINGS = ("cls", "mean")
@@ -29,20 +30,32 @@ CACHE_FORMAT = 1  # bumped when how embeddings are computed changes: older cache
 @dataclass(frozen=True)
 class EmbeddingSpace:
     """Which frozen encoder and pooling embed the texts: ``cls`` (the [CLS] state, as in the paper) or
-    ``mean`` (mean of the token states over the attention mask)."""
+    ``mean`` (mean of the token states over the attention mask); ``precision`` the encoder's (``dilm/precision.py``:
+    bf16 autocast, as the DiLM authors' coreset embedder ran, or fp32; embeddings are returned in float32 either
+    way)."""
 
     encoder: str = "minilm"
     pooling: str = "cls"
     max_length: int = 64
+    precision: str = "fp32"
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    def resolved_precision(self) -> str:
+        """The precision the encoder runs in on this machine (``auto`` resolved): fp32 or bf16."""
+        return resolve(self.precision, pick_device("auto"))
 
     @property
     def id(self) -> str:
+        """Names the cached file: bf16 embeddings are other numbers than fp32 ones (fp32's id is the one it had
+        before the precision existed)."""
         slug = self.encoder.replace("/", "--")
-        return f"{slug}.{self.pooling}.len{self.max_length}"
+        low = "" if self.resolved_precision() == "fp32" else ".bf16"
+        return f"{slug}.{self.pooling}.len{self.max_length}{low}"
 
 
 def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size: int = 128,
@@ -61,7 +74,7 @@ def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size
     features = tokenize(tokenizer, texts, space.max_length)
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     batches = length_sorted_batches(tokenizer, features, batch_size, device)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(space.precision, device):
         for idx, batch in tqdm(batches, total=-(-len(features) // batch_size), desc="embed", leave=False, disable=None):
             states = model(**batch).last_hidden_state
             if space.pooling == "cls":
@@ -110,4 +123,5 @@ def space_digest(embeddings: np.ndarray) -> str:
 
 
 def describe(space: EmbeddingSpace) -> dict:
-    return {**asdict(space), "id": space.id}
+    """The space as recorded: its settings, its cache id and the precision it ran in here (``auto`` resolved)."""
+    return {**asdict(space), "id": space.id, "precision_used": space.resolved_precision()}

@@ -23,6 +23,7 @@ from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import PRESETS, DiLMConfig, field_names, identity, resolve
 from dilm.generator import FORMAT_VERSION, Generator
+from dilm.precision import resolve as resolve_precision
 from dilm.selection import label_consistent
 from methods import METHODS
 from methods.base import CostModel, DistilledSet, FitContext, Method, MethodCard, config_constructor
@@ -35,7 +36,7 @@ STAGE1_FIELDS = ("generator", "class_prompt", "prompt_template", "class_token_in
 # What the distill step's work depends on besides the generator's weights (the rehearsal measures such cells once).
 SAMPLING_FIELDS = ("generator", "class_prompt", "prompt_template", "max_length", "oversample_ratio", "label_filter",
                    "test_time_selection", "top_p", "selection_encoder", "selection_pooling", "selection_max_length",
-                   "max_retries")
+                   "selection_precision", "max_retries")
 STAGE2_FIELDS = tuple(name for name in field_names(runtime=False) if name not in field_names(stage2=False))
 # What to lower when the rehearsal projects a generator's GPU memory past the GPU's.
 ADVICE = "lower sample_batch_size, syn_batch_size or lm_batch_size, or real_batch_size with real_grad_accum"
@@ -102,7 +103,8 @@ class GenerativeMethod(Method):
     def distill(self, state: GeneratorState, dpc: int, seed: int) -> DistilledSet:
         cfg, task = state.config, state.task
         n = dpc * cfg.oversample_ratio if cfg.test_time_selection or cfg.label_filter else dpc
-        space = EmbeddingSpace(cfg.selection_encoder, cfg.selection_pooling, cfg.selection_max_length)
+        space = EmbeddingSpace(cfg.selection_encoder, cfg.selection_pooling, cfg.selection_max_length,
+                               cfg.selection_precision)
         texts: list[tuple[str, ...]] = []
         drawn: list[tuple[str, ...]] = []
         for label in range(task.num_classes):
@@ -120,7 +122,10 @@ class GenerativeMethod(Method):
             texts.extend(candidates)
         labels = np.repeat(np.arange(task.num_classes), dpc)
         pool = Examples(tuple(drawn), np.repeat(np.arange(task.num_classes), n)) if n > dpc else None
-        return self.make_set(task, Examples(tuple(texts), labels), dpc, seed, pool=pool)
+        distilled = self.make_set(task, Examples(tuple(texts), labels), dpc, seed, pool=pool)
+        if cfg.test_time_selection or cfg.label_filter:  # the precision the candidates were embedded in, here
+            distilled.provenance["selection_precision_used"] = space.resolved_precision()
+        return distilled
 
 
 def note_chunk(path: Path, seconds: float | None) -> None:
@@ -203,7 +208,8 @@ def stage2_generator(task: Task, cfg: DiLMConfig, seed: int, device: str, stage1
                      stage1_report: dict) -> tuple[Path, dict]:
     """The stage-2 generator's folder (and its report): gradient matching from the stage-1 generator, cached per
     stage-1 and stage-2 settings."""
-    key = {**stage1_key(task, cfg, seed), **{name: getattr(cfg, name) for name in STAGE2_FIELDS}}
+    ran = replace(cfg, learner_precision=resolve_precision(cfg.learner_precision, device))  # auto: what it is here
+    key = {**stage1_key(task, cfg, seed), **identity({name: getattr(ran, name) for name in STAGE2_FIELDS})}
 
     def train(staging: Path, checkpoints: Path) -> None:
         generator = Generator.load(stage1_dir, task.num_classes, len(task.text_fields) == 2, device)
@@ -228,10 +234,11 @@ def run_stage2(generator: Generator, task: Task, cfg: DiLMConfig, seed: int, dev
     from dilm.learner import MatchingLearner
 
     learner = MatchingLearner.from_pretrained(resolve_model(cfg.learner), task.num_classes, device,
-                                              cfg.learner_max_length)
+                                              cfg.learner_max_length, cfg.learner_precision)
     teacher = None
-    if cfg.representative_teacher:  # the pretrained learner's [CLS] states, cached like the coresets'
-        teacher, _ = cached_embeddings(task, EmbeddingSpace(cfg.learner, "cls", learner.max_length))
+    if cfg.representative_teacher:  # the pretrained learner's [CLS] states in its precision, cached like the coresets'
+        teacher, _ = cached_embeddings(task, EmbeddingSpace(cfg.learner, "cls", learner.max_length,
+                                                            cfg.learner_precision))
     train = task.splits.train
     t0 = time.perf_counter()
     report = GradientMatching(generator, learner, train.texts, train.labels, cfg, seed, teacher).run(checkpoints)

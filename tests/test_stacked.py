@@ -349,11 +349,12 @@ def test_the_memory_model_predicts_a_stacks_measured_peak(copies, dpc, rt_assets
 
 def test_precision_must_be_a_known_one_and_auto_picks_bf16_only_on_native_hardware(monkeypatch):
     from benchmark.learners import base
+    from dilm import precision
 
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, auto, got 'fp16'"):
         base.compute_dtype("fp16", "cpu")
     for native, expected in [(True, "bf16"), (False, "fp32")]:
-        monkeypatch.setattr(base, "native_bf16", lambda device: native)
+        monkeypatch.setattr(precision, "native_bf16", lambda device: native)
         assert base.resolve_precision("auto", "cpu") == expected
         assert base.resolve_precision("fp32", "cpu") == "fp32" and base.resolve_precision("bf16", "cpu") == "bf16"
 
@@ -362,7 +363,7 @@ def test_precision_must_be_a_known_one_and_auto_picks_bf16_only_on_native_hardwa
 def test_an_auto_precision_run_records_what_it_resolved_to(tiny_task, minilm_assets):
     """``precision: auto``: each run (alone or stacked) returns the precision it ran in, for its record; with an
     explicit precision nothing is added."""
-    from benchmark.learners.base import native_bf16
+    from dilm.precision import native_bf16
 
     splits = tiny_task.splits
     expected = {"precision": "bf16" if native_bf16("cpu") else "fp32"}

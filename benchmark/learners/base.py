@@ -112,12 +112,11 @@ def resolve_precision(precision: str, device: str) -> str:
     """The precision of a fine-tuned learner's steps: ``fp32``, the paper's recipe; ``bf16``, each step on bfloat16
     copies of the fp32 weights (gradients flow back to them; the loss, clipping and AdamW stay in fp32), 1.8x faster
     on a CPU with AVX-512 BF16 (MiniLM, measured) and the usual GPU mixed precision; ``auto``, bf16 where ``device``
-    multiplies bfloat16 natively, else fp32 (emulated bf16 is slower than fp32)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision != "auto":
-        return precision
-    return "bf16" if native_bf16(device) else "fp32"
+    multiplies bfloat16 natively, else fp32 (emulated bf16 is slower than fp32): ``dilm.precision``'s rule, shared
+    with DiLM's stage-2 learner, the embedders and TDD."""
+    from dilm.precision import resolve
+
+    return resolve(precision, device)
 
 
 def compute_dtype(precision: str, device: str):
@@ -125,17 +124,6 @@ def compute_dtype(precision: str, device: str):
     import torch
 
     return getattr(torch, DTYPES[resolve_precision(precision, device)])
-
-
-def native_bf16(device: str) -> bool:
-    """Whether ``device`` multiplies bfloat16 in hardware: a CUDA GPU that supports it, or a CPU with AVX-512 BF16
-    or AMX (torch's own probes)."""
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return any(getattr(torch.cpu, probe, lambda: False)()
-               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def cast_floats(tensors: dict, dtype) -> dict:
