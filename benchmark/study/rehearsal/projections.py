@@ -108,10 +108,11 @@ def config_field(config, name: str, default=None):
     return config.get(name, default) if isinstance(config, dict) else getattr(config, name, default)
 
 
-def bf16(config, default: bool = False) -> bool:
-    """Whether a stage's matmuls run in bf16 on the target GPU: its config's ``precision`` where it has one ("bf16",
-    or "auto": every GPU of ``costs.GPUS`` multiplies bfloat16 natively), else ``default`` (the code's fixed rule)."""
-    precision = config_field(config, "precision")
+def bf16(config, default: bool = False, field: str = "precision") -> bool:
+    """Whether a stage's matmuls run in bf16 on the target GPU: its config's precision ``field`` where it has one
+    ("bf16", or "auto": every GPU of ``costs.GPUS`` multiplies bfloat16 natively), else ``default`` (the code's fixed
+    rule). DiLM names two: ``learner_precision`` (stage 2's learner and teacher), ``selection_precision``."""
+    precision = config_field(config, field)
     return default if precision is None else precision in ("bf16", "auto")
 
 
@@ -134,7 +135,8 @@ def stage1(scale: TaskScale, cfg, dpc=None) -> Cost:
 
 
 def teacher(scale: TaskScale, cfg, dpc=None) -> Cost:
-    cost = Cost().add("embed", embed_train(scale, cfg.learner, cfg.learner_max_length, bf16(cfg)))
+    cost = Cost().add("embed", embed_train(scale, cfg.learner, cfg.learner_max_length,
+                                             bf16(cfg, field="learner_precision")))
     runs = scale.task.num_classes * cfg.n_coresets
     return cost.add("k-means", scale.kmeans(scale.largest_class, cfg.coreset_size, arch(cfg.learner).hidden, runs))
 
@@ -143,7 +145,7 @@ def stage2(scale: TaskScale, cfg, dpc=None) -> Cost:
     """Generator steps (per class: the samples' likelihoods, forward and backward; the learner's head inputs on the
     real and synthetic batches), the learner's real-data steps, and the pools (sampling, embedding, k-means)."""
     gen, learner, gpu, classes = arch(cfg.generator), arch(cfg.learner), scale.gpu, scale.task.num_classes
-    half = bf16(cfg)
+    half = bf16(cfg, field="learner_precision")
     steps = cfg.outer_loops * cfg.inner_loops
     gen_len = scale.lengths(cfg.generator, cfg.max_length, generator=True)
     learner_len = scale.lengths(cfg.learner, cfg.learner_max_length)
@@ -180,7 +182,8 @@ def candidates(scale: TaskScale, cfg, dpc: int) -> Cost:
     cost = Cost().add("sampling", generate(scale.gpu, gen, n, gen_len.mean(), cfg.max_length, 64, bf16=False))
     if cfg.test_time_selection:
         sel_len = scale.lengths(cfg.selection_encoder, cfg.selection_max_length)
-        cost.add("embedding", forward(scale.gpu, arch(cfg.selection_encoder), n, sel_len.mean(), 128, bf16=bf16(cfg),
+        cost.add("embedding", forward(scale.gpu, arch(cfg.selection_encoder), n, sel_len.mean(), 128,
+                                      bf16=bf16(cfg, field="selection_precision"),
                                       kept=True))
         per_class = n // scale.task.num_classes
         cost.add("k-means", scale.kmeans(per_class, dpc, arch(cfg.selection_encoder).hidden, scale.task.num_classes))
