@@ -21,7 +21,7 @@ class Matcher:
     def __init__(self, model, suffix_ids, label_id: int, target: HeadTarget):
         embed = model.get_input_embeddings()
         self.model = model
-        self.suffix = embed(torch.as_tensor(list(suffix_ids), device=embed.weight.device)).detach()
+        self.suffix = embed(torch.as_tensor(list(suffix_ids), dtype=torch.long, device=embed.weight.device)).detach()
         self.label_id = int(label_id)
         self.target = target
 
