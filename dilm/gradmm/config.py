@@ -16,9 +16,9 @@ RELEASED_DECODE_PREFIX = (
     "write one unique sentence that reflects the given sentiment about a movie. Your writing style should be "
     "consistent with typical movie reviews. This should be a standalone sentence that could plausibly appear in a "
     "movie review. Ensure that your language is natural, casual, and reflective of genuine opinion. You must ensure "
-    "that your sentence matches the provided sentiment label. Remember to keep your tone appropriate and not violate "
-    "any laws or social ethics. Please be creative and write only one sentence. The sentiment of the movie review "
-    "is: {label}\n. Answer:")
+    "that the sentiment expressed in your sentence matches the provided sentiment label. Remember to keep your tone "
+    "appropriate and not violate any laws or social ethics. Please be creative and write only one sentence. The "
+    "sentiment of the movie review is: {label}\n. Answer:")
 
 
 @dataclass(frozen=True)
