@@ -65,7 +65,7 @@ class GRADMM(Method):
                 "random half of the filtered pool, so sets of one fit differ (the release keeps one set).",
         fit_cost="per class: the real examples' head gradient, then pool_per_class / gen_bs ADMM calls (each: "
                  "init_candidates forwards, outer x (one projection + inner forward/backward steps)); cpu preset: "
-                 "8 calls on rt-polarity, projected about 60-75 min on 2 cores; cached and resumable",
+                 "8 calls on rt-polarity, projected about 73 min on a loaded 2-core CPU; cached and resumable",
         distill_cost="the LM's few-shot classification of every pool text (once per pool, cached), then selection "
                      "from numbers (seconds)",
         citation=CITATION)
