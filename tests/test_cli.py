@@ -77,7 +77,7 @@ def test_command_line_flags_are_checked_as_the_grid_keys_they_override(tmp_path,
 def test_unknown_names_fail_fast_with_did_you_mean_and_write_nothing(tmp_path, flag, wrong, kind, right):
     result = cli("run", flag, wrong, "--runs-dir", "runs", "--out", "results", cwd=tmp_path)
     assert result.returncode == 2
-    assert f"unknown {kind} '{wrong}'" in result.stderr and f"Did you mean '{right}'?" in result.stderr
+    assert f"unknown {kind} '{wrong}'" in result.stderr and f"Did you mean '{right}'" in result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
 
