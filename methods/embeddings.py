@@ -18,6 +18,7 @@ import numpy as np
 
 from benchmark.core.assets import pick_device, resolve_model
 from benchmark.core.cache import artifact_root, file_build_seconds, note_artifact
+from benchmark.core.names import safe_name
 from benchmark.tasks.base import Examples, Task
 from benchmark.core.tokenization import length_sorted_batches, tokenize
 
@@ -74,7 +75,7 @@ def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size
 
 
 def cache_path(task: Task, examples: Examples, space: EmbeddingSpace) -> Path:
-    return artifact_root() / "embeddings" / f"{task.name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
+    return artifact_root() / "embeddings" / f"{safe_name(task.name, 'task name')}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
 
 
 def cached_embeddings(task: Task, space: EmbeddingSpace) -> tuple[np.ndarray, Path]:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from benchmark.core.assets import pick_device, resolve_model
 from benchmark.core.cache import artifact_root, build_once
 from benchmark.core.classifiers import load_classifier
+from benchmark.core.names import safe_name
 from benchmark.tasks.base import Examples, Task
 from dilm import checkpoint
 from methods import METHODS
@@ -144,7 +145,7 @@ def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
            "format": CACHE_FORMAT, **{k: v for k, v in cfg.items() if k not in RUNTIME_FIELDS}}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = artifact_root() / "tdd"
-    final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
+    final = root / f"{safe_name(task.name, 'task name')}.dpc{dpc}.s{seed}.{digest}"
     partial = root / f".{final.name}.partial"  # checkpoints of an interrupted optimisation, outside the staging
     build_once(final, EmbeddingSet.META,
                lambda staging: distill_embeddings(task, cfg, dpc, seed, partial).save(staging))
