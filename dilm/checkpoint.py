@@ -11,19 +11,17 @@ minutes, whatever a step costs on the hardware at hand.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from dilm.durable import set_aside, write_durably
+
 NAME = "checkpoint.safetensors"
 LEGACY = "checkpoint.pt"  # the pickled format of earlier versions: refused
 FORMAT = "dilm-checkpoint-1"
-log = logging.getLogger("dilm.checkpoint")
 
 
 class Schedule:
@@ -63,30 +61,6 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def write_durably(path: Path, write) -> None:
-    """``write(temporary path)`` fills a temporary file beside ``path``, which is fsynced and renamed to ``path``
-    (readers see the old file or the whole new one, also after a power cut or a kill)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def set_aside(path: Path, why: str, kind: str = "damaged") -> Path:
-    """Move ``path`` to ``<name>.<kind>-<UTC timestamp>`` beside it (kept for a look, never read again) with a
-    one-line warning saying ``why`` and that it is rebuilt."""
-    target = path.with_name(f"{path.name}.{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}")
-    os.replace(path, target)
-    log.warning("%s %s: %s; moved to %s and made again", kind, path, why, target.name)
-    return target
-
-
 def save_state(directory: Path, state: dict) -> Path:
     """Write ``state`` (nested dicts, lists and tuples of tensors, arrays, numbers and text) as
     ``directory/checkpoint.safetensors``, durably."""
@@ -106,8 +80,8 @@ def load_state(directory: Path, device=None) -> dict | None:
     pickled one (refused unopened) or a damaged one (moved aside): the training then starts over."""
     legacy = directory / LEGACY
     if legacy.exists():
-        set_aside(legacy, "a pickled checkpoint of an earlier version (loading a pickle can run code); it is "
-                          "never opened, the training starts over", kind="refused")
+        set_aside(legacy, "a pickled checkpoint of an earlier version, never opened (unpickling can run code); the "
+                          "training starts over", kind="refused")
     path = directory / NAME
     if not path.exists():
         return None
@@ -155,7 +129,8 @@ def _pack(value, tensors: dict):
         return [_pack(v, tensors) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"a checkpoint holds tensors, arrays, numbers, text and containers of them, not {type(value).__name__}")
+    raise TypeError(f"a checkpoint holds tensors, arrays, numbers, text and containers of them, not "
+                    f"{type(value).__name__}")
 
 
 def _unpack(value, tensors: dict):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root, build_once, file_build_seconds, note_artifact
+from benchmark.core.cache import artifact_root, file_build_seconds, load_built, note_artifact
 from benchmark.core.names import safe_name
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
@@ -165,9 +165,10 @@ def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> t
     final = root / f"{safe_name(task.name, 'task name')}.{cfg.generator.replace('/', '--')}.{digest}"
     partial = root / f".{final.name}.partial"
     reused = (final / f"{stage}.json").exists()
-    build_once(final, f"{stage}.json", lambda staging: train(staging, partial))
+    report = load_built(final, f"{stage}.json", lambda staging: train(staging, partial),
+                        lambda folder: json.loads((folder / f"{stage}.json").read_text()))
     shutil.rmtree(partial, ignore_errors=True)
-    return final, {**json.loads((final / f"{stage}.json").read_text()), "cache": final.name, "reused": reused}
+    return final, {**report, "cache": final.name, "reused": reused}
 
 
 def stage1_key(task: Task, cfg: DiLMConfig, seed: int) -> dict:

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root, build_once
+from benchmark.core.cache import artifact_root, load_built
 from benchmark.core.classifiers import load_classifier
 from benchmark.core.names import safe_name
 from benchmark.tasks.base import Examples, Task
@@ -147,10 +147,11 @@ def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
     root = artifact_root() / "tdd"
     final = root / f"{safe_name(task.name, 'task name')}.dpc{dpc}.s{seed}.{digest}"
     partial = root / f".{final.name}.partial"  # checkpoints of an interrupted optimisation, outside the staging
-    build_once(final, EmbeddingSet.META,
-               lambda staging: distill_embeddings(task, cfg, dpc, seed, partial).save(staging))
+    artifact = load_built(final, EmbeddingSet.META, lambda staging: distill_embeddings(task, cfg, dpc, seed,
+                                                                                       partial).save(staging),
+                          EmbeddingSet.load)
     shutil.rmtree(partial, ignore_errors=True)
-    return EmbeddingSet.load(final)
+    return artifact
 
 
 def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int, checkpoint_dir=None,
