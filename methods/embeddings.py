@@ -75,7 +75,8 @@ def encode(texts: tuple[tuple[str, ...], ...], space: EmbeddingSpace, batch_size
 
 
 def cache_path(task: Task, examples: Examples, space: EmbeddingSpace) -> Path:
-    return artifact_root() / "embeddings" / f"{safe_name(task.name, 'task name')}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
+    name = safe_name(task.name, "task name")
+    return artifact_root() / "embeddings" / f"{name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
 
 
 def cached_embeddings(task: Task, space: EmbeddingSpace) -> tuple[np.ndarray, Path]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from benchmark.core.durable import fsync_tree, set_aside
 
+
 def cache_root() -> Path:
     """``$DILM_BENCH_CACHE``, else ``$XDG_CACHE_HOME/dilm-bench``, else ``~/.cache/dilm-bench``."""
     if os.environ.get("DILM_BENCH_CACHE"):
@@ -99,9 +100,9 @@ def _build_seconds(target: Path) -> float | None:
 def build_once(target: Path, marker: str, build) -> Path:
     """``target`` (a folder holding ``marker`` when complete), made at most once across processes: under a
     file lock beside it, ``build(staging)`` fills a fresh staging folder, which then lands by an atomic
-    rename (its files fsynced first). Concurrent callers wait and reuse it; a killed build leaves no partial ``target`` (its staging
-    folder is swept by the next build of the target). The build's
-    seconds are kept in it (``BUILD_COST``) and every call is noted in the open artifact ledger."""
+    rename (its files fsynced first). Concurrent callers wait and reuse it; a killed build leaves no partial
+    ``target`` (its staging folder is swept by the next build of the target). The build's seconds are kept in it
+    (``BUILD_COST``) and every call is noted in the open artifact ledger."""
     if (target / marker).exists():
         note_artifact(target, False, _build_seconds(target))
         return target

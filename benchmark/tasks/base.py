@@ -96,6 +96,7 @@ def _cached_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
     key = hashlib.sha256(json.dumps([np.asarray(labels).tolist(), fraction, seed, version("scikit-learn")],
                                     default=str).encode()).hexdigest()[:32]
     path = cache_root() / "splits" / f"{key}.npz"
+
     def read(path):
         with np.load(path) as saved:
             kept, held_out = saved["kept"], saved["held_out"]
