@@ -81,15 +81,22 @@ def test_export_never_overwrites_another_cells_set(tmp_path, capsys):
     assert (tmp_path / "out" / "random" / "reviews" / "dpc_2" / "dataset_0.jsonl").read_bytes() == first
 
 
-def test_export_refuses_a_record_whose_task_name_is_not_a_safe_name(tmp_path, capsys):
-    """A record edited by hand (or written before names were checked) cannot make export write outside --out."""
+@pytest.mark.parametrize("key", ["task", "method"])
+def test_export_refuses_a_record_whose_names_are_not_safe(tmp_path, capsys, key):
+    """A record edited by hand (or written before names were checked) cannot make export write outside --out:
+    each unsafe name exits 2 naming the rule and the record, and nothing is written."""
+    from test_safety_paths import BAD_NAMES, RULE_WORDS, tree
+
     assert run(tmp_path, custom_task(tmp_path / "a", "reviews")) == 0
-    for record in (tmp_path / "runs" / "distill").glob("*/record.json"):
-        body = json.loads(record.read_text())
-        body["task"]["name"] = "../../escaped"
-        record.write_text(json.dumps(body))
-    before = sorted(tmp_path.rglob("*"))
-    assert main(["export", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "task name '../../escaped' is not a safe name (starts with '.')" in err and "distill record" in err
-    assert sorted(tmp_path.rglob("*")) == before
+    records = sorted((tmp_path / "runs" / "distill").glob("*/record.json"))
+    for bad in BAD_NAMES.values():
+        for record in records:
+            body = json.loads(record.read_text())
+            (body["task"] if key == "task" else body["config"]["method"])["name"] = bad
+            record.write_text(json.dumps(body))
+        before = tree(tmp_path)
+        capsys.readouterr()
+        assert main(["export", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert f"{key} name" in err and "is not a safe name" in err and RULE_WORDS in err and "distill record" in err
+        assert tree(tmp_path) == before and not os.path.exists("/tmp/escaped-abs")

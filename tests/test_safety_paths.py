@@ -115,12 +115,14 @@ def test_the_caches_refuse_an_unsafe_task_name(workspace):
     task, cfg = Unsafe(), dict(PRESETS["cpu"].__dict__)
     task.splits  # its split indices are cached by content, not by name
     before = tree(workspace)
-    for build in (lambda: cache_path(task, task.splits.train, EmbeddingSpace()),
-                  lambda: cached_artifact(task, cfg, 2, 0),
-                  lambda: cached_stage("stage1", task, DiLMConfig(), {}, lambda staging, partial: None)):
-        with pytest.raises(UsageError, match=r"task name '\.\./\.\./escaped' is not a safe name \(starts with '\.'\)"):
-            build()
-    assert tree(workspace) == before
+    for bad in BAD_NAMES.values():
+        task.name = bad
+        for build in (lambda: cache_path(task, task.splits.train, EmbeddingSpace()),
+                      lambda: cached_artifact(task, cfg, 2, 0),
+                      lambda: cached_stage("stage1", task, DiLMConfig(), {}, lambda staging, partial: None)):
+            with pytest.raises(UsageError, match=r"^task name .* is not a safe name \(.*\): a name becomes a file name"):
+                build()
+    assert tree(workspace) == before and not os.path.exists("/tmp/escaped-abs")
 
 
 def test_the_registries_refuse_an_unsafe_name():
