@@ -30,8 +30,8 @@ LOCK = ".lock"
 JOURNAL = "journal.jsonl"
 FIDELITY = "fidelity"  # <runs>/fidelity/<distill cell id>/: the judge's measures of a finished text set
 # the keys a whole record has (what readers index without a default): one without them is damaged like a cut one
-RECORD_KEYS = ("cell_id", "config", "task", "wall_s", "memory")
-STAGE_KEYS = {"evaluate": RECORD_KEYS + ("metrics", "code_version", "git"),
+RECORD_KEYS = ("cell_id", "config", "wall_s", "memory")
+STAGE_KEYS = {"evaluate": RECORD_KEYS + ("task", "metrics", "code_version", "git"),
               FIDELITY: ("distill_cell", "config", "set_checksum")}
 ERROR_KEYS = ("error",)  # what status reads; the report reads a failed evaluate cell's cell_id and config too
 
