@@ -166,8 +166,8 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
                 store.discard(stage, cell.id)
     for stage, stage_cells in cells.items():
         for path in store.set_aside_damaged(stage, [c.id for c in stage_cells]):
-            warn(f"warning: {stage} cell {path.name.removesuffix('.record.json')} had a damaged record.json (not "
-                 f"whole JSON); moved to {path}, and the cell runs again")
+            warn(f"warning: {stage} cell {path.name.removesuffix('.record.json')} had a damaged record.json (not whole "
+                 f"JSON, or without its keys); moved to {path}, and the cell runs again")
     pending = {s: sum(not store.is_done(s, c.id) for c in cs) for s, cs in cells.items()}
     echo(f"grid {grid.name!r} ({grid.source}): " + ", ".join(
         f"{stage} {len(cs)} cells ({pending[stage]} to run)" for stage, cs in cells.items()))

@@ -67,7 +67,7 @@ def _export_arguments(export) -> None:
     export.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
     export.add_argument("--out", type=Path, default=Path("exported"), help="output folder (default: exported)")
     export.add_argument("--methods", nargs="+", help="only these methods")
-    export.add_argument("--tasks", nargs="+", help="only these tasks")
+    export.add_argument("--tasks", nargs="+", help="only these tasks (by declared name, e.g. a custom task's name)")
 
 
 def _assets_arguments(assets) -> None:

@@ -1,15 +1,14 @@
 """Frozen-encoder embeddings of a task's train split, computed once and cached on disk (numpy .npy).
 
 The cache key is (task, train-split checksum, encoder, pooling, max length, and the precision when it resolves to
-bf16): every coreset method, DPC and seed shares one file. Files are written to a temporary name and renamed, so
-concurrent writers are harmless (they write the same bytes) and a reader never sees a partial file.
+bf16): every coreset method, DPC and seed shares one file. Files are written to a temporary name, fsynced and renamed,
+so concurrent writers are harmless (they write the same bytes) and a reader never sees a partial file; a file that
+does not load (or has the wrong number of rows) is set aside and computed again.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ import numpy as np
 
 from benchmark.core.assets import pick_device, resolve_model
 from benchmark.core.cache import artifact_root, cache_kind, file_build_seconds, note_artifact
+from benchmark.core.durable import read_or_set_aside, save_npy
+from benchmark.core.names import safe_name
 from benchmark.tasks.base import Examples, Task
 from benchmark.core.tokenization import length_sorted_batches, tokenize
 from dilm.precision import PRECISIONS, autocast, resolve
@@ -90,28 +91,30 @@ CACHE_KIND = cache_kind("embeddings", "frozen-encoder embeddings of task splits 
 
 
 def cache_path(task: Task, examples: Examples, space: EmbeddingSpace) -> Path:
-    return artifact_root() / CACHE_KIND / f"{task.name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
+    name = safe_name(task.name, "task name")
+    return artifact_root() / CACHE_KIND / f"{name}.{examples.checksum()}.{space.id}.v{CACHE_FORMAT}.npy"
 
 
 def cached_embeddings(task: Task, space: EmbeddingSpace) -> tuple[np.ndarray, Path]:
     """The train split's embeddings in ``space``: loaded from the cache, or computed and cached."""
     train = task.splits.train
     path = cache_path(task, train, space)
-    if path.exists():
+
+    def read(path: Path) -> np.ndarray:
         embeddings = np.load(path)
-        if embeddings.shape[0] == len(train):
-            note_artifact(path, False, file_build_seconds(path))  # its build is shared by the cells that reuse it
-            return embeddings, path
-        log.warning("embedding cache %s has %d rows, expected %d: recomputing", path, embeddings.shape[0], len(train))
+        if embeddings.shape[0] != len(train):
+            raise ValueError(f"{embeddings.shape[0]} rows, expected {len(train)}")
+        return embeddings
+
+    embeddings = read_or_set_aside(path, read)
+    if embeddings is not None:
+        note_artifact(path, False, file_build_seconds(path))  # its build is shared by the cells that reuse it
+        return embeddings, path
     log.info("embedding %d train examples of %s with %s", len(train), task.name, space)
     t0 = time.perf_counter()
     embeddings = encode(train.texts, space)
     seconds = time.perf_counter() - t0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, embeddings)
-    os.replace(tmp, path)
+    save_npy(path, embeddings)
     file_build_seconds(path, seconds)
     note_artifact(path, True, seconds)
     return embeddings, path

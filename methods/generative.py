@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root, build_once, cache_kind, file_build_seconds, note_artifact
+from benchmark.core.cache import artifact_root, cache_kind, file_build_seconds, load_built, note_artifact
+from benchmark.core.names import safe_name
 from benchmark.tasks.base import Examples, Task
 from dilm.candidates import candidate_texts, select_representatives
 from dilm.config import PRESETS, DiLMConfig, field_names, identity, resolve
@@ -170,12 +171,13 @@ def cached_stage(stage: str, task: Task, cfg: DiLMConfig, key: dict, train) -> t
     only in distill-time settings (selection, filtering) share it."""
     digest = hashlib.sha256(json.dumps({**key, "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()[:12]
     root = artifact_root() / CACHE_KIND / stage
-    final = root / f"{task.name}.{cfg.generator.replace('/', '--')}.{digest}"
+    final = root / f"{safe_name(task.name, 'task name')}.{cfg.generator.replace('/', '--')}.{digest}"
     partial = root / f".{final.name}.partial"
     reused = (final / f"{stage}.json").exists()
-    build_once(final, f"{stage}.json", lambda staging: train(staging, partial))
+    report = load_built(final, f"{stage}.json", lambda staging: train(staging, partial),
+                        lambda folder: json.loads((folder / f"{stage}.json").read_text()))
     shutil.rmtree(partial, ignore_errors=True)
-    return final, {**json.loads((final / f"{stage}.json").read_text()), "cache": final.name, "reused": reused}
+    return final, {**report, "cache": final.name, "reused": reused}
 
 
 def stage1_key(task: Task, cfg: DiLMConfig, seed: int) -> dict:

@@ -30,8 +30,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmark.core.assets import pick_device, resolve_model
-from benchmark.core.cache import artifact_root, build_once, cache_kind
+from benchmark.core.cache import artifact_root, cache_kind, load_built
 from benchmark.core.classifiers import load_classifier
+from benchmark.core.names import safe_name
 from benchmark.tasks.base import Examples, Task
 from dilm import checkpoint
 from dilm.precision import PRECISIONS, autocast, resolve
@@ -170,12 +171,13 @@ def cached_artifact(task: Task, cfg: dict, dpc: int, seed: int) -> EmbeddingSet:
            "format": CACHE_FORMAT, **identity(ran)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = artifact_root() / CACHE_KIND
-    final = root / f"{task.name}.dpc{dpc}.s{seed}.{digest}"
+    final = root / f"{safe_name(task.name, 'task name')}.dpc{dpc}.s{seed}.{digest}"
     partial = root / f".{final.name}.partial"  # checkpoints of an interrupted optimisation, outside the staging
-    build_once(final, EmbeddingSet.META,
-               lambda staging: distill_embeddings(task, cfg, dpc, seed, partial).save(staging))
+    artifact = load_built(final, EmbeddingSet.META, lambda staging: distill_embeddings(task, cfg, dpc, seed,
+                                                                                       partial).save(staging),
+                          EmbeddingSet.load)
     shutil.rmtree(partial, ignore_errors=True)
-    return EmbeddingSet.load(final)
+    return artifact
 
 
 def distill_embeddings(task: Task, cfg: dict, dpc: int, seed: int, checkpoint_dir=None,

@@ -9,6 +9,7 @@ import torch
 
 from benchmark.learners import LEARNERS, checkpoints, stacked
 from benchmark.learners.checkpoints import kept_in
+from dilm.checkpoint import NAME, load_state
 
 
 def _dies_in_step(real, step: int | None, now: list):
@@ -26,8 +27,8 @@ def _dies_in_step(real, step: int | None, now: list):
 
 def _saved(folder: Path) -> dict:
     """The one checkpoint under ``folder`` (in its training's subfolder)."""
-    (path,) = folder.glob("*/checkpoint.pt")
-    return torch.load(path, weights_only=False)
+    (path,) = folder.glob(f"*/{NAME}")
+    return load_state(path.parent)
 
 
 def _train_twice(monkeypatch, tmp_path, patch, run, final_weights):
@@ -84,7 +85,7 @@ def test_a_checkpoint_of_another_training_is_not_resumed(tmp_path, tiny_task, ti
         learner.fit_predict_many([splits.train, splits.train], splits.test, 2, [0, 1])
         learner.fit_predict_many([splits.train, splits.train], splits.test, 2, [1, 0])
     assert kept.resumed_from is None
-    saves = [torch.load(p, weights_only=False) for p in tmp_path.glob("*/checkpoint.pt")]
+    saves = [load_state(p.parent) for p in tmp_path.glob(f"*/{NAME}")]
     assert len(saves) == 2 and saves[0]["fingerprint"] != saves[1]["fingerprint"]
     with kept_in([tmp_path], minutes=0) as kept:
         learner.fit_predict_many([splits.train, splits.train], splits.test, 2, [1, 0])
@@ -120,7 +121,7 @@ def test_a_stack_killed_in_a_grid_resumes_on_the_next_run(monkeypatch, tmp_path,
     assert run(tmp_path / "runs") == 1
     cells = tmp_path / "runs" / "evaluate"
     assert len(list(cells.glob("*/error.json"))) == 2
-    assert [_saved(p.parent.parent)["step"] for p in cells.glob("*/work/training/*/checkpoint.pt")] == [3]
+    assert [_saved(p.parent.parent)["step"] for p in cells.glob(f"*/work/training/*/{NAME}")] == [3]
     monkeypatch.setattr(stacked, "_clip_per_copy", real)
     assert run(tmp_path / "runs") == 0
     assert not list(cells.glob("*/work/training"))

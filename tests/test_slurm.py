@@ -255,7 +255,7 @@ def test_a_stack_cancelled_on_slurm_resumes_from_its_checkpoint(tmp_path, slurm,
                             "--stack-runs", "2", "--no-progress"], cwd=tmp_path, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 600
-    while not (saved := list((tmp_path / "runs" / "evaluate").glob("*/work/training/*/checkpoint.pt"))):
+    while not (saved := list((tmp_path / "runs" / "evaluate").glob("*/work/training/*/checkpoint.safetensors"))):
         assert time.time() < deadline and run.poll() is None, "the stack never saved a checkpoint"
         time.sleep(0.2)
     subprocess.run(["scancel", *arrays_of(tmp_path, "evaluate", "RUNNING")], check=True)
@@ -284,7 +284,7 @@ def test_a_signalled_stack_is_requeued_by_slurm_and_resumes_from_its_checkpoint(
                             "--stack-runs", "2", "--no-progress"], cwd=tmp_path, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 600
-    while not list((tmp_path / "runs" / "evaluate").glob("*/work/training/*/checkpoint.pt")):
+    while not list((tmp_path / "runs" / "evaluate").glob("*/work/training/*/checkpoint.safetensors")):
         assert time.time() < deadline and run.poll() is None, "the stack never saved a checkpoint"
         time.sleep(0.2)
     jobs = arrays_of(tmp_path, "evaluate", "RUNNING")

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.core.durable import fsync_tree, set_aside
+
 
 def cache_root() -> Path:
     """``$DILM_BENCH_CACHE``, else ``$XDG_CACHE_HOME/dilm-bench``, else ``~/.cache/dilm-bench``."""
@@ -101,9 +103,9 @@ def _build_seconds(target: Path) -> float | None:
 def build_once(target: Path, marker: str, build) -> Path:
     """``target`` (a folder holding ``marker`` when complete), made at most once across processes: under a
     file lock beside it, ``build(staging)`` fills a fresh staging folder, which then lands by an atomic
-    rename. Concurrent callers wait and reuse it; a killed build leaves no partial ``target`` (its staging
-    folder is swept by the next build of the target). The build's
-    seconds are kept in it (``BUILD_COST``) and every call is noted in the open artifact ledger."""
+    rename (its files fsynced first). Concurrent callers wait and reuse it; a killed build leaves no partial
+    ``target`` (its staging folder is swept by the next build of the target). The build's seconds are kept in it
+    (``BUILD_COST``) and every call is noted in the open artifact ledger."""
     if (target / marker).exists():
         note_artifact(target, False, _build_seconds(target))
         return target
@@ -122,6 +124,7 @@ def build_once(target: Path, marker: str, build) -> Path:
             build(staging)
             seconds = time.perf_counter() - t0
             (staging / BUILD_COST).write_text(json.dumps({"build_s": round(seconds, 3)}))
+            fsync_tree(staging)  # on disk before the rename publishes it
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -131,6 +134,18 @@ def build_once(target: Path, marker: str, build) -> Path:
         os.replace(staging, target)
     note_artifact(target, True, seconds)
     return target
+
+
+def load_built(target: Path, marker: str, build, load):
+    """``load(target)`` of the folder that ``build_once(target, marker, build)`` makes; a folder that no longer loads
+    (damaged after its build: a truncated file, a full disk) is set aside with a warning and built again."""
+    build_once(target, marker, build)
+    try:
+        return load(target)
+    except Exception as exc:  # whatever the reader raises: the folder is not whole
+        set_aside(target, f"does not load ({type(exc).__name__}: {str(exc)[:120]})")
+    build_once(target, marker, build)
+    return load(target)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from importlib import metadata
 from typing import Callable, Generic, Iterable, TypeVar
 
 from benchmark.core.errors import UsageError
+from benchmark.core.names import RULE, unsafe
 
 T = TypeVar("T")
 
@@ -123,6 +124,9 @@ class Registry(Generic[T]):
         """Decorator: register ``factory`` under ``name``; a name can be registered once."""
 
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            why = unsafe(name)
+            if why is not None:  # registry names become folder names (cell ids, caches, exports)
+                raise ValueError(f"{self.kind} {name!r} ({source}) cannot be registered: {why}; {RULE}")
             if name in self._entries and self._entries[name] is not factory:
                 raise ValueError(f"{self.kind} {name!r} is already registered (by {self._sources[name]})")
             self._entries[name] = factory

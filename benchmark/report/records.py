@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.labels import component_label
-from benchmark.study.store import ERROR, FIDELITY, Store
+from benchmark.study.store import ERROR, ERROR_KEYS, FIDELITY, Store, read_json
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,10 @@ def load_failures(runs_dir: Path, cell_ids: set[str] | None = None) -> pd.DataFr
     for path in sorted(stage_dir.glob(f"*/{ERROR}")) if stage_dir.is_dir() else []:
         if (path.parent / "done").exists():
             continue
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = read_json(path, (*ERROR_KEYS, "cell_id", "config"))
+        if record is None:  # `run` and `status` move it aside (``Store.error``); the cell is run again
+            log.warning("skipped a damaged error.json (not a whole JSON object with its keys): %s", path)
+            continue
         if cell_ids is None or record["cell_id"] in cell_ids:
             rows.append({**_row(record), "error": record["error"].splitlines()[0]})
     return pd.DataFrame(rows, columns=["cell_id", "task", "method", "reference", *ROLES, "method_name", "method_params",

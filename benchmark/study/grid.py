@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from benchmark.core.errors import UsageError, did_you_mean
+from benchmark.core.names import safe_name
 
 GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "recipes", "n_fits", "n_sets",
              "n_evals", "executor", "slurm_profile", "baseline"}
@@ -94,6 +95,8 @@ def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
         raise UsageError(f"grid {source}: not valid YAML: {exc}") from None
     if path.is_file():
         data = _anchor_task_specs(data, path)
+        if isinstance(data, dict) and not data.get("name"):  # the file's name names the grid
+            data = {**data, "name": safe_name(path.stem, "grid name", f"grid {source}: its file name (no 'name' key)")}
     for assignment in sets:
         data = apply_set(data, assignment, source)
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
@@ -271,7 +274,7 @@ def parse_grid(data, source: str) -> Grid:
                          f"({', '.join(m.name for m in methods)}); leave it out to test against the reference flagged "
                          f"as the baseline (Random)")
     return Grid(
-        name=str(data.get("name") or Path(source).stem),
+        name=safe_name(str(data.get("name") or Path(source).stem), "grid name", f"grid {source}: key 'name'"),
         tasks=_components(data["tasks"], "tasks", source),
         dpcs=dpcs,
         methods=methods,
@@ -315,7 +318,7 @@ def _components(value, key: str, source: str) -> list[Component]:
             out.append(task_component(item))
             continue
         if isinstance(item, str):
-            out.append(Component(item))
+            out.append(Component(safe_name(item, f"{key[:-1]} name", f"grid {source}: {key}[{i}]")))
             continue
         allowed = {"name", "params", "dpcs"} if key == "learners" else {"name", "params"}
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or set(item) - allowed:
@@ -324,7 +327,8 @@ def _components(value, key: str, source: str) -> list[Component]:
         params = item.get("params") or {}
         if not isinstance(params, dict):
             raise UsageError(f"grid {source}: {key}[{i}].params must be a mapping, got {params!r}")
-        out.append(Component(item["name"], tuple(sorted(params.items()))))
+        name = safe_name(item["name"], f"{key[:-1]} name", f"grid {source}: {key}[{i}].name")
+        out.append(Component(name, tuple(sorted(params.items()))))
     return out
 
 

@@ -30,6 +30,11 @@ WORK = "work"
 LOCK = ".lock"
 JOURNAL = "journal.jsonl"
 FIDELITY = "fidelity"  # <runs>/fidelity/<distill cell id>/: the judge's measures of a finished text set
+# the keys a whole record has (what readers index without a default): one without them is damaged like a cut one
+RECORD_KEYS = ("cell_id", "config", "wall_s", "memory")
+STAGE_KEYS = {"evaluate": RECORD_KEYS + ("task", "metrics", "code_version", "git"),
+              FIDELITY: ("distill_cell", "config", "set_checksum")}
+ERROR_KEYS = ("error",)  # what status reads; the report reads a failed evaluate cell's cell_id and config too
 
 
 class Store:
@@ -126,43 +131,63 @@ class Store:
         return json.loads((self.cell_dir(stage, cell_id) / RECORD).read_text(encoding="utf-8"))
 
     def error(self, stage: str, cell_id: str) -> dict:
-        return json.loads((self.cell_dir(stage, cell_id) / ERROR).read_text(encoding="utf-8"))
+        """A failed cell's ``error.json``; one that does not parse or lacks its keys is moved to
+        ``<runs>/damaged/<stage>/<cell id>.error.json`` and read as an error saying so (the cell stays failed: the
+        next run tries it again)."""
+        path = self.cell_dir(stage, cell_id) / ERROR
+        error = read_json(path, ERROR_KEYS)
+        if error is None:
+            target = self._move_damaged(path, stage, cell_id)
+            return {"cell_id": cell_id, "error": f"unknown: its error.json was damaged (moved to {target})"}
+        return error
+
+    def _move_damaged(self, path: Path, stage: str, cell_id: str) -> Path:
+        target = self.root / "damaged" / stage / f"{cell_id}.{path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:  # another reader moved it first
+            pass
+        return target
 
     def done_records(self, stage: str):
         """Every finished record of a stage (cells without ``done`` are skipped: they are not whole). A record that
-        does not parse (a truncated copy, a full disk) is skipped too and its path added to ``self.damaged``."""
+        does not parse (a truncated copy, a full disk) or lacks its keys is skipped too and its path added to
+        ``self.damaged``."""
         stage_dir = self.root / stage
         if not stage_dir.is_dir():
             return
         for directory in sorted(stage_dir.iterdir()):
             if (directory / DONE).exists():
-                record = _read_json(directory / RECORD)
+                record = read_json(directory / RECORD, keys_of(stage))
                 if record is None:
                     self.damaged.append(directory / RECORD)
                     continue
                 yield record
 
     def set_aside_damaged(self, stage: str, cell_ids) -> list[Path]:
-        """Done cells whose record does not parse become not done: the record moves to
+        """Done cells whose record does not parse or lacks its keys become not done: the record moves to
         ``<runs>/damaged/<stage>/<cell id>.record.json`` (kept for a look) and ``done`` is removed, so the next run
         makes the cell again. Returns where the records went."""
         moved = []
         for cell_id in cell_ids:
             directory = self.cell_dir(stage, cell_id)
-            if (directory / DONE).exists() and _read_json(directory / RECORD) is None:
-                target = self.root / "damaged" / stage / f"{cell_id}.{RECORD}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if (directory / RECORD).exists():
-                    os.replace(directory / RECORD, target)
+            if (directory / DONE).exists() and read_json(directory / RECORD, keys_of(stage)) is None:
+                moved.append(self._move_damaged(directory / RECORD, stage, cell_id))
                 (directory / DONE).unlink()
-                moved.append(target)
         return moved
 
 
-def _read_json(path: Path) -> dict | None:
-    """A JSON object from ``path``, or None when the file is missing, not UTF-8 or not a whole JSON object."""
+def keys_of(stage: str) -> tuple[str, ...]:
+    """The keys every whole record of ``stage`` has."""
+    return STAGE_KEYS.get(stage, RECORD_KEYS)
+
+
+def read_json(path: Path, keys=()) -> dict | None:
+    """A JSON object from ``path``, or None when the file is missing, not UTF-8, not a whole JSON object or without
+    one of ``keys``."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return data if isinstance(data, dict) else None
+    return data if isinstance(data, dict) and all(key in data for key in keys) else None

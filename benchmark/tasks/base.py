@@ -92,27 +92,30 @@ def _cached_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
     scikit-learn's version): a warm run does not pay the ~2 s of importing scikit-learn to repeat it."""
     import hashlib
     import json
-    import os
     from importlib.metadata import version
 
     from benchmark.core.cache import cache_root
+    from benchmark.core.durable import read_or_set_aside, save_npz
 
     key = hashlib.sha256(json.dumps([np.asarray(labels).tolist(), fraction, seed, version("scikit-learn")],
                                     default=str).encode()).hexdigest()[:32]
     path = cache_root() / SPLITS_CACHE / f"{key}.npz"
-    try:
+
+    def read(path):
         with np.load(path) as saved:
-            return saved["kept"], saved["held_out"]
-    except (OSError, KeyError, ValueError):
-        pass
+            kept, held_out = saved["kept"], saved["held_out"]
+        if len(kept) + len(held_out) != len(labels):
+            raise ValueError(f"{len(kept)} + {len(held_out)} indices for {len(labels)} rows")
+        return kept, held_out
+
+    saved = read_or_set_aside(path, read)
+    if saved is not None:
+        return saved
     from sklearn.model_selection import train_test_split
 
     kept, held_out = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed)
     kept, held_out = np.sort(kept), np.sort(held_out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, kept=kept, held_out=held_out)
-    os.replace(tmp, path)
+    save_npz(path, kept=kept, held_out=held_out)
     return kept, held_out
 
 

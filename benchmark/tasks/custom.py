@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from benchmark.core.errors import UsageError
+from benchmark.core.names import safe_name
 from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 
@@ -117,11 +118,12 @@ class CustomTask(Task):
             raise UsageError(f"task spec {path}: text_fields must be a list of one or two column names")
         if data.get("metric", "accuracy") not in METRICS:
             raise UsageError(f"task spec {path}: metric must be one of {', '.join(METRICS)}")
-        return {**data, "_dir": path.parent}
+        declared = str(data["name"]) if isinstance(data["name"], (int, float)) else data["name"]  # a number: its text
+        return {**data, "name": safe_name(declared, "task name", f"task spec {path}: key 'name'"), "_dir": path.parent}
 
     @property
     def name(self) -> str:
-        return str(self._spec["name"])
+        return self._spec["name"]
 
     @property
     def text_fields(self) -> tuple[str, ...]:
