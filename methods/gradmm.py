@@ -22,6 +22,7 @@ import numpy as np
 from benchmark.core.assets import pick_device, resolve_model
 from benchmark.core.cache import artifact_root, build_once, cache_kind, file_build_seconds, note_artifact
 from benchmark.core.errors import MissingAssetError, UsageError
+from benchmark.core.names import safe_name
 from benchmark.tasks.base import Examples, Task
 from dilm.gradmm.config import PRESETS, GradmmConfig, field_names, pool_fields, resolve
 from methods import METHODS
@@ -215,7 +216,7 @@ def cached_pool(task: Task, cfg: GradmmConfig, words, seed: int, device: str) ->
     key = pool_key(task, cfg, words, seed)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     root = artifact_root() / CACHE_KIND / "pool"
-    final = root / f"{task.name}.{cfg.model.replace('/', '--')}.{digest}"
+    final = root / f"{safe_name(task.name, 'task name')}.{cfg.model.replace('/', '--')}.{digest}"
     partial = root / f".{final.name}.partial"
     reused = (final / POOL).exists()
 
