@@ -29,6 +29,7 @@ WORK = "work"
 LOCK = ".lock"
 JOURNAL = "journal.jsonl"
 FIDELITY = "fidelity"  # <runs>/fidelity/<distill cell id>/: the judge's measures of a finished text set
+PLANS = "grids"  # <runs>/grids/<grid name>.json: the cells each grid run into this folder asked for
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -187,6 +188,22 @@ class Store:
                 (directory / DONE).unlink()
                 moved.append(target)
         return moved
+
+
+    def record_plan(self, grid_name: str, plan: dict) -> None:
+        """Keep which cells a grid run into this folder asks for (``status RUNS`` reads it back without the grid's
+        flags); a later run of the same grid name replaces it."""
+        atomic_write_json(self.root / PLANS / f"{grid_name}.json", plan)
+
+    def plans(self) -> list[dict]:
+        """The plans of every grid run into this folder, oldest first (unreadable ones skipped)."""
+        files = sorted((self.root / PLANS).glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
+        return [plan for plan in map(_read_json, files) if plan is not None]
+
+    def cell_ids(self, stage: str) -> list[str]:
+        """Every cell folder of a stage, finished or not."""
+        stage_dir = self.root / stage
+        return sorted(p.name for p in stage_dir.iterdir() if p.is_dir()) if stage_dir.is_dir() else []
 
 
 def _read_json(path: Path) -> dict | None:
