@@ -217,7 +217,8 @@ def add_grid_arguments(parser, default_grid: str | None) -> None:
                         help="override the grid's methods (names); its reference rows (Full, Random) stay unless "
                              "--no-reference")
     parser.add_argument("--no-reference", dest="reference", action="store_false",
-                        help="leave out the reference rows (Full, Random): only the methods named")
+                        help="no reference rows added: only the methods named with --methods (without it: the grid's "
+                             "methods less Full and Random)")
     parser.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
     parser.add_argument("--dpcs", nargs="+", type=int,
                         help="override the grid's data-per-class values (a learner's own dpcs narrow to these)")

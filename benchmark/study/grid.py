@@ -104,7 +104,7 @@ def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     if given:
         data = apply_overrides(data, given, source, reference)
-    if not reference:
+    if not reference and "methods" not in given:
         data = _without_reference(data, source)
     flags = [f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in given.items()]
     flags += [] if reference else ["--no-reference"]
@@ -143,7 +143,7 @@ def check_name(name: str, where: str) -> str:
 
 
 def _without_reference(data, source: str):
-    """The grid mapping without its reference methods (Full, Random): ``--no-reference``."""
+    """The grid mapping without its reference methods (Full, Random): ``--no-reference`` without ``--methods``."""
     if not isinstance(data, dict) or not isinstance(data.get("methods"), list):
         return data
     kept = [entry for entry in data["methods"] if not _is_reference(entry)]
