@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     level = parser.add_mutually_exclusive_group()
     level.add_argument("-v", "--verbose", action="store_true", help="log each cell's progress to the console")
     level.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only, no progress bars")
+    parser.add_argument("--plugins", action="append", default=[], type=Path, metavar="DIR",
+                        help="import the .py files of DIR so the methods, tasks and learners they register can be used, "
+                             "without installing them (repeatable; the same as $DILM_BENCH_PLUGINS, which it extends "
+                             "for this command and the jobs it starts)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments) in SUBCOMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text))
@@ -169,6 +173,10 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     saved = os.environ.get("TQDM_DISABLE")
+    saved_plugins = os.environ.get("DILM_BENCH_PLUGINS")
+    if args.plugins:
+        os.environ["DILM_BENCH_PLUGINS"] = os.pathsep.join(  # benchmark.core.registry.PLUGINS_ENV
+            [p for p in (saved_plugins or "").split(os.pathsep) if p] + [str(p.resolve()) for p in args.plugins])
     console_logging(args)
     try:
         resolve_runs(args)
@@ -181,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop("TQDM_DISABLE", None)
         else:
             os.environ["TQDM_DISABLE"] = saved
+        if saved_plugins is None:
+            os.environ.pop("DILM_BENCH_PLUGINS", None)
+        else:
+            os.environ["DILM_BENCH_PLUGINS"] = saved_plugins
 
 
 def console_logging(args) -> None:
