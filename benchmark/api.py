@@ -392,6 +392,14 @@ def rehearse(grid: Grid, runs_dir: Path, out: Path | None = None, gpu: str = "h2
     return rows, write_rehearsal(rows, meta, Path(out) if out is not None else Path("results") / f"{grid.name}-rehearsal")
 
 
+def prefetch(grid: Grid, hf_home: Path | None = None, echo: Callable[[str], None] = print):
+    """Fill the Hugging Face cache (``hf_home``, laid out as ``HF_HOME``; default: the environment's) with the grid's
+    hub datasets and models, for compute nodes without internet: (datasets, models) fetched."""
+    from benchmark.study.prefetch import prefetch as fill
+
+    return fill(grid, hf_home, echo)
+
+
 KINDS = ("tasks", "methods", "learners", "recipes", "grids")
 
 

