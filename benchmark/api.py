@@ -389,7 +389,8 @@ def rehearse(grid: Grid, runs_dir: Path, out: Path | None = None, gpu: str = "h2
                                checked_against, progress=progress, force=force)
     meta.update(grid=grid.name, command=command, host=f"{platform.machine()}, {os.cpu_count()} CPUs",
                 check_profile=checked_against.source, code=provenance.code_version())
-    return rows, write_rehearsal(rows, meta, Path(out) if out is not None else Path("results") / f"{grid.name}-rehearsal")
+    out = Path(out) if out is not None else Path("results") / f"{grid.name}-rehearsal"
+    return rows, write_rehearsal(rows, meta, out)
 
 
 def prefetch(grid: Grid, hf_home: Path | None = None, echo: Callable[[str], None] = print):

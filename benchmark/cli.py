@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     level.add_argument("-v", "--verbose", action="store_true", help="log each cell's progress to the console")
     level.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only, no progress bars")
     parser.add_argument("--plugins", action="append", default=[], type=Path, metavar="DIR",
-                        help="import the .py files of DIR so the methods, tasks and learners they register can be used, "
-                             "without installing them (repeatable; the same as $DILM_BENCH_PLUGINS, which it extends "
+                        help="import the .py files of DIR so the methods, tasks and learners they register can be "
+                             "used, without installing them (repeatable; the same as $DILM_BENCH_PLUGINS, which it extends "
                              "for this command and the jobs it starts)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments) in SUBCOMMANDS.items():
@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_arguments(run) -> None:
     add_runs_argument(run)
     add_grid_arguments(run, default_grid="demo")
-    run.add_argument("--out", type=Path, metavar="OUT", help=OUT_HELP + "; the study's leaderboard (default: RUNS/leaderboards/<name>)")
-    run.add_argument("--executor", choices=["local", "slurm"], help=EXECUTOR_HELP + " (default: the grid's, else local)")
+    run.add_argument("--out", type=Path, metavar="OUT",
+                     help=OUT_HELP + "; the study's leaderboard (default: RUNS/leaderboards/<name>)")
+    run.add_argument("--executor", choices=["local", "slurm"],
+                     help=EXECUTOR_HELP + " (default: the grid's, else local)")
     run.add_argument("--slurm-profile", help=PROFILE_HELP + " (default: the grid's slurm_profile)")
     run.add_argument("--force", action="store_true",
                      help=FORCE_HELP + "; the grid's finished cells run again (e.g. after editing a method's code)")
@@ -87,7 +89,8 @@ def _assets_arguments(assets) -> None:
 
 
 def _rehearse_arguments(rehearse) -> None:
-    add_runs_argument(rehearse, RUNS_HELP.replace(" (default", "; the rehearsal's go to RUNS/rehearsal-<grid> (default"))
+    add_runs_argument(rehearse,
+                      RUNS_HELP.replace(" (default", "; the rehearsal's go to RUNS/rehearsal-<grid> (default"))
     rehearse.add_argument("--grid", default="full", help=GRID_HELP + " (default: full)")
     rehearse.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     rehearse.add_argument("--gpu", default="h200", choices=sorted(GPU_NAMES), help="the GPU to project onto")
@@ -98,14 +101,16 @@ def _rehearse_arguments(rehearse) -> None:
                                                   "(default: the grid's slurm_profile)")
     rehearse.add_argument("--out", type=Path, metavar="OUT",
                           help=OUT_HELP + "; the rehearsal's table (default: results/<grid>-rehearsal)")
-    rehearse.add_argument("--force", action="store_true", help=FORCE_HELP + "; the rehearsal cells (fresh measurements)")
+    rehearse.add_argument("--force", action="store_true",
+                          help=FORCE_HELP + "; the rehearsal cells (fresh measurements)")
     rehearse.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
 
 
 def _judge_arguments(judge) -> None:
     add_runs_argument(judge)
     judge.add_argument("--out", type=Path, metavar="OUT",
-                       help=OUT_HELP + "; judge writes its fidelity.csv (and clean-test.csv) there (default: print only)")
+                       help=OUT_HELP + "; judge writes its fidelity.csv (and clean-test.csv) there (default: print "
+                                       "only)")
     judge.add_argument("--clean-against", metavar="METHOD",
                        help="re-score every run on the test rows that no set of METHOD (its row label, e.g. "
                             "'DiLM (released)') overlaps, from the saved predictions")
@@ -121,7 +126,8 @@ def _cache_arguments(cache) -> None:
 
 def _report_arguments(report) -> None:
     add_runs_argument(report)
-    report.add_argument("--out", type=Path, metavar="OUT", help=OUT_HELP + "; the leaderboard (default: RUNS/leaderboards/all)")
+    report.add_argument("--out", type=Path, metavar="OUT",
+                        help=OUT_HELP + "; the leaderboard (default: RUNS/leaderboards/all)")
     add_html_arguments(report)
     report.add_argument("--no-texts", dest="texts", action="store_false",
                         help="leave the sets' texts out of the HTML pages (a public copy of a study on "
