@@ -211,8 +211,8 @@ def test_run_measures_its_sets_and_the_leaderboard_shows_them(tmp_path, rt_asset
     from benchmark.cli import main
 
     runs, out = tmp_path / "runs", tmp_path / "out"
-    assert main(["run", "--methods", "random", "kmeans-centers", "--learners", "tfidf-logreg", "--dpcs", "5",
-                 "--n-sets", "2", "--runs-dir", str(runs), "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", "--methods", "random", "kmeans-centers", "--no-reference", "--learners", "tfidf-logreg",
+                 "--dpcs", "5", "--n-sets", "2", "--runs-dir", str(runs), "--out", str(out), "--no-progress"]) == 0
     board = out
     text = (board / "leaderboard.md").read_text()
     assert "### Fidelity of the text sets: rt-polarity" in text and "judge trained without it" in text
