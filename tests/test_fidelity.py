@@ -240,8 +240,8 @@ def test_a_set_that_gained_its_candidate_pool_is_judged_again(tmp_path, rt_asset
     from methods.base import DistilledSet
 
     runs = tmp_path / "runs"
-    assert main(["run", "--methods", "random", "--learners", "tfidf-logreg", "--dpcs", "5", "--n-sets", "1",
-                 "--runs-dir", str(runs), "--out", str(tmp_path / "out"), "--no-progress", "--no-html"]) == 0
+    assert main(["run", "--methods", "random", "--no-reference", "--learners", "tfidf-logreg", "--dpcs", "5",
+                 "--n-sets", "1", "--runs-dir", str(runs), "--out", str(tmp_path / "out"), "--no-progress", "--no-html"]) == 0
     store = Store(runs)
     cell = sorted(r["cell_id"] for r in store.done_records("distill"))[0]
     assert "candidate_on_label_share" not in store.record(FIDELITY, cell)

@@ -113,8 +113,7 @@ def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
     if name is not None:
         grid.name = check_name(name, "--name")
     elif (given or sets or not reference) and not named_by_set:
-        grid.name = name_after(grid.name, [t.name if t.name != "custom" else Path(t.kwargs["spec"]).stem
-                                           for t in grid.tasks], given, sets, reference)
+        grid.name = name_after(grid.name, [_task_name(t) for t in grid.tasks], given, sets, reference)
     return grid
 
 
@@ -132,6 +131,16 @@ def name_after(grid_name: str, task_names: list[str], given: dict, sets, referen
     if len(slug) > 100:
         slug = f"{slug[:90].rstrip('-')}-{hashlib.sha256(slug.encode()).hexdigest()[:6]}"
     return slug
+
+
+def _task_name(task: Component) -> str:
+    """A task's name for a study's name: a registered name, or the ``name`` a custom task's spec declares (else the
+    spec file's stem)."""
+    if task.name != "custom":
+        return task.name
+    spec = Path(task.kwargs.get("spec", ""))
+    declared = (_spec_names(str(spec)) - {str(spec), spec.stem}) if spec.is_file() else set()
+    return sorted(declared)[0] if declared else spec.stem
 
 
 def check_name(name: str, where: str) -> str:
