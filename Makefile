@@ -32,7 +32,7 @@ demo: setup
 # studies whose records are missing are run first (hours for the DiLM ones).
 results: setup
 	$(PY) -m benchmark assets fetch mpnet-base
-	$(PY) -m benchmark run --grid demo --out results
+	$(PY) -m benchmark run --grid demo --out results/demo
 
 # Two workers: the Slurm tests (one group, mostly waiting on the scheduler) run beside the others.
 TEST_WORKERS ?= 2

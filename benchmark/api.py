@@ -31,13 +31,14 @@ STAGES = ("fit", "distill", "evaluate")
 
 
 def open_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = None,
-              load_data: bool = True) -> Grid:
+              load_data: bool = True, name: str | None = None, reference: bool = True) -> Grid:
     """A preset or grid file with its ``--set`` assignments and named overrides, parsed and checked against the
     registries (and, with ``load_data``, the datasets' class sizes): every error is a UsageError, before anything
-    is written."""
+    is written. ``name``: the study's name (its folder and title) as given; ``reference=False`` drops the
+    reference rows (Full, Random) that overriding the methods keeps."""
     from benchmark.study.checks import check_grid  # the registries: see the module's docstring
 
-    return check_grid(load_grid(name_or_path, sets, overrides), load_data=load_data)
+    return check_grid(load_grid(name_or_path, sets, overrides, name, reference), load_data=load_data)
 
 
 def expected_cells(grid: Grid):
@@ -113,17 +114,100 @@ class StageStatus:
 
 def status(grid: Grid, runs_dir: Path) -> list[StageStatus]:
     """Each stage's cells of ``grid`` in the runs folder: done, running, failed (with the error) or pending."""
-    store, out = Store(runs_dir), []
-    for stage, stage_cells in expand(grid).items():
-        row = StageStatus(stage, {"done": 0, "running": 0, "failed": 0, "pending": 0})
-        for cell in stage_cells:
-            state = ("done" if store.is_done(stage, cell.id) else "running" if store.is_running(stage, cell.id)
-                     else "failed" if _failed(store, cell) else "pending")
+    store = Store(runs_dir)
+    return [_stage_status(store, stage, stage_cells) for stage, stage_cells in expand(grid).items()]
+
+
+@dataclass
+class GridStatus:
+    """One grid run into a runs folder (from the plan ``run`` recorded there) and its cells per stage."""
+
+    name: str
+    source: str
+    stages: list[StageStatus]
+
+
+@dataclass
+class _PlannedCell:
+    """A cell as a recorded plan names it: its stage, id and parent (enough to tell failed from waiting)."""
+
+    stage: str
+    id: str
+    parent: "_PlannedCell | None" = None
+
+
+def folder_status(runs_dir: Path) -> tuple[list[GridStatus], list[StageStatus]]:
+    """What a runs folder holds, without the grids' flags: each grid run into it (from the plan ``run_grid``
+    records there) with its cells per stage, and the cells of no recorded grid (a folder filled before plans were
+    recorded, or a grid whose plan was replaced), counted per stage: done, running, failed or unfinished."""
+    if not Path(runs_dir).is_dir():
+        raise UsageError(f"no runs folder {runs_dir}; pass the folder a `run` wrote its records to (default: runs)")
+    store, grids, planned = Store(runs_dir), [], {stage: set() for stage in STAGES}
+    for plan in store.plans():
+        stages = []
+        for stage in STAGES:
+            parents = PARENT_STAGE.get(stage)
+            cells = [_PlannedCell(stage, cell_id, parent and _PlannedCell(parents, parent))
+                     for cell_id, parent in plan.get("cells", {}).get(stage, {}).items()]
+            planned[stage].update(c.id for c in cells)
+            stages.append(_stage_status(store, stage, cells))
+        grids.append(GridStatus(plan.get("name", "?"), plan.get("source", "?"), stages))
+    others = []
+    for stage in STAGES:
+        row = StageStatus(stage, {"done": 0, "running": 0, "failed": 0, "unfinished": 0})
+        for cell_id in store.cell_ids(stage):
+            if cell_id in planned[stage]:
+                continue
+            state = ("done" if store.is_done(stage, cell_id) else "running" if store.is_running(stage, cell_id)
+                     else "failed" if store.is_failed(stage, cell_id) else "unfinished")
             row.counts[state] += 1
             if state == "failed":
-                row.failures.append(_failure(store, stage, cell.id))
-        out.append(row)
-    return out
+                row.failures.append(_failure(store, stage, cell_id))
+        others.append(row)
+    return grids, others if any(sum(row.counts.values()) for row in others) else []
+
+
+PARENT_STAGE = {"distill": "fit", "evaluate": "distill"}
+
+
+def _stage_status(store, stage: str, cells) -> StageStatus:
+    row = StageStatus(stage, {"done": 0, "running": 0, "failed": 0, "pending": 0})
+    for cell in cells:
+        state = ("done" if store.is_done(stage, cell.id) else "running" if store.is_running(stage, cell.id)
+                 else "failed" if _failed(store, cell) else "pending")
+        row.counts[state] += 1
+        if state == "failed":
+            row.failures.append(_failure(store, stage, cell.id))
+    return row
+
+
+SMALL_TEST_SPLIT = 100  # fewer test rows than this and one row moves accuracy by more than a point
+
+
+def small_test_splits(grid: Grid) -> list[str]:
+    """A warning for each task of ``grid`` scored on fewer than ``SMALL_TEST_SPLIT`` rows (a 200-row file leaves a
+    20-row test split: accuracy in steps of 5 points), saying how to score on more."""
+    from benchmark.tasks import load_task
+
+    lines = []
+    for component in grid.tasks:
+        task = load_task(component.name, component.params)
+        rows = len(task.splits.test.labels)
+        if rows < SMALL_TEST_SPLIT:
+            how = ("give your data's own test file with `test_path:` in its spec" if component.name == "custom"
+                   else "pass a larger test_fraction in the task's params")
+            lines.append(f"warning: task {task.record_name!r} is scored on {rows} test rows: accuracy moves in steps "
+                         f"of 1/{rows} ({100 / rows:.1f} points); for a test split of {SMALL_TEST_SPLIT} rows or more, "
+                         f"{how} (docs/your-data.md#splits)")
+    return lines
+
+
+def record_plan(store, grid: Grid, cells: dict) -> None:
+    """The grid's cells (with their parents) kept in the runs folder, so that ``status RUNS`` can count them."""
+    store.record_plan(grid.name, {
+        "name": grid.name, "source": grid.source, "description": grid.description,
+        "cells": {stage: {c.id: c.parent.id if c.parent is not None else None for c in stage_cells}
+                  for stage, stage_cells in cells.items()}})
 
 
 def _failed(store, cell) -> bool:
@@ -152,13 +236,15 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
              slurm_profile: str | None = None, force: bool = False, progress: bool = True, stack: int = 16,
              echo: Callable[[str], None] = print, warn: Callable[[str], None] = print, html: bool = True) -> StudyRun:
     """Run every cell of a checked ``grid`` that is not done (``force``: discard this grid's finished cells first),
-    on ``executor`` (default: the grid's), then judge its text sets and write its leaderboard to
-    ``out/<grid name>`` (default: ``runs_dir/leaderboards``; with ``html``, its static site too). ``echo`` and
+    on ``executor`` (default: the grid's), then judge its text sets and write its leaderboard to the folder
+    ``out`` (default: ``runs_dir/leaderboards/<grid name>``; with ``html``, its static site too). ``echo`` and
     ``warn`` receive the progress lines."""
     from benchmark.report.output import write_report
     from benchmark.study.executors import EXECUTORS
     from benchmark.study.fidelity import VERSION, judge_runs
 
+    out_dir = Path(out) if out is not None else Path(runs_dir) / "leaderboards" / grid.name
+    check_out_folder(out_dir, grid.name)
     cells, store = expand(grid), Store(runs_dir)
     if force:
         for stage, stage_cells in cells.items():
@@ -168,6 +254,9 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
         for path in store.set_aside_damaged(stage, [c.id for c in stage_cells]):
             warn(f"warning: {stage} cell {path.name.removesuffix('.record.json')} had a damaged record.json (not whole "
                  f"JSON, or without its keys); moved to {path}, and the cell runs again")
+    record_plan(store, grid, cells)
+    for line in small_test_splits(grid):
+        warn(line)
     pending = {s: sum(not store.is_done(s, c.id) for c in cs) for s, cs in cells.items()}
     echo(f"grid {grid.name!r} ({grid.source}): " + ", ".join(
         f"{stage} {len(cs)} cells ({pending[stage]} to run)" for stage, cs in cells.items()))
@@ -184,7 +273,6 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     outcome = EXECUTORS[executor](cells, store, progress=progress, stack=stack, **options)
     seconds = time.perf_counter() - t0
     judge_runs(runs_dir, {c.id for c in cells["distill"]}, progress=progress)
-    out_dir = (out or runs_dir / "leaderboards") / grid.name
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
     markdown = write_report(runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid), html=html,
                             projections=projections() if html else None, judge_version=VERSION)
@@ -192,9 +280,11 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     return StudyRun(grid, outcome, seconds, out_dir, markdown, failures)
 
 
-def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True, carry: list[Path] = ()) -> str:
+def report(runs_dir: Path, out: Path | None = None, html: bool = True, texts: bool = True,
+           carry: list[Path] = ()) -> str:
     """Write the leaderboard of every finished run in a runs folder, and of the runs carried from the report folders
-    in ``carry`` (their ``runs.csv``), to ``out`` (with ``html``, the static site ``out/index.html``); its markdown."""
+    in ``carry`` (their ``runs.csv``), to the folder ``out`` (default: ``runs_dir/leaderboards/all``; with
+    ``html``, the static site ``out/index.html``); its markdown."""
     from benchmark.report.carried import with_carried
     from benchmark.report.output import write_report
     from benchmark.report.records import load_records
@@ -202,12 +292,23 @@ def report(runs_dir: Path, out: Path, html: bool = False, texts: bool = True, ca
     from benchmark.study.fidelity import VERSION
 
     carry = [Path(c) for c in carry]
+    out = Path(out) if out is not None else Path(runs_dir) / "leaderboards" / "all"
+    check_out_folder(out, "all")
     if not (runs_dir / "evaluate").is_dir() and not carry:
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
                          f"or pass the runs folder of a run")
     records = with_carried(load_records(runs_dir), carry)  # a wrong --carry fails here, before anything is written
     return write_report(runs_dir, out, expected=expected_from_records(records), html=html, texts=texts,
                         projections=projections() if html else None, judge_version=VERSION, carry=carry)
+
+
+def check_out_folder(out: Path, name: str) -> None:
+    """UsageError when ``out`` holds other studies' leaderboards: ``--out`` is the study's own folder (``run`` and
+    ``report`` alike), and ``--out results`` (once: the parent of the studies' folders) would write into it."""
+    studies = sorted(p.name for p in Path(out).glob("*/leaderboard.md"))[:3] if Path(out).is_dir() else []
+    if studies:
+        raise UsageError(f"--out {out} holds other studies' leaderboards ({', '.join(studies)}, ...); --out names the "
+                         f"study's own folder: pass --out {Path(out) / name}")
 
 
 @dataclass
@@ -299,12 +400,12 @@ def export(runs_dir: Path, out: Path, methods: list[str] | None = None, tasks: l
     return written, skipped
 
 
-def rehearse(grid: Grid, runs_dir: Path, out: Path, gpu: str = "h200", executor: str = "local",
+def rehearse(grid: Grid, runs_dir: Path, out: Path | None = None, gpu: str = "h200", executor: str = "local",
              slurm_profile: str = "local", check_profile: str | None = None, progress: bool = True,
              force: bool = False, command: str = "python -m benchmark rehearse", stack_runs: int = 16):
     """Run every stage of ``grid`` at its real data scale with tiny models, project the cost on real models and
     ``gpu`` (evaluation as ``run --stack-runs stack_runs`` runs it), check each stage's memory and time against
-    ``check_profile``; write the table to ``out/<grid>-rehearsal``.
+    ``check_profile``; write the table to the folder ``out`` (default: ``results/<grid>-rehearsal``).
     Returns (rows, the table's markdown); rows whose ``check`` is not "ok" failed."""
 
     from benchmark.core import provenance
@@ -318,7 +419,16 @@ def rehearse(grid: Grid, runs_dir: Path, out: Path, gpu: str = "h200", executor:
                                checked_against, progress=progress, force=force, stack_runs=stack_runs)
     meta.update(grid=grid.name, command=command, host=f"{platform.machine()}, {os.cpu_count()} CPUs",
                 check_profile=checked_against.source, code=provenance.code_version())
-    return rows, write_rehearsal(rows, meta, out / f"{grid.name}-rehearsal")
+    out = Path(out) if out is not None else Path("results") / f"{grid.name}-rehearsal"
+    return rows, write_rehearsal(rows, meta, out)
+
+
+def prefetch(grid: Grid, hf_home: Path | None = None, echo: Callable[[str], None] = print):
+    """Fill the Hugging Face cache (``hf_home``, laid out as ``HF_HOME``; default: the environment's) with the grid's
+    hub datasets and models, for compute nodes without internet: (datasets, models) fetched."""
+    from benchmark.study.prefetch import prefetch as fill
+
+    return fill(grid, hf_home, echo)
 
 
 KINDS = ("tasks", "methods", "learners", "recipes", "grids")

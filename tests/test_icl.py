@@ -133,7 +133,7 @@ def test_icl_cells_and_a_zero_shot_row(tmp_path, rt_assets, monkeypatch):
     assert all(r["learner_details"]["demonstrations_used"] == 0 for r in zero)
     assert all(r["learner_details"]["demonstrations_used"] == 4 for r in icl if r not in zero)
     tables = {part.split("\n")[0]: part for part in
-              (tmp_path / "out" / "icl-test" / "leaderboard.md").read_text().split("### ")[1:]}
+              (tmp_path / "out" / "leaderboard.md").read_text().split("### ")[1:]}
     icl_table = next(part for title, part in tables.items() if title.startswith("In-context learning: smollm2-icl"))
     assert "| Zero-shot | " in icl_table and "| Random | " in icl_table
     assert "Zero-shot" not in tables["Learner: tfidf-logreg"], "zero-shot shows only under ICL learners"
@@ -156,7 +156,7 @@ def test_queries_cut_to_the_context_are_flagged_in_the_table(tmp_path, rt_assets
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "evaluate").glob("*/record.json")]
     cut = record["learner_details"]["queries_truncated"]
     assert cut > 0
-    markdown = (tmp_path / "out" / "cut" / "leaderboard.md").read_text()
+    markdown = (tmp_path / "out" / "leaderboard.md").read_text()
     assert re.search(r"\| Zero-shot \| \*?\*?[0-9.]+ ± [0-9.]+ \(1×1\)\*?\*?¶ \|", markdown), markdown
     assert "| method | tiny-sentiment (no DPC) |" in markdown  # zero-shot does not depend on DPC
     assert f"¶ in-context learning cut test queries longer than the model's context ({cut} query scorings" in markdown

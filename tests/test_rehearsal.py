@@ -146,8 +146,8 @@ def small_grid(tmp_path, mem: str):
 
 def test_rehearse_runs_every_stage_and_projects_the_grid(tmp_path, rt_assets, minilm_assets, capsys):
     grid, profile = small_grid(tmp_path, "64G")
-    args = ["rehearse", "--grid", str(grid), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
-            "--check-profile", str(profile), "--no-progress"]
+    args = ["rehearse", "--grid", str(grid), "--runs-dir", str(tmp_path / "runs"), "--out",
+            str(tmp_path / "out" / "tiny-rehearsal"), "--check-profile", str(profile), "--no-progress"]
     assert main(args) == 0
     import pandas as pd
 
@@ -234,7 +234,7 @@ def test_cells_that_never_ran_fail_the_rehearsal_with_a_message(tmp_path, rt_ass
     monkeypatch.setitem(EXECUTORS, "local", lambda cells, store, **options: {})
     grid, _ = small_grid(tmp_path, "64G")
     assert main(["rehearse", "--grid", str(grid), "--runs-dir", str(tmp_path / "runs"), "--out",
-                 str(tmp_path / "out"), "--no-progress"]) == 2
+                 str(tmp_path / "out" / "tiny-rehearsal"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "did not finish" in err and "its job ended before the cell ran" in err and "_submitit" in err
     assert not (tmp_path / "out" / "tiny-rehearsal").exists()

@@ -1,14 +1,20 @@
 """A small generic registry (tasks, learners, methods) with did-you-mean lookups and plugins.
 
 In-tree entries register with a decorator; third-party packages register through a Python
-entry-point group (e.g. ``dilm_bench.methods``) and need no edit of this repository.
+entry-point group (e.g. ``dilm_bench.methods``) and need no edit of this repository; and the ``.py`` files of
+the folders in ``$DILM_BENCH_PLUGINS`` (``--plugins DIR``) are imported, so a method is tried without installing
+anything into a shared environment.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import inspect
+import os
 import pkgutil
+import sys
+from pathlib import Path
 from importlib import metadata
 from typing import Callable, Generic, Iterable, TypeVar
 
@@ -97,6 +103,44 @@ def constructor_params(obj) -> dict:
     return {p.name: getattr(obj, p.name) for p in init_parameters(type(obj))}
 
 
+PLUGINS_ENV = "DILM_BENCH_PLUGINS"  # folders (os.pathsep-separated) whose .py files register tasks, methods, learners
+_plugin_scan: dict = {"env": None, "imported": {}}  # the value last scanned; file -> its module name
+_importing: list[str] = []  # the plugin file being imported (its registrations are marked as its)
+
+
+def import_plugin_folders() -> None:
+    """Import, once each, the ``.py`` files (not starting with ``_``) of the folders named in ``$DILM_BENCH_PLUGINS``,
+    so that the entries they ``@register`` exist. A missing folder, or a file that fails to import, is a UsageError
+    naming it."""
+    value = os.environ.get(PLUGINS_ENV, "")
+    if value == _plugin_scan["env"]:
+        return
+    for folder in filter(None, value.split(os.pathsep)):
+        folder = Path(folder).expanduser().resolve()
+        if not folder.is_dir():
+            raise UsageError(f"{PLUGINS_ENV}: no folder {folder}; name folders of .py files that register methods, "
+                             f"tasks or learners (e.g. --plugins my-plugins)")
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_") or str(path) in _plugin_scan["imported"]:
+                continue
+            name = f"dilm_bench_plugins.{path.stem.replace('-', '_')}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            _plugin_scan["imported"][str(path)] = name
+            _importing.append(str(path))
+            try:
+                spec.loader.exec_module(module)
+            except UsageError:
+                raise
+            except Exception as exc:
+                del sys.modules[name]
+                raise UsageError(f"plugin file {path}: {type(exc).__name__}: {exc}") from exc
+            finally:
+                _importing.pop()
+    _plugin_scan["env"] = value  # scanned whole: not again until the variable changes
+
+
 class UnknownNameError(UsageError, KeyError):
     """An unknown registry name; the message lists close matches and the known names."""
 
@@ -130,7 +174,7 @@ class Registry(Generic[T]):
             if name in self._entries and self._entries[name] is not factory:
                 raise ValueError(f"{self.kind} {name!r} is already registered (by {self._sources[name]})")
             self._entries[name] = factory
-            self._sources[name] = source
+            self._sources[name] = f"plugin file {_importing[-1]}" if source == "builtin" and _importing else source
             factory.registry_name = name
             return factory
 
@@ -138,6 +182,7 @@ class Registry(Generic[T]):
 
     def _load(self) -> None:
         if self._loaded:
+            import_plugin_folders()  # a folder named after the registries loaded (tests; --plugins)
             return
         self._loaded = True
         for module in self._builtin_modules:
@@ -152,6 +197,7 @@ class Registry(Generic[T]):
                 if ep.name in self._entries:
                     continue
                 self.register(ep.name, source=f"plugin {ep.value}")(ep.load())
+        import_plugin_folders()
 
     def names(self) -> list[str]:
         """All registered names, sorted."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -69,11 +70,16 @@ def preset_names() -> list[str]:
 OVERRIDE_KEYS = ("tasks", "methods", "learners", "dpcs", "n_fits", "n_sets", "n_evals")  # the command line's named overrides
 
 
-def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = None) -> Grid:
+def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = None, name: str | None = None,
+              reference: bool = True) -> Grid:
     """A preset by name (``demo``) or a grid YAML file by path, with ``--set KEY=VALUE`` assignments and the
     command line's named ``overrides`` (``{"dpcs": [5], "learners": ["minilm"], ...}``) applied to its mapping
-    before it is checked, so a flag meets the same checks, and messages, as the file's key. An overridden grid
-    gets its own name (and results folder): an ad-hoc run never overwrites the preset's leaderboard."""
+    before it is checked, so a flag meets the same checks, and messages, as the file's key. Overriding the methods
+    keeps the grid's reference rows (Full, Random) unless ``reference`` is False, which drops them.
+
+    The study's name (its leaderboard folder and page title) is ``name`` as given, else a ``name`` set with
+    ``--set``, else, for an overridden grid, one made of what it runs (``trec6-random-herding``: an ad-hoc run
+    never overwrites the preset's leaderboard), else the file's ``name:``."""
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.is_file():
@@ -101,14 +107,62 @@ def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
         data = apply_set(data, assignment, source)
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     if given:
-        data = apply_overrides(data, given, source)
+        data = apply_overrides(data, given, source, reference)
+    if not reference and "methods" not in given:
+        data = _without_reference(data, source)
     flags = [f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in given.items()]
+    flags += [] if reference else ["--no-reference"]
     grid = parse_grid(data, source + "".join(f" --set {s}" for s in sets) + (" with " + " ".join(flags) if flags else ""))
-    if given or sets:
-        digest = hashlib.sha256(json.dumps({**given, **({"set": list(sets)} if sets else {})},
-                                           sort_keys=True).encode()).hexdigest()[:6]
-        grid.name = f"{grid.name}-{digest}"
+    named_by_set = any(s.split("=", 1)[0].strip() == "name" for s in sets)
+    if name is not None:
+        grid.name = safe_name(name, "study name", "--name")
+    elif (given or sets or not reference) and not named_by_set:
+        grid.name = name_after(grid.name, [_task_name(t) for t in grid.tasks], given, sets, reference)
     return grid
+
+
+def name_after(grid_name: str, task_names: list[str], given: dict, sets, reference: bool = True) -> str:
+    """The name of a study made with flags, from what it runs: its tasks and the methods named (or the grid's name
+    when neither was overridden), then the learners, DPCs, counts and ``--set`` assignments given. Too long a name
+    keeps its first 90 characters and a hash of the rest."""
+    parts = [*task_names, *map(str, given.get("methods", []))] if {"tasks", "methods"} & set(given) else [grid_name]
+    parts += [str(learner) for learner in given.get("learners", [])]
+    if "dpcs" in given:
+        parts.append("dpc" + "-".join(map(str, given["dpcs"])))
+    parts += [f"{given[key]}{key[2:]}" for key in ("n_fits", "n_sets", "n_evals") if key in given]
+    parts += list(sets) + ([] if reference else ["no-reference"])
+    slug = re.sub(r"[^a-z0-9._]+", "-", "-".join(Path(p).stem if _is_spec(p) else p for p in parts).lower()).strip("-")
+    if len(slug) > 100:
+        slug = f"{slug[:90].rstrip('-')}-{hashlib.sha256(slug.encode()).hexdigest()[:6]}"
+    return slug
+
+
+def _task_name(task: Component) -> str:
+    """A task's name for a study's name: a registered name, or the ``name`` a custom task's spec declares (else the
+    spec file's stem)."""
+    if task.name != "custom":
+        return task.name
+    spec = Path(task.kwargs.get("spec", ""))
+    declared = (_spec_names(str(spec)) - {str(spec), spec.stem}) if spec.is_file() else set()
+    return sorted(declared)[0] if declared else spec.stem
+
+
+def _without_reference(data, source: str):
+    """The grid mapping without its reference methods (Full, Random): ``--no-reference`` without ``--methods``."""
+    if not isinstance(data, dict) or not isinstance(data.get("methods"), list):
+        return data
+    kept = [entry for entry in data["methods"] if not _is_reference(entry)]
+    if not kept:
+        raise UsageError(f"grid {source}: --no-reference leaves no method; name the methods to compare with --methods")
+    return {**data, "methods": kept}
+
+
+def _is_reference(entry) -> bool:
+    """Whether a grid's method entry is a reference row (its class says ``reference``, e.g. full, random)."""
+    from methods import METHODS
+
+    name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
+    return isinstance(name, str) and name in METHODS and bool(getattr(METHODS.get(name), "reference", False))
 
 
 def _anchor_task_specs(data, grid_file: Path):
@@ -122,11 +176,12 @@ def _anchor_task_specs(data, grid_file: Path):
     return {**data, "tasks": anchored}
 
 
-def apply_overrides(data, given: dict, source: str):
+def apply_overrides(data, given: dict, source: str, reference: bool = True):
     """The named overrides on the grid mapping. A component named again keeps its entries (its params; every entry
     of that name, e.g. a learner with and without class weights; a grid's .yaml task spec by its declared name or file
     stem); a task given as a .yaml spec is read relative to the working directory; a learner's own ``dpcs`` narrow to the
-    overridden ones, and a learner left with none is left out."""
+    overridden ones, and a learner left with none is left out; the grid's reference methods not named stay first
+    (unless ``reference`` is False)."""
     if not isinstance(data, dict):
         raise UsageError(f"grid {source}: expected a mapping to apply the command line's overrides to")
     unknown = set(given) - set(OVERRIDE_KEYS)
@@ -146,6 +201,9 @@ def apply_overrides(data, given: dict, source: str):
             data[key] = [entry for n in given[key] for entry in (
                 [str(Path(n).resolve())] if key == "tasks" and _is_spec(str(n))
                 else entries.get(n, [n]))]
+            if key == "methods" and reference:
+                kept = [e for n, es in entries.items() if n not in given[key] for e in es if _is_reference(e)]
+                data[key] = kept + data[key]
     if "dpcs" in given and isinstance(given["dpcs"], list):
         narrowed = []
         for entry in data.get("learners") or []:

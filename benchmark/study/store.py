@@ -35,6 +35,7 @@ RECORD_KEYS = ("cell_id", "config", "wall_s", "memory")
 STAGE_KEYS = {"evaluate": RECORD_KEYS + ("task", "metrics", "code_version", "git"),
               FIDELITY: ("distill_cell", "config", "set_checksum")}
 ERROR_KEYS = ("error",)  # what status reads; the report reads a failed evaluate cell's cell_id and config too
+PLANS = "grids"  # <runs>/grids/<grid name>.json: the cells each grid run into this folder asked for
 
 
 class Store:
@@ -176,6 +177,22 @@ class Store:
                 moved.append(self._move_damaged(directory / RECORD, stage, cell_id))
                 (directory / DONE).unlink()
         return moved
+
+
+    def record_plan(self, grid_name: str, plan: dict) -> None:
+        """Keep which cells a grid run into this folder asks for (``status RUNS`` reads it back without the grid's
+        flags); a later run of the same grid name replaces it."""
+        atomic_write_json(self.root / PLANS / f"{grid_name}.json", plan)
+
+    def plans(self) -> list[dict]:
+        """The plans of every grid run into this folder, oldest first (unreadable ones skipped)."""
+        files = sorted((self.root / PLANS).glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
+        return [plan for plan in map(read_json, files) if plan is not None]
+
+    def cell_ids(self, stage: str) -> list[str]:
+        """Every cell folder of a stage, finished or not."""
+        stage_dir = self.root / stage
+        return sorted(p.name for p in stage_dir.iterdir() if p.is_dir()) if stage_dir.is_dir() else []
 
 
 def keys_of(stage: str) -> tuple[str, ...]:
