@@ -16,7 +16,7 @@ from dilm.selection import kmeans_centers
 from methods import METHODS
 from methods.base import DistilledSet, FitContext, Method, MethodCard, check_dpc, per_class_indices
 from methods.coreset_selection import herding, kcenter_greedy
-from methods.embeddings import EmbeddingSpace, cached_embeddings, describe, space_digest
+from methods.embeddings import POOLINGS, EmbeddingSpace, cached_embeddings, describe, space_digest
 
 
 @dataclass
@@ -32,6 +32,8 @@ class EmbeddingCoreset(Method):
     """Base of per-class coreset methods in an embedding space; subclasses implement ``select``."""
 
     MODEL_PARAMS = ("encoder",)
+
+    PARAM_RANGES = {"pooling": POOLINGS, "max_length": "x >= 1"}
 
     def __init__(self, encoder: str = "minilm", pooling: str = "cls", max_length: int = 64):
         self.encoder = encoder
