@@ -33,9 +33,10 @@ class Learner:
 
     def for_task(self, task) -> "Learner":
         """This learner for ``task`` (learners that need the task's field names or label words fill them in; a
-        ``class_weight`` left ``auto`` becomes ``balanced`` or ``none`` for the task, ``default_class_weight``)."""
+        ``class_weight`` left ``auto`` becomes ``balanced`` or ``none`` for the task, ``default_class_weight``; a
+        task-like that names only fields and words, without splits, leaves ``auto`` to each training set)."""
         params = self.get_params()
-        if params.get("class_weight") != "auto":
+        if params.get("class_weight") != "auto" or not hasattr(task, "splits"):
             return self
         params["class_weight"], reason = default_class_weight(task)
         learner = type(self)(**params)

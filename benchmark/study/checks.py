@@ -54,7 +54,10 @@ def _one_name_per_task(grid: Grid, tasks) -> None:
     be merged into one column: UsageError naming both."""
     seen: dict[str, Component] = {}
     for component in grid.tasks:
-        name = tasks.create(component.name, **component.kwargs).record_name
+        try:
+            name = tasks.create(component.name, **component.kwargs).record_name
+        except UsageError:  # a spec that cannot be read fails with its own message where the task is loaded
+            continue
         if name in seen and seen[name] != component:
             raise UsageError(f"grid {grid.source}: two tasks are named {name!r} ({_where(seen[name])} and "
                              f"{_where(component)}): their results would be merged into one column; give each its "

@@ -85,17 +85,24 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, dict]]:
     import io
 
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-    reader = csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ",")
+    # strict: a quote opened and never closed is an error, not the rest of the file read as one field
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ",", strict=True)
     try:
         header = reader.fieldnames or []
         twice = sorted({name for name in header if header.count(name) > 1})
         if twice:
             raise UsageError(f"{path}:1: column(s) {', '.join(map(repr, twice))} named twice in the header (which "
                              f"one holds the data?); rename or drop the extra column")
-        return [(reader.line_num, row) for row in reader]
+        rows = []
+        for row in reader:
+            if None in row:  # more fields than the header names: which column is which?
+                raise UsageError(f"{path}:{reader.line_num}: {len(header) + len(row[None])} fields, but the header "
+                                 f"names {len(header)}; quote fields that hold the delimiter")
+            rows.append((reader.line_num, row))
+        return rows
     except csv.Error as exc:
         raise UsageError(f"{path}:{reader.line_num}: not a readable {path.suffix[1:].upper()} file: {exc}; fix that "
-                         f"line (quote fields holding the delimiter or a line break)") from None
+                         f"line (close every quote; quote fields holding the delimiter or a line break)") from None
 
 
 def _json_array(path: Path, text: str) -> list[tuple[str, dict]]:
