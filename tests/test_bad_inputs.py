@@ -274,6 +274,25 @@ def test_a_parameter_out_of_its_range_is_refused_when_the_grid_is_read(tmp_path,
         refused(["run", "--grid", grid, *extra], capsys, finished, f"grid {grid}", words, "change it in the grid")
 
 
+@pytest.mark.parametrize("method, words", [
+    ("{name: dilm, params: {generator_lr: -1.0e-5}}", "method 'dilm': parameter 'generator_lr' must satisfy "
+                                                      "generator_lr > 0, got -1e-05"),
+    ("{name: vanilla-lm, params: {top_p: 1.5}}", "parameter 'top_p' must satisfy 0 < top_p <= 1, got 1.5"),
+    ("{name: tdd, params: {outer_steps: 0}}", "parameter 'outer_steps' must satisfy outer_steps >= 1, got 0"),
+])
+def test_a_method_parameter_out_of_its_range_is_refused(tmp_path, capsys, finished, method, words):
+    grid = grid_file(tmp_path, f"tasks: [{finished[1]}]\ndpcs: [2]\nmethods: [{method}]\nlearners: [minilm]\n")
+    refused(["run", "--grid", grid], capsys, finished, words)
+
+
+def test_a_report_out_folder_that_is_a_file_is_refused(tmp_path, capsys, finished):
+    (tmp_path / "out").write_text("x")
+    capsys.readouterr()
+    assert main(["report", str(finished[0]), "--out", str(tmp_path / "out")]) == 2
+    assert f"--out {tmp_path / 'out'}: a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "out").read_text() == "x"
+
+
 def test_a_task_parameter_out_of_its_range_is_refused(tmp_path, capsys, finished):
     grid = grid_file(tmp_path, GRID.format(task="{name: tiny-sentiment, params: {test_fraction: 1.5}}",
                                            learner="tfidf-logreg"))
