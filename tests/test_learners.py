@@ -119,9 +119,11 @@ def test_balanced_class_weights_match_scikit_learn_and_lift_the_minority_class()
     texts = [(" ".join(rng.choice(words, 6)) + (" superb" if i % 14 == 0 else ""),) for i in range(420)]
     train_labels = np.array([int(i % 14 == 0) for i in range(420)])  # the positives carry a weak cue
     train, test = Examples(tuple(texts[:300]), train_labels[:300]), Examples(tuple(texts[300:]), train_labels[300:])
-    plain = LEARNERS.create("tfidf-logreg", C=0.05).fit_predict(train, test, 2, seed=0)
+    plain = LEARNERS.create("tfidf-logreg", C=0.05, class_weight="none").fit_predict(train, test, 2, seed=0)
     weighted = LEARNERS.create("tfidf-logreg", C=0.05, class_weight="balanced").fit_predict(train, test, 2, seed=0)
     assert plain.sum() == 0 and (weighted[test.labels == 1] == 1).all()
+    # the default, auto, on a set this imbalanced (and no task to ask): weighted
+    assert np.array_equal(LEARNERS.create("tfidf-logreg", C=0.05).fit_predict(train, test, 2, seed=0), weighted)
 
 
 def test_long_loops_log_their_progress_at_intervals_and_at_the_end(caplog):
