@@ -203,6 +203,9 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
         from benchmark.study.executors.slurm import load_profile
 
         options["profile"] = load_profile(slurm_profile or grid.slurm_profile)
+    for folder, flag in ((runs_dir, "--runs-dir"), (out, "--out")):  # neither a file: checked before either is made
+        if folder is not None:
+            existing_folder(folder, flag)
     writable_folder(runs_dir, "--runs-dir")
     if out is not None:
         writable_folder(out, "--out")

@@ -245,6 +245,8 @@ def test_an_out_folder_that_is_a_file_is_refused_before_anything_runs(tmp_path, 
     (tmp_path / "out").write_text("x")
     refused(["run", "--tasks", finished[1], "--dpcs", "3", "--out", str(tmp_path / "out")], capsys, finished,
             f"--out {tmp_path / 'out'}: a file, not a folder")
+    assert main(["run", "--tasks", finished[1], "--out", str(tmp_path / "out"), "--runs-dir", str(tmp_path / "new")]) == 2
+    assert not (tmp_path / "new").exists()  # a new runs folder is not even made
 
 
 def test_a_read_only_runs_folder_is_refused(capsys, finished):
