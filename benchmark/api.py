@@ -30,6 +30,28 @@ from benchmark.study.store import Store
 STAGES = ("fit", "distill", "evaluate")
 
 
+def existing_folder(path: Path, flag: str) -> None:
+    """UsageError when ``path`` exists and is not a folder (a runs folder or report folder given as a file)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: a file, not a folder; pass a folder (it is made when missing)")
+
+
+def writable_folder(path: Path, flag: str) -> None:
+    """UsageError, before anything runs, when ``path`` is a file or a folder this process cannot write (or make)."""
+    import os
+    import tempfile
+
+    existing_folder(path, flag)
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.close((probe := tempfile.mkstemp(dir=path, prefix=".write-probe."))[0])
+        os.unlink(probe[1])
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror or exc}); pass a writable folder or "
+                         f"give yourself write permission") from None
+
+
 def open_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = None,
               load_data: bool = True, name: str | None = None, reference: bool = True) -> Grid:
     """A preset or grid file with its ``--set`` assignments and named overrides, parsed and checked against the
@@ -88,6 +110,7 @@ class StagePlan:
 def plan(grid: Grid, runs_dir: Path) -> list[StagePlan]:
     """What ``run_grid`` would run, per stage, with a time estimate (finished cells of the same kind, else the grid's
     committed rehearsal, else the priors); reads the runs folder, writes nothing."""
+    existing_folder(runs_dir, "--runs-dir")
     store, out, rehearsal = Store(runs_dir), [], committed_rehearsal(grid.name)
     for stage, stage_cells in expand(grid).items():
         pending = [c for c in stage_cells if not store.is_done(stage, c.id)]
@@ -112,8 +135,29 @@ class StageStatus:
     failures: list[Failure] = field(default_factory=list)
 
 
+def finished_here(runs_dir: Path) -> int:
+    """How many cells this process has finished in the runs folder (its journal's ``done`` lines with this pid)."""
+    import json
+    import os
+
+    from benchmark.study.store import JOURNAL
+
+    path = Path(runs_dir) / JOURNAL
+    if not path.is_file():
+        return 0
+    count = 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a crash: not ours to count
+            continue
+        count += isinstance(entry, dict) and entry.get("event") == "done" and entry.get("pid") == os.getpid()
+    return count
+
+
 def status(grid: Grid, runs_dir: Path) -> list[StageStatus]:
     """Each stage's cells of ``grid`` in the runs folder: done, running, failed (with the error) or pending."""
+    existing_folder(runs_dir, "--runs-dir")
     store = Store(runs_dir)
     return [_stage_status(store, stage, stage_cells) for stage, stage_cells in expand(grid).items()]
 
@@ -244,12 +288,28 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     from benchmark.study.fidelity import VERSION, judge_runs
 
     out_dir = Path(out) if out is not None else Path(runs_dir) / "leaderboards" / grid.name
+    executor = executor or grid.executor
+    options = {}
+    if executor == "slurm":
+        from benchmark.study.estimate import committed_rehearsal
+        from benchmark.study.executors.slurm import load_profile
+
+        options["profile"] = load_profile(slurm_profile or grid.slurm_profile)
+        options["rehearsal"] = committed_rehearsal(grid.name)  # what array tasks are bundled by
+    for folder, flag in ((runs_dir, "--runs-dir"), (out, "--out")):  # neither a file: checked before either is made
+        if folder is not None:
+            existing_folder(folder, flag)
+    writable_folder(runs_dir, "--runs-dir")
+    if out is not None:
+        writable_folder(out, "--out")
     check_out_folder(out_dir, grid.name)
     cells, store = expand(grid), Store(runs_dir)
     if force:
-        for stage, stage_cells in cells.items():
-            for cell in stage_cells:
-                store.discard(stage, cell.id)
+        held = [cell.id for stage, stage_cells in cells.items() for cell in stage_cells
+                if not store.discard(stage, cell.id)]
+        if held:
+            warn(f"warning: --force left {len(held)} cell(s) that another runner is running as they are (e.g. "
+                 f"{held[0]}); run --force again once it is done to redo them")
     for stage, stage_cells in cells.items():
         for path in store.set_aside_damaged(stage, [c.id for c in stage_cells]):
             warn(f"warning: {stage} cell {path.name.removesuffix('.record.json')} had a damaged record.json (not whole "
@@ -260,19 +320,10 @@ def run_grid(grid: Grid, runs_dir: Path, out: Path | None = None, executor: str 
     pending = {s: sum(not store.is_done(s, c.id) for c in cs) for s, cs in cells.items()}
     echo(f"grid {grid.name!r} ({grid.source}): " + ", ".join(
         f"{stage} {len(cs)} cells ({pending[stage]} to run)" for stage, cs in cells.items()))
-    executor = executor or grid.executor
-    options = {}
-    if executor == "slurm":
-        from benchmark.study.executors.slurm import load_profile
-
-        from benchmark.study.estimate import committed_rehearsal
-
-        options["profile"] = load_profile(slurm_profile or grid.slurm_profile)
-        options["rehearsal"] = committed_rehearsal(grid.name)  # what array tasks are bundled by
     t0 = time.perf_counter()
     outcome = EXECUTORS[executor](cells, store, progress=progress, stack=stack, **options)
     seconds = time.perf_counter() - t0
-    judge_runs(runs_dir, {c.id for c in cells["distill"]}, progress=progress)
+    judge_runs(runs_dir, {c.id for c in cells["distill"]}, progress=progress, warn=warn)
     cell_ids = {c.id for stage_cells in cells.values() for c in stage_cells}
     markdown = write_report(runs_dir, out_dir, cell_ids, grid.dpcs, expected_cells(grid), html=html,
                             projections=projections() if html else None, judge_version=VERSION)
@@ -293,6 +344,7 @@ def report(runs_dir: Path, out: Path | None = None, html: bool = True, texts: bo
 
     carry = [Path(c) for c in carry]
     out = Path(out) if out is not None else Path(runs_dir) / "leaderboards" / "all"
+    existing_folder(out, "--out")
     check_out_folder(out, "all")
     if not (runs_dir / "evaluate").is_dir() and not carry:
         raise UsageError(f"{runs_dir} holds no evaluate records; run `python -m benchmark run` first "
@@ -325,7 +377,7 @@ class Judgement:
 
 
 def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = None, progress: bool = True,
-          carry: list[Path] = ()) -> Judgement:
+          carry: list[Path] = (), warn: Callable[[str], None] | None = None) -> Judgement:
     """Measure every finished text set of a runs folder (on-label share by a judge trained on the train split,
     overlap with the test split, diversity); write ``fidelity.csv`` (and ``clean-test.csv``) to ``out``, with the
     rows of the report folders in ``carry`` for sets and cells this folder does not hold."""
@@ -340,7 +392,7 @@ def judge(runs_dir: Path, out: Path | None = None, clean_against: str | None = N
         runs_file(source)  # a wrong --carry fails before anything is measured
     if not (runs_dir / "distill").is_dir():
         raise UsageError(f"{runs_dir} holds no distilled sets (no {runs_dir / 'distill'}); pass a runs folder")
-    measured = judge_runs(runs_dir, progress=progress)
+    measured = judge_runs(runs_dir, progress=progress, warn=warn)
     sets = load_fidelity(runs_dir)
     if sets.empty:
         raise UsageError(f"{runs_dir} holds no finished text sets to measure")

@@ -198,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:  # a folder given that cannot be used
+        print(f"error: {exc.filename}: {exc.strerror}; pass a path you can write, or fix its permissions", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing finished is lost; run the same command again to resume", file=sys.stderr)
+        return 130
     finally:  # a later main() in this process (tests) starts from the caller's setting
         if saved is None:
             os.environ.pop("TQDM_DISABLE", None)
@@ -274,9 +280,15 @@ def cmd_run(args) -> int:
     if args.dry_run:
         print_plan(grid, api.plan(grid, args.runs_dir))
         return 0
-    done = api.run_grid(grid, args.runs_dir, args.out, args.executor, args.slurm_profile, args.force,
-                        progress=not args.no_progress, stack=args.stack_runs, html=args.html,
-                        echo=lambda line: print(line, flush=True), warn=lambda line: print(line, file=sys.stderr))
+    before = api.finished_here(args.runs_dir)
+    try:
+        done = api.run_grid(grid, args.runs_dir, args.out, args.executor, args.slurm_profile, args.force,
+                            progress=not args.no_progress, stack=args.stack_runs, html=args.html,
+                            echo=lambda line: print(line, flush=True), warn=lambda line: print(line, file=sys.stderr))
+    except KeyboardInterrupt:  # Ctrl-C: what finished is in the runs folder, the cell in flight runs again
+        finished = api.finished_here(args.runs_dir) - before
+        print(f"\ninterrupted: {finished} cells finished, run again to resume", file=sys.stderr)
+        return 130
     print(f"finished in {done.seconds:.0f} s: " + ", ".join(
         f"{stage} {dict(counts)}" for stage, counts in done.outcome.items()), flush=True)
     if not args.quiet:
@@ -382,7 +394,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_judge(args) -> int:
-    judged = api.judge(args.runs_dir, args.out, args.clean_against, progress=not args.no_progress, carry=args.carry)
+    judged = api.judge(args.runs_dir, args.out, args.clean_against, progress=not args.no_progress, carry=args.carry,
+                       warn=lambda line: print(line, file=sys.stderr))
     print(f"measured {judged.measured} new set(s); judge validation accuracy {100 * judged.judge_accuracy:.1f}%")
     print(judged.summary.round(3).to_markdown(index=False))
     if judged.clean is not None:

@@ -9,6 +9,7 @@ generates up to 68 / 313 / 421 tokens for SST-2 / QQP / MNLI and feeds QQP and M
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import ClassVar
 
 from dilm.precision import PRECISIONS
 
@@ -19,6 +20,17 @@ RUNTIME = {"runtime": True}  # where and how often, not what: never part of a ce
 @dataclass(frozen=True)
 class DiLMConfig:
     """All of DiLM's knobs. Per-class sizes are per class; lengths are tokens."""
+
+    # each numeric knob's range, beside the fields' types (a grid is checked against it before anything runs)
+    RANGES: ClassVar[dict] = {
+        **{name: "x >= 0" for name in ("lm_steps", "outer_loops", "inner_loops", "learner_steps", "max_retries")},
+        **{name: "x >= 1" for name in ("lm_batch_size", "max_length", "learner_max_length", "learner_batch_size",
+                                       "syn_batch_size", "real_batch_size", "real_grad_accum", "n_coresets",
+                                       "coreset_size", "pool_size", "pool_interval", "oversample_ratio",
+                                       "sample_batch_size", "selection_max_length")},
+        **{name: "x > 0" for name in ("lm_lr", "generator_lr", "learner_lr", "temperature", "checkpoint_minutes")},
+        **{name: "0 <= x <= 1" for name in ("lm_warmup_ratio", "generator_warmup_ratio", "learner_warmup_ratio")},
+        "top_p": "0 < x <= 1"}
 
     # the generator and stage 1 (LM fine-tuning on the train split)
     generator: str = "smollm2"

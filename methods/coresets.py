@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.tasks.base import Task
+from dilm.precision import PRECISIONS
 from dilm.selection import kmeans_centers
 from methods import METHODS
 from methods.base import CostModel, DistilledSet, FitContext, Method, MethodCard, check_dpc, per_class_indices
 from methods.coreset_selection import herding, kcenter_greedy
-from methods.embeddings import EmbeddingSpace, cached_embeddings, describe, space_digest
+from methods.embeddings import POOLINGS, EmbeddingSpace, cached_embeddings, describe, space_digest
 
 
 @dataclass
@@ -34,7 +35,9 @@ class EmbeddingCoreset(Method):
 
     MODEL_PARAMS = ("encoder",)
     EMBEDDING = (("embedding", "embed_train_split"),)  # one pass of the encoder over the train split, cached
-    SPACE = (("embedding", ("encoder", "pooling", "max_length")),)  # ... and shared by every coreset of the space
+    SPACE = (("embedding", ("encoder", "pooling", "max_length", "precision")),)  # ... and shared by every coreset of the space
+
+    PARAM_RANGES = {"pooling": POOLINGS, "max_length": "x >= 1", "precision": PRECISIONS}
 
     def __init__(self, encoder: str = "minilm", pooling: str = "cls", max_length: int = 64, precision: str = "fp32"):
         self.encoder = encoder

@@ -63,6 +63,7 @@ class GenerativeMethod(Method):
     stage2 = False
     seeded_fit = True  # stage 1 and 2 are seeded: fits of other seeds are other generators
     PRESETS = PRESETS  # dilm/config.py: the one place DiLM's hyper-parameters and presets are declared
+    PARAM_RANGES = DiLMConfig.RANGES
 
     def config(self, task: str | None = None) -> DiLMConfig:
         """The preset's values for ``task`` (a task name), with this method's explicit parameters over them."""

@@ -25,6 +25,7 @@ import logging
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -51,6 +52,14 @@ RUNTIME = {"runtime": True}  # field metadata: where and how often, never part o
 @dataclass(frozen=True)
 class TDDConfig:
     """All of TDD's knobs; the defaults are the ``cpu`` preset (MiniLM's space, minutes on 2 cores)."""
+
+    # each numeric knob's range, beside the fields' types (a grid is checked against it before anything runs)
+    RANGES: ClassVar[dict] = {
+        **{name: "x >= 1" for name in ("seq_length", "inner_steps", "outer_steps", "real_batch_size", "eval_every",
+                                       "validation_size")},
+        **{name: "x > 0" for name in ("lr_embeddings", "lr_labels", "lr_lrs", "init_lr", "init_head_lr",
+                                      "checkpoint_minutes")},
+        "attention_weight": "x >= 0", "label_type": LABEL_TYPES}
 
     model: str = "minilm"  # the learner whose embedding space the set lives in
     seq_length: int = 24  # tokens of each synthetic sequence
@@ -107,6 +116,7 @@ class TDD(Method):
                            advice="lower tdd's real_batch_size or seq_length")
 
     PRESETS = PRESETS
+    PARAM_RANGES = TDDConfig.RANGES
     __init__ = config_constructor(TDDConfig, tuple(f.name for f in fields(TDDConfig)))
 
     def config(self) -> dict:

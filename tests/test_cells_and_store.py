@@ -89,7 +89,8 @@ def run_tiny(tmp_path, *extra):
 
 RECORD_KEYS = {"schema", "stage", "cell_id", "config", "started_at", "finished_at", "versions", "git", "code_version",
                "host", "task", "fit_cell", "distill_cell", "recipe", "seeds", "distilled", "metrics",
-               "train_predict_s", "wall_s", "memory", "learner_family", "described", "artifacts"}
+               "train_predict_s", "wall_s", "memory", "learner_family", "described", "artifacts",
+               "class_weight_reason"}  # the learner left class_weight to its default, auto: why it chose "none"
 
 
 def test_record_schema(tmp_path, capsys):
@@ -110,6 +111,7 @@ def test_record_schema(tmp_path, capsys):
         assert set(record["git"]) == {"commit", "dirty"}
         assert record["wall_s"] >= 0 and record["memory"]["peak_rss_mib"] > 0
         assert record["recipe"] == {"ngram_max": 2, "C": 1.0, "max_iter": 1000, "class_weight": "none"}
+        assert record["class_weight_reason"].startswith("auto: train classes balanced")
         cell_dir = store.cell_dir("evaluate", record["cell_id"])
         assert (cell_dir / "done").exists() and (cell_dir / "log.txt").exists()
     out = capsys.readouterr().out
@@ -136,14 +138,15 @@ def test_rerun_skips_done_cells_and_redoes_unfinished_ones(tmp_path, capsys):
 
 def test_a_failing_cell_is_recorded_and_the_rest_goes_on(tmp_path, capsys):
     grid_file = tmp_path / "bad.yaml"
-    # a learner recipe that only fails at training time (negative C): every tfidf cell fails, minilm is absent
+    # a learner recipe that only fails at training time (a model that is nowhere; ranges such as C > 0 are refused
+    # with the grid): every cell of that learner fails
     grid_file.write_text("name: bad\ntasks: [tiny-sentiment]\ndpcs: [2]\nmethods: [random]\n"
-                         "learners: [{name: tfidf-logreg, params: {C: -1.0}}]\nn_sets: 1\nn_evals: 1\n")
+                         "learners: [{name: hf-classifier, params: {model: /nonexistent-model}}]\nn_sets: 1\nn_evals: 1\n")
     code = main(["run", "--grid", str(grid_file), "--runs-dir", str(tmp_path / "runs"),
                  "--out", str(tmp_path / "results"), "--no-progress"])
     assert code == 1
     err = capsys.readouterr().err
-    assert "FAILED evaluate tiny-sentiment.random.dpc2.s0.tfidf-logreg.r0-" in err and "log:" in err
+    assert "FAILED evaluate tiny-sentiment.random.dpc2.s0.hf-classifier.r0-" in err and "log:" in err
     store = Store(tmp_path / "runs")
     failed = next((tmp_path / "runs" / "evaluate").iterdir())
     error = json.loads((failed / "error.json").read_text())

@@ -112,16 +112,18 @@ def test_balanced_class_weights_match_scikit_learn_and_lift_the_minority_class()
     assert np.allclose(class_weights(labels, 3, "balanced"), compute_class_weight("balanced", classes=np.arange(3), y=labels))
     assert class_weights(labels, 3, "none") is None
     assert class_weights(np.array([0, 0, 2]), 3, "balanced")[1] == 1.0  # an absent class
-    with pytest.raises(ValueError, match="class_weight must be one of none, balanced"):
+    with pytest.raises(ValueError, match="class_weight must be one of auto, none, balanced"):
         class_weights(labels, 3, "weighted")
     rng = np.random.default_rng(0)
     words = ["plot", "scene", "actor", "film", "story", "music", "camera", "script"]
     texts = [(" ".join(rng.choice(words, 6)) + (" superb" if i % 14 == 0 else ""),) for i in range(420)]
     train_labels = np.array([int(i % 14 == 0) for i in range(420)])  # the positives carry a weak cue
     train, test = Examples(tuple(texts[:300]), train_labels[:300]), Examples(tuple(texts[300:]), train_labels[300:])
-    plain = LEARNERS.create("tfidf-logreg", C=0.05).fit_predict(train, test, 2, seed=0)
+    plain = LEARNERS.create("tfidf-logreg", C=0.05, class_weight="none").fit_predict(train, test, 2, seed=0)
     weighted = LEARNERS.create("tfidf-logreg", C=0.05, class_weight="balanced").fit_predict(train, test, 2, seed=0)
     assert plain.sum() == 0 and (weighted[test.labels == 1] == 1).all()
+    # the default, auto, on a set this imbalanced (and no task to ask): weighted
+    assert np.array_equal(LEARNERS.create("tfidf-logreg", C=0.05).fit_predict(train, test, 2, seed=0), weighted)
 
 
 def test_long_loops_log_their_progress_at_intervals_and_at_the_end(caplog):

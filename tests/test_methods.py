@@ -71,4 +71,4 @@ def test_get_params_reads_the_constructor():
     assert METHODS.create("random").get_params() == {}
     recipe = LEARNERS.create("minilm", steps=7).get_params()
     assert recipe["steps"] == 7 and recipe["lr"] == 1e-4 and recipe["warmup_ratio"] == 0.5
-    assert LEARNERS.create("tfidf-logreg").get_params() == {"ngram_max": 2, "C": 1.0, "max_iter": 1000, "class_weight": "none"}
+    assert LEARNERS.create("tfidf-logreg").get_params() == {"ngram_max": 2, "C": 1.0, "max_iter": 1000, "class_weight": "auto"}

@@ -52,10 +52,11 @@ def scores(runs: Path) -> dict:
 @pytest.mark.real
 def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, slurm, rt_assets):
     (tmp_path / "g.yaml").write_text(GRID.replace("learners: [tfidf-logreg]",
-                                                  "learners: [tfidf-logreg, {name: tfidf-logreg, params: {C: -1.0}}]"))
+                                                  "learners: [tfidf-logreg, {name: hf-classifier, params: "
+                                                  "{model: /nonexistent-model}}]"))  # fails when it trains
     result = cli(tmp_path, "run", "--grid", "g.yaml", "--executor", "slurm")
     assert result.returncode == 1
-    assert result.stderr.count("FAILED evaluate") == 5 and "InvalidParameterError" in result.stderr
+    assert result.stderr.count("FAILED evaluate") == 5 and "MissingAssetError" in result.stderr
     assert len(scores(tmp_path / "runs")) == 5
     failed = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "evaluate").glob("*/error.json")]
     assert len(failed) == 5 and all("Traceback" in f["traceback"] for f in failed)

@@ -56,7 +56,30 @@ def checked_params(cls, params: dict, where: str) -> dict:
             hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise UsageError(f"{where}: unknown parameter {key!r}.{hint} Parameters: {', '.join(sorted(accepted))}")
         out[key] = _coerced(value, expected_type(accepted[key]), f"{where}: parameter {key!r}")
+        rule = getattr(cls, "PARAM_RANGES", {}).get(key)
+        if rule is not None and out[key] is not None and not within(out[key], rule):
+            allowed = (f"be one of {', '.join(map(repr, rule))}" if isinstance(rule, tuple)
+                       else f"satisfy {' '.join(key if part == 'x' else part for part in rule.split())}")
+            raise UsageError(f"{where}: parameter {key!r} must {allowed}, got {out[key]!r}; change it in the grid "
+                             f"(`python -m benchmark list --details` shows the defaults)")
     return out
+
+
+def within(value, rule) -> bool:
+    """Whether ``value`` meets a declared range: a tuple of the allowed values, or a bound written ``x > 0``,
+    ``x >= 1`` or ``0 <= x <= 1`` (a class's ``PARAM_RANGES``, declared beside its constructor's types)."""
+    import operator
+
+    if isinstance(rule, tuple):
+        return value in rule
+    ops = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
+    parts = rule.split()
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:  # NaN is in no range
+        return False
+    if len(parts) == 3:  # x > 0
+        return ops[parts[1]](value, float(parts[2]))
+    low, op_low, _, op_high, high = parts  # 0 <= x <= 1
+    return ops[op_low](float(low), value) and ops[op_high](value, float(high))
 
 
 def without_defaults(cls, params: dict) -> dict:

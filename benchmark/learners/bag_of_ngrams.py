@@ -7,7 +7,7 @@ import numpy as np
 
 from benchmark.core.assets import minilm_path
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import Learner, batch_indices, class_weights
+from benchmark.learners.base import CLASS_WEIGHTS, Learner, batch_indices, class_weights
 from benchmark.tasks.base import Examples
 
 
@@ -17,9 +17,11 @@ class BagOfNgrams(Learner):
 
     family = "from-scratch"
     TEST_PARAMS = {"steps": 30}
+    PARAM_RANGES = {"dim": "x >= 1", "buckets": "x >= 1", "steps": "x >= 1", "batch_size": "x >= 1", "lr": "x > 0",
+                    "weight_decay": "x >= 0", "max_length": "x >= 1", "class_weight": CLASS_WEIGHTS}
 
     def __init__(self, dim: int = 64, buckets: int = 2**18, steps: int = 200, batch_size: int = 64,
-                 lr: float = 0.05, weight_decay: float = 0.0, max_length: int = 128, class_weight: str = "none"):
+                 lr: float = 0.05, weight_decay: float = 0.0, max_length: int = 128, class_weight: str = "auto"):
         self.dim = dim
         self.buckets = buckets
         self.steps = steps
@@ -27,7 +29,7 @@ class BagOfNgrams(Learner):
         self.lr = lr
         self.weight_decay = weight_decay
         self.max_length = max_length
-        self.class_weight = class_weight  # "balanced" for imbalanced data: classes weighted by n / (k x count)
+        self.class_weight = class_weight  # "balanced": classes weighted by n / (k x count); "auto": for_task decides
 
     def _features(self, texts) -> list[list[int]]:
         from transformers import AutoTokenizer

@@ -22,6 +22,8 @@ class Learner:
     TEST_PARAMS: ClassVar[dict] = {}  # a cheap recipe for the contract tests
     MODEL_PARAMS: ClassVar[tuple[str, ...]] = ()  # the recipe keys that name a model (``rehearse`` swaps in a tiny one)
     REHEARSAL_PARAMS: ClassVar[dict] = {}  # a few steps at the real batch size and length (``rehearse``)
+    PARAM_RANGES: ClassVar[dict] = {}  # parameter -> its range (``x > 0``) or allowed values, checked with the grid
+    class_weight_reason: str | None = None  # why ``for_task`` chose the class weighting the grid left to the default
 
     def get_params(self) -> dict[str, Any]:
         """The recipe: the constructor's hyper-parameters and their values (stored in every record)."""
@@ -30,8 +32,16 @@ class Learner:
     embedding_space: ClassVar[str | None] = None  # the input-embedding space it reads (learners accepting "embedding")
 
     def for_task(self, task) -> "Learner":
-        """This learner for ``task`` (learners that need the task's field names or label words fill them in)."""
-        return self
+        """This learner for ``task`` (learners that need the task's field names or label words fill them in; a
+        ``class_weight`` left ``auto`` becomes ``balanced`` or ``none`` for the task, ``default_class_weight``; a
+        task-like that names only fields and words, without splits, leaves ``auto`` to each training set)."""
+        params = self.get_params()
+        if params.get("class_weight") != "auto" or not hasattr(task, "splits"):
+            return self
+        params["class_weight"], reason = default_class_weight(task)
+        learner = type(self)(**params)
+        learner.class_weight_reason = reason
+        return learner
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         raise NotImplementedError
@@ -86,17 +96,37 @@ def learner_card_text(name: str, cls: type[Learner]) -> str:
     return "\n".join(lines)
 
 
-CLASS_WEIGHTS = ("none", "balanced")
+CLASS_WEIGHTS = ("auto", "none", "balanced")
+IMBALANCE_RATIO = 2.0  # train classes are imbalanced when the largest holds more than this times the smallest
+
+
+def imbalanced(counts: np.ndarray) -> bool:
+    """Whether class sizes ``counts`` are imbalanced: the largest over ``IMBALANCE_RATIO`` times the smallest."""
+    return len(counts) > 1 and counts.max() > IMBALANCE_RATIO * counts.min()
+
+
+def default_class_weight(task) -> tuple[str, str]:
+    """``class_weight: auto`` for ``task``: ("balanced", why) when its train classes are imbalanced or its metric is
+    macro-F1 (unweighted, a learner trained on the whole train split collapses to the majority class and the Full
+    row falls below Random), else ("none", why)."""
+    counts = task.splits.train.class_counts(task.num_classes)
+    sizes = ", ".join(f"{name} {n}" for name, n in zip(task.label_names, counts.tolist()))
+    if imbalanced(counts):
+        return "balanced", f"auto: train classes imbalanced ({sizes}; largest > {IMBALANCE_RATIO:g}x smallest)"
+    if task.metric == "macro_f1":
+        return "balanced", "auto: the task's metric is macro_f1"
+    return "none", f"auto: train classes balanced ({sizes}) and metric {task.metric}"
 
 
 def class_weights(labels: np.ndarray, num_labels: int, mode: str) -> np.ndarray | None:
     """Per-class loss weights for imbalanced training data: ``balanced`` weighs each class by n / (k x its count)
-    (scikit-learn's rule; a class absent from the set gets weight 1); ``none``: None, every example counts once."""
+    (scikit-learn's rule; a class absent from the set gets weight 1); ``none``: None, every example counts once;
+    ``auto`` (a learner not bound to a task by ``for_task``): ``balanced`` when the set's classes are imbalanced."""
     if mode not in CLASS_WEIGHTS:
         raise ValueError(f"class_weight must be one of {', '.join(CLASS_WEIGHTS)}, got {mode!r}")
-    if mode == "none":
-        return None
     counts = np.bincount(np.asarray(labels), minlength=num_labels).astype(float)
+    if mode == "none" or mode == "auto" and not imbalanced(counts[counts > 0]):
+        return None
     present = counts > 0
     weights = np.ones(num_labels)
     weights[present] = counts.sum() / (present.sum() * counts[present])

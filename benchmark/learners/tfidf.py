@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import Learner, class_weights, join_fields
+from benchmark.learners.base import CLASS_WEIGHTS, Learner, class_weights, join_fields
 from benchmark.tasks.base import Examples
 
 
@@ -17,11 +17,13 @@ class TfidfLogReg(Learner):
 
     family = "non-neural"
 
-    def __init__(self, ngram_max: int = 2, C: float = 1.0, max_iter: int = 1000, class_weight: str = "none"):
+    PARAM_RANGES = {"ngram_max": "x >= 1", "C": "x > 0", "max_iter": "x >= 1", "class_weight": CLASS_WEIGHTS}
+
+    def __init__(self, ngram_max: int = 2, C: float = 1.0, max_iter: int = 1000, class_weight: str = "auto"):
         self.ngram_max = ngram_max
         self.C = C
         self.max_iter = max_iter
-        self.class_weight = class_weight  # "balanced" for imbalanced data: classes weighted by n / (k x count)
+        self.class_weight = class_weight  # "balanced": classes weighted by n / (k x count); "auto": for_task decides
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -13,8 +13,8 @@ from benchmark.core.assets import OFFLINE_MODELS, pick_device, resolve_model
 from benchmark.core.classifiers import load_classifier, load_tokenizer, pretrained_classifier
 from benchmark.core.errors import MissingAssetError
 from benchmark.learners import LEARNERS
-from benchmark.learners.base import (Learner, batch_indices, cast_floats, class_weights, compute_dtype,
-                                     resolve_precision)
+from benchmark.learners.base import (CLASS_WEIGHTS, PRECISIONS, Learner, batch_indices, cast_floats, class_weights,
+                                     compute_dtype, resolve_precision)
 from benchmark.learners.checkpoints import TrainingCheckpoints
 from benchmark.core.tokenization import length_sorted_batches, tokenize
 from benchmark.tasks.base import Examples
@@ -27,10 +27,13 @@ class TransformerClassifier(Learner):
     MODEL_PARAMS = ("model",)
     REHEARSAL_PARAMS = {"steps": 2}
     accepts = ("text", "embedding")
+    PARAM_RANGES = {"steps": "x >= 1", "batch_size": "x >= 1", "lr": "x > 0", "weight_decay": "x >= 0",
+                    "warmup_ratio": "0 <= x <= 1", "max_grad_norm": "x > 0", "max_length": "x >= 1",
+                    "eval_batch_size": "x >= 1", "class_weight": CLASS_WEIGHTS, "precision": PRECISIONS}
 
     def __init__(self, model: str, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
-                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "none",
+                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "auto",
                  precision: str = "fp32"):
         self.model = model
         self.steps = steps
@@ -42,7 +45,7 @@ class TransformerClassifier(Learner):
         self.max_length = max_length
         self.eval_batch_size = eval_batch_size
         self.device = device
-        self.class_weight = class_weight  # "balanced" for imbalanced data: the loss weighs classes by n / (k x count)
+        self.class_weight = class_weight  # "balanced": the loss weighs classes by n / (k x count); "auto": for_task decides
         self.precision = precision  # "bf16"/"auto": steps on bfloat16 copies of the weights (``resolve_precision``)
 
     def fit_predict(self, train: Examples, test: Examples, num_labels: int, seed: int) -> np.ndarray:
@@ -218,7 +221,7 @@ def _named_learner(name: str, doc: str, checkpoint: str | None = None):
 
     def __init__(self, model: str = checkpoint or name, steps: int = 200, batch_size: int = 64, lr: float = 1e-4,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.5, max_grad_norm: float = 1.0,
-                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "none",
+                 max_length: int = 64, eval_batch_size: int = 256, device: str = "auto", class_weight: str = "auto",
                  precision: str = "fp32"):
         TransformerClassifier.__init__(self, model, steps, batch_size, lr, weight_decay, warmup_ratio,
                                        max_grad_norm, max_length, eval_batch_size, device, class_weight, precision)

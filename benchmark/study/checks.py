@@ -38,10 +38,44 @@ def check_grid(grid: Grid, load_data: bool = True) -> Grid:
     grid.learners = learners
     grid.methods = checked(METHODS, grid.methods, "method")
     grid.tasks = checked(TASKS, grid.tasks, "task")
+    _one_name_per_task(grid, TASKS)
     methods = [METHODS.create(m.name, **m.kwargs) for m in grid.methods]
     if load_data:
         for component in grid.tasks:
             task = load_task(component.name, component.params)
+            _two_classes(task, component, grid.source)
             if any(not method.dpc_independent for method in methods):
                 check_dpc(task, max(grid.dpcs))
     return grid
+
+
+def _one_name_per_task(grid: Grid, tasks) -> None:
+    """Two different task entries that records and tables would name alike (two specs declaring one ``name``) would
+    be merged into one column: UsageError naming both."""
+    seen: dict[str, Component] = {}
+    for component in grid.tasks:
+        try:
+            name = tasks.create(component.name, **component.kwargs).record_name
+        except UsageError:  # a spec that cannot be read fails with its own message where the task is loaded
+            continue
+        if name in seen and seen[name] != component:
+            raise UsageError(f"grid {grid.source}: two tasks are named {name!r} ({_where(seen[name])} and "
+                             f"{_where(component)}): their results would be merged into one column; give each its "
+                             f"own name (the spec's `name`)")
+        seen[name] = component
+
+
+def _where(component: Component) -> str:
+    return component.kwargs.get("spec") or f"{component.name} {component.kwargs}"
+
+
+def _two_classes(task, component: Component, source: str) -> None:
+    """A task whose train split holds fewer than two classes cannot train a classifier or its judge: UsageError."""
+    import numpy as np
+
+    counts = task.splits.train.class_counts(task.num_classes)
+    if np.count_nonzero(counts) < 2:
+        present = {name: int(n) for name, n in zip(task.label_names, counts) if n}
+        raise UsageError(f"grid {source}: task {task.name!r} ({_where(component)}): its train split holds "
+                         f"{np.count_nonzero(counts)} class(es) {present}; a classification task needs at least two: "
+                         f"check its label column (label_field) and that the file holds every class")

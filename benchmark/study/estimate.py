@@ -23,9 +23,9 @@ ANY = "*"  # a rehearsal table's row stands for every DPC (and, "on text sets", 
 
 @lru_cache(maxsize=1)
 def priors() -> dict:
-    import yaml
+    from benchmark.core.yamlfile import read_yaml
 
-    return yaml.safe_load(PRIORS.read_text())
+    return read_yaml(PRIORS, "cost priors")
 
 
 def prior_seconds(stage: str, config: dict) -> float:

@@ -199,10 +199,12 @@ def fidelity(texts, labels, judge: Judge, index: SplitIndex, pool=None) -> dict:
 
 
 
-def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = False) -> int:
+def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = False, warn=None) -> int:
     """Measure every finished text set of the runs folder (or of ``distill_ids``) that has no fidelity record yet, or
     one that misses its candidate pool's measure; returns how many were measured. Judges and test indexes are built
-    once per task."""
+    once per task. A set the judge cannot measure (its task no longer loads, a judge that cannot be trained) gets
+    ``error.json`` with the reason in its fidelity folder (``warn`` is told): its fidelity is unavailable, the other
+    sets and the leaderboard go on."""
     from pathlib import Path
 
     from tqdm.auto import tqdm
@@ -227,12 +229,18 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
                                and (distilled.pool is None or "candidate_on_label_share" in measured_before)):
                 continue  # being measured elsewhere, or measured (per text, and its pool) and not made again
             config = record["config"]
-            task_key = json_key(config["task"])
-            if task_key not in judges:
-                task = load_task(config["task"]["name"], tuple(sorted(config["task"]["params"].items())))
-                judges[task_key] = (Judge(task), SplitIndex(task.splits.test.texts))
-            judge, index = judges[task_key]
-            measures = fidelity(distilled.examples.texts, distilled.labels, judge, index, distilled.pool)
+            try:
+                judge, index = _judge_of(judges, config["task"], load_task)
+                measures = fidelity(distilled.examples.texts, distilled.labels, judge, index, distilled.pool)
+            except Exception as exc:  # noqa: BLE001 -- one set's judge must not take down the run or its leaderboard
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                store.prepare(FIDELITY, record["cell_id"])
+                store.fail(FIDELITY, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
+                                                         "unavailable": True, "error": reason})
+                if warn is not None:
+                    warn(f"warning: fidelity of set {record['cell_id']} unavailable ({reason}); recorded in "
+                         f"{store.cell_dir(FIDELITY, record['cell_id']) / 'error.json'}, the leaderboard goes on")
+                continue
             store.prepare(FIDELITY, record["cell_id"])
             store.finish(FIDELITY, record["cell_id"], {"distill_cell": record["cell_id"], "config": config,
                                                        "task": {"name": judge.task.record_name},
@@ -240,6 +248,22 @@ def judge_runs(runs_dir, distill_ids: set[str] | None = None, progress: bool = F
                                                        "set_checksum": checksum, **measures})
             measured += 1
     return measured
+
+
+def _judge_of(judges: dict, task_config: dict, load_task) -> tuple[Judge, SplitIndex]:
+    """The task's judge and test index, built once per task; a task whose judge failed fails again at once."""
+    task_key = json_key(task_config)
+    if task_key not in judges:
+        try:
+            task = load_task(task_config["name"], tuple(sorted(task_config["params"].items())))
+            judge = Judge(task)
+            judge.model  # trained here: a failure is the task's, not one set's
+            judges[task_key] = (judge, SplitIndex(task.splits.test.texts))
+        except Exception as exc:  # noqa: BLE001 -- kept and re-raised for each of the task's sets
+            judges[task_key] = exc
+    if isinstance(judges[task_key], Exception):
+        raise judges[task_key]
+    return judges[task_key]
 
 
 def json_key(component: dict) -> str:

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from benchmark.core.errors import UsageError, did_you_mean
 from benchmark.core.names import safe_name
+from benchmark.core.yamlfile import parse_yaml, read_yaml
 
 GRID_KEYS = {"name", "description", "tasks", "dpcs", "methods", "learners", "recipes", "n_fits", "n_sets",
              "n_evals", "executor", "slurm_profile", "baseline"}
@@ -84,10 +83,11 @@ def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.is_file():
             raise UsageError(f"grid file {path} does not exist")
-        text, source = path.read_text(encoding="utf-8"), str(path)
+        data, source = read_yaml(path, "grid"), str(path)
     elif name_or_path in preset_names():
         text = resources.files("benchmark.grids").joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
         source = f"preset {name_or_path!r}"
+        data = parse_yaml(text, f"grid {source}")
     else:
         import difflib
 
@@ -95,10 +95,6 @@ def load_grid(name_or_path: str, sets: list[str] = (), overrides: dict | None = 
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UsageError(f"unknown grid {name_or_path!r}.{hint} Presets: {', '.join(preset_names())}; "
                          f"or pass the path of a grid .yaml file.")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"grid {source}: not valid YAML: {exc}") from None
     if path.is_file():
         data = _anchor_task_specs(data, path)
         if isinstance(data, dict) and not data.get("name"):  # the file's name names the grid
@@ -246,8 +242,8 @@ def _spec_names(entry) -> set:
         return {entry if isinstance(entry, str) else entry.get("name")}
     names = {entry, Path(entry).stem}
     try:
-        declared = yaml.safe_load(Path(entry).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        declared = read_yaml(Path(entry), "task spec")
+    except (OSError, UsageError):
         return names  # a missing or broken spec fails later, with the spec's own error
     if isinstance(declared, dict) and isinstance(declared.get("name"), str):
         names.add(declared["name"])
@@ -260,10 +256,7 @@ def apply_set(data, assignment: str, source: str):
     if "=" not in assignment:
         raise UsageError(f"--set {assignment!r}: expected KEY=VALUE, e.g. n_sets=5 or learners.minilm.params.steps=50")
     key, raw = assignment.split("=", 1)
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"--set {assignment!r}: the value is not valid YAML: {exc}") from None
+    value = parse_yaml(raw, f"--set {assignment!r}: the value")
     if not isinstance(data, dict):
         raise UsageError(f"grid {source}: expected a mapping to apply --set {assignment!r} to")
     parts = key.split(".")

@@ -172,6 +172,7 @@ def _evaluate_body(cell: EvalCell, task, distilled, learner, predictions, second
     np.save(directory / "predictions.npy", predictions.astype(np.int16))
     return {"task": task.describe(), "fit_cell": cell.distill.fit.id, "distill_cell": cell.distill.id,
             "recipe": learner.get_params(), "learner_family": learner.family,
+            **({"class_weight_reason": learner.class_weight_reason} if learner.class_weight_reason else {}),
             "seeds": {"fit": cell.distill.fit.fit_seed, "set": cell.distill.set_seed, "eval": cell.eval_seed},
             "distilled": {"n_examples": len(distilled), "per_class": distilled.per_class()},
             "metrics": compute_metrics(test.labels, predictions, task.num_classes),

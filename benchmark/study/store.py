@@ -111,9 +111,19 @@ class Store:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return directory
 
-    def discard(self, stage: str, cell_id: str) -> None:
-        """Forget a cell entirely (``run --force``): its next run starts from nothing."""
-        shutil.rmtree(self.cell_dir(stage, cell_id), ignore_errors=True)
+    def discard(self, stage: str, cell_id: str) -> bool:
+        """Forget a cell entirely (``run --force``): its next run starts from nothing. Done under the cell's lock,
+        which stays: a cell another runner holds is left as it is (False), never deleted under it."""
+        directory = self.cell_dir(stage, cell_id)
+        if not directory.is_dir():
+            return True
+        with self.claim(stage, cell_id) as claimed:
+            if not claimed:
+                return False
+            for entry in directory.iterdir():
+                if entry.name != LOCK:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        return True
 
     def finish(self, stage: str, cell_id: str, record: dict) -> None:
         """Write the record, then the ``done`` marker (last: its presence means the record is whole)."""

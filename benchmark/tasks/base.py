@@ -141,6 +141,8 @@ class Task:
     label_names: ClassVar[tuple[str, ...]] = ()
     words: ClassVar[tuple[str, ...]] = ()  # label words for prompts (in-context learning), when not the names
     metric: ClassVar[str] = "accuracy"
+    PARAM_RANGES: ClassVar[dict] = {"split_seed": "x >= 0", "test_fraction": "0 < x < 1",
+                                    "validation_fraction": "0 < x < 1", "score_on": ("test", "validation")}
 
     @property
     def num_classes(self) -> int:

@@ -24,10 +24,10 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from benchmark.core.errors import UsageError
 from benchmark.core.names import safe_name
+from benchmark.core.yamlfile import read_yaml
 from benchmark.tasks import TASKS
 from benchmark.tasks.base import Examples, Task
 
@@ -61,11 +61,7 @@ def read_rows(path: Path) -> list[tuple[int | str, dict]]:
         raise UsageError(f"{path}:{line}: not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
                          f"re-save the file as UTF-8") from None
     if path.suffix in (".csv", ".tsv"):
-        import csv
-        import io
-
-        reader = csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ",")
-        return [(reader.line_num, row) for row in reader]
+        return _csv_rows(path, text)
     if path.suffix == ".json" and text.lstrip().startswith("["):
         return _json_array(path, text)
     if path.suffix in (".jsonl", ".json"):
@@ -79,6 +75,35 @@ def read_rows(path: Path) -> list[tuple[int | str, dict]]:
         return rows
     raise UsageError(f"{path}: unknown format {path.suffix!r}; use .csv, .tsv, .jsonl, .json (JSON Lines or an array "
                      f"of objects) or a datasets save_to_disk folder")
+
+
+CSV_FIELD_LIMIT = 2 ** 31 - 1  # csv's own limit is 128 KiB a field: a long document is a text, not an error
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[int, dict]]:
+    """(line, row) pairs of a CSV or TSV whose header names each column once; a malformed file names its line."""
+    import csv
+    import io
+
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    # strict: a quote opened and never closed is an error, not the rest of the file read as one field
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ",", strict=True)
+    try:
+        header = reader.fieldnames or []
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            raise UsageError(f"{path}:1: column(s) {', '.join(map(repr, twice))} named twice in the header (which "
+                             f"one holds the data?); rename or drop the extra column")
+        rows = []
+        for row in reader:
+            if None in row:  # more fields than the header names: which column is which?
+                raise UsageError(f"{path}:{reader.line_num}: {len(header) + len(row[None])} fields, but the header "
+                                 f"names {len(header)}; quote fields that hold the delimiter")
+            rows.append((reader.line_num, row))
+        return rows
+    except csv.Error as exc:
+        raise UsageError(f"{path}:{reader.line_num}: not a readable {path.suffix[1:].upper()} file: {exc}; fix that "
+                         f"line (close every quote; quote fields holding the delimiter or a line break)") from None
 
 
 def _json_array(path: Path, text: str) -> list[tuple[str, dict]]:
@@ -105,7 +130,7 @@ class CustomTask(Task):
         path = Path(self.spec)
         if not path.is_file():
             raise UsageError(f"task spec {path} does not exist")
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path, "task spec")
         if not isinstance(data, dict):
             raise UsageError(f"task spec {path}: expected a mapping with keys {', '.join(sorted(SPEC_KEYS))}")
         unknown, missing = set(data) - SPEC_KEYS, {"name", "path", "text_fields", "label_field"} - set(data)
@@ -171,7 +196,8 @@ class CustomTask(Task):
     @cached_property
     def _files(self) -> dict[str, tuple[list, list[str], list]]:
         """Each file the spec names, by its key (``path``, ``test_path``), read and checked once."""
-        return {key: read_labelled(self._path(key), self.text_fields, self._spec["label_field"])
+        declared = tuple(str(n) for n in self._spec.get("label_names") or ())
+        return {key: read_labelled(self._path(key), self.text_fields, self._spec["label_field"], declared)
                 for key in ("path", "test_path") if self._spec.get(key)}
 
     def _examples(self, key: str) -> Examples:
@@ -203,9 +229,13 @@ class CustomTask(Task):
         return self._examples("test_path") if self._spec.get("test_path") else None
 
 
-def read_labelled(path: Path, text_fields: tuple[str, ...], label_field: str) -> tuple[list, list[str], list]:
+MISSING_LABELS = {"nan", "null", "none", "na", "n/a", "#n/a"}  # what spreadsheets and pandas write for "no value"
+
+
+def read_labelled(path: Path, text_fields: tuple[str, ...], label_field: str,
+                  declared: tuple[str, ...] = ()) -> tuple[list, list[str], list]:
     """A file's texts, label texts and row numbers (for messages), every row checked: no missing column, no empty
-    text or label."""
+    text or label, no label that reads as a missing value (``nan``, ``null``...) unless ``declared`` names it."""
     rows = read_rows(path)
     if not rows:
         raise UsageError(f"{path}: no rows")
@@ -221,6 +251,10 @@ def read_labelled(path: Path, text_fields: tuple[str, ...], label_field: str) ->
         label = _label(row, label_field)
         if not label:
             raise UsageError(f"{path}:{number}: empty label in column {label_field}")
+        if label.lower() in MISSING_LABELS and label not in declared:
+            raise UsageError(f"{path}:{number}: label {label!r} in column {label_field} reads as a missing value, not "
+                             f"a class; give the row its label or drop it (a class really named {label!r}: list it "
+                             f"in label_names)")
         texts.append(text)
         labels.append(label)
         numbers.append(number)

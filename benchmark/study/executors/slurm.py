@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import submitit
-import yaml
+from benchmark.core.yamlfile import read_yaml
 
 from benchmark.study.cells import STAGES
 from benchmark.core.errors import UsageError
@@ -60,7 +60,7 @@ def load_profile(name_or_path: str) -> SlurmProfile:
         path = checkout / "slurm" / "profiles" / f"{name_or_path}.yaml"
     if not path.is_file():
         raise UsageError(f"Slurm profile {name_or_path!r} not found (neither a file nor slurm/profiles/{name_or_path}.yaml)")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path, "Slurm profile") or {}
     if not isinstance(data, dict) or set(data) - PROFILE_KEYS:
         raise UsageError(f"Slurm profile {path}: allowed keys are {', '.join(sorted(PROFILE_KEYS))}")
     allowed = _sbatch_keys()
