@@ -789,3 +789,47 @@ def test_weight_drift_is_the_relative_l2_change_over_the_tensors_both_models_hol
     assert json.loads(capsys.readouterr().out)["relative_l2"] == pytest.approx(0.2)
     with pytest.raises(SystemExit, match="model.safetensors"):
         drift_main([str(tmp_path / "a"), str(tmp_path / "missing")])
+
+
+# ---- decoding that drops finished rows: the same samples as Hugging Face's generate, on fewer computed rows --------
+def _generate_reference(generator, label, n, max_length, top_p, seed, batch_size):
+    """What ``sample_ids`` returned before it decoded itself: ``generate`` with the same filters, cut at EOS."""
+    from dilm import generator as generator_module
+
+    torch.manual_seed(seed)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            size = min(batch_size, n - start)
+            prompt = torch.tensor([generator.prompt(label)] * size, dtype=torch.long)
+            rows = generator.model.generate(
+                input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=0,
+                max_new_tokens=max_length - prompt.shape[1], suppress_tokens=list(generator.class_ids) or None,
+                pad_token_id=generator.tokenizer.pad_token_id, eos_token_id=generator.eos_id,
+                **generator_module.nucleus(top_p, "cpu")).tolist()
+            for row in rows:
+                end = next((i + 1 for i in range(prompt.shape[1], len(row)) if row[i] == generator.eos_id), len(row))
+                out.append(row[:end])
+    return out
+
+
+@pytest.mark.parametrize("model", ["llama", "gpt2"])
+def test_decoding_draws_what_generate_draws_on_fewer_rows(model, tiny_generator_dir, tiny_gpt2_dir):
+    """Several seeds, several batches per call (the RNG stream runs on across batches), rows ending at many different
+    steps: every sample equals ``generate``'s; the rows computed are fewer than ``generate``'s batch x steps."""
+    if model == "gpt2":
+        generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=False, class_token_init="bos")
+    else:
+        generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    # a large EOS row makes EOS likely at some steps, so rows end at scattered steps (a random-init model's near-uniform
+    # next-token distribution over ~50k tokens would hardly ever end a row)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        generator.model.get_output_embeddings().weight[generator.eos_id] = 1.5 * torch.randn(16)
+    for seed in (0, 1, 2):
+        stats = {}
+        ours = generator.sample_ids(1, 20, max_length=40, top_p=0.9, seed=seed, batch_size=8, stats=stats)
+        assert ours == _generate_reference(generator, 1, 20, 40, 0.9, seed, 8)
+        lengths = {len(s) for s in ours}
+        assert len(lengths) > 3  # rows ended at different steps
+        assert stats["rows"] < stats["padded_rows"]
