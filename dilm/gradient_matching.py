@@ -19,7 +19,7 @@ from dilm.config import DiLMConfig
 from dilm.generator import Generator, seeds_for
 from dilm.learner import MatchingLearner
 from dilm.lm_training import autocast, lr_schedule, param_groups
-from dilm.selection import kmeans_centers
+from dilm.selection import kmeans_centers, kmeans_device
 
 log = logging.getLogger("dilm.stage2")
 
@@ -70,11 +70,17 @@ def representative_coresets(embeddings: np.ndarray, labels: np.ndarray, num_clas
     return out
 
 
-def diverse_clusters(states: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Cluster id of each pooled sample: k-means (k = synthetic batch size) on the learner's [CLS] states."""
+def diverse_clusters(states: np.ndarray, k: int, seed: int, device: str | None = "auto") -> np.ndarray:
+    """Cluster id of each pooled sample: k-means (k = synthetic batch size) on the learner's [CLS] states (on the GPU
+    when there is one: ``selection.kmeans_device``)."""
+    k = min(k, len(states))
+    device = kmeans_device(device)
+    if device is not None:
+        from dilm.kmeans import kmeans
+
+        return kmeans(states, k, seed, device)[1]
     from sklearn.cluster import KMeans
 
-    k = min(k, len(states))
     return KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed).fit(states).labels_
 
 
