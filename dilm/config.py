@@ -49,6 +49,9 @@ class DiLMConfig:
     real_batch_size: int = field(default=32, metadata=STAGE2)
     real_grad_accum: int = field(default=1, metadata=STAGE2)
     temperature: float = field(default=1.0, metadata=STAGE2)
+    # stage 2's likelihoods of a synthetic batch on its samples laid end to end (``Generator.sequence_nll``): the same
+    # NLLs on fewer tokens (without generator dropout: with it, other dropout masks of the same distribution)
+    nll_packing: bool = field(default=False, metadata=STAGE2)
     classifier_only: bool = field(default=True, metadata=STAGE2)
     representative_teacher: bool = field(default=True, metadata=STAGE2)
     n_coresets: int = field(default=4, metadata=STAGE2)
@@ -80,7 +83,7 @@ class DiLMConfig:
 
 # Fields added after records were made: they enter cell ids and cache keys only when set away from their default,
 # so the ids and keys of everything made before they existed stay valid.
-LATER_FIELDS = ("lm_packing", "candidate_chunk")
+LATER_FIELDS = ("lm_packing", "candidate_chunk", "nll_packing")
 
 
 def identity(values: dict) -> dict:
@@ -104,13 +107,11 @@ PRESETS: dict[str, DiLMConfig] = {
     "paper": DiLMConfig(
         generator="gpt2", class_token_init="bos", lm_steps=80_000, lm_batch_size=64, lm_lr=1e-5, lm_warmup_ratio=0.1,
         max_length=68, lm_packing=True, learner="bert-base-uncased", learner_max_length=512, outer_loops=2_000,
-        inner_loops=10,
-        generator_lr=3e-7, generator_schedule="cosine", generator_warmup_ratio=0.05, generator_dropout=True,
-        learner_steps=20, learner_lr=1e-4, learner_schedule="cosine", learner_warmup_ratio=0.5,
-        learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0, n_coresets=10,
-        coreset_size=200, pool_size=12_800, pool_interval=200, oversample_ratio=100, sample_batch_size=512,
-        candidate_chunk=512,
-        selection_encoder="bert-base-uncased", selection_max_length=512),
+        inner_loops=10, generator_lr=3e-7, generator_schedule="cosine", generator_warmup_ratio=0.05,
+        generator_dropout=True, learner_steps=20, learner_lr=1e-4, learner_schedule="cosine", learner_warmup_ratio=0.5,
+        learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0, nll_packing=True,
+        n_coresets=10, coreset_size=200, pool_size=12_800, pool_interval=200, oversample_ratio=100,
+        sample_batch_size=512, candidate_chunk=512, selection_encoder="bert-base-uncased", selection_max_length=512),
     # SmolLM2-135M + MiniLM with budgets that fit a 2-core CPU in about 25 minutes (rt-polarity). With 150 LM
     # steps instead of 80k, class tokens copied from BOS stay almost identical (samples ~52% on-label by a
     # TF-IDF classifier), so the class tokens start from the label names' embeddings instead.

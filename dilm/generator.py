@@ -167,6 +167,10 @@ class Generator:
         tokens (``packed_layout``). Positions restart at each sequence, and from them transformers builds a causal mask
         that keeps attention within a sequence (only without a cache: call the model with ``use_cache=False``);
         labels are masked as in ``pad``, so the loss is ``pad``'s."""
+        return self._packed(sequences, width)[:3]
+
+    def _packed(self, sequences: list[list[int]], width: int):
+        """``pack``'s tensors and, per position, the index of the sequence it holds (-1 for the rows' padding)."""
         import torch
 
         rows = packed_layout([len(s) for s in sequences], width)
@@ -174,6 +178,7 @@ class Generator:
         ids = torch.full((len(rows), used), self.tokenizer.pad_token_id, dtype=torch.long)
         positions = torch.zeros((len(rows), used), dtype=torch.long)
         labels = torch.full((len(rows), used), -100, dtype=torch.long)
+        owners = torch.full((len(rows), used), -1, dtype=torch.long)
         for r, row in enumerate(rows):
             start = 0
             for i in row:
@@ -181,20 +186,36 @@ class Generator:
                 ids[r, start:end] = torch.as_tensor(s)
                 positions[r, start:end] = torch.arange(len(s))
                 labels[r, start + self.prompt_length(s):end] = torch.as_tensor(s[self.prompt_length(s):])
+                owners[r, start:end] = i
                 start = end
             positions[r, start:] = torch.arange(used - start)  # the row's padded tail: a segment of its own
-        return ids.to(self.device), positions.to(self.device), labels.to(self.device)
+        return ids.to(self.device), positions.to(self.device), labels.to(self.device), owners.to(self.device)
 
-    def sequence_nll(self, sequences: list[list[int]]):
+    def sequence_nll(self, sequences: list[list[int]], packed_width: int | None = None):
         """Per-sample NLL: summed over the sample's target tokens (after its prompt, EOS included), divided by
-        the padded length shared by the batch (the paper's generation loss). Differentiable."""
+        the padded length shared by the batch (the paper's generation loss). Differentiable. ``packed_width``: the
+        samples laid end to end in rows of that many tokens (``pack``) instead of padded; the same NLLs."""
         import torch.nn.functional as F
 
+        if packed_width is not None:
+            return self._packed_nll(sequences, packed_width)
         ids, mask, labels = self.pad(sequences)
         logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         targets = labels[:, 1:]
         nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
         return nll.sum(1) / targets.shape[1]
+
+    def _packed_nll(self, sequences: list[list[int]], width: int):
+        import torch
+        import torch.nn.functional as F
+
+        ids, positions, labels, owners = self._packed(sequences, width)
+        logits = self.model(input_ids=ids, position_ids=positions, use_cache=False).logits[:, :-1].float()
+        targets, owners = labels[:, 1:], owners[:, 1:]
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        kept = targets != -100
+        sums = torch.zeros(len(sequences), dtype=nll.dtype, device=nll.device).index_add(0, owners[kept], nll[kept])
+        return sums / (max(len(s) for s in sequences) - 1)
 
     # ---- sampling ---------------------------------------------------------------------------------
     def sample_ids(self, label: int, n: int, max_length: int, top_p: float, seed: int,
@@ -331,8 +352,8 @@ COMPACT_SHARE = 0.25  # finished rows are dropped from the batch and its KV cach
 def decode_batch(model, prompt: list[int], size: int, max_length: int, filters: list, eos_id: int,
                  stats: dict | None = None) -> list[list[int]]:
     """``size`` samples of ``prompt`` (up to and including their first EOS, at most ``max_length`` tokens), drawing
-    exactly the tokens ``generate(do_sample=True)`` draws under the same RNG state, on less work: finished rows leave the
-    batch and the KV cache (in batches, once they are ``COMPACT_SHARE`` of it), and the cache is written in place into
+    exactly the tokens ``generate(do_sample=True)`` draws under the same RNG state, on less work: finished rows leave
+    the batch and the KV cache (in batches, once they are ``COMPACT_SHARE`` of it), and the cache is written in place into
     buffers sized for ``max_length`` instead of being concatenated (copied whole) at every step.
 
     Same tokens: ``torch.multinomial(probs, 1)`` is ``argmax(probs / q)`` with ``q ~ Exp(1)`` drawn for the whole

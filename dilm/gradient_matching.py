@@ -160,7 +160,8 @@ class GradientMatching:
         for c in range(self.num_classes):
             self.generator.model.train(self.cfg.generator_dropout)  # the paper computes likelihoods with dropout on
             with autocast(self.generator.device, self.cfg.amp):
-                nll = self.generator.sequence_nll(syn_ids[c])
+                packed_width = self.cfg.max_length if self.cfg.nll_packing else None
+                nll = self.generator.sequence_nll(syn_ids[c], packed_width)
             weights = sample_weights(nll.float(), self.cfg.temperature)
             if self.cfg.classifier_only:
                 g_real = torch.stack([head_gradient(*self.learner.head_inputs(part)[:2], c, _uniform(len(part), self.learner.device))

@@ -199,7 +199,7 @@ def stage2_generator(task: Task, cfg: DiLMConfig, seed: int, device: str, stage1
                      stage1_report: dict) -> tuple[Path, dict]:
     """The stage-2 generator's folder (and its report): gradient matching from the stage-1 generator, cached per
     stage-1 and stage-2 settings."""
-    key = {**stage1_key(task, cfg, seed), **{name: getattr(cfg, name) for name in STAGE2_FIELDS}}
+    key = {**stage1_key(task, cfg, seed), **identity({name: getattr(cfg, name) for name in STAGE2_FIELDS})}
 
     def train(staging: Path, checkpoints: Path) -> None:
         generator = Generator.load(stage1_dir, task.num_classes, len(task.text_fields) == 2, device)

@@ -833,3 +833,42 @@ def test_decoding_draws_what_generate_draws_on_fewer_rows(model, tiny_generator_
         lengths = {len(s) for s in ours}
         assert len(lengths) > 3  # rows ended at different steps
         assert stats["rows"] < stats["padded_rows"]
+
+
+@pytest.mark.parametrize("model", ["llama", "gpt2"])
+def test_packed_likelihoods_equal_the_padded_ones_with_their_gradients(model, tiny_generator_dir, tiny_gpt2_dir):
+    """Stage 2's ``nll_packing``: each sample's NLL (divided by the padded batch's length, the paper's loss) and the
+    generator's gradient through weighted NLLs equal the padded batch's to float tolerance (1e-5), on fewer tokens."""
+    if model == "gpt2":
+        generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=False, class_token_init="bos")
+    else:
+        generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    sequences = generator.encode(TEXTS + [LONG], LABELS + [0], max_length=32)
+    weights = torch.linspace(0.5, 2.0, len(sequences))
+    results = []
+    for width in (None, 32):
+        generator.model.zero_grad(set_to_none=True)
+        nll = generator.sequence_nll(sequences, width)
+        (weights * nll).sum().backward()
+        results.append((nll.detach(), [p.grad.clone() for p in generator.model.parameters() if p.grad is not None]))
+    (padded, padded_grads), (packed, packed_grads) = results
+    torch.testing.assert_close(packed, padded, rtol=0, atol=1e-5)
+    for a, b in zip(packed_grads, padded_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert generator.pack(sequences, 32)[0].numel() < generator.pad(sequences)[0].numel()
+
+
+def test_new_speed_settings_keep_cpu_keys_and_ids_and_name_their_own_chunks(tiny_task, rt_assets):
+    """``candidate_chunk`` and ``nll_packing`` at their defaults (the ``cpu`` preset) enter no key or id; ``paper``
+    packs stage 1 and stage 2 and samples 512 candidates a chunk; another chunk size is another candidate folder."""
+    from methods import METHODS
+    from methods.generative import candidates_dir
+
+    cpu, paper = resolve("cpu", {}), resolve("paper", {})
+    assert (cpu.candidate_chunk, cpu.nll_packing, cpu.lm_packing) == (64, False, False)
+    assert (paper.candidate_chunk, paper.nll_packing, paper.lm_packing) == (512, True, True)
+    resolved = METHODS.get("dilm").resolved_config({"preset": "cpu"}, "rt-polarity")
+    assert not {"candidate_chunk", "nll_packing"} & set(resolved)
+    report = {"stage1": {"cache": "g"}}
+    folders = {candidates_dir(report, replace(cpu, candidate_chunk=c)) for c in (64, 512)}
+    assert len(folders) == 2 and candidates_dir(report, cpu) in folders
