@@ -872,3 +872,13 @@ def test_new_speed_settings_keep_cpu_keys_and_ids_and_name_their_own_chunks(tiny
     report = {"stage1": {"cache": "g"}}
     folders = {candidates_dir(report, replace(cpu, candidate_chunk=c)) for c in (64, 512)}
     assert len(folders) == 2 and candidates_dir(report, cpu) in folders
+
+
+def test_pool_states_in_length_sorted_batches_equal_the_unsorted_ones(tiny_learner_dir):
+    """A pool larger than one batch is embedded in batches of similar lengths (less padding); each text's [CLS] state
+    is the one it gets alone, to float tolerance (1e-5), and comes back in the pool's order."""
+    learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2, max_length=32)
+    texts = TEXTS + [LONG] + TEXTS[::-1]
+    sorted_states = learner.cls_states(texts, batch_size=4)
+    alone = np.concatenate([learner.cls_states([t]) for t in texts])
+    np.testing.assert_allclose(sorted_states, alone, rtol=0, atol=1e-5)
