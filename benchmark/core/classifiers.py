@@ -32,8 +32,10 @@ def pretrained_classifier(path: str, num_labels: int, seed: int, pad_id: int, **
 
 def pretrained_classifiers(path: str, num_labels: int, seeds: list[int], pad_id: int, **kwargs) -> list:
     """``pretrained_classifier(path, num_labels, seed, pad_id)`` for each seed, from one load: the checkpoint is read
-    once and each further copy is a deep copy whose new weights (the head) are drawn again from its seed, as loading
-    draws them (the same parameters, to the bit, as a load per seed)."""
+    once and each further copy is a copy whose new weights (the head) are drawn again from its seed, as loading draws
+    them (the same parameters, to the bit, as a load per seed). The copies share the checkpoint's tensors with the
+    first (one model's memory, not one per seed): for a stack, which stacks them into tensors of its own, not for
+    training the copies one by one."""
     import copy
 
     import torch
@@ -46,8 +48,9 @@ def pretrained_classifiers(path: str, num_labels: int, seeds: list[int], pad_id:
         first.config.pad_token_id = pad_id
     drawn = set(info["missing_keys"]) | set(info.get("mismatched_keys") or ())
     models = [first]
+    shared = {id(t): t for name, t in first.state_dict(keep_vars=True).items() if name not in drawn}
     for seed in seeds[1:]:
-        model = copy.deepcopy(first)
+        model = copy.deepcopy(first, dict(shared))
         _redraw(model, drawn, seed)
         models.append(model)
     return models
