@@ -63,6 +63,9 @@ class DiLMConfig:
     real_batch_size: int = field(default=32, metadata=STAGE2)
     real_grad_accum: int = field(default=1, metadata=STAGE2)
     temperature: float = field(default=1.0, metadata=STAGE2)
+    # stage 2's likelihoods of a synthetic batch on its samples laid end to end (``Generator.sequence_nll``): the same
+    # NLLs on fewer tokens (without generator dropout: with it, other dropout masks of the same distribution)
+    nll_packing: bool = field(default=False, metadata=STAGE2)
     classifier_only: bool = field(default=True, metadata=STAGE2)
     representative_teacher: bool = field(default=True, metadata=STAGE2)
     n_coresets: int = field(default=4, metadata=STAGE2)
@@ -79,6 +82,9 @@ class DiLMConfig:
     test_time_selection: bool = True
     top_p: float = 0.95
     sample_batch_size: int = field(default=64, metadata=STAGE2)  # sequences per generate call for stage 2's pools
+    # candidates per cached, seeded chunk and per generate call when producing a set (the authors sample 512 at a time);
+    # another size draws other chunks, so it names other cached chunks
+    candidate_chunk: int = 64
     selection_encoder: str = "minilm"
     selection_pooling: str = "cls"
     selection_max_length: int = 64
@@ -95,7 +101,7 @@ class DiLMConfig:
 
 # Fields added after records were made: they enter cell ids and cache keys only when set away from their default,
 # so the ids and keys of everything made before they existed stay valid.
-LATER_FIELDS = ("lm_packing", "learner_precision", "selection_precision")
+LATER_FIELDS = ("lm_packing", "learner_precision", "selection_precision", "candidate_chunk", "nll_packing")
 
 
 def identity(values: dict) -> dict:
@@ -118,12 +124,12 @@ PRESETS: dict[str, DiLMConfig] = {
     # the teacher and the selection embedder are cut at 512 tokens, as in their code.
     "paper": DiLMConfig(
         generator="gpt2", class_token_init="bos", lm_steps=80_000, lm_batch_size=64, lm_lr=1e-5, lm_warmup_ratio=0.1,
-        max_length=68, learner="bert-base-uncased", learner_max_length=512, outer_loops=2_000, inner_loops=10,
-        generator_lr=3e-7, generator_schedule="cosine", generator_warmup_ratio=0.05, generator_dropout=True,
-        learner_steps=20, learner_lr=1e-4, learner_schedule="cosine", learner_warmup_ratio=0.5,
-        learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0, n_coresets=10,
-        coreset_size=200, pool_size=12_800, pool_interval=200, oversample_ratio=100, sample_batch_size=512,
-        selection_encoder="bert-base-uncased", selection_max_length=512,
+        max_length=68, lm_packing=True, learner="bert-base-uncased", learner_max_length=512, outer_loops=2_000,
+        inner_loops=10, generator_lr=3e-7, generator_schedule="cosine", generator_warmup_ratio=0.05,
+        generator_dropout=True, learner_steps=20, learner_lr=1e-4, learner_schedule="cosine", learner_warmup_ratio=0.5,
+        learner_batch_size=64, syn_batch_size=64, real_batch_size=200, temperature=1.0, nll_packing=True,
+        n_coresets=10, coreset_size=200, pool_size=12_800, pool_interval=200, oversample_ratio=100,
+        sample_batch_size=512, candidate_chunk=512, selection_encoder="bert-base-uncased", selection_max_length=512,
         # bf16 as the authors ran it: their stage 2 autocasts the learner's gradients, the generator's likelihoods and
         # the learner's steps (src/distillation/trainer_dc.py:163 and :249, on with configs/train/dc.yaml:89-90
         # `train.bf16: True`), and their coreset embedder, which embeds the teacher's real data and the candidates

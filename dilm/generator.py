@@ -167,6 +167,10 @@ class Generator:
         tokens (``packed_layout``). Positions restart at each sequence, and from them transformers builds a causal mask
         that keeps attention within a sequence (only without a cache: call the model with ``use_cache=False``);
         labels are masked as in ``pad``, so the loss is ``pad``'s."""
+        return self._packed(sequences, width)[:3]
+
+    def _packed(self, sequences: list[list[int]], width: int):
+        """``pack``'s tensors and, per position, the index of the sequence it holds (-1 for the rows' padding)."""
         import torch
 
         rows = packed_layout([len(s) for s in sequences], width)
@@ -174,6 +178,7 @@ class Generator:
         ids = torch.full((len(rows), used), self.tokenizer.pad_token_id, dtype=torch.long)
         positions = torch.zeros((len(rows), used), dtype=torch.long)
         labels = torch.full((len(rows), used), -100, dtype=torch.long)
+        owners = torch.full((len(rows), used), -1, dtype=torch.long)
         for r, row in enumerate(rows):
             start = 0
             for i in row:
@@ -181,26 +186,44 @@ class Generator:
                 ids[r, start:end] = torch.as_tensor(s)
                 positions[r, start:end] = torch.arange(len(s))
                 labels[r, start + self.prompt_length(s):end] = torch.as_tensor(s[self.prompt_length(s):])
+                owners[r, start:end] = i
                 start = end
             positions[r, start:] = torch.arange(used - start)  # the row's padded tail: a segment of its own
-        return ids.to(self.device), positions.to(self.device), labels.to(self.device)
+        return ids.to(self.device), positions.to(self.device), labels.to(self.device), owners.to(self.device)
 
-    def sequence_nll(self, sequences: list[list[int]]):
+    def sequence_nll(self, sequences: list[list[int]], packed_width: int | None = None):
         """Per-sample NLL: summed over the sample's target tokens (after its prompt, EOS included), divided by
-        the padded length shared by the batch (the paper's generation loss). Differentiable."""
+        the padded length shared by the batch (the paper's generation loss). Differentiable. ``packed_width``: the
+        samples laid end to end in rows of that many tokens (``pack``) instead of padded; the same NLLs."""
         import torch.nn.functional as F
 
+        if packed_width is not None:
+            return self._packed_nll(sequences, packed_width)
         ids, mask, labels = self.pad(sequences)
         logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         targets = labels[:, 1:]
         nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
         return nll.sum(1) / targets.shape[1]
 
+    def _packed_nll(self, sequences: list[list[int]], width: int):
+        import torch
+        import torch.nn.functional as F
+
+        ids, positions, labels, owners = self._packed(sequences, width)
+        logits = self.model(input_ids=ids, position_ids=positions, use_cache=False).logits[:, :-1].float()
+        targets, owners = labels[:, 1:], owners[:, 1:]
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        kept = targets != -100
+        sums = torch.zeros(len(sequences), dtype=nll.dtype, device=nll.device).index_add(0, owners[kept], nll[kept])
+        return sums / (max(len(s) for s in sequences) - 1)
+
     # ---- sampling ---------------------------------------------------------------------------------
     def sample_ids(self, label: int, n: int, max_length: int, top_p: float, seed: int,
-                   batch_size: int = 64) -> list[list[int]]:
+                   batch_size: int = 64, stats: dict | None = None) -> list[list[int]]:
         """``n`` token sequences ``[<bos>] <bos_label> ... [<eos>]`` by nucleus sampling (no top-k); every
-        class token is banned after the prompt, so a sample never switches label. Seeded."""
+        class token is banned after the prompt, so a sample never switches label. Seeded: the same sequences as
+        Hugging Face's ``generate`` draws for the seed (``decode_batch``). ``stats`` (if given) adds up the decode
+        steps and the token rows computed (``rows``) against what ``generate`` computes (``padded_rows``)."""
         import torch
 
         torch.manual_seed(seed)
@@ -208,15 +231,20 @@ class Generator:
         self.model.eval()
         with torch.inference_mode():
             for start in range(0, n, batch_size):
-                size = min(batch_size, n - start)
-                prompt = torch.tensor([self.prompt(label)] * size, dtype=torch.long, device=self.device)
-                generated = self.model.generate(
-                    input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=0,
-                    max_new_tokens=max_length - prompt.shape[1], suppress_tokens=list(self.class_ids) or None,
-                    pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_id, **nucleus(top_p, self.device))
-                for row in generated.tolist():
-                    out.append(_cut_at_eos(row, self.eos_id, start=prompt.shape[1]))
+                out.extend(decode_batch(self.model, self.prompt(label), min(batch_size, n - start), max_length,
+                                        self._filters(top_p), self.eos_id, stats))
         return out
+
+    def _filters(self, top_p: float) -> list:
+        """The logits processors ``generate`` applied, in its order: class tokens suppressed, then the nucleus."""
+        from transformers.generation.logits_process import SuppressTokensLogitsProcessor, TopPLogitsWarper
+
+        filters = [SuppressTokensLogitsProcessor(list(self.class_ids), device=self.device)] if self.class_ids else []
+        nucleus_args = nucleus(top_p, self.device)
+        filters.extend(nucleus_args.get("logits_processor") or [])
+        if nucleus_args["top_p"] < 1.0:
+            filters.append(TopPLogitsWarper(nucleus_args["top_p"]))
+        return filters
 
     def decode(self, ids: list[int]) -> tuple[str, ...] | None:
         """The text fields of one sample (class token and EOS removed). A pair sample is split at ``<sep>``: its
@@ -318,6 +346,97 @@ def _numpy_sorted_top_p(top_p: float):
     return NumpySortedTopP(top_p)
 
 
+COMPACT_SHARE = 0.25  # finished rows are dropped from the batch and its KV cache once they are this share of it
+
+
+def decode_batch(model, prompt: list[int], size: int, max_length: int, filters: list, eos_id: int,
+                 stats: dict | None = None) -> list[list[int]]:
+    """``size`` samples of ``prompt`` (up to and including their first EOS, at most ``max_length`` tokens), drawing
+    exactly the tokens ``generate(do_sample=True)`` draws under the same RNG state, on less work: finished rows leave
+    the batch and the KV cache (in batches, once they are ``COMPACT_SHARE`` of it), and the cache is written in place into
+    buffers sized for ``max_length`` instead of being concatenated (copied whole) at every step.
+
+    Same tokens: ``torch.multinomial(probs, 1)`` is ``argmax(probs / q)`` with ``q ~ Exp(1)`` drawn for the whole
+    (batch, vocabulary) tensor, so each step draws ``q`` for all ``size`` rows, as ``generate`` does, and the live rows
+    read their own rows of it; the steps stop when every row has ended, where ``generate`` stops."""
+    import torch
+
+    device = next(model.parameters()).device
+    rows = [list(prompt) for _ in range(size)]
+    present = torch.arange(size, device=device)  # the sample each batch row belongs to
+    finished = torch.zeros(size, dtype=torch.bool, device=device)  # per batch row
+    inputs = torch.tensor([prompt] * size, dtype=torch.long, device=device)
+    cache = preallocated_cache(max_length)
+    length, steps, computed = len(prompt), 0, 0
+    for _ in range(max_length - len(prompt)):
+        mask = torch.ones((len(present), length), dtype=torch.long, device=device)
+        logits = model(input_ids=inputs, attention_mask=mask, cache=cache, use_cache=True).logits
+        scores = logits[:, -1, :].to(dtype=torch.float32)
+        for f in filters:
+            scores = f(None, scores)
+        probs = scores.softmax(dim=-1)
+        noise = torch.empty((size, probs.shape[-1]), dtype=probs.dtype, device=device).exponential_(1)
+        tokens = (probs / noise[present]).argmax(dim=-1)
+        steps, computed, length = steps + 1, computed + len(present), length + 1
+        live = ~finished
+        for row, token in zip(present[live].tolist(), tokens[live].tolist()):
+            rows[row].append(token)
+        finished |= tokens == eos_id
+        if bool(finished.all()):
+            break
+        if int(finished.sum()) >= COMPACT_SHARE * len(present):
+            keep = torch.nonzero(~finished).flatten()
+            cache.batch_select_indices(keep)
+            present, tokens, finished = present[keep], tokens[keep], finished[keep]
+        inputs = tokens.masked_fill(finished, eos_id)[:, None]  # a finished row still present reads EOS, unused
+    if stats is not None:
+        stats["steps"] = stats.get("steps", 0) + steps
+        stats["rows"] = stats.get("rows", 0) + computed
+        stats["padded_rows"] = stats.get("padded_rows", 0) + steps * size
+        stats["tokens"] = stats.get("tokens", 0) + sum(len(r) - len(prompt) for r in rows)
+    return rows
+
+
+def preallocated_cache(capacity: int):
+    """A ``DynamicCache`` whose layers keep keys and values in buffers of ``capacity`` positions, filled in place: a
+    step writes its token's states and the attention reads a view, where ``DynamicLayer`` concatenates (copies) the
+    whole cache each step."""
+    from functools import partial
+
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    class PreallocatedLayer(DynamicLayer):
+        def __init__(self, capacity: int):
+            super().__init__()
+            self.capacity, self.filled = capacity, 0
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                import torch
+
+                self.device, self.is_initialized = key_states.device, True
+                shape = (*key_states.shape[:2], self.capacity, key_states.shape[-1])
+                self._keys = torch.empty(shape, dtype=key_states.dtype, device=self.device)
+                self._values = torch.empty(shape[:3] + value_states.shape[-1:], dtype=value_states.dtype,
+                                           device=self.device)
+            end = self.filled + key_states.shape[-2]
+            self._keys[:, :, self.filled:end] = key_states
+            self._values[:, :, self.filled:end] = value_states
+            self.filled = end
+            self.keys, self.values = self._keys[:, :, :end], self._values[:, :, :end]
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices) -> None:
+            if self.is_initialized:
+                self._keys, self._values = self._keys[indices], self._values[indices]
+                self.keys, self.values = self._keys[:, :, :self.filled], self._values[:, :, :self.filled]
+
+    cache = DynamicCache()
+    cache.layer_class_to_replicate = partial(PreallocatedLayer, capacity)
+    return cache
+
+
 def _longest_first(first: list[int], second: list[int], room: int) -> tuple[list[int], list[int]]:
     """Cut the longer of two token lists, one token at a time from its end, until both fit ``room`` (each keeps at
     least one token when ``room`` allows)."""
@@ -333,14 +452,6 @@ def _longest_first(first: list[int], second: list[int], room: int) -> tuple[list
         else:
             a -= 1
     return first[:max(a, 0)], second[:max(b, 0)]
-
-
-def _cut_at_eos(row: list[int], eos_id: int, start: int) -> list[int]:
-    """The sample up to and including its first EOS after the prompt (generate pads with EOS)."""
-    for i in range(start, len(row)):
-        if row[i] == eos_id:
-            return row[:i + 1]
-    return row
 
 
 def _init_new_rows(model, class_ids: list[int], sources: list[list[int]], old_rows: int) -> None:

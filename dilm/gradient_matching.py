@@ -19,7 +19,7 @@ from dilm.config import DiLMConfig
 from dilm.generator import Generator, seeds_for
 from dilm.learner import MatchingLearner
 from dilm.lm_training import autocast, lr_schedule, param_groups
-from dilm.selection import kmeans_centers
+from dilm.selection import kmeans_centers, kmeans_device
 
 log = logging.getLogger("dilm.stage2")
 
@@ -70,11 +70,17 @@ def representative_coresets(embeddings: np.ndarray, labels: np.ndarray, num_clas
     return out
 
 
-def diverse_clusters(states: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Cluster id of each pooled sample: k-means (k = synthetic batch size) on the learner's [CLS] states."""
+def diverse_clusters(states: np.ndarray, k: int, seed: int, device: str | None = "auto") -> np.ndarray:
+    """Cluster id of each pooled sample: k-means (k = synthetic batch size) on the learner's [CLS] states (on the GPU
+    when there is one: ``selection.kmeans_device``)."""
+    k = min(k, len(states))
+    device = kmeans_device(device)
+    if device is not None:
+        from dilm.kmeans import kmeans
+
+        return kmeans(states, k, seed, device)[1]
     from sklearn.cluster import KMeans
 
-    k = min(k, len(states))
     return KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed).fit(states).labels_
 
 
@@ -154,7 +160,8 @@ class GradientMatching:
         for c in range(self.num_classes):
             self.generator.model.train(self.cfg.generator_dropout)  # the paper computes likelihoods with dropout on
             with autocast(self.generator.device, self.cfg.amp):
-                nll = self.generator.sequence_nll(syn_ids[c])
+                packed_width = self.cfg.max_length if self.cfg.nll_packing else None
+                nll = self.generator.sequence_nll(syn_ids[c], packed_width)
             weights = sample_weights(nll.float(), self.cfg.temperature)
             if self.cfg.classifier_only:
                 g_real = torch.stack([head_gradient(*self.learner.head_inputs(part)[:2], c, _uniform(len(part), self.learner.device))

@@ -79,8 +79,18 @@ class MatchingLearner:
         return h.float(), logits.float(), out.hidden_states[-1][:, 0].float()
 
     def cls_states(self, texts, batch_size: int = 128) -> np.ndarray:
-        return np.concatenate([self.head_inputs(texts[i:i + batch_size])[2].cpu().numpy()
-                               for i in range(0, len(texts), batch_size)])
+        """The [CLS] states of ``texts`` (a stage-2 pool), in batches of similar lengths: each batch is padded to its
+        longest, so texts sorted by length first pad far less than the pool's order (one batch stays as it is)."""
+        if len(texts) <= batch_size:
+            return self.head_inputs(texts)[2].cpu().numpy()
+        lengths = [len(ids) for ids in self.tokenizer(*zip(*texts), truncation=True,
+                                                      max_length=self.max_length)["input_ids"]]
+        order = np.argsort(lengths, kind="stable")
+        states = [self.head_inputs([texts[i] for i in order[start:start + batch_size]])[2].cpu().numpy()
+                  for start in range(0, len(texts), batch_size)]
+        out = np.empty((len(texts), states[0].shape[1]), dtype=states[0].dtype)
+        out[order] = np.concatenate(states)
+        return out
 
     def train_step(self, texts, labels) -> float:
         """One AdamW step (clip 1.0) on a real batch; dropout stays off."""

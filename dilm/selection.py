@@ -1,7 +1,8 @@
 """Representative selection: DiLM's test-time selection and the paper's "K-centers" coreset.
 
 k-means (k = number to keep, k-means++ init, one init, seeded) on the candidates' embeddings, then
-the candidate nearest each centroid. Not Sener & Savarese's greedy farthest-first k-center.
+the candidate nearest each centroid. Not Sener & Savarese's greedy farthest-first k-center. k-means runs on the GPU
+when one is present (``dilm/kmeans.py``: scikit-learn's algorithm and draws in torch), else in scikit-learn.
 Memory stays O(n + chunk x n): distances are computed for a few centroids at a time, never as a
 (k, n, d) array (at QQP scale, 182k rows x 768 with k = 200, that array alone would be ~110 GiB).
 """
@@ -40,21 +41,37 @@ def nearest_untaken(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
-def kmeans_centers(embeddings: np.ndarray, k: int, seed: int, max_iter: int = 300) -> np.ndarray:
+def kmeans_centers(embeddings: np.ndarray, k: int, seed: int, max_iter: int = 300,
+                   device: str | None = "auto") -> np.ndarray:
     """Indices of ``k`` distinct rows of ``embeddings``: for each k-means centroid (in cluster order),
     the nearest row not already taken by an earlier centroid. ``max_iter``: scikit-learn's default; a rehearsal
-    times a few iterations."""
-    from sklearn.cluster import KMeans
-
+    times a few iterations. ``device``: ``auto`` (the GPU if there is one, else scikit-learn), None (scikit-learn)
+    or a torch device for ``dilm/kmeans.py``."""
     n = len(embeddings)
     if not 0 < k <= n:
         raise ValueError(f"cannot select {k} of {n} candidates")
+    device = kmeans_device(device)
+    if device is not None:
+        from dilm.kmeans import kmeans
+
+        return nearest_untaken(embeddings, kmeans(embeddings, k, seed, device, max_iter)[0])
+    from sklearn.cluster import KMeans
+
     # scikit-learn centres the rows before clustering; in place (and back) where it may, instead of in a copy as
     # large as the rows (at QQP scale 0.53 GiB a class). The rows may change in their last bit.
     in_place = embeddings.flags.writeable and embeddings.flags.c_contiguous
     centroids = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed, max_iter=max_iter,
                        copy_x=not in_place).fit(embeddings).cluster_centers_
     return nearest_untaken(embeddings, centroids)
+
+
+def kmeans_device(device: str | None) -> str | None:
+    """Where k-means runs: ``auto`` is the GPU when one is present, else None (scikit-learn, on the CPU)."""
+    if device == "auto":
+        from dilm.kmeans import cuda_device
+
+        return cuda_device()
+    return device
 
 
 def label_consistent(probabilities: np.ndarray, label: int, at_least: int) -> np.ndarray:

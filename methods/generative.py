@@ -37,7 +37,7 @@ STAGE1_FIELDS = ("generator", "class_prompt", "prompt_template", "class_token_in
 # What the distill step's work depends on besides the generator's weights (the rehearsal measures such cells once).
 SAMPLING_FIELDS = ("generator", "class_prompt", "prompt_template", "max_length", "oversample_ratio", "label_filter",
                    "test_time_selection", "top_p", "selection_encoder", "selection_pooling", "selection_max_length",
-                   "selection_precision", "max_retries")
+                   "selection_precision", "max_retries", "candidate_chunk")
 STAGE2_FIELDS = tuple(name for name in field_names(runtime=False) if name not in field_names(stage2=False))
 # What to lower when the rehearsal projects a generator's GPU memory past the GPU's.
 ADVICE = "lower sample_batch_size, syn_batch_size or lm_batch_size, or real_batch_size with real_grad_accum"
@@ -111,7 +111,7 @@ class GenerativeMethod(Method):
         drawn: list[tuple[str, ...]] = []
         for label in range(task.num_classes):
             candidates = candidate_texts(state.generator, label, n, cfg.max_length, cfg.top_p, seed,
-                                         cfg.max_retries, state.cache_dir, note_chunk)
+                                         cfg.max_retries, state.cache_dir, note_chunk, cfg.candidate_chunk)
             drawn.extend(candidates)
             if cfg.test_time_selection or cfg.label_filter:
                 embeddings = encode(tuple(candidates), space)
@@ -140,7 +140,7 @@ def candidates_dir(report: dict, cfg: DiLMConfig) -> Path:
     """Where the distill cells of one generator keep their candidate chunks: beside the cached generators, named by
     the generator's cache entry and the sampling settings (never inside the finished fit cell)."""
     generator = (report.get("stage2") or report["stage1"])["cache"]
-    sampling = {name: getattr(cfg, name) for name in ("max_length", "top_p", "max_retries")}
+    sampling = identity({name: getattr(cfg, name) for name in ("max_length", "top_p", "max_retries", "candidate_chunk")})
     digest = hashlib.sha256(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:8]
     return artifact_root() / CACHE_KIND / "candidates" / f"{generator}.{digest}"
 

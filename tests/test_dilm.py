@@ -789,3 +789,96 @@ def test_weight_drift_is_the_relative_l2_change_over_the_tensors_both_models_hol
     assert json.loads(capsys.readouterr().out)["relative_l2"] == pytest.approx(0.2)
     with pytest.raises(SystemExit, match="model.safetensors"):
         drift_main([str(tmp_path / "a"), str(tmp_path / "missing")])
+
+
+# ---- decoding that drops finished rows: the same samples as Hugging Face's generate, on fewer computed rows --------
+def _generate_reference(generator, label, n, max_length, top_p, seed, batch_size):
+    """What ``sample_ids`` returned before it decoded itself: ``generate`` with the same filters, cut at EOS."""
+    from dilm import generator as generator_module
+
+    torch.manual_seed(seed)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            size = min(batch_size, n - start)
+            prompt = torch.tensor([generator.prompt(label)] * size, dtype=torch.long)
+            rows = generator.model.generate(
+                input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=0,
+                max_new_tokens=max_length - prompt.shape[1], suppress_tokens=list(generator.class_ids) or None,
+                pad_token_id=generator.tokenizer.pad_token_id, eos_token_id=generator.eos_id,
+                **generator_module.nucleus(top_p, "cpu")).tolist()
+            for row in rows:
+                end = next((i + 1 for i in range(prompt.shape[1], len(row)) if row[i] == generator.eos_id), len(row))
+                out.append(row[:end])
+    return out
+
+
+@pytest.mark.parametrize("model", ["llama", "gpt2"])
+def test_decoding_draws_what_generate_draws_on_fewer_rows(model, tiny_generator_dir, tiny_gpt2_dir):
+    """Several seeds, several batches per call (the RNG stream runs on across batches), rows ending at many different
+    steps: every sample equals ``generate``'s; the rows computed are fewer than ``generate``'s batch x steps."""
+    if model == "gpt2":
+        generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=False, class_token_init="bos")
+    else:
+        generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    # a large EOS row makes EOS likely at some steps, so rows end at scattered steps (a random-init model's near-uniform
+    # next-token distribution over ~50k tokens would hardly ever end a row)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        generator.model.get_output_embeddings().weight[generator.eos_id] = 1.5 * torch.randn(16)
+    for seed in (0, 1, 2):
+        stats = {}
+        ours = generator.sample_ids(1, 20, max_length=40, top_p=0.9, seed=seed, batch_size=8, stats=stats)
+        assert ours == _generate_reference(generator, 1, 20, 40, 0.9, seed, 8)
+        lengths = {len(s) for s in ours}
+        assert len(lengths) > 3  # rows ended at different steps
+        assert stats["rows"] < stats["padded_rows"]
+
+
+@pytest.mark.parametrize("model", ["llama", "gpt2"])
+def test_packed_likelihoods_equal_the_padded_ones_with_their_gradients(model, tiny_generator_dir, tiny_gpt2_dir):
+    """Stage 2's ``nll_packing``: each sample's NLL (divided by the padded batch's length, the paper's loss) and the
+    generator's gradient through weighted NLLs equal the padded batch's to float tolerance (1e-5), on fewer tokens."""
+    if model == "gpt2":
+        generator = Generator.from_pretrained(str(tiny_gpt2_dir), 2, pair=False, class_token_init="bos")
+    else:
+        generator = Generator.from_pretrained(str(tiny_generator_dir), 2, pair=False)
+    sequences = generator.encode(TEXTS + [LONG], LABELS + [0], max_length=32)
+    weights = torch.linspace(0.5, 2.0, len(sequences))
+    results = []
+    for width in (None, 32):
+        generator.model.zero_grad(set_to_none=True)
+        nll = generator.sequence_nll(sequences, width)
+        (weights * nll).sum().backward()
+        results.append((nll.detach(), [p.grad.clone() for p in generator.model.parameters() if p.grad is not None]))
+    (padded, padded_grads), (packed, packed_grads) = results
+    torch.testing.assert_close(packed, padded, rtol=0, atol=1e-5)
+    for a, b in zip(packed_grads, padded_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert generator.pack(sequences, 32)[0].numel() < generator.pad(sequences)[0].numel()
+
+
+def test_new_speed_settings_keep_cpu_keys_and_ids_and_name_their_own_chunks(tiny_task, rt_assets):
+    """``candidate_chunk`` and ``nll_packing`` at their defaults (the ``cpu`` preset) enter no key or id; ``paper``
+    packs stage 1 and stage 2 and samples 512 candidates a chunk; another chunk size is another candidate folder."""
+    from methods import METHODS
+    from methods.generative import candidates_dir
+
+    cpu, paper = resolve("cpu", {}), resolve("paper", {})
+    assert (cpu.candidate_chunk, cpu.nll_packing, cpu.lm_packing) == (64, False, False)
+    assert (paper.candidate_chunk, paper.nll_packing, paper.lm_packing) == (512, True, True)
+    resolved = METHODS.get("dilm").resolved_config({"preset": "cpu"}, "rt-polarity")
+    assert not {"candidate_chunk", "nll_packing"} & set(resolved)
+    report = {"stage1": {"cache": "g"}}
+    folders = {candidates_dir(report, replace(cpu, candidate_chunk=c)) for c in (64, 512)}
+    assert len(folders) == 2 and candidates_dir(report, cpu) in folders
+
+
+def test_pool_states_in_length_sorted_batches_equal_the_unsorted_ones(tiny_learner_dir):
+    """A pool larger than one batch is embedded in batches of similar lengths (less padding); each text's [CLS] state
+    is the one it gets alone, to float tolerance (1e-5), and comes back in the pool's order."""
+    learner = MatchingLearner.from_pretrained(str(tiny_learner_dir), 2, max_length=32)
+    texts = TEXTS + [LONG] + TEXTS[::-1]
+    sorted_states = learner.cls_states(texts, batch_size=4)
+    alone = np.concatenate([learner.cls_states([t]) for t in texts])
+    np.testing.assert_allclose(sorted_states, alone, rtol=0, atol=1e-5)

@@ -127,7 +127,7 @@ def test_packed_stage1_lengths_against_hand_computations():
         def lengths(self, model, max_length, generator=False):
             return mixed
 
-    cfg = replace(PRESETS["paper"], lm_steps=1000, lm_batch_size=16, max_length=64)
+    cfg = replace(PRESETS["paper"], lm_steps=1000, lm_batch_size=16, max_length=64, lm_packing=False)
     padded, packed = projections.stage1(Scale(), cfg), projections.stage1(Scale(), replace(cfg, lm_packing=True))
     gpt2 = ARCHITECTURES["gpt2"]
     assert packed.gpu_s == costs.train(Scale.gpu, gpt2, 1000, rows, fill, bf16=True, lm=True).gpu_s

@@ -418,3 +418,46 @@ def test_bf16_stacked_and_one_at_a_time_runs_agree_and_match_fp32(tmp_path, rt_a
         assert (one == copy).mean() >= 0.95
     assert accuracy["fp32"].min() > 0.52, accuracy  # trained past chance: the comparison has teeth
     assert np.abs(accuracy["bf16"] - accuracy["fp32"]).max() <= 0.03, accuracy
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY) + ["xlnet", "distilbert", "deberta-v2"])
+def test_a_stack_loads_its_checkpoint_once_and_each_copy_has_its_seeds_head(model_type, tmp_path, monkeypatch):
+    """A pretrained encoder without a head (what the learners load): the copies of one load equal, parameter for
+    parameter and to the bit, one load per seed (each head drawn from its seed); 1 load per stack instead of 3."""
+    import torch
+    import transformers
+
+    from benchmark.core import classifiers
+
+    name, extra = {**TINY, "xlnet": ("XLNetConfig", {"pad_token_id": 0}), "distilbert": ("DistilBertConfig", {}),
+                   "deberta-v2": ("DebertaV2Config", {"pad_token_id": 0})}[model_type]
+    config = getattr(transformers, name)(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                         intermediate_size=64, d_model=32, n_layer=2, n_head=2, d_inner=64, dim=32,
+                                         n_layers=2, n_heads=2, hidden_dim=64, **extra)
+    torch.manual_seed(0)
+    transformers.AutoModel.from_config(config).save_pretrained(tmp_path)
+    seeds = [5, 11, 2]
+    separate = [classifiers.pretrained_classifier(str(tmp_path), 3, s, 0) for s in seeds]
+    loads = []
+    load = transformers.AutoModelForSequenceClassification.from_pretrained
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained",
+                        lambda *a, **k: loads.append(a) or load(*a, **k))
+    copies = classifiers.pretrained_classifiers(str(tmp_path), 3, seeds, 0)
+    assert len(loads) == 1
+    heads, head = set(), _head_names(tmp_path)
+    for one, copy in zip(separate, copies):
+        theirs, ours = one.state_dict(), copy.state_dict()
+        assert theirs.keys() == ours.keys()
+        for key in theirs:
+            assert torch.equal(theirs[key], ours[key]), (model_type, key)
+        heads.add(float(sum(p.detach().sum() for n, p in copy.named_parameters() if n in head)))
+    assert len(heads) == len(seeds)  # the heads differ between seeds: they were drawn again
+
+
+def _head_names(path) -> set:
+    """The parameters a classifier loaded from ``path`` draws afresh (its head)."""
+    import transformers
+
+    _, info = transformers.AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=3,
+                                                                            output_loading_info=True)
+    return set(info["missing_keys"])

@@ -198,12 +198,13 @@ def fit_predict_stacked(recipe, path: str, trains: list, test, num_labels: int, 
 
 def _load_copies(path: str, num_labels: int, seeds: list[int]):
     """The tokenizer and one pretrained classifier per seed, each head drawn from its seed exactly as the
-    one-at-a-time path draws it; eager attention, whose matmuls vmap batches (fused SDPA kernels it loops)."""
-    from benchmark.core.classifiers import load_tokenizer, pretrained_classifier
+    one-at-a-time path draws it, the checkpoint loaded once (``pretrained_classifiers``); eager attention, whose
+    matmuls vmap batches (fused SDPA kernels it loops)."""
+    from benchmark.core.classifiers import load_tokenizer, pretrained_classifiers
 
     tokenizer = load_tokenizer(path)
-    return tokenizer, [pretrained_classifier(path, num_labels, seed, tokenizer.pad_token_id,
-                                             attn_implementation="eager") for seed in seeds]
+    return tokenizer, pretrained_classifiers(path, num_labels, list(seeds), tokenizer.pad_token_id,
+                                             attn_implementation="eager")
 
 
 def _compact_vocabulary(features: list[list[dict]], embedding, pad_id: int):
