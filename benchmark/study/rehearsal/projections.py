@@ -179,7 +179,8 @@ def candidates(scale: TaskScale, cfg, dpc: int) -> Cost:
     gen = arch(cfg.generator)
     n = dpc * (cfg.oversample_ratio if cfg.test_time_selection else 1) * scale.task.num_classes
     gen_len = scale.lengths(cfg.generator, cfg.max_length, generator=True)
-    cost = Cost().add("sampling", generate(scale.gpu, gen, n, gen_len.mean(), cfg.max_length, 64, bf16=False))
+    cost = Cost().add("sampling", generate(scale.gpu, gen, n, gen_len.mean(), cfg.max_length, cfg.candidate_chunk,
+                                                  bf16=False))
     if cfg.test_time_selection:
         sel_len = scale.lengths(cfg.selection_encoder, cfg.selection_max_length)
         cost.add("embedding", forward(scale.gpu, arch(cfg.selection_encoder), n, sel_len.mean(), 128,
