@@ -49,8 +49,8 @@ def _run_arguments(run) -> None:
     run.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     add_html_arguments(run)
     run.add_argument("--stack-runs", type=_positive_int, default=16, metavar="N",
-                     help="train up to N learner runs of one task and learner together (fine-tuned transformers; "
-                          "fewer when memory is short); 1 runs them one at a time, the reference path (default: 16)")
+                     help=STACK_RUNS_HELP + "; fewer when memory is short); 1 runs them one at a time, the reference "
+                                            "path (default: 16)")
 
 
 def _list_arguments(lst) -> None:
@@ -103,7 +103,8 @@ def _rehearse_arguments(rehearse) -> None:
     rehearse.add_argument("--force", action="store_true",
                           help=FORCE_HELP + "; the rehearsal cells (fresh measurements)")
     rehearse.add_argument("--stack-runs", type=_positive_int, default=16, metavar="N",
-                          help="project evaluation as `run --stack-runs N` runs it (default: 16, run's default)")
+                          help=STACK_RUNS_HELP + "); the rehearsal projects evaluation as `run --stack-runs N` runs it "
+                                                 "(default: 16, run's default)")
     rehearse.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
 
 
@@ -138,6 +139,7 @@ def _report_arguments(report) -> None:
 
 # The options several subcommands share: one spelling, one help text (tests/test_cli_grammar.py walks every --help)
 RUNS_HELP = "the runs folder: the cells' records (default: runs)"
+STACK_RUNS_HELP = "train up to N learner runs of one task and learner together (fine-tuned transformers"
 OUT_HELP = "the folder written to, as given (its files go straight into it, not into a sub-folder)"
 NO_PROGRESS_HELP = "no progress bars"
 GRID_HELP = "a preset name (demo, full, ...) or the path of a grid .yaml file"
