@@ -103,8 +103,8 @@ def _rehearse_arguments(rehearse) -> None:
     rehearse.add_argument("--force", action="store_true",
                           help=FORCE_HELP + "; the rehearsal cells (fresh measurements)")
     rehearse.add_argument("--stack-runs", type=_positive_int, default=16, metavar="N",
-                          help=STACK_RUNS_HELP + "); the rehearsal projects evaluation as `run --stack-runs N` runs it "
-                                                 "(default: 16, run's default)")
+                          help=STACK_RUNS_HELP + "; the rehearsal projects evaluation as `run --stack-runs N` runs "
+                                                 "it) (default: 16, run's default)")
     rehearse.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
 
 

@@ -411,7 +411,7 @@ def test_imbalanced_classes_weigh_by_default_say_so_and_an_unweighted_full_row_i
     mean = {k: float(np.mean(v)) for k, v in scores.items()}
     assert mean[("default", "full")] > mean[("default", "random")] > mean[("none", "full")]
     assert mean[("none", "full")] == pytest.approx(1 / 3, abs=0.01)  # all ham: the unweighted Full row collapses
-    notes = (tmp_path / "out" / Path(grid).stem / "leaderboard.md").read_text()
+    notes = (tmp_path / "out" / "leaderboard.md").read_text()
     assert ("Warning: the Full dataset scores no higher than Random (tfidf-logreg (class_weight=none) on spam: "
             "Full 33.3 vs Random") in notes
     assert "on imbalanced or many-class data give it `class_weight: balanced`" in notes

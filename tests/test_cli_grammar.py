@@ -96,12 +96,12 @@ def test_name_is_the_folder_and_title_and_out_is_the_study_folder(tmp_path, caps
     grid = tmp_path / "tiny.yaml"
     grid.write_text(TINY)
     runs = tmp_path / "runs"
-    assert main(["run", str(runs), "--grid", str(grid), "--methods", "random", "--name", "my study",
+    assert main(["run", str(runs), "--grid", str(grid), "--methods", "random", "--name", "my-study",
                  "--no-progress"]) == 0
-    board = runs / "leaderboards" / "my study"
-    assert (board / "leaderboard.md").exists() and "<title>Leaderboard: my study</title>" in (board / "index.html").read_text()
-    assert [p.name for p in (runs / "leaderboards").iterdir()] == ["my study"]
-    assert main(["status", str(runs)]) == 0 and "grid 'my study'" in capsys.readouterr().out
+    board = runs / "leaderboards" / "my-study"
+    assert (board / "leaderboard.md").exists() and "<title>Leaderboard: my-study</title>" in (board / "index.html").read_text()
+    assert [p.name for p in (runs / "leaderboards").iterdir()] == ["my-study"]
+    assert main(["status", str(runs)]) == 0 and "grid 'my-study'" in capsys.readouterr().out
     # --out is the study's own folder, for run and report alike; report writes the HTML page by default
     assert main(["run", str(runs), "--grid", str(grid), "--methods", "random", "--out", str(tmp_path / "res" / "a"),
                  "--no-progress"]) == 0
@@ -117,9 +117,10 @@ def test_name_is_the_folder_and_title_and_out_is_the_study_folder(tmp_path, caps
     assert main(["report", str(runs), "--out", str(tmp_path / "res")]) == 2
     assert f"pass --out {tmp_path / 'res' / 'all'}" in capsys.readouterr().err
     assert not (tmp_path / "res" / "leaderboard.md").exists()
-    # a name that cannot be a folder
-    assert main(["run", str(runs), "--grid", str(grid), "--name", "a/b", "--dry-run"]) == 2
-    assert "a study name is a folder name" in capsys.readouterr().err
+    # a name that cannot be a folder (or holds a space: names become file names, docs/safety.md)
+    for bad in ("a/b", "my study"):
+        assert main(["run", str(runs), "--grid", str(grid), "--name", bad, "--dry-run"]) == 2
+        assert "study name" in (err := capsys.readouterr().err) and "is not a safe name" in err
     # the deprecated --runs-dir still works, and disagreeing with RUNS is an error
     assert main(["status", "--runs-dir", str(runs)]) == 0 and "deprecated" in capsys.readouterr().err
     assert main(["status", str(runs), "--runs-dir", str(tmp_path / "x")]) == 2
@@ -140,7 +141,7 @@ def test_methods_override_keeps_the_reference_rows_unless_told(tmp_path):
                          load_data=False)
     assert demo.name == "trec6-random-herding-kmeans-centers"
     assert [m.name for m in demo.methods] == ["full", "random", "herding", "kmeans-centers"]
-    assert api.open_grid("demo", ["name=as given"], load_data=False).name == "as given"  # --set name=: no hash
+    assert api.open_grid("demo", ["name=as-given"], load_data=False).name == "as-given"  # --set name=: no hash
     assert api.open_grid("demo", load_data=False).name == "demo"
     runs = tmp_path / "runs"
     assert main(["run", str(runs), "--grid", str(grid), "--methods", "herding", "--no-progress"]) == 0

@@ -39,8 +39,8 @@ def run(root, grid: dict, capsys, filename="grid.yaml"):
     path = root / "work" / "data" / filename
     path.write_text(json.dumps(grid))
     before = tree(root)
-    code = main(["run", "--grid", str(path), "--runs-dir", str(root / "work" / "runs"),
-                 "--out", str(root / "work" / "out"), "--no-progress"])
+    code = main(["run", str(root / "work" / "runs"), "--grid", str(path), "--out", str(root / "work" / "out"),
+                 "--no-progress"])
     return code, capsys.readouterr().err, tree(root) == before
 
 
@@ -96,7 +96,7 @@ def test_an_unknown_preset_exits_2_and_writes_nothing(workspace, capsys, bad):
 def test_a_safe_name_passes_and_runs(workspace, capsys):
     code, err, _ = run(workspace, spec_grid(workspace, "My_reviews-2.v1"), capsys)
     assert code == 0, err
-    assert (workspace / "work" / "out" / "safe" / "leaderboard.md").is_file()
+    assert (workspace / "work" / "out" / "leaderboard.md").is_file()
     assert any(p.name.startswith("My_reviews-2.v1.random") for p in (workspace / "work" / "runs" / "evaluate").iterdir())
 
 
