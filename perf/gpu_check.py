@@ -11,8 +11,8 @@ XLNet-base; random weights run at the speed of trained ones). Texts are token id
 of the GLUE stand-ins' profiles (``benchmark/tasks/glue_standins.py``: the DiLM authors' sets), at
 ``TOKENS_PER_WORD`` tokens a word, in a word-level tokenizer made here whose words are the ids. The stages run the
 project's own code (DiLM's generator, packing, decoding and learner; TDD's outer step; the stacked and the
-one-at-a-time fine-tuning paths; the torch k-means) in bf16 autocast as the ``paper`` presets run them on a GPU, TDD
-in fp32 with TF32 matmuls (second-order gradients).
+one-at-a-time fine-tuning paths; the torch k-means) in bf16 autocast as the ``paper`` presets run them on a GPU (TDD
+too: its second-order gradients were checked against float64, ``tests/test_precision.py``).
 """
 from __future__ import annotations
 
@@ -248,7 +248,6 @@ class Check:
 
     def tdd(self, tokenizer, scratch: Path) -> None:
         """TDD's outer step (its inner unrolled step included) in BERT-base's space at DPC x classes sequences."""
-        import torch
         from transformers import AutoModel
 
         from benchmark.tasks.base import Examples
@@ -263,15 +262,10 @@ class Check:
                                splits=SimpleNamespace(train=Examples(tuple(texts), np.arange(len(texts)) % 3)))
         cfg = {**vars(PRESETS["paper"]), "model": str(path), "seq_length": s["tdd_seq"],
                "real_batch_size": s["tdd_real"]}
-        previous = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = True
-        try:
-            optimisation = _Optimisation.start(task, cfg, DPC if not self.tiny else 2, 0, self.rng, self.device)
-            self.timed("tdd outer step", "bert-base-uncased", f"{3 * (DPC if not self.tiny else 2)} x {s['tdd_seq']} "
-                       f"embeddings, {cfg['inner_steps']} inner step, real batch {s['tdd_real']} (TF32)",
-                       lambda: optimisation.outer_step(task.splits.train, self.rng))
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
+        optimisation = _Optimisation.start(task, cfg, DPC if not self.tiny else 2, 0, self.rng, self.device)
+        self.timed("tdd outer step", "bert-base-uncased", f"{3 * (DPC if not self.tiny else 2)} x {s['tdd_seq']} "
+                   f"embeddings, {cfg['inner_steps']} inner step, real batch {s['tdd_real']} ({cfg['precision']})",
+                   lambda: optimisation.outer_step(task.splits.train, self.rng))
 
     def evaluation(self, name: str, tokenizer, scratch: Path) -> None:
         """One evaluation learner's training step: stacked at the width ``run`` picks on this device (XLNet: one
@@ -390,7 +384,7 @@ def write(rows: list[dict], out: Path, device: str, seconds: float) -> None:
     frame.to_csv(out / "gpu-check.csv", index=False)
     lines = [f"# GPU check: {device}", "",
              f"torch {torch.__version__}, transformers {transformers.__version__}; {seconds:.0f} s in all; "
-             f"random-init real-size models, bf16 autocast (TDD: fp32 + TF32), MNLI lengths "
+             f"random-init real-size models, bf16 autocast (TDD included), MNLI lengths "
              f"({TOKENS_PER_WORD} tokens a word of the stand-in profile)", "",
              "| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
