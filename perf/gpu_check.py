@@ -28,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere: the repository's code
 
+from benchmark.study.rehearsal.standins import ARCHITECTURES as ARCH  # noqa: E402 (after the path is set)
+
 TOKENS_PER_WORD = 1.3  # WordPiece / byte-level BPE tokens per English word (about 1.3 on GLUE text)
 VOCAB = 30_000  # the ids the texts use: within every model's vocabulary
 TASK = "mnli"  # the longest task of the grid: pairs, 3 classes, the generator's 421 tokens
@@ -61,6 +63,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny widths and 1 step per stage: checks the script runs")
     parser.add_argument("--out", type=Path, default=Path("gpu-check"), help="folder for gpu-check.csv and .md")
     parser.add_argument("--only", nargs="*", default=None, help="run only these stages (names as in the table)")
+    parser.add_argument("--gpu", choices=("h200", "h100", "a100"), default=None,
+                        help="the rehearsal's GPU to project each step onto (default: read from the device's name)")
     args = parser.parse_args(argv)
     import torch
 
@@ -68,7 +72,7 @@ def main(argv=None) -> int:
         print("error: --device cuda but no CUDA device is visible; run on a GPU machine, or use --tiny --device cpu",
               file=sys.stderr)
         return 2
-    check = Check(args.device, "tiny" if args.tiny else "real", args.only)
+    check = Check(args.device, "tiny" if args.tiny else "real", args.only, args.gpu or gpu_kind(device_name(args.device)))
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
         check.run(Path(scratch))
@@ -79,8 +83,9 @@ def main(argv=None) -> int:
 class Check:
     """The stages, each timed over ``steps`` steps after one warm-up step, with its peak device memory."""
 
-    def __init__(self, device: str, size: str, only=None):
+    def __init__(self, device: str, size: str, only=None, gpu: str | None = None):
         self.device, self.size, self.only = device, SIZES[size], only
+        self.gpu = gpu  # the rehearsal's GPU whose projection stands beside each measurement (None: not projected)
         self.tiny = size == "tiny"
         self.rng = np.random.default_rng(0)
         self.rows: list[dict] = []
@@ -112,8 +117,24 @@ class Check:
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         return torch.autocast(device_type, dtype=torch.bfloat16) if not self.tiny else contextlib.nullcontext()
 
-    def timed(self, stage: str, model: str, shape: str, step, steps: int | None = None, per: int = 1) -> None:
-        """Run ``step`` once to warm up, then ``steps`` times; record seconds per step (divided by ``per``)."""
+    def projected(self, cost) -> float | None:
+        """The rehearsal's projection of one step (``costs.*`` of the real architecture on ``self.gpu``), in seconds."""
+        from benchmark.study.rehearsal import costs
+
+        return None if self.gpu is None else cost(costs, costs.GPUS[self.gpu])
+
+    def record(self, stage: str, model: str, shape: str, steps: int, seconds: float, peak: float, projection) -> None:
+        projected = None if projection is None else self.projected(projection)
+        self.rows.append({"stage": stage, "model": model, "shape": shape, "steps": steps,
+                          "seconds_per_step": round(seconds, 5), "projected_s_per_step":
+                          None if projected is None else float(f"{projected:.3g}"), "peak_gpu_mib": round(peak, 1)})
+        beside = "" if projected is None else f" (projected {projected:.4f})"
+        print(f"{stage:<34} {model:<20} {shape:<44} {seconds:9.4f} s/step{beside}  peak {peak:9.1f} MiB", flush=True)
+
+    def timed(self, stage: str, model: str, shape: str, step, steps: int | None = None, per: int = 1,
+              projection=None) -> None:
+        """Run ``step`` once to warm up, then ``steps`` times; record seconds per step (divided by ``per``) beside
+        ``projection(costs, gpu)``, the rehearsal's model of the same step (None: the model has no per-step term)."""
         import torch
 
         if self.only and stage not in self.only:
@@ -133,9 +154,7 @@ class Check:
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - t0) / steps / per
         peak = torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else float("nan")
-        self.rows.append({"stage": stage, "model": model, "shape": shape, "steps": steps,
-                          "seconds_per_step": round(seconds, 5), "peak_gpu_mib": round(peak, 1)})
-        print(f"{stage:<34} {model:<20} {shape:<44} {seconds:9.4f} s/step  peak {peak:9.1f} MiB", flush=True)
+        self.record(stage, model, shape, steps, seconds, peak, projection)
 
     # ---- the stages --------------------------------------------------------------------------------
     def run(self, scratch: Path) -> None:
@@ -191,7 +210,9 @@ class Check:
         for packed in (True, False):
             tensor = (generator.pack(batch, s["max_length"]) if packed else generator.pad(batch))[0].shape
             self.timed(f"dilm stage 1 LM step ({'packed' if packed else 'padded'})", "gpt2",
-                       f"batch {len(batch)}, {lengths} tokens in {tensor[0]}x{tensor[1]}", lm_step(packed))
+                       f"batch {len(batch)}, {lengths} tokens in {tensor[0]}x{tensor[1]}", lm_step(packed),
+                       projection=lambda c, gpu, rows=tensor[0], width=tensor[1]: c.train(
+                           gpu, ARCH["gpt2"], 1, rows, width, bf16=True, lm=True).gpu_s)
 
         learner_model = AutoModelForSequenceClassification.from_config(
             self.config("bert-base-uncased", num_labels=classes)).to(self.device)
@@ -223,16 +244,20 @@ class Check:
             with self.autocast():
                 learner.train_step(real[:s["learner_batch"]], real_labels)
 
+        padded = max(len(tokenizer(*t)["input_ids"]) for t in real[:s["learner_batch"]])
         self.timed("dilm stage 2 learner step", "bert-base-uncased", f"batch {s['learner_batch']}, length <= "
-                   f"{s['learner_length']}", learner_step)
+                   f"{s['learner_length']}", learner_step, projection=lambda c, gpu: c.train(
+                       gpu, ARCH["bert-base-uncased"], 1, s["learner_batch"], padded, bf16=True).gpu_s)
         pool = [generator.decode(ids) or ("1", "2") for ids in (sequences * 64)[:s["pool"]]]
 
         def pool_states():
             with self.autocast():
                 learner.cls_states(pool)
 
+        mean = float(np.mean([len(tokenizer(*t)["input_ids"]) for t in pool]))
         self.timed("dilm stage 2 pool [CLS] states", "bert-base-uncased", f"{s['pool']} samples, per sample",
-                   pool_states, per=s["pool"])
+                   pool_states, per=s["pool"], projection=lambda c, gpu: c.forward(
+                       gpu, ARCH["bert-base-uncased"], s["pool"], mean, 128, bf16=True).gpu_s / s["pool"])
         lm.eval()
         prompt = generator.prompt(0)
 
@@ -243,7 +268,9 @@ class Check:
 
         self.timed("candidate decoding (per decode step)", "gpt2",
                    f"{s['decode_batch']} rows, {s['decode_steps']} steps (none ends: the worst case)", decode,
-                   per=s["decode_steps"])
+                   per=s["decode_steps"], projection=lambda c, gpu: c.generate(
+                       gpu, ARCH["gpt2"], s["decode_batch"], s["decode_steps"], s["decode_steps"], s["decode_batch"],
+                       bf16=False).gpu_s / s["decode_steps"])
         del lm, learner, learner_model, optimizer
 
     def tdd(self, tokenizer, scratch: Path) -> None:
@@ -307,7 +334,7 @@ class Check:
 
         self.timed_difference(stage, name, shape, run)
 
-    def timed_difference(self, stage: str, model: str, shape: str, run) -> None:
+    def timed_difference(self, stage: str, model: str, shape: str, run, projection=None) -> None:
         """A fine-tune's seconds per step: the time of a run of 1 + k steps less that of a run of 1 step, over k (the
         load, setup and prediction cancel); the peak memory of the longer run."""
         import torch
@@ -328,9 +355,7 @@ class Check:
             times.append(time.perf_counter() - t0)
         seconds = max(times[1] - times[0], 0.0) / k
         peak = torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else float("nan")
-        self.rows.append({"stage": stage, "model": model, "shape": shape, "steps": k,
-                          "seconds_per_step": round(seconds, 5), "peak_gpu_mib": round(peak, 1)})
-        print(f"{stage:<34} {model:<20} {shape:<44} {seconds:9.4f} s/step  peak {peak:9.1f} MiB", flush=True)
+        self.record(stage, model, shape, k, seconds, peak, projection)
 
     def kmeans(self) -> None:
         """The torch k-means at the largest class of the grid (QQP's 230k rows, k = 200 coreset centers, BERT-base
@@ -368,6 +393,11 @@ def id_tokenizer(path: Path, max_length: int):
     return tokenizer
 
 
+def gpu_kind(name: str) -> str | None:
+    """The rehearsal's GPU (``costs.GPUS``) a device's name is, if any: its projections stand beside the measurements."""
+    return next((kind for kind in ("h200", "h100", "a100") if kind in name.lower()), None)
+
+
 def device_name(device: str) -> str:
     import torch
 
@@ -380,12 +410,15 @@ def write(rows: list[dict], out: Path, device: str, seconds: float) -> None:
     import transformers
 
     out.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(rows, columns=["stage", "model", "shape", "steps", "seconds_per_step", "peak_gpu_mib"])
+    frame = pd.DataFrame(rows, columns=["stage", "model", "shape", "steps", "seconds_per_step", "projected_s_per_step",
+                                        "peak_gpu_mib"])
     frame.to_csv(out / "gpu-check.csv", index=False)
     lines = [f"# GPU check: {device}", "",
              f"torch {torch.__version__}, transformers {transformers.__version__}; {seconds:.0f} s in all; "
              f"random-init real-size models, bf16 autocast (TDD included), MNLI lengths "
-             f"({TOKENS_PER_WORD} tokens a word of the stand-in profile)", "",
+             f"({TOKENS_PER_WORD} tokens a word of the stand-in profile). `projected_s_per_step`: the rehearsal's model of the "
+             "same step (`benchmark/study/rehearsal/costs.py`) on the GPU named by `--gpu` or the device; blank where the "
+             "model has no per-step term (its stage is projected as a whole in the rehearsal's table)", "",
              "| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     (out / "gpu-check.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -25,7 +25,7 @@ def _run(*args, cwd=ROOT):
 
 def test_the_gpu_check_runs_every_stage_at_tiny_widths(tmp_path):
     out = tmp_path / "check"
-    result = _run("--tiny", "--device", "cpu", "--out", str(out), cwd=tmp_path)  # from another folder: no hub, no assets
+    result = _run("--tiny", "--device", "cpu", "--gpu", "h200", "--out", str(out), cwd=tmp_path)  # no hub, no assets
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(out / "gpu-check.csv")
     assert set(table["stage"]) == STAGES
@@ -35,6 +35,13 @@ def test_the_gpu_check_runs_every_stage_at_tiny_widths(tmp_path):
     # in this machine's noise at tiny widths, but is never negative
     difference = table["stage"].str.startswith(("evaluation", "k-means Lloyd"))
     assert (table.loc[~difference, "seconds_per_step"] > 0).all() and (table["seconds_per_step"] >= 0).all()
+    # the rehearsal's projection of the same step stands beside each measurement the model has a per-step term for
+    projected = table.set_index("stage")["projected_s_per_step"]
+    modelled = {"dilm stage 1 LM step (packed)", "dilm stage 1 LM step (padded)", "dilm stage 2 learner step",
+                "dilm stage 2 pool [CLS] states", "candidate decoding (per decode step)"}
+    assert (projected[sorted(modelled)] > 0).all() and projected.drop(sorted(modelled)).isna().all()
+    packed, padded = projected["dilm stage 1 LM step (packed)"], projected["dilm stage 1 LM step (padded)"]
+    assert packed <= padded  # packing's fewer tokens are what the projection counts (equal at the launch floor)
     markdown = (out / "gpu-check.md").read_text()
     assert markdown.startswith("# GPU check: cpu") and "| dilm stage 2 generator step |" in markdown
 
