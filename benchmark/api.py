@@ -22,7 +22,8 @@ from benchmark.core.files import atomic_write_text
 from benchmark.core.labels import component_label
 from benchmark.study.cells import expand, pair_status
 from benchmark.study.describe import describe_method, projections
-from benchmark.study.estimate import committed_rehearsal, estimate_seconds
+from benchmark.study.estimate import (Estimate, committed_rehearsal, estimate_seconds, finished_times, prior_gpu,
+                                      uses_gpu)
 from benchmark.study.export import export_sets
 from benchmark.study.grid import OVERRIDE_KEYS, Grid, load_grid, preset_names  # noqa: F401 (OVERRIDE_KEYS: the CLI's)
 from benchmark.study.store import Store
@@ -104,7 +105,11 @@ class StagePlan:
     scaled: int  # of the known, those estimated from another DPC
     rehearsed_seconds: float = 0.0  # from the grid's committed rehearsal (``rehearsal``)
     rehearsed: int = 0  # pending cells estimated from it
-    rehearsal: str | None = None  # the rehearsal file read, if the grid has one
+    rehearsal: str | None = None  # the rehearsal file read and the GPU it ran on, if the grid has one
+    on_gpu: Estimate = Estimate(0.0, 0, 0.0, 0)  # the part of the estimate above for pending cells that use a GPU
+    on_cpu: Estimate = Estimate(0.0, 0, 0.0, 0)  # and for those that do not (their learner's or method's ``uses_gpu``)
+    gpu_cells: int = 0  # pending cells that use a GPU
+    prior_gpu: str = ""  # the GPU the prior guesses assume (cost_priors.yaml: gpu)
 
 
 def plan(grid: Grid, runs_dir: Path) -> list[StagePlan]:
@@ -114,9 +119,12 @@ def plan(grid: Grid, runs_dir: Path) -> list[StagePlan]:
     store, out, rehearsal = Store(runs_dir), [], committed_rehearsal(grid.name)
     for stage, stage_cells in expand(grid).items():
         pending = [c for c in stage_cells if not store.is_done(stage, c.id)]
-        estimate = estimate_seconds(store, stage, pending, rehearsal)
-        out.append(StagePlan(stage, len(stage_cells), [c.id for c in pending], *estimate,
-                             rehearsal=rehearsal and f"{rehearsal.source} ({rehearsal.gpu})"))
+        seen, on_gpu = finished_times(store, stage), {c.id: uses_gpu(stage, c.config) for c in pending}
+        gpu, cpu = (estimate_seconds(store, stage, [c for c in pending if on_gpu[c.id] == device], rehearsal, seen)
+                    for device in (True, False))
+        out.append(StagePlan(stage, len(stage_cells), [c.id for c in pending], *(a + b for a, b in zip(gpu, cpu)),
+                             rehearsal=rehearsal and f"{rehearsal.source} ({rehearsal.gpu})", on_gpu=gpu, on_cpu=cpu,
+                             gpu_cells=sum(on_gpu.values()), prior_gpu=prior_gpu()))
     return out
 
 

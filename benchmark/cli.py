@@ -307,29 +307,57 @@ def cmd_run(args) -> int:
 
 
 def print_plan(grid, stages) -> None:
+    """The dry run: per stage its cells and their estimate, cells that use a GPU in GPU hours (naming the GPU the
+    figures assume) and the others in CPU hours; then the total and which figure to budget on."""
     print(f"dry run of grid {grid.name!r} ({grid.source}); nothing is run or written")
     source = stages[0].rehearsal if stages else None
+    totals = {"GPU": [0.0, 0.0, 0, 0], "CPU": [0.0, 0.0, 0, 0]}  # rehearsed s, prior s, rehearsed cells, prior cells
     for row in stages:
-        rest = len(row.pending) - row.known - row.rehearsed
-        print(f"  {row.stage:<8} {row.cells:>6} cells, {len(row.pending):>6} to run, ~{row.seconds / 3600:.2f} h from "
-              f"{row.known} finished counterparts{f' ({row.scaled} scaled from another DPC)' if row.scaled else ''} + "
-              + (f"~{row.rehearsed_seconds / 3600:.1f} GPU h projected by the rehearsal for {row.rehearsed} + "
-                 if source else "")
-              + f"~{row.prior_seconds / 3600:.1f} GPU h of prior guesses for the other {rest}")
+        parts = [f"~{row.seconds / 3600:.2f} h from {row.known} finished counterparts"
+                 + (f" ({row.scaled} scaled from another DPC)" if row.scaled else "")]
+        for unit, part, cells in _device_parts(row):
+            guessed = cells - part.known - part.rehearsed
+            if part.rehearsed:
+                parts.append(f"~{part.rehearsed_seconds / 3600:.1f} {unit} h projected by the rehearsal for "
+                             f"{part.rehearsed} {unit} cells")
+            if guessed:
+                parts.append(f"~{part.prior_seconds / 3600:.1f} {unit} h of prior guesses for {guessed} {unit} cells")
+            totals[unit] = [a + b for a, b in zip(totals[unit], (part.rehearsed_seconds, part.prior_seconds,
+                                                                  part.rehearsed, guessed))]
+        print(f"  {row.stage:<8} {row.cells:>6} cells, {len(row.pending):>6} to run, " + " + ".join(parts))
         for cell_id in row.pending[:5]:
             print(f"           {cell_id}")
         if len(row.pending) > 5:
             print(f"           ... and {len(row.pending) - 5} more")
-    measured = sum(r.seconds for r in stages) / 3600
-    priors = sum(r.prior_seconds for r in stages) / 3600
-    if source:
-        print(f"  estimated total: ~{measured:.2f} h measured on this kind of cell + "
-              f"~{sum(r.rehearsed_seconds for r in stages) / 3600:.1f} GPU h projected by the grid's committed "
-              f"rehearsal {source} + ~{priors:.1f} GPU h from the prior guesses in benchmark/study/cost_priors.yaml")
+    prior_gpu = stages[0].prior_gpu if stages else ""
+
+    def hours(index: int) -> str:
+        return " + ".join(f"~{totals[unit][index] / 3600:.1f} {unit} h" for unit in totals if totals[unit][index + 2])
+
+    total = [f"~{sum(r.seconds for r in stages) / 3600:.2f} h measured on this kind of cell"]
+    if hours(0):
+        total.append(f"{hours(0)} projected by the grid's committed rehearsal {source}")
+    if hours(1):
+        assumed = ([f"GPU h: one {prior_gpu} per cell"] if totals["GPU"][3] else []) + (
+            ["CPU h: one core per cell"] if totals["CPU"][3] else [])
+        total.append(f"{hours(1)} from the prior guesses in benchmark/study/cost_priors.yaml ({'; '.join(assumed)})")
+    print("  estimated total: " + " + ".join(total))
+    if totals["GPU"][2]:
+        print(f"  budget on: the rehearsal's figure, in hours of its GPU: this dry run adds up the per-cell "
+              f"projections of {source}" + ("; the prior guesses fill in only the cells it did not project"
+                                            if totals["GPU"][3] else ""))
+    elif totals["GPU"][3]:
+        print(f"  budget on: a rehearsal, not these prior guesses (order-of-magnitude, for one {prior_gpu}; edit them "
+              f"for your cluster): no committed rehearsal results/{grid.name}-rehearsal/; `rehearse --grid "
+              f"{grid.name}` on the GPU you will use projects the model stages")
     else:
-        print(f"  estimated total: ~{measured:.2f} h measured on this kind of cell + ~{priors:.1f} GPU h from the "
-              f"prior guesses in benchmark/study/cost_priors.yaml (edit them for your cluster; no committed "
-              f"rehearsal results/{grid.name}-rehearsal/: `rehearse --grid {grid.name}` makes one)")
+        print("  budget on: this dry run: no cell still to guess uses a GPU (CPU h: one core per cell), so a "
+              "rehearsal has nothing to project")
+
+
+def _device_parts(row) -> list[tuple]:
+    """(unit, the estimate's part, its pending cells) for the cells that use a GPU and those that do not."""
+    return [("GPU", row.on_gpu, row.gpu_cells), ("CPU", row.on_cpu, len(row.pending) - row.gpu_cells)]
 
 
 def cmd_status(args) -> int:

@@ -170,6 +170,8 @@ class Method:
     MODEL_PARAMS: the hyper-parameters that name a model (``rehearse`` swaps in a tiny one of its architecture);
     REHEARSAL_PARAMS: a few steps of each loop, at the real batch sizes and lengths (``rehearse``);
     cost_model: what its stages cost on the real models (``CostModel``; None: ``rehearse`` says "not modelled").
+    uses_gpu: its fit and distill stages run a model on a GPU where there is one (a dry run counts them in GPU
+    hours); False for methods that only pick or copy examples (random, full), counted in CPU hours.
     """
 
     kind: ClassVar[str] = "text"
@@ -186,6 +188,7 @@ class Method:
     MODEL_PARAMS: ClassVar[tuple[str, ...]] = ()
     REHEARSAL_PARAMS: ClassVar[dict] = {}
     cost_model: ClassVar[CostModel | None] = None
+    uses_gpu: ClassVar[bool] = True
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's hyper-parameters and their current values (the method's config)."""

@@ -24,6 +24,7 @@ class External(Method):
     """Distilled sets from a folder (released DiLM sets, or any method's export), one row per source."""
 
     cost_model = CostModel()  # nothing on a GPU: its sets are read from a folder
+    uses_gpu = False
     CARD = MethodCard(
         summary="Evaluates distilled sets made elsewhere: <path>/<task>/dpc_<D>/dataset_<seed>.json[l] "
                 "(the DiLM release's format or this project's export); `label` names its row.",

@@ -15,6 +15,7 @@ class Full(Method):
     deterministic = True
     reference = True
     upper_bound = True
+    uses_gpu = False  # copies the train split: CPU work
     cost_model = CostModel()  # nothing on a GPU: cheap CPU work the rehearsal measures
     CARD = MethodCard(
         summary="The whole train split: the upper reference row (Full dataset); the same set under every DPC.",

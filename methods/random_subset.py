@@ -13,6 +13,7 @@ class RandomSubset(Method):
 
     reference = True
     baseline = True
+    uses_gpu = False  # picks examples: CPU work
     cost_model = CostModel()  # nothing on a GPU: cheap CPU work the rehearsal measures
     CARD = MethodCard(
         summary="DPC real training examples per class, drawn uniformly without replacement (reference row: Random).",

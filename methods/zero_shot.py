@@ -17,6 +17,7 @@ class ZeroShot(Method):
     dpc_independent = True
     deterministic = True
     reference = True
+    uses_gpu = False  # makes no examples
     cost_model = CostModel()  # nothing on a GPU: cheap CPU work the rehearsal measures
     CARD = MethodCard(
         summary="No demonstrations: in-context learners see only the query (reference row of ICL tables).",

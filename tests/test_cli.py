@@ -130,7 +130,9 @@ def test_the_paper_grid_dry_run_counts_cells_without_the_hub(tmp_path):
     assert "fit          18 cells" in out.stdout
     assert f"distill     {3 * 3 * (4 * 20 + 1 + 20)} cells" in out.stdout
     assert f"evaluate  {3 * 3 * ((4 * 20 + 1) * 4 + 20) * 5} cells" in out.stdout
-    assert "GPU h from the prior guesses" in out.stdout
+    assert re.search(r"estimated total: .* ~[0-9.]+ GPU h .*projected by the grid's committed rehearsal "
+                     r"results/full-rehearsal/", out.stdout)
+    assert "(NVIDIA H200 SXM)" in out.stdout and "budget on: the rehearsal's figure" in out.stdout
     assert not (tmp_path / "runs").exists() and not (tmp_path / "empty-hf").exists()
 
 

@@ -16,6 +16,7 @@ class BagOfNgrams(Learner):
     """fastText-style bag of word pieces + hashed bigrams, trained from scratch (seconds on a CPU)."""
 
     family = "from-scratch"
+    uses_gpu = False  # trains on the CPU
     TEST_PARAMS = {"steps": 30}
     PARAM_RANGES = {"dim": "x >= 1", "buckets": "x >= 1", "steps": "x >= 1", "batch_size": "x >= 1", "lr": "x > 0",
                     "weight_decay": "x >= 0", "max_length": "x >= 1", "class_weight": CLASS_WEIGHTS}

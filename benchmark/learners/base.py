@@ -19,6 +19,7 @@ class Learner:
 
     accepts: ClassVar[tuple[str, ...]] = ("text",)
     family: ClassVar[str] = "fine-tuned"  # "fine-tuned", "non-neural" or "icl" (in-context: its own tables)
+    uses_gpu: ClassVar[bool] = True  # trains on a GPU where there is one: a dry run counts its cells in GPU hours
     TEST_PARAMS: ClassVar[dict] = {}  # a cheap recipe for the contract tests
     MODEL_PARAMS: ClassVar[tuple[str, ...]] = ()  # the recipe keys that name a model (``rehearse`` swaps in a tiny one)
     REHEARSAL_PARAMS: ClassVar[dict] = {}  # a few steps at the real batch size and length (``rehearse``)

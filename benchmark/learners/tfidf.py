@@ -16,6 +16,7 @@ class TfidfLogReg(Learner):
     """TF-IDF (1-2 grams, sublinear tf) + L2 logistic regression (scikit-learn); seconds on a CPU."""
 
     family = "non-neural"
+    uses_gpu = False  # scikit-learn on the CPU
 
     PARAM_RANGES = {"ngram_max": "x >= 1", "C": "x > 0", "max_iter": "x >= 1", "class_weight": CLASS_WEIGHTS}
 

@@ -24,7 +24,8 @@ def footnotes(summary: pd.DataFrame, citations: list[str]) -> list[str]:
         f"{_scored_split(summary)} {metrics} (%), mean ± population std over all runs (sets×runs: distilled sets × learner runs "
         f"per set). Bold: the best mean in the column (Full dataset excluded). \"no DPC\": a column whose rows do not "
         f"depend on DPC (the whole train split).",
-        f"\\* differs from {_baseline_label(summary)} (Welch's two-sided t-test, p < {ALPHA}) on per-set means: the "
+        f"▲ significantly above {_baseline_label(summary)}, ▼ significantly below it (Welch's two-sided t-test, "
+        f"p < {ALPHA}) on per-set means: the "
         f"distilled set is the unit of replication, since a set's runs share its data; a row with one set (a "
         f"deterministic method such as Herding, or the Full dataset) is compared over its learner runs, its only "
         f"replication." + (

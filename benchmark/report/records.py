@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.core.errors import UsageError
 from benchmark.core.labels import component_label
 from benchmark.study.store import ERROR, ERROR_KEYS, FIDELITY, Store, read_json
 
@@ -65,10 +66,15 @@ def _row(record: dict) -> dict:
     }
 
 
-def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.DataFrame:
-    """One row per finished evaluate run: its config flattened, metrics, checksums, costs, versions."""
+def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None, grid: str | None = None) -> pd.DataFrame:
+    """One row per finished evaluate run: its config flattened, metrics, checksums, costs, versions (the columns and
+    their units: docs/records.md). ``grid``: only the evaluate cells that grid asked for (the plan ``run`` keeps in
+    ``<runs>/grids/``), for a folder that several grids were run into."""
     rows = []
     store = Store(Path(runs_dir))
+    if grid is not None:
+        asked = grid_cells(store, grid)
+        cell_ids = asked if cell_ids is None else set(cell_ids) & asked
     for record in store.done_records("evaluate"):
         if cell_ids is not None and record["cell_id"] not in cell_ids:
             continue
@@ -87,6 +93,17 @@ def load_records(runs_dir: Path | str, cell_ids: set[str] | None = None) -> pd.D
     for path in store.damaged:
         log.warning("skipped a damaged record (not a whole JSON object): %s; `run` makes its cell again", path)
     return frame
+
+
+def grid_cells(store: Store, grid: str) -> set[str]:
+    """The evaluate cell ids grid ``grid`` asked for in ``store``'s folder, from its plan; an unknown name is an error
+    naming the grids the folder holds."""
+    plans = {plan.get("name"): plan for plan in store.plans()}
+    if grid not in plans:
+        held = ", ".join(repr(name) for name in sorted(plans, key=str)) or "none (its runs predate the plans `run` keeps)"
+        raise UsageError(f"no grid {grid!r} was run into {store.root}: the grids it holds are {held}; pass one of "
+                         f"them as grid=..., or none for every run of the folder")
+    return set(plans[grid].get("cells", {}).get("evaluate", {}))
 
 
 def _provenance(record: dict) -> dict:

@@ -229,10 +229,11 @@ def _welch(a: np.ndarray, b: np.ndarray) -> float:
 
 def _add_tests(summary: pd.DataFrame) -> None:
     """p_vs_random: Welch's t-test of each row's replication sample (per-set means; a one-set row's runs) against
-    the baseline row's (Random); best: the highest mean in the column except the upper bound (Full dataset), when two
+    the baseline row's (Random), and ``_vs_random`` the difference of their means (its direction: the ▲/▼ marks); best: the highest mean in the column except the upper bound (Full dataset), when two
     or more rows compete;
     p_vs_runner_up: the best row against the second best."""
     summary["p_vs_random"] = np.nan
+    summary["_vs_random"] = np.nan
     summary["best"] = False
     summary["p_vs_runner_up"] = np.nan
     for _, column in summary.groupby(["task", "learner", "dpc"]):
@@ -241,6 +242,7 @@ def _add_tests(summary: pd.DataFrame) -> None:
             for index, row in column.iterrows():
                 if not (row["_baseline"] or row["_upper_bound"]) and row["n"]:
                     summary.at[index, "p_vs_random"] = _welch(row["_sample"], baseline.iloc[0]["_sample"])
+                    summary.at[index, "_vs_random"] = row["mean"] - baseline.iloc[0]["mean"]
         ranked = column[(column["n"] > 0) & ~column["_upper_bound"]].sort_values("mean", ascending=False)
         if len(ranked) > 1:  # a row alone in its column (Random beside the Full dataset) is best of nothing
             summary.at[ranked.index[0], "best"] = True

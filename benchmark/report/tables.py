@@ -13,6 +13,9 @@ from benchmark.report.records import REFERENCE_LABELS
 from benchmark.report.statistics import ALPHA
 
 
+SIGNIFICANCE_MARKS = {True: "▲", False: "▼"}  # significantly above the baseline (Random), below it
+
+
 @dataclass
 class Cell:
     text: str
@@ -28,8 +31,8 @@ def _cell(row) -> Cell:
         return Cell({"fail": "fail", "missing": "-", "n/a": "n/a (embedding-level)"}[row["status"]],
                     key=key if row["status"] == "fail" else None)
     marks = ""
-    if row["p_vs_random"] < ALPHA:
-        marks += "*"
+    if row["p_vs_random"] < ALPHA:  # significantly above (▲) or below (▼) the baseline: the direction reads at a glance
+        marks += SIGNIFICANCE_MARKS[row["_vs_random"] > 0]
     if row["best"] and row["p_vs_runner_up"] < ALPHA:
         marks += "†"
     if row["mixed_versions"]:

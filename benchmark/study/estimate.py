@@ -28,6 +28,23 @@ def priors() -> dict:
     return read_yaml(PRIORS, "cost priors")
 
 
+def prior_gpu() -> str:
+    """The GPU the priors' model-stage guesses assume (one per cell), named by the dry run."""
+    return str(priors()["gpu"])
+
+
+def uses_gpu(stage: str, config: dict) -> bool:
+    """Whether a cell runs on a GPU where there is one: an evaluate cell by its learner, a fit or distill cell by its
+    method (their ``uses_gpu``); a dry run counts the others in CPU hours."""
+    if stage == "evaluate":
+        from benchmark.learners import LEARNERS
+
+        return LEARNERS.get(config["learner"]["name"]).uses_gpu
+    from methods import METHODS
+
+    return METHODS.get(config["method"]["name"]).uses_gpu
+
+
 def prior_seconds(stage: str, config: dict) -> float:
     """The prior guess for one cell: by learner for evaluate cells, by method otherwise."""
     table = priors()[stage]
@@ -114,13 +131,20 @@ def _cell_seconds(seen: dict, kinds: list[tuple], dpc) -> tuple[float | None, bo
     return statistics.median(by_dpc[nearest]) * dpc / nearest, True
 
 
-def estimate_seconds(store, stage: str, cells: list, rehearsal: Rehearsed | None = None) -> Estimate:
-    """The seconds the ``cells`` of ``stage`` are expected to take, from finished counterparts, else the grid's
-    ``rehearsal``, else the priors."""
-    seen: dict[tuple, dict] = {}  # kind -> DPC -> wall times of its finished cells
+def finished_times(store, stage: str) -> dict[tuple, dict]:
+    """kind -> DPC -> wall times of the finished cells of ``stage`` in ``store`` (what estimates are made from)."""
+    seen: dict[tuple, dict] = {}
     for record in store.done_records(stage):
         for kind in _kinds(stage, record["config"]):
             seen.setdefault(kind, {}).setdefault(record["config"].get("dpc"), []).append(record["wall_s"])
+    return seen
+
+
+def estimate_seconds(store, stage: str, cells: list, rehearsal: Rehearsed | None = None,
+                     seen: dict | None = None) -> Estimate:
+    """The seconds the ``cells`` of ``stage`` are expected to take, from finished counterparts, else the grid's
+    ``rehearsal``, else the priors; ``seen``: the store's :func:`finished_times`, when already read."""
+    seen = finished_times(store, stage) if seen is None else seen
     total, known, prior, scaled, rehearsed, from_rehearsal = 0.0, 0, 0.0, 0, 0.0, 0
     for cell in cells:
         seconds, from_other_dpc = _cell_seconds(seen, _kinds(stage, cell.config), cell.config.get("dpc"))
