@@ -108,7 +108,7 @@ def test_coreset_methods_on_a_real_encoder(name, tiny_task, cache_dir, minilm_as
         assert np.array_equal(a.source_indices, method.distill(state, dpc, seed=0).source_indices)
     differs = not np.array_equal(method.distill(state, 4, 0).source_indices, method.distill(state, 4, 1).source_indices)
     assert differs == (not method.deterministic)  # random methods change with the seed, herding never
-    assert method.get_params() == {"encoder": "minilm", "pooling": "cls", "max_length": 64}
+    assert method.get_params() == {"encoder": "minilm", "pooling": "cls", "max_length": 64, "precision": "fp32"}
 
 
 @pytest.mark.real

@@ -29,6 +29,7 @@ def write_run(runs: Path, method: str, params: dict, label: str, set_seed: int, 
     fidelity.mkdir(parents=True)
     (fidelity / "record.json").write_text(json.dumps({
         "distill_cell": cell, "config": record["config"], "described": record["described"], "n_texts": 10,
+        "set_checksum": f"sha-{cell}",
         "on_label_share": accuracy - 0.1, "exact_test_duplicates": 0, "near_test_duplicates": 0, "overlap_share": 0.0,
         "distinct_2": 0.9, "mean_pairwise_distance": 0.9, "judge": {"validation_accuracy": 0.76}}))
     (fidelity / "done").touch()

@@ -192,15 +192,15 @@ def test_a_plugin_method_is_rehearsed_and_its_rows_say_not_modelled(tmp_path, rt
     grid = tmp_path / "grid.yaml"
     grid.write_text("name: plug\ntasks: [sst2]\ndpcs: [5]\nmethods: [tfidf-prototypes]\n"
                     "learners: [bert-base-uncased]\nn_sets: 1\nn_evals: 1\n")
-    assert main(["rehearse", "--grid", str(grid), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+    assert main(["rehearse", str(tmp_path / "runs"), "--grid", str(grid), "--out", str(tmp_path / "out"),
                  "--check-profile", "gpu-cluster", "--no-progress"]) == 0
-    table = pd.read_csv(tmp_path / "out" / "plug-rehearsal" / "rehearsal.csv")
+    table = pd.read_csv(tmp_path / "out" / "rehearsal.csv")
     stages = table["stage"].tolist()
     not_modelled = " (not modelled: tfidf-prototypes has no cost_model)"
     assert stages[:3] == ["fit tfidf-prototypes" + not_modelled, "distill tfidf-prototypes" + not_modelled,
                           "evaluate bert-base-uncased on text sets"]
     assert (table["check"] == "ok").all() and table.iloc[2]["GPU h per cell"] > 0
-    markdown = (tmp_path / "out" / "plug-rehearsal" / "rehearsal.md").read_text()
+    markdown = (tmp_path / "out" / "rehearsal.md").read_text()
     assert "Not modelled (no `cost_model` on their method classes: their fit and distill cells count as nothing in " \
         "the totals): tfidf-prototypes." in markdown
 
