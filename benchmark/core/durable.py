@@ -1,33 +1,18 @@
 """Cached files that survive a kill or a power cut, and damaged ones that heal: every cached artifact is written
-to a temporary name, fsynced and renamed (``write_durably``, ``save_npy``, ``save_npz``; a folder built by
+to a temporary name, fsynced and renamed (``save_npy``, ``save_npz`` over ``files.write_durably``; a folder built by
 ``cache.build_once`` is fsynced before its rename, ``fsync_tree``); a cached file that does not load is moved aside
 (``<name>.damaged-<time>``) with a one-line warning, and its maker builds it again (``read_or_set_aside``).
-(``dilm/durable.py`` is DiLM's twin of the first two: neither package imports the other.)"""
+(``dilm/durable.py`` is DiLM's twin of ``write_durably`` and ``set_aside``: neither package imports the other.)"""
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 
+from benchmark.core.files import write_durably
+
 log = logging.getLogger("benchmark.cache")
-
-
-def write_durably(path: Path, write) -> None:
-    """``write(temporary path)`` fills a temporary file beside ``path``, which is fsynced and renamed to ``path``
-    (readers see the old file or the whole new one, also after a power cut or a kill)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_npy(path: Path, array) -> None:
