@@ -152,21 +152,27 @@ TASK_SETTINGS: dict[str, dict[str, dict]] = {
 }
 
 
+def over_preset(presets: dict, preset: str, overrides: dict, what: str, per_task: dict | None = None):
+    """``presets[preset]`` (a config dataclass), its ``per_task`` values, then every non-None override over it; an
+    unknown preset or field is a ValueError naming ``what`` and the closest preset (DiLM's and GRADMM's configs)."""
+    if preset not in presets:
+        import difflib
+
+        close = difflib.get_close_matches(preset, list(presets), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown {what} preset {preset!r}.{hint} Presets: {', '.join(presets)}")
+    known = {f.name for f in fields(presets[preset])}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} hyper-parameter(s) {unknown}; known: {', '.join(sorted(known))}")
+    return replace(presets[preset], **{**(per_task or {}), **{k: v for k, v in overrides.items() if v is not None}})
+
+
 def resolve(preset: str, overrides: dict, task: str | None = None) -> DiLMConfig:
     """The preset's config, its values for ``task``, then every non-None override; unknown names or values
     raise a clear error."""
-    if preset not in PRESETS:
-        import difflib
-
-        close = difflib.get_close_matches(preset, list(PRESETS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown DiLM preset {preset!r}.{hint} Presets: {', '.join(PRESETS)}")
-    known = {f.name for f in fields(DiLMConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown DiLM hyper-parameter(s) {unknown}; known: {', '.join(sorted(known))}")
     per_task = TASK_SETTINGS.get(preset, {}).get(task, {})
-    cfg = replace(PRESETS[preset], **{**per_task, **{k: v for k, v in overrides.items() if v is not None}})
+    cfg = over_preset(PRESETS, preset, overrides, "DiLM", per_task)
     for name in ("generator_schedule", "learner_schedule"):
         if getattr(cfg, name) not in SCHEDULES:
             raise ValueError(f"{name} must be one of {', '.join(SCHEDULES)}, got {getattr(cfg, name)!r}")

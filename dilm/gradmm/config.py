@@ -5,7 +5,9 @@ the budget to a 2-core CPU (SmolLM2-135M-Instruct, fewer iterations and init can
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
+
+from dilm.config import over_preset
 
 RUNTIME = {"runtime": True}  # where and how often, not what: never part of a cell id or cache key
 DISTILL = {"distill": True}  # used only when a set is made from the pool (the pool's cache key leaves it out)
@@ -83,20 +85,9 @@ def pool_fields() -> tuple[str, ...]:
 
 def resolve(preset: str, overrides: dict) -> GradmmConfig:
     """The preset's config with every non-None override over it; unknown names or values raise a clear error."""
-    if preset not in PRESETS:
-        import difflib
-
-        close = difflib.get_close_matches(preset, list(PRESETS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown GRADMM preset {preset!r}.{hint} Presets: {', '.join(PRESETS)}")
-    known = {f.name for f in fields(GradmmConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown GRADMM hyper-parameter(s) {unknown}; known: {', '.join(sorted(known))}")
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if "label_words" in values:
-        values["label_words"] = tuple(values["label_words"])
-    cfg = replace(PRESETS[preset], **values)
+    if overrides.get("label_words") is not None:
+        overrides = {**overrides, "label_words": tuple(overrides["label_words"])}
+    cfg = over_preset(PRESETS, preset, overrides, "GRADMM")
     if cfg.selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {cfg.selection!r}")
     if "{label}" not in cfg.decode_prefix:
